@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources of the platform: cloud-neutral Args here, one folder per cloud."""

@@ -1,0 +1,1 @@
+"""The migration engine: object stores, databases, plans, state and verification."""

@@ -1,0 +1,130 @@
+"""The residency registry: where every cloud region and site lies, and what a jurisdiction allows.
+
+One registry for the whole project: the environment model, the components, the policy pack and the
+migration tool all ask it, so a region added here is known everywhere at once.
+
+A jurisdiction is an ISO 3166-1 alpha-2 country code (`UA`, `MD`, `IE`) or a union of countries
+(`EU`). A place is allowed in a jurisdiction when its country belongs to it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from opcloud.errors import InputError
+
+Cloud = Literal["aws", "azure", "iaas"]
+
+EU_MEMBERS: frozenset[str] = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE".split()
+)
+
+UNIONS: dict[str, frozenset[str]] = {"EU": EU_MEMBERS}
+
+# Country of each region. Only regions whose location is public and stable are listed: an unknown
+# region is refused rather than guessed.
+AWS_REGIONS: dict[str, str] = {
+    "eu-west-1": "IE",
+    "eu-west-2": "GB",
+    "eu-west-3": "FR",
+    "eu-central-1": "DE",
+    "eu-central-2": "CH",
+    "eu-north-1": "SE",
+    "eu-south-1": "IT",
+    "eu-south-2": "ES",
+    "us-east-1": "US",
+    "us-east-2": "US",
+    "us-west-1": "US",
+    "us-west-2": "US",
+    "ca-central-1": "CA",
+    "il-central-1": "IL",
+    "me-central-1": "AE",
+    "ap-southeast-1": "SG",
+    "ap-northeast-1": "JP",
+}
+
+AZURE_REGIONS: dict[str, str] = {
+    "northeurope": "IE",
+    "westeurope": "NL",
+    "germanywestcentral": "DE",
+    "germanynorth": "DE",
+    "francecentral": "FR",
+    "francesouth": "FR",
+    "polandcentral": "PL",
+    "swedencentral": "SE",
+    "italynorth": "IT",
+    "spaincentral": "ES",
+    "uksouth": "GB",
+    "ukwest": "GB",
+    "switzerlandnorth": "CH",
+    "eastus": "US",
+    "eastus2": "US",
+    "westus2": "US",
+}
+
+# Sites of the VM-only clouds: the provider's data centres, named as their operators name them.
+IAAS_SITES: dict[str, str] = {
+    "denovo-kyiv-1": "UA",
+    "denovo-kyiv-2": "UA",
+    "denovo-lviv-1": "UA",
+    "mcloud-chisinau-1": "MD",
+    "mcloud-chisinau-2": "MD",
+}
+
+REGIONS: dict[str, dict[str, str]] = {"aws": AWS_REGIONS, "azure": AZURE_REGIONS, "iaas": IAAS_SITES}
+
+# Azure's geo-redundant storage and geo backups go to the region's fixed pair.
+AZURE_PAIRS: dict[str, str] = {
+    "northeurope": "westeurope",
+    "westeurope": "northeurope",
+    "germanywestcentral": "germanynorth",
+    "germanynorth": "germanywestcentral",
+    "francecentral": "francesouth",
+    "francesouth": "francecentral",
+    "uksouth": "ukwest",
+    "ukwest": "uksouth",
+    "eastus": "westus",
+    "eastus2": "centralus",
+}
+
+
+def is_known_jurisdiction(code: str) -> bool:
+    return code in UNIONS or (len(code) == 2 and code.isalpha() and code.isupper())
+
+
+def countries_of(jurisdiction: str) -> frozenset[str]:
+    """The countries a jurisdiction is made of (a country is a jurisdiction of one)."""
+    if jurisdiction in UNIONS:
+        return UNIONS[jurisdiction]
+    if not is_known_jurisdiction(jurisdiction):
+        raise InputError(f"unknown jurisdiction {jurisdiction!r}: use an ISO country code or one of {sorted(UNIONS)}")
+    return frozenset({jurisdiction})
+
+
+def country_of(cloud: str, region: str) -> str:
+    """The country where `region` of `cloud` lies; an unknown region is an error, never a guess."""
+    table = REGIONS.get(cloud)
+    if table is None:
+        raise InputError(f"unknown cloud {cloud!r}: expected one of {sorted(REGIONS)}")
+    try:
+        return table[region]
+    except KeyError:
+        raise InputError(f"unknown {cloud} region {region!r}: known regions are {', '.join(sorted(table))}") from None
+
+
+def within(jurisdiction: str, country: str) -> bool:
+    return country in countries_of(jurisdiction)
+
+
+def region_within(cloud: str, region: str, jurisdiction: str) -> bool:
+    return within(jurisdiction, country_of(cloud, region))
+
+
+def regions_within(cloud: str, jurisdiction: str) -> list[str]:
+    """Every known region of `cloud` inside `jurisdiction`, sorted."""
+    countries = countries_of(jurisdiction)
+    return sorted(region for region, country in REGIONS[cloud].items() if country in countries)
+
+
+def azure_pair(region: str) -> str | None:
+    return AZURE_PAIRS.get(region)

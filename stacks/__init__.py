@@ -1,0 +1,1 @@
+"""Stack programs, environments, offline synth and the `opcloud stack` commands."""
