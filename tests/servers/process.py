@@ -6,6 +6,7 @@ says why (its log) instead of leaving a test hanging.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,14 +39,21 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes] | None, log: Path 
     raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout}s: {_tail(log)}")
 
 
-def start(argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
-          user: str | None = None) -> subprocess.Popen[bytes]:
+def start(
+    argv: Sequence[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None, user: str | None = None
+) -> subprocess.Popen[bytes]:
     """Start `argv` in its own process group, output to `log`."""
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("ab")
     return subprocess.Popen(
-        list(argv), stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True, user=user,
+        list(argv),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        start_new_session=True,
+        user=user,
     )
 
 
@@ -57,10 +65,8 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=timeout)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=timeout)
 
 
