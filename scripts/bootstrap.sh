@@ -17,6 +17,8 @@ if (( want_servers )); then
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do
+  # nodesource's nodejs ships npm itself and conflicts with Debian's npm package.
+  [[ $pkg == npm || $pkg == nodejs ]] && command -v "$pkg" >/dev/null && continue
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if (( ${#missing[@]} )); then
