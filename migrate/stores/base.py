@@ -1,0 +1,120 @@
+"""The store interface every backend implements: a small core plus optional capabilities.
+
+Modelled on rclone's fs/types.go: the core (list, head, open, write, delete) is what every backend must
+give; what only some can do (server-side copy, resumable multipart uploads) is a separate protocol that the
+engine checks with isinstance, so a backend never fakes a capability it does not have.
+
+Keys are always relative to the store's prefix and use `/` as separator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol, runtime_checkable
+
+# Our own SHA-256 travels in the target object's metadata under this name: a valid C# identifier
+# (Azure) and a valid S3 metadata key, so it needs no mapping on any backend.
+SHA256_KEY = "opcloud_sha256"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing or a head tells about one object."""
+
+    key: str
+    size: int
+    # A value that changes whenever the object's content changes: the ETag on S3/Azure, the
+    # modification time on file trees. Used only to detect change, never as a content hash.
+    version: str
+    content_type: str | None = None
+    metadata: dict[str, str] | None = None  # None when the listing does not carry it (head does)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The target's own view of an object just written: its `version` to detect later changes."""
+
+    version: str
+
+
+@dataclass
+class Upload:
+    """A multipart upload in progress, as recorded in the state database to resume it after a crash."""
+
+    key: str
+    upload_id: str
+    part_size: int
+    parts_done: dict[int, str] = field(default_factory=dict)  # part number -> our SHA-256 of the part
+
+
+class StoreError(Exception):
+    """A store operation failed in a way retrying will not fix (missing object, refused request)."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The core every backend implements."""
+
+    url: str  # the redacted URL: safe to print, log and store
+
+    def check(self) -> None:
+        """Reach the store and fail with ConnectionFailed/InputError if it is missing or refuses us."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix`, as a stream (never all in memory)."""
+
+    def head(self, key: str) -> ObjectInfo | None:
+        """One object's size, version, content type and metadata; None when it does not exist."""
+
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        """A stream of the object's bytes from `offset` (ranged read)."""
+
+    def write(self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]) -> WriteResult:
+        """Store `size` bytes read from `data` in one request, with content type and metadata."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing object is not an error."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@runtime_checkable
+class MultipartStore(Protocol):
+    """Optional: large objects in parts that survive a crash of the writer (S3 multipart uploads,
+    Azure uncommitted blocks, a partial file on a tree). Parts are numbered from 1."""
+
+    min_part_size: int
+    max_parts: int
+    part_concurrency: int  # how many parts of one object may be sent at once
+
+    def begin_upload(self, key: str, size: int) -> str:
+        """Start an upload and return its id (stored in the state database)."""
+
+    def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
+        """Part numbers the store holds for the upload; None when the upload no longer exists."""
+
+    def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
+        """Send part `number` (bytes from (number-1)*part_size)."""
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        """Assemble the parts into the object, with content type and metadata (our SHA-256 among them)."""
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        """Drop the parts of an upload that will not be completed."""
+
+
+@runtime_checkable
+class ServerSideCopyStore(Protocol):
+    """Optional: copy an object from another store of the same service without the bytes passing here."""
+
+    def can_copy_from(self, source: Store) -> bool:
+        """True when `source` is reachable from this store's service (same endpoint and account)."""
+
+    def copy_from(
+        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        """Copy `src` of `source` to `key` here, replacing metadata; fails if the source changed since listed."""
