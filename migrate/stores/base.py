@@ -70,7 +70,9 @@ class Store(Protocol):
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         """A stream of the object's bytes from `offset` (ranged read)."""
 
-    def write(self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]) -> WriteResult:
+    def write(
+        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
         """Store `size` bytes read from `data` in one request, with content type and metadata."""
 
     def delete(self, key: str) -> None:

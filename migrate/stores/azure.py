@@ -1,0 +1,257 @@
+"""`az://container/prefix`: Azure Blob Storage (and Azurite) through azure-storage-blob.
+
+Credentials: the connection string in the environment variable named by `?connection_env=` (default
+AZURE_STORAGE_CONNECTION_STRING); without one, `?account=NAME` (or `?endpoint=URL`) and DefaultAzureCredential.
+Large blobs are written as blocks: staged blocks stay on the server (uncommitted) after a crash, so an upload
+resumes with the blocks already there.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, generate_blob_sas
+
+from migrate.stores import metakeys
+from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from migrate.stores.url import StoreURL
+from opcloud.errors import ConnectionFailed, InputError
+
+_CLIENT_OPTIONS: dict[str, Any] = {
+    # Bounded memory per read: the SDK fetches the first 32 MiB in one go by default.
+    "max_single_get_size": 4 * 1024 * 1024,
+    "max_chunk_get_size": 4 * 1024 * 1024,
+    "retry_total": 3,
+    "connection_timeout": 10,
+    "read_timeout": 60,
+}
+
+
+class _Reader:
+    """File-like view (read(n)) of a blob download, fetched chunk by chunk."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    def close(self) -> None:
+        self._buffer = b""
+
+
+class AzureStore:
+    min_part_size = 1
+    max_parts = 50_000
+    part_concurrency = 4
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url.redacted()
+        self.container_name = url.netloc_host
+        self.prefix = url.prefix
+        env = url.params.get("connection_env", "AZURE_STORAGE_CONNECTION_STRING")
+        connection = os.environ.get(env)
+        self._account_key: str | None = None
+        if connection:
+            try:
+                self.service = BlobServiceClient.from_connection_string(connection, **_CLIENT_OPTIONS)
+            except ValueError:
+                raise InputError(f"the connection string in ${env} is malformed (for {self.url})") from None
+            fields = dict(p.split("=", 1) for p in connection.split(";") if "=" in p)
+            self._account_key = fields.get("AccountKey")
+        elif "connection_env" in url.params:
+            raise InputError(f"environment variable {env} (connection_env of {self.url}) is not set")
+        else:
+            endpoint = url.params.get("endpoint")
+            account = url.params.get("account")
+            if not endpoint and not account:
+                raise InputError(
+                    f"{self.url}: set AZURE_STORAGE_CONNECTION_STRING, ?connection_env=VAR, or ?account=NAME "
+                    "for DefaultAzureCredential"
+                )
+            from azure.identity import DefaultAzureCredential
+
+            account_url = endpoint or f"https://{account}.blob.core.windows.net"
+            self.service = BlobServiceClient(account_url, credential=DefaultAzureCredential(), **_CLIENT_OPTIONS)
+        self.account = self.service.account_name
+        self.container = self.service.get_container_client(self.container_name)
+
+    def _blob(self, key: str) -> Any:
+        return self.container.get_blob_client(self.prefix + key)
+
+    def check(self) -> None:
+        try:
+            self.container.get_container_properties()
+        except ResourceNotFoundError:
+            raise InputError(f"container {self.container_name!r} does not exist at {self.url}") from None
+        except ClientAuthenticationError:
+            raise ConnectionFailed(f"access to {self.url} refused: check the connection string or identity") from None
+        except ServiceRequestError:
+            raise ConnectionFailed(f"cannot reach the blob endpoint of {self.url}") from None
+        except HttpResponseError as error:
+            if error.status_code in (401, 403):
+                raise ConnectionFailed(f"access to {self.url} refused: check the connection string") from None
+            raise ConnectionFailed(f"{self.url}: HTTP {error.status_code}") from None
+        except AzureError as error:
+            raise ConnectionFailed(f"{self.url}: {type(error).__name__}") from None
+
+    @staticmethod
+    def _info(key: str, props: Any) -> ObjectInfo:
+        metadata = {k: metakeys.decode_value(v) for k, v in (props.metadata or {}).items()}
+        return ObjectInfo(
+            key=key,
+            size=int(props.size),
+            version=str(props.etag).strip('"'),
+            content_type=props.content_settings.content_type,
+            metadata=metakeys.from_identifiers(metadata),
+        )
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        skip = len(self.prefix)
+        for props in self.container.list_blobs(name_starts_with=self.prefix + prefix, include=["metadata"]):
+            yield self._info(props.name[skip:], props)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            return self._info(key, self._blob(key).get_blob_properties())
+        except ResourceNotFoundError:
+            return None
+
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        try:
+            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1)
+        except ResourceNotFoundError:
+            raise StoreError(f"{key}: no longer in the source") from None
+        return _Reader(downloader.chunks())  # type: ignore[return-value]
+
+    @staticmethod
+    def _metadata(metadata: dict[str, str]) -> dict[str, str]:
+        mapped, _ = metakeys.to_identifiers(metadata)
+        return {k: metakeys.encode_value(v) for k, v in mapped.items()}
+
+    def write(
+        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        reply = self._blob(key).upload_blob(
+            data,
+            length=size,
+            overwrite=True,
+            metadata=self._metadata(metadata),
+            content_settings=ContentSettings(content_type=content_type),
+            max_concurrency=1,
+        )
+        return WriteResult(version=str(reply["etag"]).strip('"'))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(ResourceNotFoundError):
+            self._blob(key).delete_blob()
+
+    def close(self) -> None:
+        self.service.close()
+
+    # -- block uploads (resumable: uncommitted blocks survive the writer) ---------------------------
+
+    @staticmethod
+    def _block_id(upload_id: str, number: int) -> str:
+        return base64.b64encode(f"{upload_id}-{number:08d}".encode()).decode()
+
+    def begin_upload(self, key: str, size: int) -> str:
+        return uuid.uuid4().hex[:16]
+
+    def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
+        try:
+            _, uncommitted = self._blob(key).get_block_list("uncommitted")
+        except ResourceNotFoundError:
+            return set()
+        present: set[int] = set()
+        for block in uncommitted:
+            name = base64.b64decode(block.id).decode(errors="replace")
+            token, _, number = name.rpartition("-")
+            if token == upload_id and number.isdigit() and int(block.size) <= part_size:
+                present.add(int(number))
+        return present
+
+    def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
+        self._blob(key).stage_block(self._block_id(upload_id, number), data, length=len(data))
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        blocks = [BlobBlock(block_id=self._block_id(upload_id, n)) for n in range(1, parts + 1)]
+        try:
+            reply = self._blob(key).commit_block_list(
+                blocks, content_settings=ContentSettings(content_type=content_type), metadata=self._metadata(metadata)
+            )
+        except HttpResponseError as error:
+            if error.error_code == "InvalidBlockList":
+                raise StoreError(f"{key}: staged blocks are gone; the upload restarts") from None
+            raise
+        return WriteResult(version=str(reply["etag"]).strip('"'))
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        # Uncommitted blocks cannot be deleted one by one; Azure drops them after a week or at the next commit.
+        return None
+
+    # -- server-side copy within one account -------------------------------------------------------
+
+    def can_copy_from(self, source: Store) -> bool:
+        return (
+            isinstance(source, AzureStore)
+            and source.service.url == self.service.url
+            and source._account_key is not None
+        )
+
+    def copy_from(
+        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        assert isinstance(source, AzureStore) and source._account_key
+        blob = source._blob(src.key)
+        sas = generate_blob_sas(
+            account_name=source.account,
+            container_name=source.container_name,
+            blob_name=blob.blob_name,
+            account_key=source._account_key,
+            permission="r",
+            expiry=datetime.now(UTC) + timedelta(hours=1),
+        )
+        target = self._blob(key)
+        target.start_copy_from_url(
+            f"{blob.url}?{sas}",
+            metadata=self._metadata(metadata),
+            source_etag=src.version,
+            source_match_condition=MatchConditions.IfNotModified,
+        )
+        while True:  # an asynchronous copy: wait until the service says it is done
+            props = target.get_blob_properties()
+            status = props.copy.status
+            if status == "success":
+                break
+            if status in ("failed", "aborted"):
+                raise StoreError(f"{key}: server-side copy {status}")
+            time.sleep(0.2)
+        reply = target.set_http_headers(content_settings=ContentSettings(content_type=content_type))
+        return WriteResult(version=str(reply["etag"]).strip('"'))

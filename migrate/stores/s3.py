@@ -1,0 +1,221 @@
+"""`s3://bucket/prefix`: AWS S3 or any S3-compatible endpoint (De Novo, MinIO, moto), through boto3.
+
+Credentials come from the standard chain (environment, `?profile=`, instance role); the URL never holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import boto3
+import botocore.exceptions as bex
+from botocore.config import Config
+
+from migrate.stores import metakeys
+from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from migrate.stores.url import StoreURL
+from opcloud.errors import ConnectionFailed, InputError
+
+_SINGLE_COPY_LIMIT = 5 * 1024**3  # copy_object's limit; larger objects need a multipart copy
+
+
+def _code(error: bex.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class S3Store:
+    min_part_size = 5 * 1024 * 1024
+    max_parts = 10_000
+    part_concurrency = 4
+
+    def __init__(self, url: StoreURL) -> None:
+        self.url = url.redacted()
+        self.bucket = url.netloc_host
+        self.prefix = url.prefix
+        self.endpoint = url.params.get("endpoint")
+        self.region = url.params.get("region")
+        self.profile = url.params.get("profile")
+        try:
+            session = boto3.session.Session(profile_name=self.profile)
+        except bex.ProfileNotFound:
+            raise InputError(f"AWS profile {self.profile!r} not found (from {self.url})") from None
+        config = Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=64,
+            connect_timeout=10,
+            read_timeout=60,
+            s3={"addressing_style": "path"} if self.endpoint else {},
+            # Our own SHA-256 is the integrity check; extra CRC trailers break some S3-compatible servers.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        try:
+            self.client: Any = session.client("s3", endpoint_url=self.endpoint, region_name=self.region, config=config)
+        except ValueError as error:
+            raise InputError(f"bad S3 endpoint in {self.url}: {error}") from None
+
+    def _key(self, key: str) -> str:
+        return self.prefix + key
+
+    def check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except bex.ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404 or _code(error) in ("404", "NoSuchBucket"):
+                raise InputError(f"bucket {self.bucket!r} does not exist at {self.url}") from None
+            if status in (401, 403):
+                raise ConnectionFailed(f"access to {self.url} refused: check the AWS credentials or profile") from None
+            raise ConnectionFailed(f"{self.url}: {_code(error) or status}") from None
+        except bex.NoCredentialsError:
+            raise ConnectionFailed(f"no AWS credentials found for {self.url} (environment, profile or role)") from None
+        except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError) as error:
+            raise ConnectionFailed(f"cannot reach the S3 endpoint of {self.url}: {type(error).__name__}") from None
+        except bex.BotoCoreError as error:
+            raise ConnectionFailed(f"{self.url}: {type(error).__name__}") from None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        skip = len(self.prefix)
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for item in page.get("Contents", []):
+                yield ObjectInfo(key=item["Key"][skip:], size=int(item["Size"]), version=item["ETag"].strip('"'))
+
+    def head(self, key: str) -> ObjectInfo | None:
+        try:
+            reply = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except bex.ClientError as error:
+            if _code(error) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        metadata = {k: metakeys.decode_value(v) for k, v in reply.get("Metadata", {}).items()}
+        return ObjectInfo(
+            key=key,
+            size=int(reply["ContentLength"]),
+            version=reply["ETag"].strip('"'),
+            content_type=reply.get("ContentType"),
+            metadata=metakeys.from_identifiers(metadata),
+        )
+
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
+        if offset:
+            args["Range"] = f"bytes={offset}-"
+        try:
+            return self.client.get_object(**args)["Body"]  # type: ignore[no-any-return]
+        except bex.ClientError as error:
+            if _code(error) in ("NoSuchKey", "404"):
+                raise StoreError(f"{key}: no longer in the source") from None
+            raise
+
+    @staticmethod
+    def _metadata(metadata: dict[str, str]) -> dict[str, str]:
+        # S3 accepts any header-safe name; values must be ASCII.
+        return {k.lower(): metakeys.encode_value(v) for k, v in metadata.items()}
+
+    def write(
+        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ContentLength": size}
+        args["Metadata"] = self._metadata(metadata)
+        if content_type:
+            args["ContentType"] = content_type
+        reply = self.client.put_object(**args)
+        return WriteResult(version=reply["ETag"].strip('"'))
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- multipart (resumable): parts live on the server until completed or aborted ------------------
+
+    def begin_upload(self, key: str, size: int) -> str:
+        return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key))["UploadId"])
+
+    def _parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
+        )
+        for page in pages:
+            parts.extend(page.get("Parts", []))
+        return parts
+
+    def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
+        try:
+            return {int(p["PartNumber"]) for p in self._parts(key, upload_id)}
+        except bex.ClientError as error:
+            if _code(error) in ("NoSuchUpload", "404"):
+                return None
+            raise
+
+    def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
+        self.client.upload_part(
+            Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=data
+        )
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        listed = {int(p["PartNumber"]): p["ETag"] for p in self._parts(key, upload_id)}
+        missing = [n for n in range(1, parts + 1) if n not in listed]
+        if missing:
+            raise StoreError(f"{key}: parts {missing[:5]} missing from the multipart upload")
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": listed[n]} for n in range(1, parts + 1)]},
+        )
+        # Our SHA-256 is known only now: stamp it (and the metadata) by a server-side copy onto itself.
+        return self._copy(self.bucket, self._key(key), None, key, size, content_type, metadata)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id)
+        except bex.ClientError as error:
+            if _code(error) not in ("NoSuchUpload", "404"):
+                raise
+
+    # -- server-side copy ------------------------------------------------------------------------
+
+    def can_copy_from(self, source: Store) -> bool:
+        return isinstance(source, S3Store) and (source.endpoint, source.region, source.profile) == (
+            self.endpoint,
+            self.region,
+            self.profile,
+        )
+
+    def copy_from(
+        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        assert isinstance(source, S3Store)
+        return self._copy(source.bucket, source._key(src.key), src.version, key, src.size, content_type, metadata)
+
+    def _copy(
+        self,
+        bucket: str,
+        source_key: str,
+        if_match: str | None,
+        key: str,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+    ) -> WriteResult:
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE", "Metadata": self._metadata(metadata)}
+        if content_type:
+            extra["ContentType"] = content_type
+        if size <= _SINGLE_COPY_LIMIT:
+            if if_match:
+                extra["CopySourceIfMatch"] = if_match
+            reply = self.client.copy_object(
+                Bucket=self.bucket, Key=self._key(key), CopySource={"Bucket": bucket, "Key": source_key}, **extra
+            )
+            return WriteResult(version=reply["CopyObjectResult"]["ETag"].strip('"'))
+        self.client.copy({"Bucket": bucket, "Key": source_key}, self.bucket, self._key(key), ExtraArgs=extra)
+        head = self.head(key)
+        if head is None:
+            raise StoreError(f"{key}: missing right after a server-side copy")
+        return WriteResult(version=head.version)

@@ -1,0 +1,214 @@
+"""Directory trees as stores: `file:///path` (also a mounted NFS share) and `sftp://...` share this logic.
+
+A key `a/b/c.pdf` is the file ROOT/a/b/c.pdf. Files carry no content type or user metadata, so both live in a
+JSON sidecar ROOT/.opcloud-meta/<key>.json (with our SHA-256), which lets S3 -> tree -> S3 keep them. Writes go
+to ROOT/.opcloud-partial/<id> and are renamed into place, so a reader never sees half an object, and a crashed
+large write resumes from the partial file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from migrate.stores.base import ObjectInfo, StoreError, WriteResult
+
+META_DIR = ".opcloud-meta"
+PARTIAL_DIR = ".opcloud-partial"
+_RESERVED = (META_DIR, PARTIAL_DIR)
+_COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    is_dir: bool
+    size: int
+    version: str
+
+
+class FileSystem(Protocol):
+    """The few filesystem calls a tree store needs: implemented by the local OS and by SFTP."""
+
+    def scandir(self, path: str) -> Iterator[Entry]: ...
+    def stat(self, path: str) -> Entry | None: ...
+    def open_read(self, path: str, offset: int) -> BinaryIO: ...
+    def open_write(self, path: str, offset: int | None) -> BinaryIO: ...  # None: create/truncate
+    def rename(self, source: str, target: str) -> None: ...  # replaces target atomically
+    def remove(self, path: str) -> None: ...
+    def rmdir(self, path: str) -> None: ...  # fails (OSError) unless empty
+    def makedirs(self, path: str) -> None: ...
+    def exists_dir(self, path: str) -> bool: ...
+    def close(self) -> None: ...
+
+
+def check_key(key: str) -> None:
+    """A key must map to a file path: no empty, `.` or `..` segments, not inside our own directories."""
+    parts = key.split("/")
+    if not key or any(p in ("", ".", "..") for p in parts) or parts[0] in _RESERVED or "\0" in key:
+        raise StoreError(f"key {key!r} cannot be stored as a file path")
+
+
+class TreeStore:
+    min_part_size = 1
+    max_parts = 1_000_000
+    part_concurrency = 1  # parts of one file are written in order, by one writer
+
+    def __init__(self, url: str, fs: FileSystem, root: str) -> None:
+        self.url = url
+        self.fs = fs
+        self.root = root.rstrip("/") or "/"
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def _meta_path(self, key: str) -> str:
+        return self._path(META_DIR, key + ".json")
+
+    def _makedirs_for(self, path: str) -> None:
+        self.fs.makedirs(path.rsplit("/", 1)[0])
+
+    def check(self) -> None:
+        from opcloud.errors import InputError
+
+        if not self.fs.exists_dir(self.root):
+            raise InputError(f"directory {self.root!r} does not exist at {self.url}")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        stack = [""]
+        while stack:
+            relative = stack.pop()
+            for entry in self.fs.scandir(self._path(relative) if relative else self.root):
+                key = f"{relative}{entry.name}"
+                if not relative and entry.name in _RESERVED:
+                    continue
+                if entry.is_dir:
+                    if (key + "/").startswith(prefix) or prefix.startswith(key + "/"):
+                        stack.append(key + "/")
+                elif key.startswith(prefix):
+                    yield ObjectInfo(key=key, size=entry.size, version=entry.version)
+
+    def _read_meta(self, key: str) -> dict[str, object]:
+        try:
+            with self.fs.open_read(self._meta_path(key), 0) as handle:
+                loaded = json.loads(handle.read().decode())
+                return loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def head(self, key: str) -> ObjectInfo | None:
+        check_key(key)
+        entry = self.fs.stat(self._path(key))
+        if entry is None or entry.is_dir:
+            return None
+        meta = self._read_meta(key)
+        if meta.get("version") not in (None, entry.version):
+            meta = {}  # the file changed behind our back: its sidecar no longer describes it
+        content_type = meta.get("content_type")
+        metadata = meta.get("metadata")
+        return ObjectInfo(
+            key=key,
+            size=entry.size,
+            version=entry.version,
+            content_type=content_type if isinstance(content_type, str) else None,
+            metadata=dict(metadata) if isinstance(metadata, dict) else {},
+        )
+
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        check_key(key)
+        try:
+            return self.fs.open_read(self._path(key), offset)
+        except FileNotFoundError:
+            raise StoreError(f"{key}: no longer in the source") from None
+
+    def _publish(self, partial: str, key: str, content_type: str | None, metadata: dict[str, str]) -> WriteResult:
+        """Move a complete partial file into place and write its sidecar."""
+        target = self._path(key)
+        self._makedirs_for(target)
+        self.fs.rename(partial, target)
+        entry = self.fs.stat(target)
+        if entry is None:
+            raise StoreError(f"{key}: missing right after it was written")
+        meta_path = self._meta_path(key)
+        self._makedirs_for(meta_path)
+        sidecar = json.dumps({"content_type": content_type, "metadata": metadata, "version": entry.version})
+        meta_partial = self._path(PARTIAL_DIR, uuid.uuid4().hex + ".json")
+        with self.fs.open_write(meta_partial, None) as handle:
+            handle.write(sidecar.encode())
+        self.fs.rename(meta_partial, meta_path)
+        return WriteResult(version=entry.version)
+
+    def write(
+        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        check_key(key)
+        self.fs.makedirs(self._path(PARTIAL_DIR))
+        partial = self._path(PARTIAL_DIR, uuid.uuid4().hex)
+        written = 0
+        with self.fs.open_write(partial, None) as handle:
+            while chunk := data.read(_COPY_CHUNK):
+                handle.write(chunk)
+                written += len(chunk)
+        if written != size:
+            self.fs.remove(partial)
+            raise StoreError(f"{key}: expected {size} bytes, got {written}")
+        return self._publish(partial, key, content_type, metadata)
+
+    def delete(self, key: str) -> None:
+        check_key(key)
+        for path in (self._path(key), self._meta_path(key)):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.remove(path)
+            self._prune(path)
+
+    def _prune(self, path: str) -> None:
+        """Remove directories left empty under the root, as object stores have no empty directories."""
+        parent = path.rsplit("/", 1)[0]
+        while len(parent) > len(self.root) and parent.startswith(self.root.rstrip("/") + "/"):
+            try:
+                self.fs.rmdir(parent)
+            except OSError:
+                return
+            parent = parent.rsplit("/", 1)[0]
+
+    def close(self) -> None:
+        self.fs.close()
+
+    # -- resumable writes: one partial file per upload, parts written in order --------------------
+
+    def begin_upload(self, key: str, size: int) -> str:
+        check_key(key)
+        self.fs.makedirs(self._path(PARTIAL_DIR))
+        upload_id = uuid.uuid4().hex
+        with self.fs.open_write(self._path(PARTIAL_DIR, upload_id), None):
+            pass
+        return upload_id
+
+    def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
+        entry = self.fs.stat(self._path(PARTIAL_DIR, upload_id))
+        if entry is None:
+            return None
+        return set(range(1, entry.size // part_size + 1))  # only whole parts count
+
+    def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
+        with self.fs.open_write(self._path(PARTIAL_DIR, upload_id), (number - 1) * part_size) as handle:
+            handle.write(data)
+
+    def complete_upload(
+        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+    ) -> WriteResult:
+        partial = self._path(PARTIAL_DIR, upload_id)
+        entry = self.fs.stat(partial)
+        if entry is None or entry.size < size:
+            raise StoreError(f"{key}: partial file incomplete; the upload restarts")
+        if entry.size > size:
+            raise StoreError(f"{key}: partial file longer than the object; the upload restarts")
+        return self._publish(partial, key, content_type, metadata)
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.remove(self._path(PARTIAL_DIR, upload_id))
