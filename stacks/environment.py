@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
-from ipaddress import IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -118,20 +118,162 @@ class AzureSettings(_Model):
     admin_group_name: str
 
 
-class SshHost(_Model):
-    """A VM of a VM-only cloud, reached over SSH (filled in by the IaaS inventory)."""
+class SecretRef(_Model):
+    """Where a secret is read at run time, never the secret itself: exactly one of env, file, config.
 
-    name: str
+    `env` names an environment variable and `file` a path on the operator's machine; `config` names a Pulumi
+    secret config key (`opcloud:...`, set with `pulumi config set --secret`). Inline values are refused.
+    """
+
+    env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    file: str | None = None
+    config: str | None = Field(None, pattern=r"^[a-z][a-z0-9-]*:[A-Za-z][A-Za-z0-9_.-]*$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if sum(v is not None for v in (self.env, self.file, self.config)) != 1:
+            raise ValueError("a secret reference names exactly one of env, file or config (never the value)")
+        return self
+
+    def describe(self) -> str:
+        """A printable name of the reference (safe to log: it is not the secret)."""
+        if self.env:
+            return f"env:{self.env}"
+        if self.file:
+            return f"file:{self.file}"
+        return f"config:{self.config}"
+
+
+HostRole = Literal["api", "docs", "db", "backup"]
+
+
+class Bastion(_Model):
+    """A jump host: SSH to the hosts goes through a direct-tcpip channel it opens."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
     address: str
-    roles: list[Literal["api", "docs", "db", "backup"]] = Field(min_length=1)
     user: str = "opcloud"
     port: int = Field(22, ge=1, le=65535)
+    key: SecretRef | None = Field(None, description="SSH private key; defaults to inventory.sshKey.")
+
+
+class SshHost(_Model):
+    """A VM of a VM-only cloud, reached over SSH."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
+    address: IPv4Address
+    roles: list[HostRole] = Field(min_length=1)
+    user: str = "opcloud"
+    port: int = Field(22, ge=1, le=65535)
+    key: SecretRef | None = Field(None, description="SSH private key; defaults to inventory.sshKey.")
+    bastion: str | None = Field(None, description="Name of a bastion in inventory.bastions.")
+
+
+class Chap(_Model):
+    username: str
+    password: SecretRef
+
+
+class IscsiVolume(_Model):
+    """A block volume presented over iSCSI to one host, LUKS-encrypted with a key kept off the VM."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    host: str
+    portal: str = Field(pattern=r"^\d{1,3}(\.\d{1,3}){3}:\d{1,5}$", description="ip:port of the iSCSI portal.")
+    target: str = Field(pattern=r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[A-Za-z0-9._:-]+)?$", description="Target IQN.")
+    lun: int = Field(ge=0, le=16383)
+    size_gb: int | None = Field(None, ge=1)
+    chap: Chap | None = None
+    luks_key: SecretRef
+    filesystem: Literal["ext4", "xfs"] = "ext4"
+    mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
+    purpose: Literal["database", "app"] = "database"
+
+
+class NfsShare(_Model):
+    """An NFS export mounted on hosts: documents at the primary site, backups at the second site."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    server: IPv4Address
+    port: int = Field(2049, ge=1, le=65535)
+    export: str = Field(pattern=r"^/[A-Za-z0-9._/-]*$")
+    site: str = Field(description="Site of the NFS server (IAAS_SITES).")
+    purpose: Literal["documents", "backup"]
+    mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
+    hosts: list[str] = Field(min_length=1, description="Hosts that mount the share.")
+    sec: Literal["sys", "krb5", "krb5i", "krb5p"] = "krb5p"
 
 
 class Inventory(_Model):
-    """Hosts of a VM-only cloud; extended with volumes and bastions by the IaaS target."""
+    """Hosts of a VM-only cloud: how to reach them, their roles, the volumes presented to them."""
 
+    ssh_key: SecretRef | None = Field(None, description="SSH key of every host without its own.")
+    known_hosts: str = Field("~/.ssh/known_hosts", description="known_hosts verifying hosts and bastions.")
+    bastions: list[Bastion] = Field(default_factory=list)
     hosts: list[SshHost] = Field(min_length=1)
+    iscsi: list[IscsiVolume] = Field(default_factory=list)
+    nfs: list[NfsShare] = Field(default_factory=list)
+    log_server: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$", description="host:port receiving shipped logs (syslog over TLS)."
+    )
+    app_version: str = Field("latest", description="Release of the API and document services the units run.")
+
+    @model_validator(mode="after")
+    def _references(self) -> Inventory:
+        hosts = {h.name: h for h in self.hosts}
+        for kind, names in (
+            ("host", [h.name for h in self.hosts]),
+            ("bastion", [b.name for b in self.bastions]),
+            ("volume", [v.name for v in self.iscsi] + [s.name for s in self.nfs]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate {kind} name {duplicates[0]!r}")
+        bastions = {b.name for b in self.bastions}
+        for bastion in self.bastions:
+            if bastion.key is None and self.ssh_key is None:
+                raise ValueError(f"bastion {bastion.name}: no SSH key (set key or inventory.sshKey)")
+        for host in self.hosts:
+            if host.bastion is not None and host.bastion not in bastions:
+                raise ValueError(f"host {host.name}: unknown bastion {host.bastion!r}")
+            if host.key is None and self.ssh_key is None:
+                raise ValueError(f"host {host.name}: no SSH key (set key or inventory.sshKey)")
+        for role in ("api", "docs", "db"):
+            if not any(role in h.roles for h in self.hosts):
+                raise ValueError(f"no host has the role {role!r}")
+        for volume in self.iscsi:
+            if volume.host not in hosts:
+                raise ValueError(f"iscsi {volume.name}: unknown host {volume.host!r}")
+            if volume.purpose == "database" and "db" not in hosts[volume.host].roles:
+                raise ValueError(f"iscsi {volume.name}: a database volume must be presented to a db host")
+        for share in self.nfs:
+            for name in share.hosts:
+                if name not in hosts:
+                    raise ValueError(f"nfs {share.name}: unknown host {name!r}")
+        for host in self.hosts:
+            if "db" in host.roles and not any(v.host == host.name and v.purpose == "database" for v in self.iscsi):
+                raise ValueError(f"host {host.name}: a db host needs an iscsi volume with purpose 'database'")
+            if "docs" in host.roles and not any(host.name in s.hosts and s.purpose == "documents" for s in self.nfs):
+                raise ValueError(f"host {host.name}: a docs host needs an nfs share with purpose 'documents'")
+            if "db" in host.roles and not any(host.name in s.hosts and s.purpose == "backup" for s in self.nfs):
+                raise ValueError(f"host {host.name}: a db host needs an nfs share with purpose 'backup'")
+        return self
+
+    def host(self, name: str) -> SshHost:
+        return next(h for h in self.hosts if h.name == name)
+
+    def bastion(self, name: str) -> Bastion:
+        return next(b for b in self.bastions if b.name == name)
+
+    def check_sites(self, site: str, copy_site: str | None) -> None:
+        """Documents are served at the primary site; backups go to the second site of the same country."""
+        for share in self.nfs:
+            if share.site not in residency.IAAS_SITES:
+                raise ValueError(f"nfs {share.name}: unknown site {share.site!r}")
+            if share.purpose == "documents" and share.site != site:
+                raise ValueError(f"nfs {share.name}: documents are served at the primary site {site}")
+            if share.purpose == "backup" and share.site != copy_site:
+                raise ValueError(f"nfs {share.name}: backups go to backup.copyRegion {copy_site}, not {share.site}")
 
 
 class Environment(_Model):
@@ -195,6 +337,14 @@ class Environment(_Model):
             raise ValueError("opcloud:azure (tenantId, adminGroupObjectId, adminGroupName) is required on Azure")
         if self.cloud == "iaas" and self.inventory is None:
             raise ValueError("opcloud:inventory (hosts and volumes) is required on an IaaS cloud")
+        if self.cloud == "iaas" and self.inventory is not None:
+            # The backup copy must survive the loss of the primary site without leaving the country.
+            if copy_region is not None and residency.country_of("iaas", copy_region) != region_country:
+                raise ValueError(f"backup.copyRegion {copy_region} must be a site in {region_country}")
+            self.inventory.check_sites(self.region, copy_region)
+            for host in self.inventory.hosts:
+                if host.address not in self.network.cidr:
+                    raise ValueError(f"inventory host {host.name}: {host.address} lies outside network.cidr")
         return self
 
     @property
