@@ -103,28 +103,39 @@ class _SynthMocks(pulumi.runtime.Mocks):
         if package == "aws":
             service = rest.split("/")[0].split(":")[0]
             state.setdefault("arn", f"arn:aws:{service}:mock:{MOCK_ACCOUNT}:{args.name}")
+            for key, value in _COMPUTED.get(args.typ, {}).items():
+                state.setdefault(key, value.format(name=args.name))
         elif package == "azure-native":
             state.setdefault("name", args.name)
         state.setdefault("name", args.name)
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {
-                "accountId": MOCK_ACCOUNT,
-                "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/synth",
-                "userId": "synth",
-            }, None
-        if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}, None
-        if args.token == "azure-native:authorization:getClientConfig":
-            return {
-                "clientId": "synth",
-                "objectId": "00000000-0000-0000-0000-000000000000",
-                "subscriptionId": "00000000-0000-0000-0000-000000000000",
-                "tenantId": "00000000-0000-0000-0000-000000000000",
-            }, None
-        return {}, None
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        """Canned answers for the few data sources the programs read."""
+        return dict(_CALL_RESULTS.get(args.token, {}))
+
+
+# Outputs the provider computes that other resources or the stack outputs read.
+_COMPUTED: dict[str, dict[str, str]] = {
+    "aws:rds/instance:Instance": {"address": "{name}.synth.rds.amazonaws.com", "endpoint": "{name}:5432"},
+    "aws:lb/loadBalancer:LoadBalancer": {"dnsName": "{name}.synth.elb.amazonaws.com"},
+}
+
+_CALL_RESULTS: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": MOCK_ACCOUNT,
+        "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/synth",
+        "userId": "synth",
+    },
+    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
+    "aws:ec2/getAmi:getAmi": {"id": "ami-synth-debian-12", "imageId": "ami-synth-debian-12"},
+    "azure-native:authorization:getClientConfig": {
+        "clientId": "synth",
+        "objectId": "00000000-0000-0000-0000-000000000000",
+        "subscriptionId": "00000000-0000-0000-0000-000000000000",
+        "tenantId": "00000000-0000-0000-0000-000000000000",
+    },
+}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):

@@ -1,0 +1,257 @@
+"""App tier: API and document hosts in auto scaling groups behind an HTTPS-only ALB with WAF."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.network import APP_PORTS
+from components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
+
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
+# Debian 12 images by Debian's own account; the name filter picks the newest amd64 build.
+DEBIAN_OWNER = "136693071363"
+_SERVICES = {"api": ("/api/*", APP_PORTS[0]), "docs": ("/documents/*", APP_PORTS[1])}
+
+
+def _visibility(metric: str) -> dict:
+    return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": True}
+
+
+def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> list[dict]:
+    """Allow-list first, then the per-IP rate limit, then AWS's managed protections."""
+    managed = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet")
+    return [
+        {
+            "name": "allow-list",
+            "priority": 0,
+            "action": {"block": {}},
+            "statement": {"not_statement": {"statement": {"ip_set_reference_statement": {"arn": ip_set_arn}}}},
+            "visibility_config": _visibility(f"{prefix}-allow-list"),
+        },
+        {
+            "name": "rate-limit",
+            "priority": 1,
+            "action": {"block": {}},
+            "statement": {
+                "rate_based_statement": {"limit": rate_limit, "aggregate_key_type": "IP", "evaluation_window_sec": 300}
+            },
+            "visibility_config": _visibility(f"{prefix}-rate-limit"),
+        },
+        *(
+            {
+                "name": group,
+                "priority": 10 + index,
+                "override_action": {"none": {}},
+                "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+                "visibility_config": _visibility(f"{prefix}-{group}"),
+            }
+            for index, group in enumerate(managed)
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class AwsAppTierNative:
+    load_balancer: aws.lb.LoadBalancer
+    listener: aws.lb.Listener
+    web_acl: aws.wafv2.WebAcl
+    groups: dict[str, aws.autoscaling.Group]
+
+
+class AwsAppTier(pulumi.ComponentResource):
+    outputs: AppTierOutputs
+    native: AwsAppTierNative
+
+    def __init__(self, name: str, args: AppTierArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("opcloud:aws:AppTier", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        placement = args.placement
+        tags = dict(placement.tags)
+        network = args.network
+
+        load_balancer = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            internal=False,
+            subnets=list(network.public_subnet_ids),
+            security_groups=[network.firewall_ids["public"]],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=placement.production,
+            access_logs={"bucket": args.log_target, "prefix": "alb", "enabled": True} if args.log_target else None,
+            tags=tags,
+            opts=child,
+        )
+        target_groups = {
+            service: aws.lb.TargetGroup(
+                f"{name}-{service}-tg",
+                vpc_id=network.network_id,
+                port=port,
+                protocol="HTTP",
+                target_type="instance",
+                health_check={"path": "/health", "matcher": "200", "port": str(port)},
+                tags=tags,
+                opts=child,
+            )
+            for service, (_path, port) in _SERVICES.items()
+        }
+        # HTTPS only: there is no port 80 listener at all, so nothing travels in clear text.
+        listener = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=load_balancer.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=TLS_POLICY,
+            certificate_arn=args.certificate,
+            default_actions=[
+                {"type": "fixed-response", "fixed_response": {"content_type": "text/plain", "status_code": "404"}}
+            ],
+            tags=tags,
+            opts=child,
+        )
+        for priority, (service, (path, _port)) in enumerate(_SERVICES.items(), start=10):
+            aws.lb.ListenerRule(
+                f"{name}-{service}-rule",
+                listener_arn=listener.arn,
+                priority=priority,
+                conditions=[{"path_pattern": {"values": [path]}}],
+                actions=[{"type": "forward", "target_group_arn": target_groups[service].arn}],
+                tags=tags,
+                opts=child,
+            )
+
+        profile = self._instance_profile(name, tags, child)
+        image = aws.ec2.get_ami_output(
+            most_recent=True,
+            owners=[DEBIAN_OWNER],
+            filters=[{"name": "name", "values": ["debian-12-amd64-*"]}],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        groups = {
+            service: self._host_group(name, service, spec, args, image.id, profile, target_groups[service], tags)
+            for service, spec in (("api", args.api), ("docs", args.docs))
+        }
+
+        ip_set = aws.wafv2.IpSet(
+            f"{name}-allow-list",
+            scope="REGIONAL",
+            ip_address_version="IPV4",
+            addresses=list(args.allowed_cidrs),
+            tags=tags,
+            opts=child,
+        )
+        web_acl = aws.wafv2.WebAcl(
+            f"{name}-waf",
+            scope="REGIONAL",
+            default_action={"allow": {}},
+            rules=waf_rules(placement.prefix, ip_set.arn, args.rate_limit),
+            visibility_config=_visibility(f"{placement.prefix}-waf"),
+            tags=tags,
+            opts=child,
+        )
+        aws.wafv2.WebAclAssociation(
+            f"{name}-waf-association", resource_arn=load_balancer.arn, web_acl_arn=web_acl.arn, opts=child
+        )
+        waf_logs = aws.cloudwatch.LogGroup(
+            f"{name}-waf-logs",
+            name=f"aws-waf-logs-{placement.prefix}",  # WAF only logs to groups named aws-waf-logs-*
+            retention_in_days=365,
+            kms_key_id=args.keys.key_id,
+            tags=tags,
+            opts=child,
+        )
+        aws.wafv2.WebAclLoggingConfiguration(
+            f"{name}-waf-logging",
+            resource_arn=web_acl.arn,
+            log_destination_configs=[waf_logs.arn],
+            opts=child,
+        )
+
+        self.native = AwsAppTierNative(load_balancer=load_balancer, listener=listener, web_acl=web_acl, groups=groups)
+        self.outputs = AppTierOutputs(
+            url=pulumi.Output.from_input(f"https://{args.domain}"),
+            load_balancer_id=load_balancer.arn,
+            firewall_id=web_acl.arn,
+        )
+        self.register_outputs({"url": f"https://{args.domain}", "albDns": load_balancer.dns_name})
+
+    def _instance_profile(
+        self, name: str, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> aws.iam.InstanceProfile:
+        role = aws.iam.Role(
+            f"{name}-host-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        # Session Manager instead of SSH: no port 22 open anywhere.
+        aws.iam.RolePolicyAttachment(
+            f"{name}-host-ssm",
+            role=role.name,
+            policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+            opts=child,
+        )
+        return aws.iam.InstanceProfile(f"{name}-host-profile", role=role.name, tags=tags, opts=child)
+
+    def _host_group(
+        self,
+        name: str,
+        service: str,
+        spec: HostGroupSpec,
+        args: AppTierArgs,
+        image_id: pulumi.Output[str],
+        profile: aws.iam.InstanceProfile,
+        target_group: aws.lb.TargetGroup,
+        tags: dict[str, str],
+    ) -> aws.autoscaling.Group:
+        child = pulumi.ResourceOptions(parent=self)
+        template = aws.ec2.LaunchTemplate(
+            f"{name}-{service}-template",
+            image_id=image_id,
+            instance_type=spec.size,
+            iam_instance_profile={"arn": profile.arn},
+            vpc_security_group_ids=[args.network.firewall_ids["app"]],
+            metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "encrypted": "true",
+                        "kms_key_id": args.keys.key_id,
+                        "volume_size": 30,
+                        "volume_type": "gp3",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            monitoring={"enabled": True},
+            tag_specifications=[
+                {"resource_type": "instance", "tags": {**tags, "service": service}},
+                {"resource_type": "volume", "tags": {**tags, "service": service}},
+            ],
+            tags={**tags, "service": service},
+            opts=child,
+        )
+        return aws.autoscaling.Group(
+            f"{name}-{service}-asg",
+            min_size=spec.min,
+            max_size=spec.max,
+            desired_capacity=spec.min,
+            vpc_zone_identifiers=list(args.network.app_subnet_ids),
+            launch_template={"id": template.id, "version": "$Latest"},
+            target_group_arns=[target_group.arn],
+            health_check_type="ELB",
+            health_check_grace_period=300,
+            tags=[{"key": k, "value": v, "propagate_at_launch": True} for k, v in {**tags, "service": service}.items()],
+            opts=child,
+        )

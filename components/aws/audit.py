@@ -1,0 +1,204 @@
+"""Audit logging: a multi-region CloudTrail with log file validation, S3 data events and access logs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.bucket import SecureBucket, SecureBucketArgs
+from components.interfaces import AuditArgs, AuditOutputs
+from components.naming import bucket_name
+
+# S3 server access logs and ALB logs are delivered by AWS only into buckets encrypted with SSE-S3:
+# that bucket is the single store not under the stack's KMS key, and it holds no procurement data.
+ACCESS_LOG_ENCRYPTION_EXCEPTION = "aws-log-delivery-requires-sse-s3"
+
+
+@dataclass(frozen=True)
+class AwsAuditNative:
+    trail: aws.cloudtrail.Trail
+    trail_bucket: SecureBucket
+    access_logs: SecureBucket
+    log_group: aws.cloudwatch.LogGroup
+
+
+class AwsAudit(pulumi.ComponentResource):
+    outputs: AuditOutputs
+    native: AwsAuditNative
+
+    def __init__(self, name: str, args: AuditArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("opcloud:aws:Audit", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        placement = args.placement
+        tags = {**placement.tags, "data": "audit"}
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        trail_bucket_name = bucket_name(placement.prefix, "audit-trail", placement.region)
+        trail_bucket = SecureBucket(
+            f"{name}-trail-bucket",
+            SecureBucketArgs(
+                bucket_name=trail_bucket_name,
+                region=placement.region,
+                tags=tags,
+                kms_key_arn=args.keys.key_id,
+                extra_policy_statements=account_id.apply(
+                    lambda account: cloudtrail_statements(f"arn:aws:s3:::{trail_bucket_name}", account)
+                ),
+            ),
+            opts=child,
+        )
+        access_logs_name = bucket_name(placement.prefix, "access-logs", placement.region)
+        access_logs = SecureBucket(
+            f"{name}-access-logs",
+            SecureBucketArgs(
+                bucket_name=access_logs_name,
+                region=placement.region,
+                tags={**tags, "encryption-exception": ACCESS_LOG_ENCRYPTION_EXCEPTION},
+                kms_key_arn=None,
+                extra_policy_statements=account_id.apply(
+                    lambda account: log_delivery_statements(f"arn:aws:s3:::{access_logs_name}", account)
+                ),
+            ),
+            opts=child,
+        )
+        for part, bucket in (("trail-bucket", trail_bucket), ("access-logs", access_logs)):
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-{part}-retention",
+                bucket=bucket.bucket.id,
+                region=placement.region,
+                rules=[
+                    {
+                        "id": "retention",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "expiration": {"days": args.retention_days},
+                        "noncurrent_version_expiration": {"noncurrent_days": 30},
+                    }
+                ],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.versioning]),
+            )
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-trail-logs",
+            retention_in_days=_cloudwatch_retention(args.retention_days),
+            kms_key_id=args.keys.key_id,
+            region=placement.region,
+            tags=tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-trail-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-trail-role-policy",
+            role=role.id,
+            policy=log_group.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": f"{arn}:*",
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        trail = aws.cloudtrail.Trail(
+            f"{name}-trail",
+            s3_bucket_name=trail_bucket.bucket.bucket,
+            region=placement.region,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            enable_logging=True,
+            kms_key_id=args.keys.key_id,
+            cloud_watch_logs_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
+            cloud_watch_logs_role_arn=role.arn,
+            # Every read and write of a document or database snapshot is recorded.
+            event_selectors=[
+                {
+                    "read_write_type": "All",
+                    "include_management_events": True,
+                    "data_resources": [{"type": "AWS::S3::Object", "values": ["arn:aws:s3"]}],
+                }
+            ],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[trail_bucket.policy]),
+        )
+
+        self.native = AwsAuditNative(
+            trail=trail, trail_bucket=trail_bucket, access_logs=access_logs, log_group=log_group
+        )
+        self.outputs = AuditOutputs(log_store_id=trail_bucket.bucket.bucket, trail_id=trail.arn)
+        self.register_outputs({"trail": trail.arn})
+
+
+def _cloudwatch_retention(days: int) -> int:
+    """CloudWatch accepts only some retention values: the smallest one that keeps `days`."""
+    allowed = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
+    return next((value for value in allowed if value >= days), allowed[-1])
+
+
+def cloudtrail_statements(bucket_arn: str, account_id: str) -> list[dict]:
+    condition = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return [
+        {
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": condition,
+        },
+        {
+            "Sid": "CloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/AWSLogs/{account_id}/*",
+            "Condition": condition,
+        },
+    ]
+
+
+def log_delivery_statements(bucket_arn: str, account_id: str) -> list[dict]:
+    condition = {"StringEquals": {"aws:SourceAccount": account_id}}
+    return [
+        {
+            "Sid": "S3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/s3/*",
+            "Condition": condition,
+        },
+        {
+            "Sid": "LoadBalancerLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/alb/*",
+        },
+    ]
