@@ -35,6 +35,7 @@ class Table:
     pages: int
     binary: bool
     all_columns: list[str] = field(default_factory=list)  # including generated ones, for hashing
+    collatable: set[str] = field(default_factory=set)  # columns ordered with COLLATE "C" when hashing
 
     @property
     def qualified(self) -> str:
@@ -77,27 +78,28 @@ def tables(conn: psycopg.Connection) -> list[Table]:
         result.append(
             Table(
                 schema=schema, name=name,
-                columns=[c for c, _, generated in cols if not generated],
-                all_columns=[c for c, _, _ in cols],
+                columns=[c for c, _, generated, _ in cols if not generated],
+                all_columns=[c for c, _, _, _ in cols],
                 pk=keys.get(oid, []), replica_identity=ident, rows_estimate=int(estimate),
                 size_bytes=int(size), pages=int(pages),
-                binary=all(type_oid < FIRST_NORMAL_OID for _, type_oid, _ in cols),
+                binary=all(type_oid < FIRST_NORMAL_OID for _, type_oid, _, _ in cols),
+                collatable={c for c, _, _, collated in cols if collated},
             )
         )  # fmt: skip
     return result
 
 
-def _columns(conn: psycopg.Connection) -> dict[int, list[tuple[str, int, bool]]]:
-    out: dict[int, list[tuple[str, int, bool]]] = {}
-    for oid, name, type_oid, generated in conn.execute(
+def _columns(conn: psycopg.Connection) -> dict[int, list[tuple[str, int, bool, bool]]]:
+    out: dict[int, list[tuple[str, int, bool, bool]]] = {}
+    for oid, name, type_oid, generated, collated in conn.execute(
         """
-        SELECT a.attrelid, a.attname, a.atttypid, a.attgenerated <> ''
+        SELECT a.attrelid, a.attname, a.atttypid, a.attgenerated <> '', a.attcollation <> 0
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
         WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attrelid, a.attnum
         """
     ):
-        out.setdefault(oid, []).append((name, int(type_oid), bool(generated)))
+        out.setdefault(oid, []).append((name, int(type_oid), bool(generated), bool(collated)))
     return out
 
 

@@ -1,0 +1,70 @@
+"""Progress of a copy on stderr (rich): one bar per table with bytes and rate, a line per finished table."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from opcloud.console import err_console
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+class CopyProgress:
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not enabled or not err_console.is_terminal,
+        )
+
+    def __enter__(self) -> CopyProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self._progress.stop()
+
+    def log(self, message: str) -> None:
+        if self.enabled:
+            self._progress.console.print(message, markup=False, highlight=False)
+
+    def add(self, key: str, total: int) -> None:
+        with self._lock:
+            self._tasks[key] = self._progress.add_task(key, total=max(total, 1))
+
+    def advance(self, key: str, nbytes: int) -> None:
+        task = self._tasks.get(key)
+        if task is not None:
+            self._progress.advance(task, nbytes)
+
+    def finish(self, key: str, rows: int, nbytes: int, seconds: float) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            self._progress.remove_task(task)
+        rate = human_bytes(nbytes / seconds) + "/s" if seconds > 0 else "-"
+        self.log(f"copied {key}: {rows} rows, {human_bytes(nbytes)} in {seconds:.1f}s ({rate})")

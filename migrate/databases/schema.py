@@ -1,0 +1,147 @@
+"""Schema through pg_dump: pre-data restored before the data, post-data split into statements run in parallel.
+
+pg_dump reads the same exported snapshot as the COPY workers, so schema and data agree. Its plain output
+marks every TOC entry with a `-- Name: ...; Type: ...; Schema: ...` header: that is where we split.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from migrate.databases.dsn import DbEndpoint, redact
+from opcloud.errors import CheckFailed, ToolMissingError
+
+PG_BINDIRS = (
+    Path("/usr/lib/postgresql/15/bin"),
+    Path("/usr/lib/postgresql/16/bin"),
+    Path("/usr/lib/postgresql/17/bin"),
+)
+
+_HEADER = re.compile(r"^--\n-- (?:Data for )?Name: (.*?); Type: (.*?); Schema: (.*?); Owner: .*?\n--\n", re.MULTILINE)
+
+# Independent of each other: built in parallel.
+PARALLEL_TYPES = {"INDEX", "CONSTRAINT"}
+
+
+def tool(name: str) -> str:
+    """pg_dump/psql: from PATH or the Debian versioned directories (newest client wins)."""
+    for bindir in reversed(PG_BINDIRS):
+        if (bindir / name).exists():
+            return str(bindir / name)
+    found = shutil.which(name)
+    if not found:
+        raise ToolMissingError(f"{name} not found: install the PostgreSQL client (apt-get install postgresql-client)")
+    return found
+
+
+def dump(src: DbEndpoint, section: str, snapshot: str) -> str:
+    argv = [
+        tool("pg_dump"), "-d", src.conninfo(), f"--section={section}", f"--snapshot={snapshot}",
+        "--no-publications", "--no-subscriptions", "--quote-all-identifiers",
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, env=src.subprocess_env())
+    if result.returncode != 0:
+        raise CheckFailed(f"pg_dump --section={section} failed: {_first_error(redact(result.stderr, src))}")
+    return result.stdout
+
+
+def restore_script(dst: DbEndpoint, sql: str) -> None:
+    """Run a dump script in ONE transaction: a failure leaves the target as it was."""
+    argv = [tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", dst.conninfo(), "-f", "-"]
+    result = subprocess.run(argv, input=sql, capture_output=True, text=True, env=dst.subprocess_env())
+    if result.returncode != 0:
+        raise CheckFailed(f"restoring the schema failed: {_first_error(redact(result.stderr, dst))}")
+
+
+def _first_error(stderr: str) -> str:
+    for line in stderr.splitlines():
+        if "ERROR" in line or "error" in line:
+            return line.strip()
+    return stderr.strip().splitlines()[0] if stderr.strip() else "(no message)"
+
+
+@dataclass
+class Entry:
+    kind: str
+    schema: str
+    name: str
+    sql: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}:{self.schema}:{self.name}"
+
+
+def split(script: str) -> tuple[str, list[Entry]]:
+    """(preamble of SET statements, entries in dump order)."""
+    # pg_dump 15.14+ wraps its output in psql's \restrict/\unrestrict meta-commands: not SQL.
+    script = "\n".join(line for line in script.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
+    parts = _HEADER.split(script)
+    preamble = parts[0]
+    entries = []
+    for i in range(1, len(parts), 4):
+        name, kind, schema, sql = parts[i], parts[i + 1], parts[i + 2], parts[i + 3]
+        if sql.strip():
+            entries.append(Entry(kind=kind, schema=schema, name=name, sql=sql.strip()))
+    # A SET search_path inside the preamble is all the session state the entries need.
+    preamble = "\n".join(line for line in preamble.splitlines() if not line.startswith("--"))
+    return preamble, entries
+
+
+def phases(entries: list[Entry]) -> list[tuple[bool, list[Entry]]]:
+    """(parallel?, entries): indexes and keys together, then attachments, then foreign keys, then the rest."""
+    first = [e for e in entries if e.kind in PARALLEL_TYPES]
+    attach = [e for e in entries if e.kind == "INDEX ATTACH"]
+    fks = [e for e in entries if e.kind == "FK CONSTRAINT"]
+    rest = [e for e in entries if e.kind not in PARALLEL_TYPES | {"INDEX ATTACH", "FK CONSTRAINT"}]
+    return [(True, first), (False, attach), (True, fks), (False, rest)]
+
+
+def apply_post_data(
+    dst: DbEndpoint,
+    script: str,
+    jobs: int,
+    done: set[str],
+    on_done: Callable[[Entry, float], None],
+) -> int:
+    """Run the post-data entries not in `done`; returns how many ran."""
+    preamble, entries = split(script)
+    ran = 0
+    for parallel, group in phases(entries):
+        todo = [e for e in group if e.id not in done]
+        if not todo:
+            continue
+        workers = jobs if parallel else 1
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-data") as pool:
+            for entry, seconds in pool.map(lambda e: _run_entry(dst, preamble, e), todo):
+                on_done(entry, seconds)
+                ran += 1
+    return ran
+
+
+def _run_entry(dst: DbEndpoint, preamble: str, entry: Entry) -> tuple[Entry, float]:
+    started = time.monotonic()
+    for attempt in range(5):
+        with dst.connect() as conn:
+            conn.execute("SET maintenance_work_mem = '256MB'")
+            conn.execute(preamble)  # type: ignore[arg-type]
+            try:
+                with conn.transaction():
+                    conn.execute(entry.sql)  # type: ignore[arg-type]
+                return entry, time.monotonic() - started
+            except psycopg.errors.DeadlockDetected:
+                # Two foreign keys between the same tables, built at once: try again.
+                time.sleep(0.1 * (attempt + 1))
+            except psycopg.Error as error:
+                message = str(error).strip().splitlines()[0]
+                raise CheckFailed(f"{entry.kind} {entry.name} on the target failed: {message}") from None
+    raise CheckFailed(f"{entry.kind} {entry.name}: deadlocked five times")
