@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -16,12 +15,12 @@ from opcloud.errors import OpcloudError
 class OpcloudGroup(TyperGroup):
     """Root group: every `OpcloudError` raised by any command becomes one line and its exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except OpcloudError as error:
             print_error(str(error))
-            raise click.exceptions.Exit(error.exit_code) from None
+            raise typer.Exit(error.exit_code) from None
 
 
 app = typer.Typer(

@@ -2,6 +2,142 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
+from opcloud.console import console, err_console, print_json
+from opcloud.errors import InputError
+from stacks import automation, inspect
+from stacks.environment import list_stacks, open_stack
+from stacks.synth import Manifest, synth
+
 app = typer.Typer(help="List, synthesize offline, compare and deploy the platform stacks.", no_args_is_help=True)
+
+ENV_HELP = "A stack name from environments/ (see `opcloud stack list`) or a path to a Pulumi.<stack>.yaml file."
+JSON_HELP = "Print machine-readable JSON on stdout instead of the tree."
+
+
+@app.command("list")
+def list_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+    """List the stacks shipped in environments/, with their cloud, region and jurisdiction."""
+    rows = []
+    for name in list_stacks():
+        config = open_stack(name).config
+        rows.append(
+            {
+                "stack": name,
+                "program": config.get("opcloud:program", "platform"),
+                "cloud": config.get("opcloud:cloud", "azure" if "azure-native:location" in config else None),
+                "region": config.get("opcloud:region", config.get("azure-native:location")),
+                "jurisdiction": config.get("opcloud:jurisdiction"),
+            }
+        )
+    if as_json:
+        print_json({"stacks": rows})
+        return
+    for row in rows:
+        console.print(
+            f"[bold]{row['stack']:<24}[/] {row['program']:<11} {row['cloud'] or '-':<6} "
+            f"{row['region'] or '-':<20} {row['jurisdiction'] or '-'}"
+        )
+
+
+@app.command("synth")
+def synth_command(
+    env: str = typer.Argument(..., help=ENV_HELP),
+    out: Path | None = typer.Option(None, "--out", help="Write the manifest (JSON) to this file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON on stdout."),
+) -> None:
+    """Run the stack program offline under Pulumi's mocks and show what it would create.
+
+    No cloud account, no Pulumi CLI: the manifest lists every resource (type, name, parent, inputs),
+    secrets shown as "[secret]".
+    """
+    manifest = synth(env)
+    if out is not None:
+        _write_manifest(manifest, out)
+    if as_json:
+        print_json(manifest.to_json())
+        return
+    summary = inspect.summarize(manifest)
+    console.print(inspect.tree(manifest))
+    console.print(
+        f"\n[bold]{summary.resources}[/] resources in stack [bold]{manifest.stack}[/] "
+        f"({', '.join(f'{p}: {n}' for p, n in summary.by_provider.items())})"
+    )
+    for part, count in summary.parts.items():
+        console.print(f"  [green]✓[/] {part:<28} {count} resources")
+    for part in summary.missing_parts:
+        console.print(f"  [yellow]-[/] {part:<28} not declared")
+    if out is not None:
+        err_console.print(f"manifest written to {out}")
+
+
+def _write_manifest(manifest: Manifest, out: Path) -> None:
+    """Write atomically: a failed run never leaves half a manifest behind."""
+    temporary = out.with_name(f".{out.name}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(json.dumps(manifest.to_json(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        temporary.replace(out)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise InputError(f"{out}: cannot write the manifest ({error.strerror})") from None
+
+
+@app.command("diff")
+def diff_command(
+    env_a: str = typer.Argument(..., help=ENV_HELP),
+    env_b: str = typer.Argument(..., help=ENV_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Compare two stacks part by part: which parts each has, and which resources one has that the other lacks."""
+    manifest_a, manifest_b = synth(env_a), synth(env_b)
+    differences = inspect.diff(manifest_a, manifest_b)
+    if as_json:
+        print_json({"a": manifest_a.stack, "b": manifest_b.stack, "parts": [d.to_json() for d in differences]})
+        return
+    console.print(f"[bold]A[/] = {manifest_a.stack}   [bold]B[/] = {manifest_b.stack}")
+    for difference in differences:
+        presence = {(True, True): "both", (True, False): "only A", (False, True): "only B", (False, False): "neither"}
+        mark = "[green]=[/]" if difference.same else "[yellow]≠[/]"
+        console.print(f"{mark} [bold]{difference.part}[/] ({presence[(difference.in_a, difference.in_b)]})")
+        for label, extra in (("A", difference.only_a), ("B", difference.only_b)):
+            for type_, count in extra.items():
+                console.print(f"    only in {label}: {count} x {inspect.short_type(type_)}")
+
+
+def _deploy(env: str, operation: automation.Operation, as_json: bool) -> None:
+    result = automation.run(env, operation, on_output=lambda line: err_console.print(line, end="", markup=False))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"[green]{operation} of {result['stack']} finished[/]")
+
+
+@app.command("up")
+def up_command(env: str = typer.Argument(..., help=ENV_HELP), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Deploy ENV with the Pulumi CLI (Automation API): needs the CLI and cloud credentials."""
+    _deploy(env, "up", as_json)
+
+
+@app.command("preview")
+def preview_command(
+    env: str = typer.Argument(..., help=ENV_HELP), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Preview the changes `up` would make (Pulumi CLI and cloud credentials needed)."""
+    _deploy(env, "preview", as_json)
+
+
+@app.command("destroy")
+def destroy_command(
+    env: str = typer.Argument(..., help=ENV_HELP),
+    as_json: bool = typer.Option(False, "--json"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Destroy every resource of ENV (Pulumi CLI and cloud credentials needed)."""
+    if not yes and not typer.confirm(f"Destroy every resource of {env}?"):
+        raise typer.Exit(1)
+    _deploy(env, "destroy", as_json)

@@ -1,0 +1,60 @@
+"""`pulumi up|preview|destroy` through the Automation API, for users who have the Pulumi CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from typing import Any, Literal
+
+from opcloud.errors import CheckFailed, InputError, ToolMissingError
+from stacks.environment import ENVIRONMENTS_DIR, open_stack
+from stacks.synth import validate
+
+PROJECT_DIR = ENVIRONMENTS_DIR.parent
+Operation = Literal["up", "preview", "destroy"]
+
+
+def require_pulumi_cli() -> str:
+    path = shutil.which("pulumi")
+    if path is None:
+        raise ToolMissingError(
+            "the Pulumi CLI is not installed: install it with `curl -fsSL https://get.pulumi.com | sh` "
+            "and log in (`pulumi login`); `opcloud stack synth` works offline without it"
+        )
+    return path
+
+
+def select_stack(stack_name: str) -> Any:
+    """The Automation API stack for `stack_name`, using Pulumi.yaml and environments/ of this project."""
+    from pulumi import automation
+
+    require_pulumi_cli()
+    return automation.create_or_select_stack(stack_name=stack_name, work_dir=str(PROJECT_DIR))
+
+
+def run(env: str, operation: Operation, on_output: Callable[[str], None]) -> dict[str, Any]:
+    """Validate ENV offline first, then run `operation` on it; returns a summary for --json."""
+    from pulumi import automation
+
+    stack_file = open_stack(env)
+    if stack_file.path.resolve().parent != ENVIRONMENTS_DIR.resolve():
+        raise InputError(f"{stack_file.path}: deploy only stacks kept in {ENVIRONMENTS_DIR} (synth takes any file)")
+    validate(stack_file)
+    stack = select_stack(stack_file.stack)
+    try:
+        if operation == "up":
+            result = stack.up(on_output=on_output)
+            return {
+                "stack": stack_file.stack,
+                "operation": operation,
+                "summary": result.summary.result,
+                "outputs": {k: "[secret]" if v.secret else v.value for k, v in result.outputs.items()},
+            }
+        if operation == "preview":
+            preview = stack.preview(on_output=on_output)
+            return {"stack": stack_file.stack, "operation": operation, "changes": preview.change_summary}
+        result = stack.destroy(on_output=on_output)
+        return {"stack": stack_file.stack, "operation": operation, "summary": result.summary.result}
+    except automation.errors.CommandError as error:
+        last = next((line for line in reversed(str(error).splitlines()) if line.strip()), "failed")
+        raise CheckFailed(f"pulumi {operation} {stack_file.stack} failed: {last.strip()}") from None
