@@ -2,9 +2,125 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 
+from opcloud.console import print_json
+
 app = typer.Typer(help="Copy and verify buckets and databases between clouds, with nothing lost.", no_args_is_help=True)
+
+_URLS = """Store URLs: s3://BUCKET/PREFIX[?endpoint=URL&region=R&profile=P],
+az://CONTAINER/PREFIX[?connection_env=VAR|account=NAME&region=R],
+sftp://USER@HOST:PORT/PATH[?key=FILE&known_hosts=FILE&bastion=USER@HOST:PORT], file:///PATH.
+Add ?country=CC where the location cannot be told from the endpoint. URLs never hold secrets."""
+
+_DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "opcloud" / "migrate"
+
+StateDir = typer.Option(_DEFAULT_STATE, "--state-dir", help="Where the SQLite state of each pair lives.")
+Json = typer.Option(False, "--json", help="Print the report as JSON on stdout (progress stays on stderr).")
+Transfers = typer.Option(8, "--transfers", "-t", min=1, max=256, help="Objects copied at once.")
+NoProgress = typer.Option(False, "--no-progress", help="No progress bar on stderr.")
+
+
+def _finish(data: dict, as_json: bool, render: object) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        render(data)  # type: ignore[operator]
+    if not data["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command(help=f"Copy every object of SRC to DST, resumably, then read each copied object back.\n\n{_URLS}")
+def copy(
+    src: str = typer.Argument(..., help="Source store URL."),
+    dst: str = typer.Argument(..., help="Target store URL."),
+    state_dir: Path = StateDir,
+    transfers: int = Transfers,
+    part_size: str = typer.Option("8M", help="Objects larger than this go in resumable parts of this size."),
+    memory: str = typer.Option("128M", help="Bound on part buffers held at once across all transfers."),
+    bwlimit: str | None = typer.Option(None, help="Bandwidth limit for all transfers, bytes/s (e.g. 20M)."),
+    include: list[str] = typer.Option([], "--include", help="Copy only keys matching this glob (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Leave out keys matching this glob (repeatable)."),
+    delete: bool = typer.Option(False, "--delete", help="Delete target objects that are not in the source."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only list and compare: write nothing anywhere."),
+    jurisdiction: str | None = typer.Option(None, help="Refuse a target outside this country code (or EU)."),
+    server_side: bool = typer.Option(True, help="Copy server-side when both stores are on the same service."),
+    as_json: bool = Json,
+    no_progress: bool = NoProgress,
+) -> None:
+    from migrate import engine, render
+    from migrate.plan import parse_size
+    from migrate.residency import check_within
+
+    if jurisdiction:
+        check_within(jurisdiction, [dst])
+    options = engine.CopyOptions(
+        state_dir=state_dir,
+        transfers=transfers,
+        part_size=parse_size(part_size),
+        memory=parse_size(memory),
+        bwlimit=parse_size(bwlimit) if bwlimit else None,
+        include=include,
+        exclude=exclude,
+        delete=delete,
+        dry_run=dry_run,
+        server_side=server_side,
+        progress=not no_progress,
+    )
+    _finish(engine.copy(src, dst, options).to_dict(), as_json, render.copy_report)
+
+
+@app.command(
+    help="Verify by reading the target back: `verify SRC DST` compares two stores object by object (SHA-256, "
+    "never ETags); `verify PLAN.yaml` verifies every pair of a plan.\n\n" + _URLS
+)
+def verify(
+    targets: list[str] = typer.Argument(..., help="SRC DST, or PLAN.yaml."),
+    state_dir: Path = StateDir,
+    transfers: int = Transfers,
+    as_json: bool = Json,
+    no_progress: bool = NoProgress,
+) -> None:
+    from migrate import engine, render
+    from opcloud.errors import InputError
+
+    if len(targets) == 1:
+        _plan_action(Path(targets[0]), "verify", as_json, no_progress)
+        return
+    if len(targets) != 2:
+        raise InputError("verify takes SRC DST, or one PLAN.yaml")
+    report = engine.verify(targets[0], targets[1], state_dir, transfers, not no_progress)
+    _finish(report.to_dict(), as_json, render.verify_report)
+
+
+def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> None:
+    from migrate import render, runner
+    from migrate.plan import load_plan
+
+    report = runner.execute(load_plan(path), action, progress=not no_progress)
+    _finish(report.to_dict(), as_json, render.plan_report)
+
+
+@app.command(help="Show what `run` would do for every pair of PLAN.yaml (checks residency; writes nothing).")
+def plan(
+    path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json, no_progress: bool = NoProgress
+) -> None:
+    _plan_action(path, "plan", as_json, no_progress)
+
+
+@app.command(help="Run every pair of PLAN.yaml: residency checked first, then copies, each verified.")
+def run(
+    path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json, no_progress: bool = NoProgress
+) -> None:
+    _plan_action(path, "run", as_json, no_progress)
+
+
+@app.command(help="Show the recorded progress of every pair of PLAN.yaml (from the state; no store is contacted).")
+def status(path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json) -> None:
+    _plan_action(path, "status", as_json, True)
 
 
 def _register_groups() -> None:

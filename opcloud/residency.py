@@ -156,3 +156,34 @@ def regions_within(cloud: str, jurisdiction: str) -> list[str]:
 
 def azure_pair(region: str) -> str | None:
     return AZURE_PAIRS.get(region)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Store endpoints (opcloud migrate): where an object store or SSH host lies, from its host name.
+# A host matching none of these (loopback, a private address, an unknown provider) has no known country:
+# the store URL must then declare it (`?country=UA`, or `?region=` for Azure accounts).
+# ---------------------------------------------------------------------------------------------------------
+
+# Host suffix -> country, for providers whose endpoints sit in one country.
+ENDPOINT_SUFFIXES: dict[str, str] = {
+    "denovo.ua": "UA",  # De Novo object storage and hosts (Kyiv)
+    "de-novo.biz": "UA",
+    "mcloud.md": "MD",  # MCloud (Chisinau)
+    "gov.md": "MD",
+}
+
+
+def country_of_host(host: str) -> str | None:
+    """The country of an endpoint host name: AWS S3 endpoints by their region, providers by suffix."""
+    host = host.lower().rstrip(".")
+    if host.endswith(".amazonaws.com"):
+        labels = host.removesuffix(".amazonaws.com").split(".")
+        for label in reversed(labels):  # s3.eu-west-1, bucket.s3.eu-west-1, s3-eu-west-1
+            region = label.removeprefix("s3-").removeprefix("s3.")
+            if region in AWS_REGIONS:
+                return AWS_REGIONS[region]
+        return None
+    for suffix, country in ENDPOINT_SUFFIXES.items():
+        if host == suffix or host.endswith("." + suffix):
+            return country
+    return None

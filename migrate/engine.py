@@ -1,0 +1,325 @@
+"""The bucket copy engine: list both sides into SQLite, diff against the state, copy in parallel, verify.
+
+A run: open and check both stores (nothing is written if either is wrong) -> stream both listings into the
+state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
+failures with backoff; an interrupted multipart upload resumes) -> each copied object is read back from the
+target and its SHA-256 compared with the one computed while copying -> report.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrate import transfer
+from migrate.progress import Progress
+from migrate.report import CopyReport, Failure, VerifyReport
+from migrate.state import StateDB, Todo, state_path
+from migrate.stores import metakeys
+from migrate.stores.base import SHA256_KEY, ObjectInfo, Store, StoreError
+from migrate.stores.registry import open_store
+from migrate.stores.tree import TreeStore, check_key
+from opcloud.errors import OpcloudError
+
+
+@dataclass
+class CopyOptions:
+    state_dir: Path
+    transfers: int = 8
+    part_size: int = 8 * 1024 * 1024  # objects larger than this go in resumable parts
+    memory: int = 128 * 1024 * 1024  # bound on part buffers alive at once, all transfers together
+    bwlimit: int | None = None  # bytes per second
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    delete: bool = False  # delete target objects that are not in the source
+    retries: int = 5
+    server_side: bool = True
+    progress: bool = True
+
+
+def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
+    """`*` matches across `/` (fnmatch): `*.pdf`, `2024/*`, `tenders/*/signature.p7s`."""
+
+    def keep(key: str) -> bool:
+        if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
+            return False
+        return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)
+
+    return keep
+
+
+def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
+    return (info for info in infos if keep(info.key))
+
+
+def open_pair(source_url: str, target_url: str) -> tuple[Store, Store]:
+    """Open and check both stores; any bad URL, missing bucket or refused credential raises before any write."""
+    source = open_store(source_url)
+    try:
+        target = open_store(target_url)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        source.check()
+        target.check()
+    except BaseException:
+        source.close()
+        target.close()
+        raise
+    return source, target
+
+
+def _retrying(action: Callable[[], object], retries: int, stop: threading.Event) -> None:
+    """Run `action`, retrying everything but permanent errors with exponential backoff and jitter."""
+    for attempt in range(retries + 1):
+        try:
+            action()
+            return
+        except (StoreError, OpcloudError):
+            raise
+        except Exception:
+            if attempt == retries or stop.is_set():
+                raise
+            time.sleep(min(10.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str) -> str | None:
+    """Read the target back; None when it matches `expected_sha` in content and in its metadata."""
+    head = ctx.target.head(key)
+    if head is None:
+        return "missing in the target"
+    if head.size != size:
+        return f"size {head.size} in the target, {size} in the source"
+    stored = (head.metadata or {}).get(SHA256_KEY)
+    if stored != expected_sha:
+        return f"target metadata {SHA256_KEY}={stored!r} differs from the source's SHA-256"
+    actual = transfer.hash_stream(ctx, ctx.target, key, size, count=False)
+    if actual != expected_sha:
+        return f"content SHA-256 {actual[:12]}... differs from the source's {expected_sha[:12]}..."
+    return None
+
+
+def _map_report(target: Store, metadata: dict[str, str] | None, seen: set[str], lock: threading.Lock) -> None:
+    from migrate.stores.azure import AzureStore
+
+    if isinstance(target, AzureStore) and metadata:
+        _, mapped = metakeys.to_identifiers(metadata)
+        if mapped:
+            with lock:
+                seen.update(mapped)
+
+
+def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
+    """Copy every (selected) object of `source_url` to `target_url`; see the module docstring."""
+    started = time.monotonic()
+    source, target = open_pair(source_url, target_url)
+    report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
+    path = state_path(options.state_dir, source.url, target.url)
+    state = StateDB(path, source.url, target.url, readonly=False) if not options.dry_run or path.exists() else None
+    if state is None:
+        state = StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
+    progress = Progress(enabled=options.progress)
+    try:
+        keep = _selected(options.include, options.exclude)
+        with progress.listing(source.url):
+            report.listed, report.listed_bytes = state.load_listing("src", _filtered(source.list(), keep))
+            state.load_listing("dst", _filtered(target.list(), keep))
+        plan = state.plan(delete_extra=options.delete)
+        to_copy = plan.get("copy", (0, 0))
+        report.unchanged = report.listed - to_copy[0] - plan.get("verify", (0, 0))[0]
+        if options.dry_run:
+            report.copied, report.copied_bytes = to_copy
+            report.deleted = plan.get("delete", (0, 0))[0]
+            return report
+        _run(source, target, state, options, report, progress, to_copy)
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        progress.close()
+        state.close()
+        source.close()
+        target.close()
+    report.metadata_keys_mapped.sort()
+    return report
+
+
+def _run(
+    source: Store,
+    target: Store,
+    state: StateDB,
+    options: CopyOptions,
+    report: CopyReport,
+    progress: Progress,
+    to_copy: tuple[int, int],
+) -> None:
+    lock = threading.Lock()
+    stop = threading.Event()
+    mapped: set[str] = set()
+    buffers = max(2, options.memory // max(options.part_size, 1))
+
+    def resumed() -> None:
+        with lock:
+            report.resumed_parts += 1
+
+    ctx = transfer.Context(
+        source=source,
+        target=target,
+        state=state,
+        bandwidth=transfer.Bandwidth(options.bwlimit),
+        buffers=transfer.Buffers(buffers),
+        part_size=options.part_size,
+        on_bytes=progress.advance_bytes,
+        on_resumed_part=resumed,
+        server_side=options.server_side,
+    )
+    progress.start_copy(to_copy[0], to_copy[1])
+    tree_target = isinstance(target, TreeStore)
+
+    def work(item: Todo) -> None:
+        try:
+            if item.action == "delete":
+                _retrying(lambda: target.delete(item.key), options.retries, stop)
+                with lock:
+                    report.deleted += 1
+                return
+            if tree_target:
+                try:
+                    check_key(item.key)
+                except StoreError as error:
+                    with lock:
+                        report.skipped.append(Failure(item.key, str(error)))
+                    return
+            sha = state.known_sha(item.key, item.size, item.version) if item.action == "verify" else None
+            if sha is None:
+
+                def attempt() -> None:
+                    nonlocal sha
+                    sha, info, server_side = transfer.copy_object(ctx, item.key, item.size, item.version)
+                    _map_report(target, info.metadata, mapped, lock)
+                    if server_side:
+                        with lock:
+                            report.server_side += 1
+
+                _retrying(attempt, options.retries, stop)
+                with lock:
+                    report.copied += 1
+                    report.copied_bytes += item.size
+                progress.object_done()
+            assert sha is not None
+            problem: list[str | None] = [None]
+
+            def check() -> None:
+                problem[0] = verify_object(ctx, item.key, item.size, sha)
+
+            _retrying(check, options.retries, stop)
+            if problem[0] is not None:
+                state.forget(item.key)  # the next run copies it again
+                with lock:
+                    report.failed.append(Failure(item.key, f"verification failed: {problem[0]}"))
+                return
+            state.record_verified(item.key)
+            with lock:
+                report.verified += 1
+        except Exception as error:  # one object's failure is reported; the others go on
+            with lock:
+                report.failed.append(Failure(item.key, _reason(error)))
+
+    _parallel(state.todo(), work, options.transfers)
+    report.metadata_keys_mapped = sorted(mapped)
+
+
+def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: int) -> None:
+    """Run `work` over a stream of items with at most `transfers` running and few more queued."""
+    with ThreadPoolExecutor(max_workers=transfers, thread_name_prefix="transfer") as pool:
+        pending: set[Future[None]] = set()
+        for item in items:
+            pending.add(pool.submit(work, item))
+            if len(pending) >= transfers * 2:
+                _, pending = wait(pending, return_when=FIRST_COMPLETED)  # type: ignore[assignment]
+        wait(pending)
+
+
+def verify(
+    source_url: str, target_url: str, state_dir: Path | None, transfers: int = 8, progress: bool = True
+) -> VerifyReport:
+    """Compare every source object with the target by reading the target back (never trusting ETags).
+
+    The source's SHA-256 comes from the state database when the object is unchanged since it was copied;
+    otherwise the source is read too.
+    """
+    source, target = open_pair(source_url, target_url)
+    report = VerifyReport(source=source.url, target=target.url)
+    path = state_path(state_dir, source.url, target.url) if state_dir else None
+    state = StateDB(path, source.url, target.url, readonly=True) if path and path.exists() else StateDB.empty()
+    bar = Progress(enabled=progress)
+    lock = threading.Lock()
+    stop = threading.Event()
+    ctx = transfer.Context(
+        source=source,
+        target=target,
+        state=state,
+        bandwidth=transfer.Bandwidth(None),
+        buffers=transfer.Buffers(1),
+        part_size=0,
+        on_bytes=bar.advance_bytes,
+        on_resumed_part=lambda: None,
+    )
+    try:
+        with bar.listing(source.url):
+            report.objects, report.bytes = state.load_listing("src", source.list())
+            state.load_listing("dst", target.list())
+        report.extra = state.extra_count()
+        bar.start_copy(report.objects, report.bytes)
+
+        def work(item: Todo) -> None:
+            try:
+                if item.action == "missing":
+                    with lock:
+                        report.missing.append(item.key)
+                    return
+                sha = state.known_sha(item.key, item.size, item.version)
+                problem: list[str | None] = [None]
+
+                def check() -> None:
+                    nonlocal sha
+                    if sha is None:
+                        sha = transfer.hash_stream(ctx, source, item.key, item.size)
+                    problem[0] = verify_object(ctx, item.key, item.size, sha)
+
+                _retrying(check, 3, stop)
+                with lock:
+                    if problem[0] is None:
+                        report.verified += 1
+                    else:
+                        report.mismatched.append(Failure(item.key, problem[0]))
+            except Exception as error:
+                with lock:
+                    report.mismatched.append(Failure(item.key, _reason(error)))
+            finally:
+                bar.object_done()
+
+        items = (
+            Todo(key, size, version, "missing" if dst is None else "verify")
+            for key, size, version, dst in state.pairs()
+        )
+        _parallel(items, work, transfers)
+    finally:
+        bar.close()
+        state.close()
+        source.close()
+        target.close()
+    report.missing.sort()
+    report.mismatched.sort(key=lambda failure: failure.key)
+    return report

@@ -1,0 +1,119 @@
+"""Migration plan files: several bucket and database pairs, the jurisdiction, the state directory, concurrency.
+
+```yaml
+name: prozorro-ua-aws-to-denovo
+jurisdiction: UA            # every target must lie here; checked before a byte is copied
+state_dir: .opcloud-state   # relative to the plan file
+transfers: 16
+buckets:
+  - name: documents
+    source: s3://prozorro-docs/?region=eu-central-1
+    target: s3://prozorro-docs/?endpoint=https://s3.kyiv.denovo.ua
+databases: []               # see migrate/databases/plan.py
+```
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from migrate.databases.plan import DatabasePair
+from migrate.stores.url import parse
+from opcloud.errors import InputError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """`8M`, `64KiB`, `1.5G`, `1000` -> bytes (binary multiples)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise InputError(f"bad size {text!r}: use a number with an optional K, M, G or T suffix")
+    factor = 1024 ** " KMGT".index(match.group(2).upper() or " ")
+    return int(float(match.group(1)) * factor)
+
+
+class BucketPair(BaseModel):
+    """One bucket/container/tree to copy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    source: str
+    target: str
+    include: list[str] = Field(default_factory=list, description="glob patterns of keys to copy (default all)")
+    exclude: list[str] = Field(default_factory=list, description="glob patterns of keys to leave out")
+    delete: bool = Field(False, description="delete target objects that are not in the source")
+    part_size: str = Field("8M", description="objects larger than this are sent in resumable parts")
+
+    @field_validator("source", "target")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse(value)  # raises InputError, turned into a one-line plan error by load_plan
+        return value
+
+    @field_validator("part_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    jurisdiction: str | None = Field(None, description="ISO country code or EU: every target must lie inside")
+    state_dir: Path = Field(Path(".opcloud-state"), description="state databases, relative to the plan file")
+    transfers: int = Field(8, ge=1, le=256)
+    bwlimit: str | None = Field(None, description="bytes per second for all transfers, e.g. 50M")
+    memory: str = Field("128M", description="bound on the part buffers held at once")
+    buckets: list[BucketPair] = Field(default_factory=list)
+    databases: list[DatabasePair] = Field(default_factory=list)
+
+    @field_validator("bwlimit", "memory")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_size(value)
+        return value
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "plan"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{where}: {message}"
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and validate a plan; every mistake is one InputError naming the file and the key."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"plan file {path} not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise InputError(f"{path}{where}: malformed YAML ({getattr(error, 'problem', 'syntax error')})") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: a plan is a mapping with name, jurisdiction, state_dir, buckets, databases")
+    try:
+        plan = Plan.model_validate(raw)
+    except ValidationError as error:
+        raise InputError(f"{path}: {_first_error(error)}") from None
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
+    names = [pair.name for pair in plan.buckets] + [pair.name for pair in plan.databases]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InputError(f"{path}: pair names must be unique, repeated: {', '.join(duplicates)}")
+    if not plan.state_dir.is_absolute():
+        plan.state_dir = (path.parent / plan.state_dir).resolve()
+    return plan

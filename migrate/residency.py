@@ -1,0 +1,47 @@
+"""Where a store lies: every store URL resolves to a country through the one residency registry.
+
+Order: an explicit `?country=`; then `?region=` (an AWS region for s3://, an Azure region for az://, a site
+of a VM-only cloud for sftp://); then the endpoint's host name (AWS S3 endpoints, De Novo, MCloud). An
+s3:// URL without endpoint is AWS itself, located by its region. Nothing is guessed: unknown stays unknown.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from migrate.stores.url import StoreURL, parse
+from opcloud import residency
+from opcloud.errors import InputError, ResidencyError
+
+_CLOUD_OF_SCHEME = {"s3": "aws", "az": "azure", "sftp": "iaas"}
+
+
+def country_of_store(url: StoreURL) -> str | None:
+    params = url.params
+    if "country" in params:
+        country = params["country"].upper()
+        if not (len(country) == 2 and country.isalpha()):
+            raise InputError(f"country must be an ISO 3166 code such as UA, got {params['country']!r}")
+        return country
+    if "region" in params and url.scheme in _CLOUD_OF_SCHEME:
+        return residency.country_of(_CLOUD_OF_SCHEME[url.scheme], params["region"])
+    host = None
+    if (url.scheme == "s3" and "endpoint" in params) or (url.scheme == "az" and "endpoint" in params):
+        host = urlsplit(params["endpoint"]).hostname
+    elif url.scheme == "sftp":
+        host = url.netloc_host
+    return residency.country_of_host(host) if host else None
+
+
+def check_within(jurisdiction: str, urls: list[str]) -> None:
+    """Refuse (ResidencyError) any store outside `jurisdiction` or whose location is unknown."""
+    residency.countries_of(jurisdiction)  # an unknown jurisdiction is an input error
+    for raw in urls:
+        url = parse(raw)
+        country = country_of_store(url)
+        if country is None:
+            raise ResidencyError(
+                f"cannot tell where {url.redacted()} lies: add ?country=CC or ?region= to check it for {jurisdiction}"
+            )
+        if not residency.within(jurisdiction, country):
+            raise ResidencyError(f"{url.redacted()} lies in {country}, outside the jurisdiction {jurisdiction}")

@@ -1,0 +1,148 @@
+"""Run a plan: check residency of every target first, then each pair by its kind (buckets, databases, ...).
+
+A kind is a small record of functions (`PairKind`); the database engineer registers `databases` with
+`register(...)`, and plan/run/verify/status loop over every kind's pairs in plan order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrate import engine
+from migrate.plan import BucketPair, Plan, parse_size
+from migrate.residency import check_within
+from migrate.state import StateDB, state_path
+from migrate.stores.url import parse
+from opcloud import residency
+from opcloud.errors import ResidencyError
+
+Action = Callable[[Plan, Any, bool], dict[str, Any]]  # (plan, pair, progress) -> JSON-ready report with "ok"
+
+
+@dataclass(frozen=True)
+class PairKind:
+    field: str  # the plan's list holding these pairs
+    check_residency: Callable[[Plan, Any], None]
+    plan: Action  # what would be done (a dry run: nothing written)
+    run: Action
+    verify: Action
+    status: Action
+
+
+@dataclass
+class PlanReport:
+    plan: str
+    action: str
+    jurisdiction: str | None
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(pair["report"].get("ok", False) for pair in self.pairs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "plan",
+            "ok": self.ok,
+            "plan": self.plan,
+            "action": self.action,
+            "jurisdiction": self.jurisdiction,
+            "pairs": self.pairs,
+        }
+
+
+def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False) -> engine.CopyOptions:
+    return engine.CopyOptions(
+        state_dir=plan.state_dir,
+        transfers=plan.transfers,
+        part_size=parse_size(pair.part_size),
+        memory=parse_size(plan.memory),
+        bwlimit=parse_size(plan.bwlimit) if plan.bwlimit else None,
+        include=pair.include,
+        exclude=pair.exclude,
+        delete=pair.delete,
+        dry_run=dry_run,
+        progress=progress,
+    )
+
+
+def _bucket_residency(plan: Plan, pair: BucketPair) -> None:
+    if plan.jurisdiction:
+        try:
+            check_within(plan.jurisdiction, [pair.target])
+        except ResidencyError as error:
+            raise ResidencyError(f"buckets.{pair.name}: {error}") from None
+
+
+def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
+    source, target = parse(pair.source).redacted(), parse(pair.target).redacted()
+    path = state_path(plan.state_dir, source, target)
+    if not path.exists():
+        return {"ok": False, "state": None, "objects": 0, "verified": 0, "bytes": 0, "uploads_in_flight": 0}
+    state = StateDB(path, source, target, readonly=True)
+    try:
+        counts = state.counts()
+    finally:
+        state.close()
+    return {
+        "ok": counts["objects"] == counts["verified"] and not counts["uploads_in_flight"],
+        "state": str(path),
+        **counts,
+    }
+
+
+BUCKETS = PairKind(
+    field="buckets",
+    check_residency=_bucket_residency,
+    plan=lambda plan, pair, progress: engine.copy(
+        pair.source, pair.target, _options(plan, pair, progress, True)
+    ).to_dict(),
+    run=lambda plan, pair, progress: engine.copy(pair.source, pair.target, _options(plan, pair, progress)).to_dict(),
+    verify=lambda plan, pair, progress: engine.verify(
+        pair.source, pair.target, plan.state_dir, plan.transfers, progress
+    ).to_dict(),
+    status=_bucket_status,
+)
+
+
+def _database_residency(plan: Plan, pair: Any) -> None:
+    """Databases declare where they lie (cloud+region or country) on their endpoints."""
+    if not plan.jurisdiction:
+        return
+    target = pair.target
+    country = target.country or (residency.country_of(target.cloud, target.region) if target.cloud else None)
+    if country is None:
+        raise ResidencyError(f"databases.{pair.name}: the target declares no country or cloud/region")
+    if not residency.within(plan.jurisdiction, country.upper()):
+        raise ResidencyError(f"databases.{pair.name}: target lies in {country}, outside {plan.jurisdiction}")
+
+
+KINDS: list[PairKind] = [BUCKETS]
+
+
+def register(kind: PairKind) -> None:
+    """Add (or replace) the runner of a kind of pair."""
+    KINDS[:] = [k for k in KINDS if k.field != kind.field] + [kind]
+
+
+def check_residency(plan: Plan) -> None:
+    for kind in KINDS:
+        for pair in getattr(plan, kind.field):
+            kind.check_residency(plan, pair)
+    if not any(kind.field == "databases" for kind in KINDS):
+        for pair in plan.databases:
+            _database_residency(plan, pair)
+
+
+def execute(plan: Plan, action: str, progress: bool = True) -> PlanReport:
+    """`action` is plan, run, verify or status. Residency is checked for every pair before any pair runs."""
+    if action in ("plan", "run"):
+        check_residency(plan)
+    report = PlanReport(plan=plan.name, action=action, jurisdiction=plan.jurisdiction)
+    for kind in KINDS:
+        for pair in getattr(plan, kind.field):
+            result = getattr(kind, action)(plan, pair, progress)
+            report.pairs.append({"kind": kind.field, "name": pair.name, "report": result})
+    return report

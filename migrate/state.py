@@ -1,0 +1,260 @@
+"""The SQLite state of one source -> target pair: what was copied (with our SHA-256), uploads in flight.
+
+Listings go into a temporary attached database (spilled to disk by SQLite, never all in memory) and are
+diffed against the state with SQL, so a million objects cost disk pages, not Python objects. The state file
+is named after the redacted URLs, holds no secret, and survives a kill -9 (WAL journal).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrate.stores.base import ObjectInfo
+from opcloud.errors import InputError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY, size INTEGER NOT NULL, src_version TEXT NOT NULL, sha256 TEXT NOT NULL,
+    dst_version TEXT NOT NULL, verified INTEGER NOT NULL DEFAULT 0, copied_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, part_size INTEGER NOT NULL, size INTEGER NOT NULL,
+    src_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS parts (
+    key TEXT NOT NULL, number INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (key, number)
+);
+"""
+_WORK = """
+CREATE TABLE work.src (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL);
+CREATE TABLE work.dst (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL);
+CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, version TEXT NOT NULL,
+                        action TEXT NOT NULL);
+"""
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Todo:
+    key: str
+    size: int
+    version: str
+    action: str  # "copy" | "verify" | "delete"
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    upload_id: str
+    part_size: int
+    size: int
+    src_version: str
+    parts: dict[int, str]
+
+
+def state_path(state_dir: Path, source_url: str, target_url: str) -> Path:
+    digest = hashlib.sha256(f"{source_url}\n{target_url}".encode()).hexdigest()[:16]
+    return state_dir / f"buckets-{digest}.sqlite"
+
+
+class StateDB:
+    """One connection shared by the worker threads behind a lock (SQLite writes are serial anyway)."""
+
+    def __init__(self, path: Path, source_url: str, target_url: str, readonly: bool = False) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._lockfile = None
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._lockfile = open(path.with_suffix(".lock"), "w")  # noqa: SIM115 - held for the run
+            try:
+                fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(f"another run is using the state {path}") from None
+        uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+        self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        if not readonly:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO meta VALUES (?, ?)", [("source", source_url), ("target", target_url)]
+            )
+        self.db.execute("ATTACH DATABASE '' AS work")  # private temporary database, spills to disk
+        self.db.execute("PRAGMA work.journal_mode=OFF")
+        self.db.executescript(_WORK)
+
+    @classmethod
+    def empty(cls) -> StateDB:
+        """A throwaway state for verify runs without a state file."""
+        instance = cls.__new__(cls)
+        instance.path = Path(":memory:")
+        instance._lock = threading.RLock()
+        instance._lockfile = None
+        instance.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        instance.db.executescript(_SCHEMA)
+        instance.db.execute("ATTACH DATABASE '' AS work")
+        instance.db.executescript(_WORK)
+        return instance
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+        if self._lockfile is not None:
+            self._lockfile.close()
+
+    # -- listings --------------------------------------------------------------------------------
+
+    def load_listing(self, table: str, infos: Iterable[ObjectInfo]) -> tuple[int, int]:
+        """Stream a listing into work.src / work.dst in batches; returns (count, bytes)."""
+        assert table in ("src", "dst")
+        count = size = 0
+        batch: list[tuple[str, int, str]] = []
+        with self._lock:
+            self.db.execute(f"DELETE FROM work.{table}")
+        for info in infos:
+            batch.append((info.key, info.size, info.version))
+            count += 1
+            size += info.size
+            if len(batch) >= _BATCH:
+                self._insert(table, batch)
+                batch = []
+        self._insert(table, batch)
+        return count, size
+
+    def _insert(self, table: str, rows: list[tuple[str, int, str]]) -> None:
+        if rows:
+            with self._lock:
+                self.db.execute("BEGIN")
+                self.db.executemany(f"INSERT OR REPLACE INTO work.{table} VALUES (?, ?, ?)", rows)
+                self.db.execute("COMMIT")
+
+    def plan(self, delete_extra: bool) -> dict[str, tuple[int, int]]:
+        """Fill work.todo from the listings and the state; returns {action: (count, bytes)}."""
+        with self._lock:
+            self.db.execute("DELETE FROM work.todo")
+            self.db.execute(
+                """INSERT INTO work.todo (key, size, version, action)
+                   SELECT s.key, s.size, s.version,
+                          CASE WHEN o.key IS NULL OR o.size != s.size OR o.src_version != s.version
+                                    OR d.key IS NULL OR d.size != s.size OR d.version != o.dst_version
+                               THEN 'copy' ELSE 'verify' END
+                   FROM work.src s
+                   LEFT JOIN objects o ON o.key = s.key
+                   LEFT JOIN work.dst d ON d.key = s.key
+                   WHERE o.key IS NULL OR o.size != s.size OR o.src_version != s.version
+                      OR d.key IS NULL OR d.size != s.size OR d.version != o.dst_version OR o.verified = 0
+                   ORDER BY s.key"""
+            )
+            if delete_extra:
+                self.db.execute(
+                    """INSERT INTO work.todo (key, size, version, action)
+                       SELECT d.key, d.size, d.version, 'delete' FROM work.dst d
+                       WHERE NOT EXISTS (SELECT 1 FROM work.src s WHERE s.key = d.key) ORDER BY d.key"""
+                )
+            rows = self.db.execute("SELECT action, COUNT(*), COALESCE(SUM(size), 0) FROM work.todo GROUP BY action")
+            return {action: (count, size) for action, count, size in rows}
+
+    def todo(self) -> Iterator[Todo]:
+        """The planned work, paged so that the cursor never holds the lock for long."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self.db.execute(
+                    "SELECT id, key, size, version, action FROM work.todo WHERE id > ? ORDER BY id LIMIT ?",
+                    (last, _BATCH),
+                ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield Todo(row[1], row[2], row[3], row[4])
+            last = rows[-1][0]
+
+    def extra_count(self) -> int:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT COUNT(*) FROM work.dst d WHERE NOT EXISTS (SELECT 1 FROM work.src s WHERE s.key = d.key)"
+            ).fetchone()
+        return int(row[0])
+
+    def pairs(self) -> Iterator[tuple[str, int, str, int | None]]:
+        """(key, source size, source version, target size or None) for every listed source object, paged."""
+        last = ""
+        while True:
+            with self._lock:
+                rows = self.db.execute(
+                    """SELECT s.key, s.size, s.version, d.size FROM work.src s LEFT JOIN work.dst d ON d.key = s.key
+                       WHERE s.key > ? ORDER BY s.key LIMIT ?""",
+                    (last, _BATCH),
+                ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+    # -- objects ---------------------------------------------------------------------------------
+
+    def known_sha(self, key: str, size: int, src_version: str) -> str | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT sha256 FROM objects WHERE key = ? AND size = ? AND src_version = ?", (key, size, src_version)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def record_copied(self, key: str, size: int, src_version: str, sha256: str, dst_version: str) -> None:
+        with self._lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, 0, ?)",
+                (key, size, src_version, sha256, dst_version, time.time()),
+            )
+
+    def record_verified(self, key: str) -> None:
+        with self._lock:
+            self.db.execute("UPDATE objects SET verified = 1 WHERE key = ?", (key,))
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM objects WHERE key = ?", (key,))
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            objects, verified, size = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(verified), 0), COALESCE(SUM(size), 0) FROM objects"
+            ).fetchone()
+            uploads = self.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0]
+        return {"objects": objects, "verified": verified, "bytes": size, "uploads_in_flight": uploads}
+
+    # -- multipart uploads in flight -------------------------------------------------------------
+
+    def upload(self, key: str) -> UploadRecord | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT upload_id, part_size, size, src_version FROM uploads WHERE key = ?", (key,)
+            ).fetchone()
+            if row is None:
+                return None
+            parts = dict(self.db.execute("SELECT number, sha256 FROM parts WHERE key = ?", (key,)).fetchall())
+        return UploadRecord(row[0], row[1], row[2], row[3], parts)
+
+    def begin_upload(self, key: str, upload_id: str, part_size: int, size: int, src_version: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM parts WHERE key = ?", (key,))
+            self.db.execute(
+                "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?)", (key, upload_id, part_size, size, src_version)
+            )
+
+    def record_part(self, key: str, number: int, sha256: str) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)", (key, number, sha256))
+
+    def end_upload(self, key: str) -> None:
+        with self._lock:
+            self.db.execute("DELETE FROM uploads WHERE key = ?", (key,))
+            self.db.execute("DELETE FROM parts WHERE key = ?", (key,))

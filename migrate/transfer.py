@@ -1,0 +1,220 @@
+"""Moving one object: streamed, hashed (our SHA-256) while it passes, in resumable parts when large.
+
+Memory is bounded by a shared pool of part buffers (`Buffers`): each buffer holds at most one part, and a
+transfer waits for a free buffer before reading, so memory never exceeds buffers x part size whatever the
+number or size of the objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from migrate.state import StateDB
+from migrate.stores.base import SHA256_KEY, MultipartStore, ObjectInfo, ServerSideCopyStore, Store, StoreError
+
+_CHUNK = 1024 * 1024
+
+
+class TransientError(Exception):
+    """Worth retrying: the source changed under us, a stream ended early."""
+
+
+class Bandwidth:
+    """A token bucket shared by all transfers (`--bwlimit`), in bytes per second; None = unlimited."""
+
+    def __init__(self, rate: int | None) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._available = float(rate or 0)
+        self._stamp = time.monotonic()
+
+    def take(self, amount: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._available = min(float(self.rate), self._available + (now - self._stamp) * self.rate)
+            self._stamp = now
+            self._available -= amount
+            wait = -self._available / self.rate if self._available < 0 else 0.0
+        if wait > 0:
+            time.sleep(wait)
+
+
+class Buffers:
+    """At most `count` part-sized buffers alive at once across every transfer."""
+
+    def __init__(self, count: int) -> None:
+        self._slots = threading.BoundedSemaphore(count)
+
+    def acquire(self) -> None:
+        self._slots.acquire()
+
+    def release(self) -> None:
+        self._slots.release()
+
+
+@dataclass
+class Context:
+    source: Store
+    target: Store
+    state: StateDB
+    bandwidth: Bandwidth
+    buffers: Buffers
+    part_size: int
+    on_bytes: Callable[[int], None]  # progress: bytes read from the source
+    on_resumed_part: Callable[[], None]
+    server_side: bool = True
+
+
+def read_exact(stream: BinaryIO, size: int, ctx: Context, hasher: hashlib._Hash | None = None) -> bytes:
+    """Read exactly `size` bytes (in chunks, throttled); fewer means the source changed or the stream broke."""
+    out = bytearray()
+    while len(out) < size:
+        chunk = stream.read(min(_CHUNK, size - len(out)))
+        if not chunk:
+            raise TransientError(f"source stream ended after {len(out)} of {size} bytes")
+        ctx.bandwidth.take(len(chunk))
+        ctx.on_bytes(len(chunk))
+        out += chunk
+    if hasher is not None:
+        hasher.update(out)
+    return bytes(out)
+
+
+def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
+    metadata = {k: v for k, v in (info.metadata or {}).items() if k != SHA256_KEY}
+    metadata[SHA256_KEY] = sha256
+    return metadata
+
+
+def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> ObjectInfo:
+    """The source object with content type and metadata (a head when the listing did not carry them)."""
+    head = ctx.source.head(key)
+    if head is None:
+        raise StoreError(f"{key}: no longer in the source")
+    if (head.size, head.version) != (listed_size, listed_version):
+        raise TransientError(f"{key}: changed in the source since it was listed")
+    return head
+
+
+def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, ObjectInfo, bool]:
+    """Copy one object; returns our SHA-256 of its content (also recorded in the state), the source's info and
+    whether the copy was server-side (the bytes were still read once, to compute the SHA-256)."""
+    info = describe(ctx, key, size, version)
+    target = ctx.target
+    server_side = ctx.server_side and isinstance(target, ServerSideCopyStore) and target.can_copy_from(ctx.source)
+    if server_side:
+        assert isinstance(target, ServerSideCopyStore)
+        sha = hash_stream(ctx, ctx.source, key, size)
+        result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha))
+    elif isinstance(target, MultipartStore) and size > ctx.part_size:
+        sha, result = _multipart(ctx, target, info)
+    else:
+        ctx.buffers.acquire()
+        try:
+            hasher = hashlib.sha256()
+            stream = ctx.source.open(key)
+            try:
+                data = read_exact(stream, size, ctx, hasher)
+            finally:
+                stream.close()
+            sha = hasher.hexdigest()
+            result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha))
+        finally:
+            ctx.buffers.release()
+    ctx.state.record_copied(key, size, version, sha, result.version)
+    return sha, info, server_side
+
+
+def hash_stream(ctx: Context, store: Store, key: str, size: int, count: bool = True) -> str:
+    """Our SHA-256 of an object, read as a stream (for verification and server-side copies)."""
+    hasher = hashlib.sha256()
+    stream = store.open(key)
+    try:
+        seen = 0
+        while chunk := stream.read(_CHUNK):
+            ctx.bandwidth.take(len(chunk))
+            if count:
+                ctx.on_bytes(len(chunk))
+            hasher.update(chunk)
+            seen += len(chunk)
+    finally:
+        stream.close()
+    if seen != size:
+        raise TransientError(f"{key}: read {seen} bytes, expected {size}")
+    return hasher.hexdigest()
+
+
+def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[str, object]:
+    key, size = info.key, info.size
+    part_size = max(ctx.part_size, target.min_part_size, math.ceil(size / target.max_parts))
+    parts = math.ceil(size / part_size)
+    done: dict[int, str] = {}
+    record = ctx.state.upload(key)
+    upload_id = None
+    if record is not None:
+        if (record.size, record.src_version, record.part_size) == (size, info.version, part_size):
+            present = target.parts_present(key, record.upload_id, part_size)
+            if present is not None:
+                upload_id = record.upload_id
+                done = {n: sha for n, sha in record.parts.items() if n in present}
+        if upload_id is None:
+            target.abort_upload(key, record.upload_id)
+            ctx.state.end_upload(key)
+    if upload_id is None:
+        upload_id = target.begin_upload(key, size)
+        ctx.state.begin_upload(key, upload_id, part_size, size, info.version)
+
+    hasher = hashlib.sha256()
+    errors: list[BaseException] = []
+    pool = ThreadPoolExecutor(max_workers=max(1, target.part_concurrency), thread_name_prefix="part")
+
+    def send(number: int, data: bytes, part_sha: str) -> None:
+        try:
+            target.upload_part(key, upload_id, number, part_size, data)
+            ctx.state.record_part(key, number, part_sha)
+        finally:
+            ctx.buffers.release()
+
+    futures: list[Future[None]] = []
+    stream = ctx.source.open(key)
+    try:
+        for number in range(1, parts + 1):
+            length = min(part_size, size - (number - 1) * part_size)
+            ctx.buffers.acquire()
+            try:
+                data = read_exact(stream, length, ctx, hasher)
+            except BaseException:
+                ctx.buffers.release()
+                raise
+            part_sha = hashlib.sha256(data).hexdigest()
+            if number in done:
+                ctx.buffers.release()
+                if done[number] != part_sha:  # the source changed: these parts belong to another content
+                    ctx.state.end_upload(key)
+                    raise TransientError(f"{key}: source changed since its upload began; starting over")
+                ctx.on_resumed_part()
+                continue
+            futures.append(pool.submit(send, number, data, part_sha))
+            del data
+            errors.extend(f.exception() for f in futures if f.done() and f.exception())  # type: ignore[misc]
+            if errors:
+                raise errors[0]
+    finally:
+        stream.close()
+        pool.shutdown(wait=True)
+    for future in futures:
+        future.result()
+    sha = hasher.hexdigest()
+    result = target.complete_upload(key, upload_id, parts, size, info.content_type, _metadata(info, sha))
+    ctx.state.end_upload(key)
+    return sha, result
