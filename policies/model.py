@@ -1,0 +1,263 @@
+"""The vocabulary of the policy pack: controls, rules, findings and the views rules read.
+
+A rule is a plain function over a `ResourceView` (or the whole `StackView`) with metadata naming the
+ISO/IEC 27001:2022 Annex A control it evidences. The same function runs offline on a synth manifest
+(`policies.check`) and inside `pulumi preview --policy-pack policies` (`policies.pack`), so the two
+can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+UNKNOWN = "[unknown]"
+SECRET = "[secret]"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Enforcement(StrEnum):
+    MANDATORY = "mandatory"  # blocks the deployment and fails `opcloud stack check`
+    ADVISORY = "advisory"  # reported, never blocks
+
+
+@dataclass(frozen=True)
+class Control:
+    """An ISO/IEC 27001:2022 Annex A control."""
+
+    id: str
+    title: str
+
+
+FRAMEWORK = "ISO/IEC 27001"
+FRAMEWORK_VERSION = "2022"
+
+A_5_23 = Control("A.5.23", "Information security for use of cloud services")
+A_5_34 = Control("A.5.34", "Privacy and protection of PII")
+A_8_12 = Control("A.8.12", "Data leakage prevention")
+A_8_13 = Control("A.8.13", "Information backup")
+A_8_15 = Control("A.8.15", "Logging")
+A_8_20 = Control("A.8.20", "Networks security")
+A_8_24 = Control("A.8.24", "Use of cryptography")
+A_5_9 = Control("A.5.9", "Inventory of information and other associated assets")
+A_5_33 = Control("A.5.33", "Protection of records")
+
+# Report order: the controls an auditor asks about first.
+CONTROLS: tuple[Control, ...] = (A_5_34, A_5_23, A_8_24, A_8_20, A_8_12, A_8_13, A_8_15, A_5_33, A_5_9)
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """One resource as a rule sees it, whoever produced it (synth manifest or the Pulumi engine).
+
+    `props` are the provider inputs, camelCase, unknown values as `UNKNOWN`, secrets as `SECRET`.
+    `aliases` are the values other resources use to point at this one (id, ARN, name); `refs` maps a
+    property to the URNs it was computed from, when the engine tells us.
+    """
+
+    urn: str
+    type: str
+    name: str
+    props: Mapping[str, Any]
+    parent: str | None = None
+    aliases: frozenset[str] = frozenset()
+    refs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def get(self, path: str, default: Any = None) -> Any:
+        """`props` at a dotted path (`backup.geoRedundantBackup`, `rules.0.destination`)."""
+        value: Any = self.props
+        for part in path.split("."):
+            if isinstance(value, Mapping) and part in value:
+                value = value[part]
+            elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            else:
+                return default
+        return default if value is None else value
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        """Tags as a map, whether the provider takes a map or a list of {key, value} (auto scaling)."""
+        tags = self.props.get("tags")
+        if isinstance(tags, Mapping):
+            return tags
+        if isinstance(tags, list):
+            return {str(t["key"]): str(t.get("value", "")) for t in tags if isinstance(t, Mapping) and "key" in t}
+        return {}
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    full_weekday: str
+    log_interval_minutes: int
+    retention_days: int
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What the rules need to know about the stack beyond its resources."""
+
+    stack: str
+    jurisdiction: str | None = None
+    environment: str | None = None
+    cloud: str | None = None
+    region: str | None = None
+    copy_region: str | None = None
+    geo_redundancy: Literal["region", "zones"] = "region"
+    backup: BackupPolicy | None = None
+    program: str = "platform"
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "prod"
+
+
+@dataclass
+class StackView:
+    """Every resource of a stack plus its context; resolves references between resources."""
+
+    context: StackContext
+    resources: list[ResourceView]
+    _by_urn: dict[str, ResourceView] = field(init=False, repr=False)
+    _by_alias: dict[str, list[ResourceView]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_urn = {r.urn: r for r in self.resources}
+        self._by_alias = {}
+        for resource in self.resources:
+            for alias in resource.aliases:
+                self._by_alias.setdefault(alias, []).append(resource)
+
+    def of_type(self, *types: str) -> list[ResourceView]:
+        return [r for r in self.resources if r.type in types]
+
+    def by_urn(self, urn: str) -> ResourceView | None:
+        return self._by_urn.get(urn)
+
+    def resolve(self, value: Any) -> list[ResourceView]:
+        """The resources a property value points at (an id, ARN or name; ARN-with-path prefixes too)."""
+        if not isinstance(value, str) or value in ("", UNKNOWN):
+            return []
+        found = self._by_alias.get(value)
+        if found:
+            return found
+        if value.startswith("arn:"):
+            # "arn:...:bucket/*" or a vault ARN with a suffix: fall back to the ARN before the path.
+            head = value.split("/")[0]
+            return self._by_alias.get(head, [])
+        return []
+
+    def referencing(self, target: ResourceView, *types: str, prop: str) -> list[ResourceView]:
+        """Resources of `types` whose `prop` points at `target` (by engine dependency or by value)."""
+        hits = []
+        for resource in self.of_type(*types):
+            if target.urn in resource.refs.get(prop, ()) or target in self.resolve(resource.get(prop)):
+                hits.append(resource)
+        return hits
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict on one resource (or on the stack when `urn` is None)."""
+
+    rule: str
+    ok: bool
+    message: str
+    urn: str | None = None
+    resource: str | None = None  # "type name" for people
+    resource_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "ok": self.ok,
+            "message": self.message,
+            "urn": self.urn,
+            "resource": self.resource,
+            "type": self.resource_type,
+        }
+
+
+Verdict = tuple[bool, str]
+ResourceCheck = Callable[[ResourceView, StackView], Iterable[Verdict] | None]
+StackCheck = Callable[[StackView], Iterable[tuple[ResourceView | None, bool, str]]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule and its metadata. Exactly one of `resource_check` / `stack_check` is set.
+
+    A resource check sees one resource (and, offline or as a stack policy, the rest of the stack):
+    it returns None when it does not apply, else verdicts `(ok, message)`. A stack check yields
+    `(resource or None, ok, message)` for the stack as a whole.
+    """
+
+    name: str
+    description: str
+    control: Control
+    severity: Severity
+    enforcement: Enforcement
+    remediation: str
+    resource_check: ResourceCheck | None = None
+    stack_check: StackCheck | None = None
+    # Whether the resource check needs other resources (then Pulumi runs it as a stack policy).
+    needs_stack: bool = False
+
+    def run(self, stack: StackView) -> Iterator[Finding]:
+        if self.stack_check is not None:
+            for resource, ok, message in self.stack_check(stack):
+                yield self._finding(resource, ok, message)
+            return
+        assert self.resource_check is not None
+        for resource in stack.resources:
+            verdicts = self.resource_check(resource, stack)
+            if verdicts is None:
+                continue
+            for ok, message in verdicts:
+                yield self._finding(resource, ok, message)
+
+    def _finding(self, resource: ResourceView | None, ok: bool, message: str) -> Finding:
+        if resource is None:
+            return Finding(self.name, ok, message)
+        return Finding(self.name, ok, message, resource.urn, f"{resource.type} {resource.name}", resource.type)
+
+
+def resource_rule(
+    *,
+    name: str,
+    description: str,
+    control: Control,
+    severity: Severity,
+    remediation: str,
+    enforcement: Enforcement = Enforcement.MANDATORY,
+    needs_stack: bool = False,
+) -> Callable[[ResourceCheck], Rule]:
+    """Decorator: turn `check(resource, stack)` into a `Rule` carrying its metadata."""
+
+    def wrap(check: ResourceCheck) -> Rule:
+        return Rule(name, description, control, severity, enforcement, remediation, check, None, needs_stack)
+
+    return wrap
+
+
+def stack_rule(
+    *,
+    name: str,
+    description: str,
+    control: Control,
+    severity: Severity,
+    remediation: str,
+    enforcement: Enforcement = Enforcement.MANDATORY,
+) -> Callable[[StackCheck], Rule]:
+    def wrap(check: StackCheck) -> Rule:
+        return Rule(name, description, control, severity, enforcement, remediation, None, check, True)
+
+    return wrap

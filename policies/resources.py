@@ -1,0 +1,204 @@
+"""What the rules know about provider resource types: which hold data, where they are, what links them.
+
+Type tokens are the provider's own (`aws:s3/bucket:Bucket`); pulumi-aws 7 keeps the old `...V2`
+tokens as aliases, so both spellings are listed. IaaS host steps (`opcloud:iaas:*`) are added here
+as the IaaS components declare them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opcloud import residency
+from policies.model import UNKNOWN, ResourceView, StackContext
+
+# ------------------------------------------------------------------------------------------------ AWS
+S3_BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+S3_ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+)
+S3_PUBLIC_ACCESS_BLOCK = ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",)
+S3_POLICY = ("aws:s3/bucketPolicy:BucketPolicy",)
+S3_REPLICATION = ("aws:s3/bucketReplicationConfig:BucketReplicationConfig",)
+S3_LOGGING = ("aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2")
+S3_VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+RDS_INSTANCE = ("aws:rds/instance:Instance",)
+RDS_CLUSTER = ("aws:rds/cluster:Cluster",)
+RDS_PARAMETER_GROUP = ("aws:rds/parameterGroup:ParameterGroup",)
+RDS_BACKUP_REPLICATION = ("aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication",)
+EBS_VOLUME = ("aws:ebs/volume:Volume",)
+EFS = ("aws:efs/fileSystem:FileSystem",)
+BACKUP_VAULT = ("aws:backup/vault:Vault",)
+BACKUP_PLAN = ("aws:backup/plan:Plan",)
+BACKUP_SELECTION = ("aws:backup/selection:Selection",)
+KMS_KEY = ("aws:kms/key:Key",)
+CLOUDTRAIL = ("aws:cloudtrail/trail:Trail",)
+LOG_GROUP = ("aws:cloudwatch/logGroup:LogGroup",)
+SECURITY_GROUP = ("aws:ec2/securityGroup:SecurityGroup",)
+SG_INGRESS_RULE = ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",)
+SG_RULE = ("aws:ec2/securityGroupRule:SecurityGroupRule",)
+LB = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
+LB_LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+LAUNCH_TEMPLATE = ("aws:ec2/launchTemplate:LaunchTemplate",)
+EC2_INSTANCE = ("aws:ec2/instance:Instance",)
+
+# ---------------------------------------------------------------------------------------------- Azure
+AZ_STORAGE = ("azure-native:storage:StorageAccount",)
+AZ_BLOB_SERVICE = ("azure-native:storage:BlobServiceProperties",)
+AZ_PG = ("azure-native:dbforpostgresql:Server",)
+AZ_PG_CONFIG = ("azure-native:dbforpostgresql:Configuration",)
+AZ_PG_FIREWALL = ("azure-native:dbforpostgresql:FirewallRule",)
+AZ_BACKUP_VAULT = ("azure-native:dataprotection:BackupVault",)
+AZ_BACKUP_POLICY = ("azure-native:dataprotection:BackupPolicy",)
+AZ_BACKUP_INSTANCE = ("azure-native:dataprotection:BackupInstance",)
+AZ_KEY_VAULT = ("azure-native:keyvault:Vault",)
+AZ_KEY = ("azure-native:keyvault:Key",)
+AZ_DISK = ("azure-native:compute:Disk",)
+AZ_NSG = ("azure-native:network:NetworkSecurityGroup",)
+AZ_NSG_RULE = ("azure-native:network:SecurityRule",)
+AZ_APP_GATEWAY = ("azure-native:network:ApplicationGateway",)
+AZ_DIAGNOSTIC = ("azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting")
+AZ_WORKSPACE = ("azure-native:operationalinsights:Workspace",)
+AZ_LOCKS = (
+    "azure-native:authorization:ManagementLockAtResourceLevel",
+    "azure-native:authorization:ManagementLockAtResourceGroupLevel",
+    "azure-native:authorization:ManagementLockByScope",
+)
+
+# Resources whose contents are the platform's data (documents, rows, backups, audit trails).
+DATA_STORES: tuple[str, ...] = (
+    *S3_BUCKET,
+    *RDS_INSTANCE,
+    *RDS_CLUSTER,
+    *EBS_VOLUME,
+    *EFS,
+    *BACKUP_VAULT,
+    *LOG_GROUP,
+    *AZ_STORAGE,
+    *AZ_PG,
+    *AZ_BACKUP_VAULT,
+    *AZ_DISK,
+    *AZ_WORKSPACE,
+    *AZ_KEY_VAULT,
+)
+DATABASES: tuple[str, ...] = (*RDS_INSTANCE, *RDS_CLUSTER, *AZ_PG)
+
+# Ports of data services: never open to the world.
+DATA_PORTS: dict[int, str] = {
+    22: "SSH",
+    111: "rpcbind",
+    445: "SMB",
+    2049: "NFS",
+    3260: "iSCSI",
+    3306: "MySQL",
+    3389: "RDP",
+    5432: "PostgreSQL",
+    6379: "Redis",
+    9200: "Elasticsearch",
+    27017: "MongoDB",
+}
+WORLD = ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "internet")
+
+
+def cloud_of(resource: ResourceView) -> str:
+    package = resource.type.split(":")[0]
+    if package == "aws":
+        return "aws"
+    if package == "azure-native":
+        return "azure"
+    return "iaas"
+
+
+def is_unknown(value: Any) -> bool:
+    return value == UNKNOWN
+
+
+def truthy(value: Any) -> bool:
+    """A provider boolean, tolerating the strings some schemas use."""
+    if isinstance(value, str):
+        return value.lower() in ("true", "enabled", "on", "1", "yes")
+    return bool(value)
+
+
+def normalize_location(location: str) -> str:
+    """Azure accepts "North Europe" and "northeurope" alike."""
+    return location.replace(" ", "").lower()
+
+
+def region_of(resource: ResourceView, context: StackContext) -> str | None:
+    """Region (or site) a resource lives in: its own input, else the stack's provider region."""
+    cloud = cloud_of(resource)
+    if cloud == "aws":
+        own = resource.get("region")
+    elif cloud == "azure":
+        own = resource.get("location")
+        own = normalize_location(own) if isinstance(own, str) and own != UNKNOWN else own
+    else:
+        own = resource.get("site") or resource.get("region")
+    if isinstance(own, str) and own and own != UNKNOWN:
+        return own
+    if context.cloud in (None, cloud):
+        return context.region
+    return None
+
+
+def country(cloud: str, region: str) -> str | None:
+    try:
+        return residency.country_of(cloud, region)
+    except Exception:  # an unknown region is reported by the caller, never guessed
+        return None
+
+
+def arn_region(arn: Any) -> str | None:
+    """The region field of an ARN (`arn:aws:backup:eu-central-1:...`), if it names a real region."""
+    if not isinstance(arn, str) or not arn.startswith("arn:"):
+        return None
+    parts = arn.split(":")
+    if len(parts) > 3 and parts[3] in residency.AWS_REGIONS:
+        return parts[3]
+    return None
+
+
+def number(value: Any) -> float | None:
+    """A provider number: protobuf hands every number over as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def days(value: Any) -> str:
+    """A number of days for people: 35, not 35.0."""
+    n = number(value)
+    return str(int(n)) if n is not None and n.is_integer() else str(value)
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None or value == UNKNOWN:
+        return []
+    if isinstance(value, list | tuple):
+        return list(value)
+    return [value]
+
+
+def parse_json(value: Any) -> Any:
+    """A policy document given as a JSON string or as an object."""
+    if isinstance(value, Mapping | list):
+        return value
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return None
+
+
+def jurisdiction_of(resource: ResourceView, context: StackContext) -> str | None:
+    """The stack's jurisdiction, else the resource's own `jurisdiction` tag."""
+    return context.jurisdiction or resource.tags.get("jurisdiction") or None
+
+
+def names(resources: Iterable[ResourceView]) -> str:
+    return ", ".join(r.name for r in resources)

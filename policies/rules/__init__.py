@@ -1,0 +1,33 @@
+"""Every rule of the pack, in report order. A new rule module adds its RULES here."""
+
+from __future__ import annotations
+
+from policies.model import Rule
+from policies.rules import (
+    audit_logging,
+    backups,
+    deletion_protection,
+    encryption_at_rest,
+    encryption_in_transit,
+    public_access,
+    residency,
+    tags,
+)
+
+ALL_RULES: tuple[Rule, ...] = (
+    *residency.RULES,
+    *encryption_at_rest.RULES,
+    *encryption_in_transit.RULES,
+    *public_access.RULES,
+    *backups.RULES,
+    *audit_logging.RULES,
+    *deletion_protection.RULES,
+    *tags.RULES,
+)
+
+
+def rule_named(name: str) -> Rule:
+    for rule in ALL_RULES:
+        if rule.name == name:
+            return rule
+    raise KeyError(name)

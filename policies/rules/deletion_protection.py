@@ -1,0 +1,55 @@
+"""Deletion protection on production data: nothing holding data can be deleted by one careless command."""
+
+from __future__ import annotations
+
+from policies import resources as res
+from policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, resource_rule
+
+
+def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
+    for lock in stack.of_type(*res.AZ_LOCKS):
+        if str(lock.get("level", "")) != "CanNotDelete" and str(lock.get("level", "")) != "ReadOnly":
+            continue
+        scope = lock.get("scope")
+        if resource in stack.resolve(scope) or resource in stack.resolve(lock.get("resourceName")):
+            return True, f"management lock {lock.name} ({lock.get('level')})"
+        if lock.type.endswith("AtResourceGroupLevel") and lock.get("resourceGroupName") == resource.get(
+            "resourceGroupName"
+        ):
+            return True, f"resource group lock {lock.name} ({lock.get('level')})"
+    return False, "no CanNotDelete management lock on the resource or its resource group"
+
+
+@resource_rule(
+    name="deletion-protection",
+    description="Production data stores are protected against deletion.",
+    control=A_5_33,
+    severity=Severity.HIGH,
+    remediation="RDS deletionProtection true and a final snapshot; no forceDestroy on buckets and vaults; a "
+    "CanNotDelete lock and purge protection on Azure.",
+    needs_stack=True,
+)
+def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if not stack.context.production:
+        return None
+    t = resource.type
+    if t in res.RDS_INSTANCE or t in res.RDS_CLUSTER:
+        if not res.truthy(resource.get("deletionProtection")):
+            return [(False, "deletionProtection is not true")]
+        if res.truthy(resource.get("skipFinalSnapshot")):
+            return [(False, "skipFinalSnapshot is true: deleting it would leave no snapshot")]
+        return [(True, "deletion protection on, final snapshot kept")]
+    if t in res.S3_BUCKET or t in res.BACKUP_VAULT:
+        if res.truthy(resource.get("forceDestroy")):
+            return [(False, "forceDestroy is true: deleting the stack would delete the data")]
+        return [(True, "not force-destroyable")]
+    if t in res.AZ_KEY_VAULT:
+        if not res.truthy(resource.get("properties.enablePurgeProtection")):
+            return [(False, "purge protection is off: a deleted vault (and every key) could be purged")]
+        return [(True, "purge protection on")]
+    if t in res.AZ_PG or t in res.AZ_STORAGE or t in res.AZ_BACKUP_VAULT:
+        return [_azure_locked(resource, stack)]
+    return None
+
+
+RULES = (deletion_protection,)

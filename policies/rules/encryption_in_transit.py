@@ -1,0 +1,160 @@
+"""Encryption in transit: TLS-only buckets, TLS 1.2 or newer, PostgreSQL requiring SSL, no plain listeners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from policies import resources as res
+from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+
+# ELB policies that refuse anything below TLS 1.2.
+AWS_TLS12_POLICY_PREFIXES = (
+    "ELBSecurityPolicy-TLS13-1-2",
+    "ELBSecurityPolicy-TLS13-1-3",
+    "ELBSecurityPolicy-TLS-1-2",
+    "ELBSecurityPolicy-FS-1-2",
+)
+AZURE_TLS_OK = ("TLS1_2", "TLS1_3")
+AZURE_APPGW_TLS_OK = ("TLSv1_2", "TLSv1_3")
+AZURE_APPGW_PREDEFINED_OK = ("AppGwSslPolicy20170401S", "AppGwSslPolicy20220101", "AppGwSslPolicy20220101S")
+
+
+def _denies_insecure_transport(statement: Any) -> bool:
+    if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
+        return False
+    condition = statement.get("Condition") or {}
+    secure = (condition.get("Bool") or {}).get("aws:SecureTransport")
+    return str(secure).lower() == "false"
+
+
+@resource_rule(
+    name="tls-only-bucket-policy",
+    description="Every S3 bucket's policy denies requests not made over TLS (aws:SecureTransport).",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="Attach a bucket policy with a Deny on aws:SecureTransport=false (components.aws.bucket does).",
+    needs_stack=True,
+)
+def tls_only_bucket_policy(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.S3_BUCKET:
+        return None
+    for policy in stack.referencing(resource, *res.S3_POLICY, prop="bucket"):
+        document = res.parse_json(policy.get("policy"))
+        statements = res.as_list((document or {}).get("Statement")) if isinstance(document, dict) else []
+        if any(_denies_insecure_transport(s) for s in statements):
+            return [(True, f"bucket policy {policy.name} denies aws:SecureTransport=false")]
+    return [(False, "no bucket policy denying requests without TLS (aws:SecureTransport=false)")]
+
+
+@resource_rule(
+    name="tls-minimum-version",
+    description="Endpoints accept TLS 1.2 or newer only.",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="Set minimumTlsVersion TLS1_2 (Azure storage), a TLS 1.2+ ELB security policy, an Application "
+    "Gateway SSL policy with minProtocolVersion TLSv1_2, ssl_min_protocol_version TLSv1.2 (PostgreSQL).",
+    needs_stack=True,
+)
+def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    t = resource.type
+    if t in res.AZ_STORAGE:
+        version = resource.get("minimumTlsVersion")
+        if version not in AZURE_TLS_OK:
+            return [(False, f"minimumTlsVersion is {version or 'unset'}, not TLS1_2 or newer")]
+        if resource.get("enableHttpsTrafficOnly") is False:
+            return [(False, "enableHttpsTrafficOnly is false")]
+        return [(True, f"minimumTlsVersion {version}, HTTPS only")]
+    if t in res.LB_LISTENER and resource.get("protocol") in ("HTTPS", "TLS"):
+        policy = resource.get("sslPolicy")
+        if isinstance(policy, str) and policy.startswith(AWS_TLS12_POLICY_PREFIXES):
+            return [(True, f"ssl policy {policy}")]
+        return [(False, f"ssl policy {policy or 'default (allows TLS 1.0)'} accepts TLS below 1.2")]
+    if t in res.AZ_APP_GATEWAY:
+        policy = resource.get("sslPolicy") or {}
+        if policy.get("minProtocolVersion") in AZURE_APPGW_TLS_OK:
+            return [(True, f"sslPolicy minProtocolVersion {policy['minProtocolVersion']}")]
+        if policy.get("policyName") in AZURE_APPGW_PREDEFINED_OK:
+            return [(True, f"predefined sslPolicy {policy['policyName']}")]
+        return [(False, "Application Gateway sslPolicy does not require TLS 1.2 or newer")]
+    if t in res.AZ_PG:
+        configs = _pg_configs(resource, stack)
+        version = configs.get("ssl_min_protocol_version", "TLSv1.2")  # the service default is TLSv1.2
+        if version in ("TLSv1.2", "TLSv1.3"):
+            return [(True, f"ssl_min_protocol_version {version}")]
+        return [(False, f"ssl_min_protocol_version {version}")]
+    return None
+
+
+def _pg_configs(server: ResourceView, stack: StackView) -> dict[str, str]:
+    """Server parameters set by Configuration resources on this server."""
+    configs: dict[str, str] = {}
+    for config in stack.referencing(server, *res.AZ_PG_CONFIG, prop="serverName"):
+        configs[str(config.get("configurationName") or config.name)] = str(config.get("value", ""))
+    return configs
+
+
+def _rds_parameters(instance: ResourceView, stack: StackView) -> dict[str, str] | None:
+    groups = stack.resolve(instance.get("parameterGroupName"))
+    if not groups:
+        return None
+    return {
+        str(p.get("name")): str(p.get("value")) for p in res.as_list(groups[0].get("parameters")) if isinstance(p, dict)
+    }
+
+
+@resource_rule(
+    name="postgres-ssl-required",
+    description="PostgreSQL servers refuse connections without TLS.",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="rds.force_ssl=1 in the RDS parameter group; require_secure_transport=on on Azure; "
+    "hostssl-only pg_hba and ssl=on on IaaS hosts.",
+    needs_stack=True,
+)
+def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type in res.RDS_INSTANCE and str(resource.get("engine", "postgres")).startswith("postgres"):
+        parameters = _rds_parameters(resource, stack)
+        if parameters is None:
+            return [(False, "no parameter group of this stack: rds.force_ssl cannot be shown to be 1")]
+        if parameters.get("rds.force_ssl") == "1":
+            return [(True, "rds.force_ssl=1 in the parameter group")]
+        return [(False, f"rds.force_ssl is {parameters.get('rds.force_ssl', 'unset')}, not 1")]
+    if resource.type in res.AZ_PG:
+        value = _pg_configs(resource, stack).get("require_secure_transport", "on")  # service default: on
+        if value.lower() == "on":
+            return [(True, f"require_secure_transport {value}")]
+        return [(False, f"require_secure_transport is {value}")]
+    return None
+
+
+@resource_rule(
+    name="no-plaintext-listeners",
+    description="Load balancers listen on plain HTTP only to redirect to HTTPS.",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="Make the HTTP listener's default action a redirect to HTTPS (status 301).",
+)
+def no_plaintext_listeners(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type in res.LB_LISTENER:
+        if resource.get("protocol") in ("HTTPS", "TLS"):
+            return [(True, f"{resource.get('protocol')} listener on port {resource.get('port')}")]
+        actions = res.as_list(resource.get("defaultActions"))
+        redirects = [a for a in actions if (a or {}).get("type") == "redirect"]
+        if redirects and all(((a or {}).get("redirect") or {}).get("protocol") == "HTTPS" for a in redirects):
+            return [(True, f"plain listener on port {resource.get('port')} only redirects to HTTPS")]
+        return [(False, f"plain {resource.get('protocol') or 'HTTP'} listener on port {resource.get('port')} serves")]
+    if resource.type in res.AZ_APP_GATEWAY:
+        plain = [
+            listener
+            for listener in res.as_list(resource.get("httpListeners"))
+            if str((listener or {}).get("protocol", "")).lower() == "http"
+        ]
+        if not plain:
+            return [(True, "HTTPS listeners only")]
+        if res.as_list(resource.get("redirectConfigurations")):
+            return [(True, "HTTP listener redirects to HTTPS")]
+        return [(False, "HTTP listener without a redirect to HTTPS")]
+    return None
+
+
+RULES = (tls_only_bucket_policy, tls_minimum_version, postgres_ssl_required, no_plaintext_listeners)

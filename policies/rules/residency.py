@@ -1,0 +1,111 @@
+"""Residency: every data-holding resource, every copy of it and every provider stay in the jurisdiction.
+
+Azure's geo-redundant options (GRS storage, geo backups, GeoRedundant vaults) copy to the region's
+fixed pair, so the pair must lie in the jurisdiction too: for IE the pair (westeurope) is in NL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from opcloud import residency
+from policies import resources as res
+from policies.model import A_5_23, A_5_34, ResourceView, Severity, StackView, Verdict, resource_rule
+
+AZ_GEO_SKUS = ("Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS")
+
+
+def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:
+    if jurisdiction is None:
+        return False, f"{what}: no jurisdiction known (stack config or 'jurisdiction' tag)"
+    if region is None:
+        return False, f"{what}: region cannot be established, so residency cannot be shown"
+    country = res.country(cloud, region)
+    if country is None:
+        return False, f"{what}: {cloud} region {region!r} is not in the residency registry"
+    if residency.within(jurisdiction, country):
+        return True, f"{what} in {region} ({country}), inside {jurisdiction}"
+    return False, f"{what} in {region} ({country}), outside jurisdiction {jurisdiction}"
+
+
+def _azure_pair(region: str | None) -> str | None:
+    return residency.azure_pair(region) if region else None
+
+
+def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str | None, str]]:
+    """(cloud, region, what) of every copy this resource makes elsewhere."""
+    ctx = stack.context
+    if resource.type in res.S3_REPLICATION:
+        for rule in res.as_list(resource.get("rules")):
+            destination = (rule or {}).get("destination") or {}
+            arn = destination.get("bucket")
+            targets = stack.resolve(arn)
+            region = res.region_of(targets[0], ctx) if targets else res.arn_region(arn)
+            yield "aws", region, f"replica bucket {targets[0].name if targets else arn}"
+    elif resource.type in res.BACKUP_PLAN:
+        for rule in res.as_list(resource.get("rules")):
+            for action in res.as_list((rule or {}).get("copyActions")):
+                arn = (action or {}).get("destinationVaultArn")
+                targets = stack.resolve(arn)
+                region = res.region_of(targets[0], ctx) if targets else res.arn_region(arn)
+                yield "aws", region, f"backup copy to vault {targets[0].name if targets else arn}"
+    elif resource.type in res.RDS_BACKUP_REPLICATION:
+        yield "aws", res.region_of(resource, ctx), "replicated automated backups"
+    elif resource.type in res.RDS_INSTANCE and resource.get("replicateSourceDb"):
+        yield "aws", res.region_of(resource, ctx), "read replica"
+    elif resource.type in res.AZ_STORAGE and resource.get("sku.name") in AZ_GEO_SKUS:
+        yield "azure", _azure_pair(res.region_of(resource, ctx)), f"geo-redundant copy ({resource.get('sku.name')})"
+    elif resource.type in res.AZ_PG and res.truthy(resource.get("backup.geoRedundantBackup")):
+        yield "azure", _azure_pair(res.region_of(resource, ctx)), "geo-redundant backup"
+    elif resource.type in res.AZ_BACKUP_VAULT:
+        for setting in res.as_list(resource.get("properties.storageSettings")):
+            if (setting or {}).get("type") == "GeoRedundant":
+                yield "azure", _azure_pair(res.region_of(resource, ctx)), "geo-redundant vault storage"
+
+
+@resource_rule(
+    name="data-residency",
+    description="Every data store, replica and backup copy lies inside the stack's jurisdiction.",
+    control=A_5_34,
+    severity=Severity.CRITICAL,
+    remediation="Move the store or its copy to a region of the jurisdiction (opcloud.residency lists them); "
+    "on Azure use zone-redundant options where the region's pair lies abroad.",
+    needs_stack=True,
+)
+def data_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    ctx = stack.context
+    jurisdiction = res.jurisdiction_of(resource, ctx)
+    verdicts = [_place(cloud, region, jurisdiction, what) for cloud, region, what in _copies(resource, stack)]
+    if resource.type in res.DATA_STORES:
+        cloud = res.cloud_of(resource)
+        verdicts.insert(0, _place(cloud, res.region_of(resource, ctx), jurisdiction, "data store"))
+    return verdicts or None
+
+
+PROVIDER_REGION_KEYS = {
+    "pulumi:providers:aws": ("aws", "region"),
+    "pulumi:providers:azure-native": ("azure", "location"),
+}
+
+
+@resource_rule(
+    name="provider-residency",
+    description="Every cloud provider the stack configures points at a region inside the jurisdiction.",
+    control=A_5_23,
+    severity=Severity.HIGH,
+    remediation="Configure the provider (aws:region, a copy-region provider) with a region of the jurisdiction.",
+)
+def provider_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in PROVIDER_REGION_KEYS:
+        return None
+    cloud, key = PROVIDER_REGION_KEYS[resource.type]
+    region = resource.get(key)
+    if not isinstance(region, str) or region == res.UNKNOWN:
+        # A provider without a region inherits the stack's, checked by the environment model.
+        return None
+    if cloud == "azure":
+        region = res.normalize_location(region)
+    return [_place(cloud, region, stack.context.jurisdiction, "provider")]
+
+
+RULES = (data_residency, provider_residency)

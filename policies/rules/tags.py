@@ -1,0 +1,37 @@
+"""Required tags: every taggable resource says who owns it, where its data may live and what manages it."""
+
+from __future__ import annotations
+
+from policies import resources as res
+from policies.model import A_5_9, ResourceView, Severity, StackView, Verdict, resource_rule
+
+REQUIRED_TAGS = ("owner", "platform", "environment", "jurisdiction", "managed-by")
+# Types that must carry tags even when a component forgot the `tags` input altogether.
+ALWAYS_TAGGED = (*res.DATA_STORES, *res.KMS_KEY, *res.AZ_KEY, *res.CLOUDTRAIL, *res.LB, *res.AZ_APP_GATEWAY)
+
+
+@resource_rule(
+    name="required-tags",
+    description="Taggable resources carry owner, platform, environment, jurisdiction and managed-by tags that "
+    "agree with the stack.",
+    control=A_5_9,
+    severity=Severity.LOW,
+    remediation="Pass the environment's standard_tags() to the resource.",
+)
+def required_tags(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if "tags" not in resource.props and resource.type not in ALWAYS_TAGGED:
+        return None
+    if resource.props.get("tags") == res.UNKNOWN:
+        return None  # computed tags are checked after the update, not during preview
+    tags = resource.tags
+    missing = [key for key in REQUIRED_TAGS if not tags.get(key)]
+    if missing:
+        return [(False, f"missing tags: {', '.join(missing)}")]
+    ctx = stack.context
+    for key, expected in (("jurisdiction", ctx.jurisdiction), ("environment", ctx.environment)):
+        if expected is not None and tags.get(key) != expected:
+            return [(False, f"tag {key}={tags.get(key)} disagrees with the stack ({expected})")]
+    return [(True, "required tags present")]
+
+
+RULES = (required_tags,)
