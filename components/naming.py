@@ -39,3 +39,15 @@ def database_server_name(prefix: str) -> str:
     """RDS identifier / Azure server name: 3-63 of [a-z0-9-], starts with a letter."""
     name = re.sub(r"[^a-z0-9-]", "-", f"{prefix}-pg".lower()).strip("-")
     return name[:63].rstrip("-")
+
+
+def resource_group_name(prefix: str) -> str:
+    """Azure resource group of a stack: 1-90 of [a-zA-Z0-9._()-], not ending in a period."""
+    name = re.sub(r"[^a-zA-Z0-9._()-]", "-", f"{prefix}-rg")
+    return name[:90].rstrip(".")
+
+
+def azure_postgres_dns_zone(prefix: str) -> str:
+    """Private DNS zone of a VNet-integrated PostgreSQL flexible server (must end in the service suffix)."""
+    label = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", prefix.lower())).strip("-")
+    return f"{label}.private.postgres.database.azure.com"

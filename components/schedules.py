@@ -78,3 +78,11 @@ def cron_full(schedule: BackupSchedule) -> str:
 def archive_timeout_seconds(schedule: BackupSchedule) -> int:
     """PostgreSQL archive_timeout: a WAL segment is shipped at least this often."""
     return schedule.log_interval_minutes * 60
+
+
+def azure_retention_duration(days: int) -> str:
+    """ISO 8601 duration of an Azure Backup retention rule (`P35D`)."""
+    if days < 1:
+        raise ValueError(f"retention must be at least one day, got {days}")
+    return f"P{days}D"
+

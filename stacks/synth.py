@@ -107,6 +107,11 @@ class _SynthMocks(pulumi.runtime.Mocks):
                 state.setdefault(key, value.format(name=args.name))
         elif package == "azure-native":
             state.setdefault("name", args.name)
+            # Azure takes user-assigned identities as a list of ids but returns a map keyed by id.
+            identity = state.get("identity")
+            if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+                by_id = {i: {} for i in identity["userAssignedIdentities"]}
+                state["identity"] = {**identity, "userAssignedIdentities": by_id}
         state.setdefault("name", args.name)
         return f"{args.name}-id", state
 
