@@ -1,0 +1,151 @@
+"""Config validation: every bad environment file is one line naming the file and the key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from opcloud.errors import InputError, ResidencyError
+from stacks.environment import from_config, list_stacks, open_stack, stack_file
+from stacks.synth import validate
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def write_variant(tmp_path: Path, base: str, mutate: Mutation, name: str = "broken") -> Path:
+    document = yaml.safe_load(stack_file(base).read_text())
+    mutate(document["config"])
+    path = tmp_path / f"Pulumi.{name}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(InputError) as caught:
+        validate(open_stack(str(path)))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    return message
+
+
+@pytest.mark.parametrize("stack", ["prozorro-sale-prod", "rialto-prod", "prokuria-eu-prod"])
+def test_shipped_platform_stacks_validate(stack: str) -> None:
+    source = open_stack(stack)
+    environment = from_config(source.config, str(source.path))
+    assert environment.tags["owner"]
+    assert environment.backup.log_interval_minutes <= 10
+
+
+def test_the_foundation_stacks_are_shipped() -> None:
+    assert {"prozorro-sale-prod", "rialto-prod", "prokuria-eu-prod"} <= set(list_stacks())
+
+
+def test_aws_stacks_copy_backups_to_a_second_eu_region() -> None:
+    for stack in ("prozorro-sale-prod", "rialto-prod"):
+        source = open_stack(stack)
+        environment = from_config(source.config, str(source.path))
+        assert (environment.cloud, environment.region, environment.jurisdiction) == ("aws", "eu-west-1", "EU")
+        assert environment.backup.copy_region in {"eu-central-1", "eu-north-1"}
+
+
+def test_prokuria_keeps_its_data_in_ireland() -> None:
+    source = open_stack("prokuria-eu-prod")
+    environment = from_config(source.config, str(source.path))
+    assert (environment.cloud, environment.region, environment.jurisdiction) == ("azure", "northeurope", "IE")
+    assert environment.backup.geo_redundancy == "zones"
+
+
+def test_unknown_key_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:database"].update(sizee="db.t3.micro"))
+    assert load_error(path).endswith("opcloud:database.sizee: unknown key")
+
+
+def test_unknown_top_level_opcloud_key_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c.update({"opcloud:colour": "blue"}))
+    assert "opcloud:colour: unknown key" in load_error(path)
+
+
+def test_bad_cidr_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:network"].update(cidr="10.0.0.0/33"))
+    assert "opcloud:network.cidr:" in load_error(path)
+
+
+def test_allow_list_entry_is_named_by_index(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "rialto-prod", lambda c: c["opcloud:network"].update(allowedCidrs=["198.51.100.0/24", "nope"])
+    )
+    assert "opcloud:network.allowedCidrs[1]:" in load_error(path)
+
+
+def test_world_open_allow_list_is_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:network"].update(allowedCidrs=["0.0.0.0/0"]))
+    assert "0.0.0.0/0 is not an allow-list" in load_error(path)
+
+
+def test_missing_value_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:database"].pop("size"))
+    assert load_error(path).endswith("opcloud:database.size: missing value")
+
+
+def test_unknown_region_is_refused_with_the_known_ones(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c.update({"opcloud:region": "eu-west-9"}))
+    message = load_error(path)
+    assert "unknown aws region 'eu-west-9'" in message and "eu-central-1" in message
+
+
+def test_backup_copy_outside_the_jurisdiction_is_a_residency_error(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:backup"].update(copyRegion="us-east-1"))
+    with pytest.raises(ResidencyError, match="us-east-1 lies in US, outside jurisdiction EU"):
+        validate(open_stack(str(path)))
+
+
+def test_primary_region_outside_the_jurisdiction_is_refused(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path,
+        "prokuria-eu-prod",
+        lambda c: c.update({"opcloud:region": "westeurope", "azure-native:location": "westeurope"}),
+    )
+    assert "region westeurope lies in NL, outside jurisdiction IE" in load_error(path)
+
+
+def test_zone_redundancy_only_where_no_second_region_exists(tmp_path: Path) -> None:
+    def zones_instead_of_copy(config: dict[str, Any]) -> None:
+        config["opcloud:backup"].pop("copyRegion")
+        config["opcloud:backup"]["geoRedundancy"] = "zones"
+
+    path = write_variant(tmp_path, "rialto-prod", zones_instead_of_copy)
+    assert "only for a jurisdiction with one region" in load_error(path)
+
+
+def test_log_backup_interval_is_bounded(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:backup"].update(logIntervalMinutes=30))
+    assert "opcloud:backup.logIntervalMinutes:" in load_error(path)
+
+
+def test_provider_region_must_agree(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c.update({"aws:region": "eu-central-1"}))
+    assert "aws:region: 'eu-central-1' disagrees with opcloud:region 'eu-west-1'" in load_error(path)
+
+
+def test_owner_tag_is_required(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:tags"].pop("owner"))
+    assert "opcloud:tags: an 'owner' tag is required" in load_error(path)
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.bad.yaml"
+    path.write_text("config:\n  opcloud:cloud: aws\n   opcloud:region: [eu-west-1\n")
+    message = load_error(path)
+    assert "malformed YAML" in message and "line" in message
+
+
+def test_file_named_wrongly_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "stack.yaml"
+    path.write_text("config: {}\n")
+    with pytest.raises(InputError, match=r"named Pulumi\.<stack>\.yaml"):
+        open_stack(str(path))

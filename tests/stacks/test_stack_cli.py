@@ -1,0 +1,117 @@
+"""`opcloud stack` through typer's CliRunner: every shipped stack synthesizes, JSON shapes, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from opcloud.cli import app
+from stacks.environment import list_stacks, stack_file
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_list_json_names_every_shipped_stack() -> None:
+    code, out, _ = invoke("stack", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)["stacks"]
+    assert [row["stack"] for row in rows] == list_stacks()
+    sale = next(row for row in rows if row["stack"] == "prozorro-sale-prod")
+    assert sale == {
+        "stack": "prozorro-sale-prod",
+        "program": "platform",
+        "cloud": "aws",
+        "region": "eu-west-1",
+        "jurisdiction": "EU",
+    }
+
+
+@pytest.mark.parametrize("stack", list_stacks())
+def test_every_shipped_stack_synthesizes(stack: str) -> None:
+    code, out, err = invoke("stack", "synth", stack, "--json")
+    assert code == 0, err
+    manifest = json.loads(out)
+    assert manifest["stack"] == stack and manifest["project"] == "opcloud"
+    assert len(manifest["resources"]) > 10
+    for resource in manifest["resources"]:
+        assert set(resource) == {"urn", "type", "name", "parent", "inputs"}
+        assert resource["urn"].startswith(f"urn:pulumi:{stack}::opcloud::")
+
+
+@pytest.mark.parametrize("stack", ["prozorro-sale-prod", "rialto-prod", "prokuria-eu-prod"])
+def test_platform_synth_shows_every_part_of_the_design_table(stack: str) -> None:
+    code, out, err = invoke("stack", "synth", stack)
+    assert code == 0, err
+    for part in (
+        "network and firewall",
+        "keys",
+        "object storage (documents)",
+        "database",
+        "backups",
+        "app tier",
+        "audit logging",
+    ):
+        assert f"✓ {part}" in out
+    assert "not declared" not in out
+
+
+def test_synth_writes_the_manifest_file(tmp_path: Path) -> None:
+    out_file = tmp_path / "manifests" / "rialto.json"
+    code, _, err = invoke("stack", "synth", "rialto-prod", "--out", str(out_file))
+    assert code == 0, err
+    manifest = json.loads(out_file.read_text())
+    assert manifest["outputs"]["documentStore"] == "rialto-prod-documents-eu-west-1"
+    assert not list(out_file.parent.glob(".*.tmp"))
+
+
+def test_broken_environment_file_exits_2_with_one_line(tmp_path: Path) -> None:
+    document = yaml.safe_load(stack_file("prozorro-sale-prod").read_text())
+    document["config"]["opcloud:network"]["cidr"] = "10.40.0.0/8"
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(yaml.safe_dump(document))
+    out_file = tmp_path / "manifest.json"
+    code, out, err = invoke("stack", "synth", str(path), "--out", str(out_file))
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith("error: ") and "opcloud:network.cidr" in err and str(path) in err
+    assert not out_file.exists()
+
+
+def test_unknown_stack_exits_2() -> None:
+    code, _, err = invoke("stack", "synth", "atlantis-prod")
+    assert code == 2 and "unknown stack 'atlantis-prod'" in err
+
+
+def test_diff_of_the_two_aws_stacks_has_the_same_parts() -> None:
+    code, out, err = invoke("stack", "diff", "prozorro-sale-prod", "rialto-prod", "--json")
+    assert code == 0, err
+    parts = json.loads(out)["parts"]
+    assert len(parts) == 7 and all(p["inA"] and p["inB"] for p in parts)
+    assert all(p["onlyA"] == {} and p["onlyB"] == {} for p in parts)
+
+
+def test_diff_across_clouds_names_what_each_side_lacks() -> None:
+    code, out, err = invoke("stack", "diff", "prozorro-sale-prod", "prokuria-eu-prod", "--json")
+    assert code == 0, err
+    storage = next(p for p in json.loads(out)["parts"] if p["part"] == "object storage (documents)")
+    assert storage["onlyA"]["aws:s3/bucket:Bucket"] >= 2
+    assert "azure-native:storage:StorageAccount" in storage["onlyB"]
+
+
+@pytest.mark.parametrize("operation", ["up", "preview"])
+def test_deploy_without_the_pulumi_cli_says_how_to_install_it(operation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    code, _, err = invoke("stack", operation, "prozorro-sale-prod")
+    assert code == 2
+    assert "the Pulumi CLI is not installed" in err and "get.pulumi.com" in err and "synth" in err
+    assert len(err.strip().splitlines()) == 1
