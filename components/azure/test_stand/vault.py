@@ -1,0 +1,75 @@
+"""The stand's Key Vault: RBAC only, closed to the Internet, holding the Jenkins passwords.
+
+Pulumi writes the secrets through Azure Resource Manager (control plane), so the vault's firewall can
+deny every network but the stand's own subnets; the VMs read the values at boot with their identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import keyvault
+
+ADMIN_SECRET = "jenkins-admin-password"
+AGENT_SECRET = "jenkins-agent-password"
+
+
+@dataclass(frozen=True)
+class StandVaultArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    vault_name: str
+    tenant_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    admin_password: pulumi.Input[str]  # a Pulumi secret
+    agent_password: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class StandVault(pulumi.ComponentResource):
+    vault_id: pulumi.Output[str]
+    vault_name: pulumi.Output[str]
+    agent_secret_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StandVaultArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("opcloud:azure/testStand:Vault", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        vault = keyvault.Vault(
+            f"{name}-kv",
+            vault_name=args.vault_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            properties=keyvault.VaultPropertiesArgs(
+                tenant_id=args.tenant_id,
+                sku=keyvault.SkuArgs(family="A", name="standard"),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                # Shortest retention and no purge protection: a stand is disposable and its name is reused.
+                soft_delete_retention_in_days=7,
+                public_network_access="Enabled",  # only for the subnets below: the default action is Deny
+                network_acls=keyvault.NetworkRuleSetArgs(
+                    default_action="Deny",
+                    bypass="AzureServices",
+                    virtual_network_rules=[keyvault.VirtualNetworkRuleArgs(id=s) for s in args.subnet_ids],
+                ),
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        secrets = {}
+        for secret_name, value in ((ADMIN_SECRET, args.admin_password), (AGENT_SECRET, args.agent_password)):
+            secrets[secret_name] = keyvault.Secret(
+                f"{name}-{secret_name}",
+                secret_name=secret_name,
+                vault_name=vault.name,
+                resource_group_name=args.resource_group_name,
+                properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="text/plain"),
+                tags=dict(args.tags),
+                opts=child,
+            )
+        self.vault_id = vault.id
+        self.vault_name = vault.name
+        self.agent_secret_id = secrets[AGENT_SECRET].id
+        self.register_outputs({"vaultId": vault.id, "vaultName": vault.name})
