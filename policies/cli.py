@@ -1,0 +1,32 @@
+"""`opcloud stack check ENV`: the compliance report of a stack, offline. Registered in stacks/cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from opcloud.console import console, err_console, print_json
+from opcloud.errors import CheckFailed
+from policies.check import check_stack
+from policies.report import print_report, write_report
+
+
+def check_command(
+    env: str = typer.Argument(..., help="Stack name from environments/ or a path to a Pulumi.<stack>.yaml file."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    report: Path | None = typer.Option(None, "--report", help="Also write the report to FILE.md or FILE.html."),
+) -> None:
+    """Check a stack against the policy rules (ISO/IEC 27001, residency); exit 1 on a mandatory violation."""
+    _, result = check_stack(env)
+    if report is not None:
+        write_report(result, report)
+    if json_output:
+        print_json(result.to_json())
+    else:
+        print_report(result, console)
+    if report is not None:
+        err_console.print(f"report written to {report}", markup=False, highlight=False)
+    if not result.ok:
+        count = len(result.mandatory_violations)
+        raise CheckFailed(f"{result.stack}: {count} mandatory policy violation{'s' if count != 1 else ''}")

@@ -1,0 +1,198 @@
+"""The compliance report: for each ISO/IEC 27001 control, the rules, their evidence and their violations.
+
+Three renderings of one `CheckResult`: the terminal (rich), Markdown and a self-contained HTML page an
+auditor can be handed. Every value from the stack is escaped: resource names and messages are data.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape as rich_escape
+
+from opcloud.errors import InputError
+from policies.check import CheckResult, RuleResult
+from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
+
+_ICON = {"passed": "PASS", "violated": "FAIL", "not-applicable": "N/A"}
+
+
+def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]]:
+    """The rule results grouped by control, in the catalogue's order."""
+    for control in CONTROLS:
+        rules = [r for r in result.results if r.rule.control == control]
+        if rules:
+            yield control, rules
+
+
+def _summary(result: CheckResult) -> str:
+    counts = {s: sum(1 for r in result.results if r.status == s) for s in ("passed", "violated", "not-applicable")}
+    verdict = "COMPLIANT" if result.ok else "NOT COMPLIANT"
+    return (
+        f"{verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
+        f"({len(result.mandatory_violations)} mandatory violations), {counts['not-applicable']} not applicable; "
+        f"{result.resource_count} resources checked in {result.seconds:.2f}s"
+    )
+
+
+def _context_line(result: CheckResult) -> str:
+    ctx = result.context
+    copy = ctx.copy_region or ("zone-redundant" if ctx.geo_redundancy == "zones" else "none")
+    return (
+        f"jurisdiction {ctx.jurisdiction or '?'}, environment {ctx.environment or '?'}, cloud {ctx.cloud or '?'}, "
+        f"region {ctx.region or '?'}, backup copy {copy}"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ terminal
+
+
+def print_report(result: CheckResult, console: Console) -> None:
+    console.print(f"[bold]Compliance of stack {rich_escape(result.stack)}[/] ({rich_escape(_context_line(result))})")
+    for control, rules in by_control(result):
+        console.print(f"\n[bold]{control.id} {rich_escape(control.title)}[/]")
+        for rule_result in rules:
+            rule = rule_result.rule
+            status = rule_result.status
+            style = {"passed": "green", "violated": "red", "not-applicable": "dim"}[status]
+            level = "" if rule.enforcement is Enforcement.MANDATORY else " (advisory)"
+            evidence = f", {len(rule_result.passes)} resources" if rule_result.passes else ""
+            console.print(f"  [{style}]{_ICON[status]:4}[/] {rule.name}{level}{evidence}")
+            for finding in rule_result.violations:
+                where = finding.resource or "stack"
+                console.print(f"       [red]-[/] {rich_escape(where)}: {rich_escape(finding.message)}")
+    style = "green" if result.ok else "red"
+    console.print(f"\n[bold {style}]{rich_escape(_summary(result))}[/]")
+
+
+# ------------------------------------------------------------------------------------------------ Markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|])")
+
+
+def _md(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _md_code(text: str) -> str:
+    return "`" + " ".join(str(text).replace("`", "'").split()) + "`"
+
+
+def to_markdown(result: CheckResult) -> str:
+    lines = [
+        f"# Compliance report: stack {_md(result.stack)}",
+        "",
+        f"- Framework: {FRAMEWORK}:{FRAMEWORK_VERSION} Annex A, and the data-residency law of the jurisdiction",
+        f"- Stack: {_md(_context_line(result))}",
+        f"- Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `opcloud stack check` "
+        "(offline, on the synthesized resource manifest; the same rules run in `pulumi preview --policy-pack`)",
+        f"- Result: **{_md(_summary(result))}**",
+        "",
+        "| Control | Rule | Enforcement | Severity | Status |",
+        "|---|---|---|---|---|",
+    ]
+    for control, rules in by_control(result):
+        for r in rules:
+            lines.append(
+                f"| {control.id} | {r.rule.name} | {r.rule.enforcement.value} | {r.rule.severity.value} | "
+                f"{_ICON[r.status]} |"
+            )
+    for control, rules in by_control(result):
+        lines += ["", f"## {control.id} {_md(control.title)}"]
+        for r in rules:
+            rule = r.rule
+            lines += [
+                "",
+                f"### {rule.name}: {_ICON[r.status]}",
+                "",
+                f"{_md(rule.description)} ({rule.enforcement.value}, severity {rule.severity.value})",
+                "",
+            ]
+            if r.status == "not-applicable":
+                lines.append("Not applicable: the stack declares no resource this rule covers.")
+            if r.violations:
+                lines.append("Violations:")
+                lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.violations]
+                lines += ["", f"Remediation: {_md(rule.remediation)}", ""]
+            if r.passes:
+                lines.append("Evidence:")
+                lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.passes]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;line-height:1.4}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+.passed{color:#176f2c}.violated{color:#b00020;font-weight:bold}.not-applicable{color:#777}
+code{background:#f4f4f4;padding:0 .2em}h2{border-bottom:2px solid #ddd;margin-top:2em}
+"""
+
+
+def _h(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _items(findings: list, css: str) -> str:
+    rows = "".join(f"<li><code>{_h(f.resource or 'stack')}</code>: {_h(f.message)}</li>" for f in findings)
+    return f'<ul class="{css}">{rows}</ul>'
+
+
+def to_html(result: CheckResult) -> str:
+    status_class = "passed" if result.ok else "violated"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Compliance report: {_h(result.stack)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Compliance report: stack {_h(result.stack)}</h1>",
+        f"<p>Framework: {_h(FRAMEWORK)}:{_h(FRAMEWORK_VERSION)} Annex A, and the data-residency law of the "
+        f"jurisdiction.<br>Stack: {_h(_context_line(result))}<br>Generated "
+        f"{_h(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))} by <code>opcloud stack check</code>.</p>",
+        f'<p class="{status_class}">{_h(_summary(result))}</p>',
+        "<table><tr><th>Control</th><th>Rule</th><th>Enforcement</th><th>Severity</th><th>Status</th></tr>",
+    ]
+    for control, rules in by_control(result):
+        for r in rules:
+            parts.append(
+                f"<tr><td>{_h(control.id)}</td><td>{_h(r.rule.name)}</td><td>{_h(r.rule.enforcement.value)}</td>"
+                f'<td>{_h(r.rule.severity.value)}</td><td class="{r.status}">{_ICON[r.status]}</td></tr>'
+            )
+    parts.append("</table>")
+    for control, rules in by_control(result):
+        parts.append(f"<h2>{_h(control.id)} {_h(control.title)}</h2>")
+        for r in rules:
+            rule = r.rule
+            parts.append(f'<h3>{_h(rule.name)}: <span class="{r.status}">{_ICON[r.status]}</span></h3>')
+            parts.append(
+                f"<p>{_h(rule.description)} ({_h(rule.enforcement.value)}, severity {_h(rule.severity.value)})</p>"
+            )
+            if r.status == "not-applicable":
+                parts.append('<p class="not-applicable">Not applicable: no resource this rule covers.</p>')
+            if r.violations:
+                parts.append("<p>Violations:</p>" + _items(r.violations, "violated"))
+                parts.append(f"<p>Remediation: {_h(rule.remediation)}</p>")
+            if r.passes:
+                parts.append("<p>Evidence:</p>" + _items(r.passes, "passed"))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(result: CheckResult, path: Path) -> None:
+    """Write the Markdown (.md) or HTML (.html/.htm) report; the suffix picks the format."""
+    suffix = path.suffix.lower()
+    if suffix == ".md":
+        text = to_markdown(result)
+    elif suffix in (".html", ".htm"):
+        text = to_html(result)
+    else:
+        raise InputError(f"{path}: a report is FILE.md or FILE.html")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror}") from None
