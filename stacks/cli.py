@@ -9,6 +9,7 @@ import typer
 
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import InputError
+from policies.cli import check_command
 from stacks import automation, inspect
 from stacks.environment import list_stacks, open_stack
 from stacks.synth import Manifest, synth
@@ -141,3 +142,7 @@ def destroy_command(
     if not yes and not typer.confirm(f"Destroy every resource of {env}?"):
         raise typer.Exit(1)
     _deploy(env, "destroy", as_json)
+
+
+# `opcloud stack check` lives with the policy pack (policies/cli.py).
+app.command("check")(check_command)
