@@ -75,9 +75,10 @@ def test_online_copy_with_live_writer_then_cutover(source_db: PgPair, writer_fac
         live = src.execute("SELECT count(*) FROM app.tenders WHERE title LIKE 'live %'").fetchone()[0]
         assert live > 50
         assert dst.execute("SELECT count(*) FROM app.tenders WHERE title LIKE 'live %'").fetchone()[0] == live
-        assert dst.execute("SELECT last_value FROM app.tenders_id_seq").fetchone()[0] == src.execute(
-            "SELECT last_value FROM app.tenders_id_seq"
-        ).fetchone()[0]
+        assert (
+            dst.execute("SELECT last_value FROM app.tenders_id_seq").fetchone()[0]
+            == src.execute("SELECT last_value FROM app.tenders_id_seq").fetchone()[0]
+        )
         assert dst.execute("SELECT last_value FROM app.doc_numbers").fetchone()[0] > 4242
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             src.execute("INSERT INTO app.audit_log VALUES (now(), 'after cutover')")
