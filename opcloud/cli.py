@@ -48,11 +48,13 @@ def _root(
 
 def _register_groups() -> None:
     # Imported here so that `opcloud --help` stays fast and each group owns its own module.
+    from components.iaas.cli import app as hosts_app
     from migrate.cli import app as migrate_app
     from stacks.cli import app as stack_app
 
     app.add_typer(stack_app, name="stack")
     app.add_typer(migrate_app, name="migrate")
+    app.add_typer(hosts_app, name="hosts")
 
 
 _register_groups()

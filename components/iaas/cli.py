@@ -1,0 +1,128 @@
+"""`opcloud hosts check|apply|preflight ENV`: the IaaS hosts without Pulumi. Parse, delegate, print."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from components.iaas.preflight import preflight as run_preflight
+from components.iaas.runner import RunOptions, StepResult, run
+from components.iaas.secrets import pulumi_config_lookup
+from opcloud.console import console, err_console, print_json
+from opcloud.errors import CheckFailed, InputError
+from stacks.environment import Environment, from_config, open_stack
+
+app = typer.Typer(help="Converge and check the hosts of an IaaS environment over SSH.", no_args_is_help=True)
+
+_STYLE = {"ok": "green", "changed": "yellow", "drift": "yellow", "failed": "bold red", "skipped": "dim"}
+
+KnownHosts = typer.Option(None, "--known-hosts", help="known_hosts file (default: inventory.knownHosts).")
+Insecure = typer.Option(
+    False, "--insecure-accept-host-keys", help="Accept unknown host keys blindly (first contact on a trusted net)."
+)
+Hosts = typer.Option(None, "--host", help="Only this host (repeatable).")
+Kinds = typer.Option(None, "--step", help="Only steps of this kind, e.g. firewall (repeatable).")
+Json = typer.Option(False, "--json", help="Print JSON on stdout.")
+
+
+def _environment(env: str) -> tuple[str, Environment]:
+    stack_file = open_stack(env)
+    environment = from_config(stack_file.config, str(stack_file.path))
+    if environment.cloud != "iaas" or environment.inventory is None:
+        raise InputError(f"{stack_file.path}: opcloud:cloud is {environment.cloud!r}; hosts commands need 'iaas'")
+    return stack_file.stack, environment
+
+
+def _options(stack: str, known_hosts: Path | None, insecure: bool, hosts: list[str] | None, kinds: list[str] | None):
+    return RunOptions(
+        known_hosts=known_hosts,
+        insecure_accept_host_keys=insecure,
+        hosts=tuple(hosts or ()),
+        kinds=tuple(kinds or ()),
+        config=pulumi_config_lookup(stack),
+    )
+
+
+def _drive(results: Iterable[StepResult], progress_label: Callable[[StepResult], str]) -> list[StepResult]:
+    collected = []
+    with err_console.status("connecting...") as status:
+        for result in results:
+            collected.append(result)
+            style = _STYLE.get(result.status, "")
+            err_console.print(f"[{style}]{result.status:>8}[/] {result.host}/{result.step} {progress_label(result)}")
+            status.update(f"{len(collected)} steps done")
+    return collected
+
+
+def _report(results: list[StepResult], as_json: bool, mode: str) -> None:
+    if as_json:
+        print_json({"mode": mode, "steps": [r.to_json() for r in results]})
+    else:
+        table = Table("host", "step", "kind", "status", "detail", title=f"hosts {mode}")
+        for r in results:
+            detail = "; ".join(r.drift) if r.drift else r.detail
+            table.add_row(r.host, r.step, r.kind, f"[{_STYLE.get(r.status, '')}]{r.status}[/]", detail)
+        console.print(table)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        first = failed[0]
+        raise CheckFailed(f"{len(failed)} step(s) failed, first {first.host}/{first.step}: {first.detail}")
+
+
+@app.command()
+def check(
+    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    known_hosts: Path | None = KnownHosts,
+    insecure: bool = Insecure,
+    host: list[str] | None = Hosts,
+    step: list[str] | None = Kinds,
+    as_json: bool = Json,
+) -> None:
+    """Report drift step by step; change nothing. Exit 1 if any step drifts or fails."""
+    stack, environment = _environment(env)
+    results = _drive(run(environment, "check", _options(stack, known_hosts, insecure, host, step)), lambda r: "")
+    drifting = [r for r in results if r.status == "drift"]
+    _report(results, as_json, "check")
+    if drifting:
+        raise CheckFailed(f"{len(drifting)} step(s) drift, first {drifting[0].host}/{drifting[0].step}")
+
+
+@app.command()
+def apply(
+    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    known_hosts: Path | None = KnownHosts,
+    insecure: bool = Insecure,
+    host: list[str] | None = Hosts,
+    step: list[str] | None = Kinds,
+    as_json: bool = Json,
+) -> None:
+    """Converge every host: each step reports ok (already there), changed or failed."""
+    stack, environment = _environment(env)
+    results = _drive(run(environment, "apply", _options(stack, known_hosts, insecure, host, step)), lambda r: "")
+    _report(results, as_json, "apply")
+
+
+@app.command()
+def preflight(
+    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    known_hosts: Path | None = KnownHosts,
+    insecure: bool = Insecure,
+    host: list[str] | None = Hosts,
+    as_json: bool = Json,
+) -> None:
+    """From this machine: hosts answer on SSH, iSCSI portals offer the target and LUN, NFS exports are served."""
+    stack, environment = _environment(env)
+    probes = list(run_preflight(environment, _options(stack, known_hosts, insecure, host, None)))
+    if as_json:
+        print_json({"probes": [p.to_json() for p in probes]})
+    else:
+        table = Table("kind", "name", "result", "detail", title="hosts preflight")
+        for p in probes:
+            table.add_row(p.kind, p.name, "[green]ok[/]" if p.ok else "[bold red]failed[/]", p.detail)
+        console.print(table)
+    failed = [p for p in probes if not p.ok]
+    if failed:
+        raise CheckFailed(f"{len(failed)} probe(s) failed, first {failed[0].kind} {failed[0].name}: {failed[0].detail}")

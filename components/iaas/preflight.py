@@ -1,0 +1,114 @@
+"""Preflight from the operator's machine: every host answers on SSH (host key verified), every iSCSI portal
+lists the expected target and LUN (libiscsi's `iscsi-ls`, CHAP through its environment variables, never
+argv), every NFS export is served (libnfs's `nfs-ls`, NFSv4). Nothing is changed anywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from components.iaas.runner import RunOptions, executor_for
+from components.iaas.secrets import resolve
+from opcloud.errors import OpcloudError, ToolMissingError
+from stacks.environment import Environment, IscsiVolume, NfsShare
+
+TOOL_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class Probe:
+    kind: str  # ssh | iscsi | nfs
+    name: str
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"kind": self.kind, "name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise ToolMissingError(f"{name} not found: install {package}")
+    return path
+
+
+def parse_iscsi_ls(output: str) -> dict[str, set[int]]:
+    """`iscsi-ls -s` output -> {target IQN: LUNs}."""
+    targets: dict[str, set[int]] = {}
+    current: str | None = None
+    for line in output.splitlines():
+        target = re.match(r"^Target:(\S+)", line.strip())
+        if target:
+            current = target.group(1)
+            targets.setdefault(current, set())
+            continue
+        lun = re.match(r"^Lun:(\d+)", line.strip())
+        if lun and current is not None:
+            targets[current].add(int(lun.group(1)))
+    return targets
+
+
+def probe_iscsi(volume: IscsiVolume, options: RunOptions) -> Probe:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIBISCSI_CHAP_")}
+    if volume.chap is not None:
+        env["LIBISCSI_CHAP_USERNAME"] = volume.chap.username
+        env["LIBISCSI_CHAP_PASSWORD"] = resolve(volume.chap.password, options.config)
+    argv = [_tool("iscsi-ls", "libiscsi-bin"), "-s", f"iscsi://{volume.portal}"]
+    name = f"{volume.name} ({volume.portal} {volume.target} lun {volume.lun})"
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=TOOL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return Probe("iscsi", name, False, f"no answer from {volume.portal} within {TOOL_TIMEOUT}s")
+    targets = parse_iscsi_ls(result.stdout)
+    if result.returncode != 0 and not targets:
+        why = (result.stderr or result.stdout).strip().splitlines()
+        return Probe("iscsi", name, False, f"iscsi-ls failed: {why[-1] if why else result.returncode}")
+    if volume.target not in targets:
+        return Probe("iscsi", name, False, f"target not offered (portal lists {', '.join(sorted(targets)) or 'none'})")
+    if volume.lun not in targets[volume.target]:
+        luns = ", ".join(map(str, sorted(targets[volume.target]))) or "none"
+        return Probe("iscsi", name, False, f"LUN {volume.lun} missing (target has {luns})")
+    return Probe("iscsi", name, True, "target and LUN present")
+
+
+def probe_nfs(share: NfsShare) -> Probe:
+    url = f"nfs://{share.server}{share.export}?version=4&nfsport={share.port}"
+    argv = [_tool("nfs-ls", "libnfs-utils"), url]
+    name = f"{share.name} ({share.server}:{share.export})"
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return Probe("nfs", name, False, f"no answer within {TOOL_TIMEOUT}s")
+    if result.returncode != 0:
+        why = (result.stderr or result.stdout).strip().splitlines()
+        return Probe("nfs", name, False, f"export not served: {why[-1] if why else result.returncode}")
+    return Probe("nfs", name, True, "export served (NFSv4)")
+
+
+def preflight(environment: Environment, options: RunOptions) -> Iterator[Probe]:
+    inventory = environment.inventory
+    assert inventory is not None
+    for host in inventory.hosts:
+        if options.hosts and host.name not in options.hosts:
+            continue
+        try:
+            with executor_for(environment, host, options) as executor:
+                result = executor.run("true", timeout=options.connect_timeout)
+            ok = result.exit_code == 0
+            yield Probe("ssh", host.name, ok, "answers, host key verified" if ok else f"exit {result.exit_code}")
+        except OpcloudError as error:
+            yield Probe("ssh", host.name, False, str(error))
+    for volume in inventory.iscsi:
+        try:
+            yield probe_iscsi(volume, options)
+        except ToolMissingError:
+            raise
+        except OpcloudError as error:
+            yield Probe("iscsi", volume.name, False, str(error))
+    for share in inventory.nfs:
+        yield probe_nfs(share)

@@ -1,0 +1,222 @@
+"""A disposable Debian 12 "VM" for the IaaS host steps: its own root, its own network, a real OpenSSH server.
+
+The root is a debootstrap'ed Debian tree cached under `.servers/` (built once, ~1-2 min, then reused) and
+never written: each test run stacks an overlayfs upper layer on it. `sshd` from that tree runs chrooted in
+fresh mount and PID namespaces inside its own network namespace, reached through a veth pair. So the steps'
+scripts change the tree's fstab, crypttab, nftables and units, never the machine running the tests.
+
+The fixture `iaas_host` gives the address, a client key for the user `opcloud` (password-less sudo, as on
+the clouds' images), a known_hosts naming the host key, and `sh()` to prepare state as root over SSH.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tests.servers.process import SERVERS_DIR, start, stop, wait_for_port
+
+SUITE = "bookworm"
+# What the steps' check scripts call, and what a cloud image of the target already has.
+ROOT_PACKAGES = (
+    "openssh-server", "sudo", "nftables", "cryptsetup-bin", "systemd", "iproute2", "procps", "e2fsprogs",
+    "postgresql-15", "pgbackrest", "ssl-cert", "auditd", "rsyslog", "rsyslog-gnutls", "nfs-common", "open-iscsi",
+)  # fmt: skip
+USER = "opcloud"
+
+
+def _mirror() -> str:
+    """The Debian mirror apt already uses on this machine (no host is hard-coded here)."""
+    for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        text = source.read_text(errors="replace") if source.is_file() else ""
+        match = re.search(r"^URIs:\s*(\S+/debian)\s*$", text, re.M) or re.search(r"^deb\s+(\S+/debian)\s", text, re.M)
+        if match:
+            return match.group(1)
+    raise RuntimeError("no Debian mirror found in /etc/apt sources")
+
+
+def cached_root() -> Path:
+    """The read-only Debian tree, built on first use."""
+    digest = hashlib.sha256(" ".join((SUITE, *ROOT_PACKAGES)).encode()).hexdigest()[:10]
+    root = SERVERS_DIR / f"iaas-root-{digest}"
+    if (root / ".complete").exists():
+        return root
+    if shutil.which("debootstrap") is None:
+        pytest.fail("debootstrap missing: run `bash scripts/bootstrap.sh --servers`")
+    building = Path(f"{root}.building")
+    shutil.rmtree(building, ignore_errors=True)
+    building.parent.mkdir(parents=True, exist_ok=True)
+    # Its own mount namespace: debootstrap's /proc and /sys mounts vanish with it, even on a crash.
+    result = subprocess.run(
+        ["unshare", "--mount", "debootstrap", "--variant=minbase", f"--include={','.join(ROOT_PACKAGES)}",
+         SUITE, str(building), _mirror()],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"debootstrap failed: {result.stdout[-2000:]} {result.stderr[-2000:]}")
+    subprocess.run(["chroot", str(building), "apt-get", "clean"], check=False, capture_output=True)
+    shutil.rmtree(building / "var/lib/apt/lists", ignore_errors=True)
+    (building / ".complete").touch()
+    if root.exists():
+        shutil.rmtree(root)
+    building.rename(root)
+    return root
+
+
+@dataclass
+class IaasHost:
+    address: str  # the VM's address on the veth link
+    gateway: str  # the test machine's side of the link (the SSH client's source address)
+    link: str  # the /30 of the veth pair
+    port: int
+    user: str
+    client_key: Path
+    known_hosts: Path
+    host_public_key: str
+    netns: str
+    pid: int  # unshare's pid: /proc/<pid>/root is not the tree, ask `sh` instead
+
+    def connect(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(self.address, port=self.port, username=self.user, key_filename=str(self.client_key),
+                       allow_agent=False, look_for_keys=False, timeout=10)  # fmt: skip
+        return client
+
+    def sh(self, script: str, check: bool = True) -> str:
+        """Run `script` as root on the host (prepare or inspect state); return stdout+stderr."""
+        client = self.connect()
+        try:
+            _, stdout, _ = client.exec_command("sudo -n bash -s 2>&1")
+            stdout.channel.sendall(script.encode())
+            stdout.channel.shutdown_write()
+            output = stdout.read().decode(errors="replace")
+            code = stdout.channel.recv_exit_status()
+        finally:
+            client.close()
+        if check and code != 0:
+            raise AssertionError(f"host script failed ({code}): {output}")
+        return output
+
+
+def _keygen(path: Path, comment: str) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def _upper_layer(lower: Path, upper: Path, client_public: str, host_key: Path) -> None:
+    """Files that differ from the cached tree: the login user, sudo, sshd config and host key."""
+    _write(upper / "etc/passwd", (lower / "etc/passwd").read_text() + f"{USER}:x:1000:1000::/home/{USER}:/bin/bash\n")
+    _write(upper / "etc/group", (lower / "etc/group").read_text() + f"{USER}:x:1000:\n")
+    _write(upper / "etc/shadow", (lower / "etc/shadow").read_text() + f"{USER}:*:19000:0:99999:7:::\n", 0o640)
+    _write(upper / f"etc/sudoers.d/{USER}", f"{USER} ALL=(ALL) NOPASSWD: ALL\n", 0o440)
+    _write(upper / "etc/hostname", "opcloud-test-vm\n")
+    _write(upper / "etc/hosts", "127.0.0.1 localhost\n127.0.1.1 opcloud-test-vm\n")
+    ssh_dir = upper / f"home/{USER}/.ssh"
+    _write(ssh_dir / "authorized_keys", client_public + "\n", 0o600)
+    for path in (upper / f"home/{USER}", ssh_dir, ssh_dir / "authorized_keys"):
+        os.chown(path, 1000, 1000)
+    (upper / "etc/ssh").mkdir(parents=True, exist_ok=True)
+    shutil.copy(host_key, upper / "etc/ssh/ssh_host_ed25519_key")
+    (upper / "etc/ssh/ssh_host_ed25519_key").chmod(0o600)
+    _write(
+        upper / "etc/ssh/sshd_config.d/opcloud-test.conf",
+        "ListenAddress 0.0.0.0\nHostKey /etc/ssh/ssh_host_ed25519_key\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin no\nAllowTcpForwarding no\nPidFile /run/sshd.pid\n",
+    )
+
+
+_BOOT = r"""
+set -e
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$MERGED"
+mount -t proc proc "$MERGED/proc"
+mount -t tmpfs -o mode=755 tmpfs "$MERGED/run"
+mkdir -p "$MERGED/run/sshd"
+ip link set lo up
+exec chroot "$MERGED" /usr/sbin/sshd -D -e
+"""
+
+
+@pytest.fixture(scope="session")
+def iaas_host() -> Iterator[IaasHost]:
+    if os.geteuid() != 0:
+        pytest.fail("the IaaS test host needs root (namespaces, overlayfs, chroot)")
+    lower = cached_root()
+    work_root = Path(tempfile.mkdtemp(prefix="opcloud-iaas-"))
+    upper, work, merged = work_root / "upper", work_root / "work", work_root / "merged"
+    for d in (upper, work, merged):
+        d.mkdir()
+    host_key, client_key = work_root / "host_ed25519", work_root / "client_ed25519"
+    host_public = _keygen(host_key, "opcloud-iaas-host")
+    client_public = _keygen(client_key, "opcloud-iaas-client")
+    _upper_layer(lower, upper, client_public, host_key)
+
+    tag = os.getpid() % 250 + 1
+    netns, veth = f"opcloud-iaas-{os.getpid()}", f"oiaas{os.getpid()}"[:15]
+    gateway, address, link = f"10.213.{tag}.1", f"10.213.{tag}.2", f"10.213.{tag}.0/30"
+    ip = ["ip"]
+    subprocess.run([*ip, "netns", "add", netns], check=True)
+    process = None
+    try:
+        subprocess.run([*ip, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns], check=True)
+        subprocess.run([*ip, "addr", "add", f"{gateway}/30", "dev", veth], check=True)
+        subprocess.run([*ip, "link", "set", veth, "up"], check=True)
+        subprocess.run([*ip, "-n", netns, "addr", "add", f"{address}/30", "dev", "eth0"], check=True)
+        subprocess.run([*ip, "-n", netns, "link", "set", "eth0", "up"], check=True)
+        known_hosts = work_root / "known_hosts"
+        known_hosts.write_text(f"{address} {' '.join(host_public.split()[:2])}\n")
+        log = work_root / "sshd.log"
+        process = start(
+            ["ip", "netns", "exec", netns, "unshare", "--mount", "--pid", "--fork", "--kill-child",
+             "bash", "-c", _BOOT],
+            log,
+            env={"LOWER": str(lower), "UPPER": str(upper), "WORK": str(work), "MERGED": str(merged)},
+        )  # fmt: skip
+        _wait_ssh(address, process, log)
+        yield IaasHost(
+            address=address, gateway=gateway, link=link, port=22, user=USER, client_key=client_key,
+            known_hosts=known_hosts, host_public_key=host_public, netns=netns, pid=process.pid,
+        )  # fmt: skip
+    finally:
+        if process is not None:
+            stop(process)
+        subprocess.run([*ip, "netns", "del", netns], check=False)
+        subprocess.run([*ip, "link", "del", veth], check=False, capture_output=True)
+        shutil.rmtree(work_root, ignore_errors=True)
+
+
+def _wait_ssh(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """wait_for_port speaks to 127.0.0.1 only; the VM answers on its veth address."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"test VM sshd exited {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with socket.create_connection((address, 22), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"test VM sshd not listening: {log.read_text(errors='replace')[-2000:]}")
+
+
+__all__ = ["IaasHost", "cached_root", "iaas_host", "wait_for_port"]
