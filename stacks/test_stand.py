@@ -30,8 +30,10 @@ from components.azure.test_stand.cloud_init import (
     controller_cloud_init,
 )
 from components.azure.test_stand.controller import ControllerArgs, JenkinsController
+from components.azure.test_stand.monitoring import StandMonitoring, StandMonitoringArgs
 from components.azure.test_stand.network import StandNetwork, StandNetworkArgs
 from components.azure.test_stand.roles import (
+    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_SECRETS_USER,
     STORAGE_BLOB_DATA_CONTRIBUTOR,
     VIRTUAL_MACHINE_CONTRIBUTOR,
@@ -173,6 +175,8 @@ class JenkinsSettings(_Model):
 class TestStandSettings(_Model):
     region: str
     jurisdiction: str
+    platform: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Platform under test, e.g. prozorro-sale.")
+    environment: Literal["qa", "test", "dev"] = "qa"
     owner: str = Field(min_length=1, description="Who answers for the stand (the `owner` tag).")
     ttl: str = Field("8h", description="Default time-to-live; `opcloud stand up --ttl` overrides it.")
     stand_name: str | None = None
@@ -286,6 +290,7 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     instance = settings.instance or hashlib.sha256(stand.encode()).hexdigest()[:4]
     prefix = f"ts-{stand}"
     tags = {**settings.tags, "owner": settings.owner, "expiry": format_time(expires), "stand": stand}
+    tags |= {"platform": settings.platform, "environment": settings.environment}
     tags |= {"managed-by": "opcloud", "jurisdiction": settings.jurisdiction}
     region = settings.region
     client = authorization.get_client_config()
@@ -305,7 +310,7 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
         role: managedidentity.UserAssignedIdentity(
             f"{prefix}-{role}-id", resource_group_name=rg, location=region, tags=tags, opts=child
         )
-        for role in ("controller", "agents")
+        for role in ("controller", "agents", "artifacts")
     }
     subnets = [net.controller_subnet_id, net.agents_subnet_id]
     # Globally unique names: `instance` (random, set by stand up) keeps a re-created stand clear of the
@@ -326,11 +331,33 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
         ),
         opts=child,
     )
+    sub = client.subscription_id
+    key_grant = grant(
+        f"{prefix}-artifacts-key",
+        principal_id=identities["artifacts"].principal_id,
+        role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+        scope=vault.key_id,
+        subscription_id=sub,
+        parent=group,
+    )
     artifacts = ArtifactStore(
         prefix,
-        ArtifactStoreArgs(rg, region, artifact_account, subnets, tags),
+        ArtifactStoreArgs(
+            rg,
+            region,
+            artifact_account,
+            subnets,
+            tags,
+            identity_id=identities["artifacts"].id,
+            key_vault_uri=vault.vault_uri,
+            key_name=vault.key_name,
+            depends_on=[key_grant],
+        ),
         opts=child,
     )
+    logs = StandMonitoring(prefix, StandMonitoringArgs(rg, region, f"{prefix}-{instance}-logs", tags), opts=child)
+    logs.watch("vault", vault.vault_id)
+    logs.watch("blobs", artifacts.account_id.apply(lambda account: f"{account}/blobServices/default"))
 
     dns_label = f"opcloud-{stand}-{instance}"
     azure_name = f"{dns_label}.{region}.cloudapp.azure.com"
@@ -415,7 +442,6 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
 
     # Narrowest grants: the controller reads the vault and scales its agents; agents read only their own
     # secret and write artifacts.
-    sub = client.subscription_id
     ctl, agt = identities["controller"].principal_id, identities["agents"].principal_id
     grant(
         f"{prefix}-controller-secrets",

@@ -1,4 +1,5 @@
-"""Artifacts storage account: private, TLS 1.2+, HTTPS only, Entra ID only (no shared keys), no public blobs."""
+"""Artifacts storage account: private, TLS 1.2+, HTTPS only, Entra ID only (no shared keys), no public blobs,
+encrypted with a customer-managed key from the stand's vault."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ class ArtifactStoreArgs:
     account_name: str
     subnet_ids: Sequence[pulumi.Input[str]]
     tags: Mapping[str, str]
+    identity_id: pulumi.Input[str]  # reads the customer-managed key
+    key_vault_uri: str
+    key_name: str
+    depends_on: Sequence[pulumi.Resource] = ()  # the key grant: Azure checks it when the account is created
     container: str = "artifacts"
 
 
@@ -48,8 +53,18 @@ class ArtifactStore(pulumi.ComponentResource):
                     storage.VirtualNetworkRuleArgs(virtual_network_resource_id=s) for s in args.subnet_ids
                 ],
             ),
+            identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id]),
+            encryption=storage.EncryptionArgs(
+                key_source="Microsoft.Keyvault",
+                require_infrastructure_encryption=True,
+                # No key version: the account follows the key's automatic rotation.
+                key_vault_properties=storage.KeyVaultPropertiesArgs(
+                    key_vault_uri=args.key_vault_uri, key_name=args.key_name
+                ),
+                encryption_identity=storage.EncryptionIdentityArgs(encryption_user_assigned_identity=args.identity_id),
+            ),
             tags=dict(args.tags),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         storage.BlobContainer(
             f"{name}-{args.container}",

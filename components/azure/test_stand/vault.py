@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import keyvault
 
+ARTIFACTS_KEY = "artifacts-cmk"
 ADMIN_SECRET = "jenkins-admin-password"
 AGENT_SECRET = "jenkins-agent-password"
 
@@ -46,8 +47,10 @@ class StandVault(pulumi.ComponentResource):
                 sku=keyvault.SkuArgs(family="A", name="standard"),
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
-                # Shortest retention and no purge protection: a stand is disposable and its name is reused.
+                # Shortest retention; purge protection because Azure requires it for a storage CMK. Each
+                # stand's vault name carries a random instance id, so a reserved deleted name never blocks.
                 soft_delete_retention_in_days=7,
+                enable_purge_protection=True,
                 public_network_access="Enabled",  # only for the subnets below: the default action is Deny
                 network_acls=keyvault.NetworkRuleSetArgs(
                     default_action="Deny",
@@ -69,6 +72,32 @@ class StandVault(pulumi.ComponentResource):
                 tags=dict(args.tags),
                 opts=child,
             )
+        key = keyvault.Key(
+            f"{name}-{ARTIFACTS_KEY}",
+            key_name=ARTIFACTS_KEY,
+            vault_name=vault.name,
+            resource_group_name=args.resource_group_name,
+            properties=keyvault.KeyPropertiesArgs(
+                kty="RSA",
+                key_size=3072,
+                key_ops=["wrapKey", "unwrapKey"],
+                attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
+                rotation_policy=keyvault.RotationPolicyArgs(
+                    attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time="P120D"),
+                    lifetime_actions=[
+                        keyvault.LifetimeActionArgs(
+                            action=keyvault.ActionArgs(type="rotate"),
+                            trigger=keyvault.TriggerArgs(time_after_create="P90D"),
+                        )
+                    ],
+                ),
+            ),
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.key_id = key.id
+        self.key_name = ARTIFACTS_KEY
+        self.vault_uri = f"https://{args.vault_name}.vault.azure.net/"
         self.vault_id = vault.id
         self.vault_name = vault.name
         self.agent_secret_id = secrets[AGENT_SECRET].id
