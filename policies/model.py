@@ -149,10 +149,12 @@ class StackView:
         found = self._by_alias.get(value)
         if found:
             return found
-        if value.startswith("arn:"):
-            # "arn:...:bucket/*" or a vault ARN with a suffix: fall back to the ARN before the path.
-            head = value.split("/")[0]
-            return self._by_alias.get(head, [])
+        # A sub-resource path points into its parent: "arn:...:bucket/*", "<account id>/blobServices/default".
+        head = value
+        while "/" in head:
+            head = head.rsplit("/", 1)[0]
+            if head and head in self._by_alias:
+                return self._by_alias[head]
         return []
 
     def referencing(self, target: ResourceView, *types: str, prop: str) -> list[ResourceView]:

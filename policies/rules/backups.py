@@ -101,6 +101,12 @@ def _azure_policy_days(policy: ResourceView) -> tuple[set[str], set[str]]:
     return weekly, daily
 
 
+def _azure_daily(stack: StackView) -> bool:
+    """Every Azure PostgreSQL server keeps its automatic daily snapshots (retention >= 1 day)."""
+    servers = stack.of_type(*res.AZ_PG)
+    return bool(servers) and all(_at_least(s.get("backup.backupRetentionDays", 7), 1) for s in servers)
+
+
 def _platform(stack: StackView) -> bool:
     return stack.context.program == "platform"
 
@@ -128,6 +134,10 @@ def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
     weekly = set().union(*(w for _, (w, _) in plans))
     daily = set().union(*(d for _, (_, d) in plans))
     ok, message = _schedule_verdict(weekly, daily, ctx.backup.full_weekday)
+    if not ok and weekly and _azure_daily(stack):
+        # Flexible Server snapshots itself daily (its own backups, beside the vault's weekly full).
+        ok, message = _schedule_verdict(weekly, set(WEEKDAYS), ctx.backup.full_weekday)
+        message += " (daily: the Flexible Server's own daily snapshot backups)"
     for plan, _ in plans:
         yield plan, ok, message
 

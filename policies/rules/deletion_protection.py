@@ -47,7 +47,18 @@ def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdic
         if not res.truthy(resource.get("properties.enablePurgeProtection")):
             return [(False, "purge protection is off: a deleted vault (and every key) could be purged")]
         return [(True, "purge protection on")]
-    if t in res.AZ_PG or t in res.AZ_STORAGE or t in res.AZ_BACKUP_VAULT:
+    if t in res.AZ_BACKUP_VAULT:
+        security = resource.get("properties.securitySettings") or {}
+        soft_delete = (security.get("softDeleteSettings") or {}).get("state")
+        immutability = (security.get("immutabilitySettings") or {}).get("state")
+        if soft_delete == "AlwaysOn" and immutability == "Locked":
+            # Neither can be turned off again: recovery points outlive any delete until they expire.
+            return [(True, "soft delete AlwaysOn and immutability Locked")]
+        verdict = _azure_locked(resource, stack)
+        if verdict[0]:
+            return [verdict]
+        return [(False, f"soft delete {soft_delete or 'off'}, immutability {immutability or 'off'}, and no lock")]
+    if t in res.AZ_PG or t in res.AZ_STORAGE:
         return [_azure_locked(resource, stack)]
     return None
 
