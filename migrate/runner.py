@@ -119,7 +119,20 @@ def _database_residency(plan: Plan, pair: Any) -> None:
         raise ResidencyError(f"databases.{pair.name}: target lies in {country}, outside {plan.jurisdiction}")
 
 
-KINDS: list[PairKind] = [BUCKETS]
+def _databases() -> PairKind:
+    from migrate.databases import actions
+
+    return PairKind(
+        field="databases",
+        check_residency=_database_residency,
+        plan=actions.plan_pair,
+        run=actions.run_pair,
+        verify=actions.verify_pair,
+        status=actions.status_pair,
+    )
+
+
+KINDS: list[PairKind] = [BUCKETS, _databases()]
 
 
 def register(kind: PairKind) -> None:

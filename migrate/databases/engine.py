@@ -173,7 +173,9 @@ def copy_database(
                     _copy_under_snapshot(src, dst, snap.name, state, report, progress, jobs, split_rows)
                     if run_verify:
                         progress.log("verifying row counts and ordered row hashes...")
-                        report.verification = verify(src, dst, jobs=jobs, snapshot=snap.name, check_sequences=not online)
+                        report.verification = verify(
+                            src, dst, jobs=jobs, snapshot=snap.name, check_sequences=not online
+                        )
                         state.update(verified=report.verification.ok)
                 snap.close()
                 snap = None
