@@ -51,9 +51,11 @@ def _register_groups() -> None:
     from components.iaas.cli import app as hosts_app
     from migrate.cli import app as migrate_app
     from stacks.cli import app as stack_app
+    from stacks.stand_cli import app as stand_app
 
     app.add_typer(stack_app, name="stack")
     app.add_typer(migrate_app, name="migrate")
+    app.add_typer(stand_app, name="stand")
     app.add_typer(hosts_app, name="hosts")
 
 
