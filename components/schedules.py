@@ -86,3 +86,10 @@ def azure_retention_duration(days: int) -> str:
         raise ValueError(f"retention must be at least one day, got {days}")
     return f"P{days}D"
 
+
+
+def azure_anchor_date(weekday: str) -> str:
+    """A date falling on `weekday`, to anchor an Azure weekly repeating interval on the right day."""
+    if weekday not in WEEKDAYS:
+        raise ValueError(f"unknown weekday {weekday!r}")
+    return f"2024-01-{1 + WEEKDAYS.index(weekday):02d}"  # 2024-01-01 was a Monday

@@ -266,8 +266,7 @@ class AzureAppTier(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[certificate_reader]),
         )
 
-        # Marked secret only so a fresh throwaway key does not change the offline manifest on every run.
-        key = pulumi.Output.secret(ssh_public_key if ssh_public_key is not None else throwaway_ssh_public_key())
+        key = ssh_public_key if ssh_public_key is not None else throwaway_ssh_public_key()
         self.native = AppTierNative(gateway, waf, public_ip, gateway_identity, certificate_reader)
         for role, spec in (("api", args.api), ("docs", args.docs)):
             pool = pulumi.Output.concat(gateway.id, f"/backendAddressPools/{role}")

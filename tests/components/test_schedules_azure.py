@@ -1,0 +1,76 @@
+"""Azure-specific pure functions appended to schedules.py and naming.py, and the Azure residency rule."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from ipaddress import IPv4Network
+
+import pytest
+
+from components import naming
+from components.azure._common import paired_region_within
+from components.azure.network import delegated_subnet_cidr, tier_rules
+from components.interfaces import NetworkArgs, Placement
+from components.layout import subnet_layout
+from components.schedules import (
+    WEEKDAYS,
+    BackupSchedule,
+    azure_anchor_date,
+    azure_full_repeating_interval,
+    azure_retention_duration,
+)
+
+
+@pytest.mark.parametrize("weekday", WEEKDAYS)
+def test_anchor_date_falls_on_the_weekday(weekday: str) -> None:
+    assert WEEKDAYS[date.fromisoformat(azure_anchor_date(weekday)).weekday()] == weekday
+
+
+def test_full_interval_on_a_wednesday() -> None:
+    schedule = BackupSchedule("wednesday", time(2, 15), 5, 35)
+    assert azure_full_repeating_interval(schedule, azure_anchor_date("wednesday")) == "R/2024-01-03T02:15:00+00:00/P1W"
+
+
+def test_retention_duration() -> None:
+    assert azure_retention_duration(35) == "P35D"
+    with pytest.raises(ValueError):
+        azure_retention_duration(0)
+    with pytest.raises(ValueError):
+        azure_anchor_date("someday")
+
+
+def test_resource_group_and_postgres_zone_names() -> None:
+    assert naming.resource_group_name("prokuria-eu-prod") == "prokuria-eu-prod-rg"
+    assert naming.azure_postgres_dns_zone("Prokuria_EU-prod") == "prokuria-eu-prod.private.postgres.database.azure.com"
+
+
+def placement(region: str, jurisdiction: str, copy_region: str | None) -> Placement:
+    return Placement("p-prod", region, jurisdiction, {}, True, copy_region)
+
+
+def test_geo_redundancy_only_when_the_pair_is_inside_the_jurisdiction() -> None:
+    assert paired_region_within(placement("northeurope", "IE", None)) is False  # pair in NL
+    assert paired_region_within(placement("northeurope", "IE", "westeurope")) is False
+    assert paired_region_within(placement("westeurope", "EU", "northeurope")) is True
+    assert paired_region_within(placement("westeurope", "EU", None)) is False  # no copy asked for
+    assert paired_region_within(placement("germanywestcentral", "DE", "germanynorth")) is True
+    assert paired_region_within(placement("polandcentral", "PL", "polandcentral")) is False  # no pair known
+
+
+def test_delegated_subnet_is_outside_every_tier() -> None:
+    cidr = IPv4Network("10.60.0.0/16")
+    delegated = delegated_subnet_cidr(cidr)
+    assert delegated == IPv4Network("10.60.192.0/20")
+    assert not any(delegated.overlaps(s.cidr) for s in subnet_layout(cidr, 4))
+
+
+def test_tier_rules_end_with_deny_and_never_allow_the_world() -> None:
+    args = NetworkArgs(placement("northeurope", "IE", None), IPv4Network("10.0.0.0/16"), 3, ["198.51.100.0/24"])
+    for tier in ("public", "app", "data"):
+        rules = tier_rules(tier, args, "10.0.192.0/20")
+        assert rules[-1].access == "Deny" and rules[-1].sources == ("*",)
+        for rule in rules[:-1]:
+            assert rule.access == "Allow"
+            assert not {"*", "0.0.0.0/0", "Internet"} & set(rule.sources)
+    app_rules = {r.name for r in tier_rules("app", args, "10.0.192.0/20")}
+    assert "allow-admin-ssh" not in app_rules  # no admin networks, no admin port
