@@ -13,7 +13,7 @@ as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 apt_packages=(python3-venv)
 if (( want_servers )); then
   apt_packages+=(postgresql-15 openssh-server openssh-client tgt libiscsi-bin nfs-ganesha nfs-ganesha-vfs
-                 libnfs-utils nodejs npm iproute2 procps)
+                 libnfs-utils nodejs npm iproute2 procps debootstrap)
 fi
 missing=()
 for pkg in "${apt_packages[@]}"; do

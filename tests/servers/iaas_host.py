@@ -98,9 +98,9 @@ class IaasHost:
         """Run `script` as root on the host (prepare or inspect state); return stdout+stderr."""
         client = self.connect()
         try:
-            _, stdout, _ = client.exec_command("sudo -n bash -s 2>&1")
-            stdout.channel.sendall(script.encode())
-            stdout.channel.shutdown_write()
+            stdin, stdout, _ = client.exec_command("sudo -n bash -s 2>&1")
+            stdin.write(script)
+            stdin.close()
             output = stdout.read().decode(errors="replace")
             code = stdout.channel.recv_exit_status()
         finally:
@@ -150,6 +150,7 @@ mount -t proc proc "$MERGED/proc"
 mount -t tmpfs -o mode=755 tmpfs "$MERGED/run"
 mkdir -p "$MERGED/run/sshd"
 ip link set lo up
+hostname opcloud-test-vm
 exec chroot "$MERGED" /usr/sbin/sshd -D -e
 """
 
@@ -184,7 +185,7 @@ def iaas_host() -> Iterator[IaasHost]:
         known_hosts.write_text(f"{address} {' '.join(host_public.split()[:2])}\n")
         log = work_root / "sshd.log"
         process = start(
-            ["ip", "netns", "exec", netns, "unshare", "--mount", "--pid", "--fork", "--kill-child",
+            ["ip", "netns", "exec", netns, "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
              "bash", "-c", _BOOT],
             log,
             env={"LOWER": str(lower), "UPPER": str(upper), "WORK": str(work), "MERGED": str(merged)},
