@@ -7,7 +7,7 @@ import pulumi
 from components.azure import (
     AzureAppTier,
     AzureAudit,
-    AzureBackup,
+    AzureBackups,
     AzureDatabase,
     AzureDocumentStore,
     AzureKeys,
@@ -121,7 +121,7 @@ def compose(environment: Environment) -> PlatformOutputs:
     audit.watch("vault", keys.native.vault.id)
     audit.watch("postgres", database.outputs.server_id)
 
-    backups = AzureBackup(
+    backups = AzureBackups(
         f"{prefix}-backups",
         BackupArgs(
             placement=placement,

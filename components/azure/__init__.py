@@ -2,7 +2,7 @@
 
 from components.azure.app import AzureAppTier
 from components.azure.audit import AzureAudit
-from components.azure.backup import AzureBackup
+from components.azure.backup import AzureBackups
 from components.azure.database import AzureDatabase
 from components.azure.group import AzureResourceGroup, ResourceGroupArgs
 from components.azure.keys import AzureKeys, AzureKeysOutputs
@@ -12,7 +12,7 @@ from components.azure.storage import AzureDocumentStore
 __all__ = [
     "AzureAppTier",
     "AzureAudit",
-    "AzureBackup",
+    "AzureBackups",
     "AzureDatabase",
     "AzureDocumentStore",
     "AzureKeys",

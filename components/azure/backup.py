@@ -60,14 +60,14 @@ class BackupNative:
     grants: list[authorization.RoleAssignment] = field(default_factory=list)
 
 
-class AzureBackup(pulumi.ComponentResource):
+class AzureBackups(pulumi.ComponentResource):
     """`protected_ids` are, in this order, the PostgreSQL server id and the storage account id."""
 
     outputs: BackupOutputs
     native: BackupNative
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("opcloud:azure:Backup", name, None, opts)
+        super().__init__("opcloud:azure:Backups", name, None, opts)
         placement = args.placement
         schedule = args.schedule
         rg = resource_group(placement)

@@ -90,7 +90,7 @@ def components_of(manifest: Manifest) -> set[str]:
 
 def test_every_part_of_the_table_is_declared(prokuria: Manifest) -> None:
     types = {r.type for r in prokuria.resources}
-    for part in ("ResourceGroup", "Network", "Keys", "DocumentStore", "Database", "Backup", "AppTier", "Audit"):
+    for part in ("ResourceGroup", "Network", "Keys", "DocumentStore", "Database", "Backups", "AppTier", "Audit"):
         assert f"opcloud:azure:{part}" in types
 
 
