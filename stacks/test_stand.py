@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from ipaddress import IPv4Network
 from typing import Any, Literal
@@ -56,6 +56,14 @@ from stacks.stand_lifecycle import (
 # Per-stand keys `opcloud stand up` writes; everything else comes from the environment file.
 STAND_KEYS = ("standName", "owner", "expiresAt", "instance", "adminPassword", "agentPassword")
 _SSH_KEY_PATTERN = r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]{40,}( .*)?$"
+
+
+def _as_value_error(check: Callable[[str], Any], value: str) -> Any:
+    """Our pure checks raise InputError; pydantic reports only ValueErrors with the key's path."""
+    try:
+        return check(value)
+    except InputError as error:
+        raise ValueError(str(error)) from None
 
 
 class _Model(BaseModel):
@@ -202,18 +210,18 @@ class TestStandSettings(_Model):
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: str) -> str:
-        parse_ttl(value)
+        _as_value_error(parse_ttl, value)
         return value
 
     @field_validator("stand_name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return validate_name(value) if value is not None else None
+        return _as_value_error(validate_name, value) if value is not None else None
 
     @field_validator("expires_at", mode="before")
     @classmethod
     def _expiry(cls, value: Any) -> Any:
-        return parse_time(value) if isinstance(value, str) else value
+        return _as_value_error(parse_time, value) if isinstance(value, str) else value
 
     @field_validator("jurisdiction")
     @classmethod
