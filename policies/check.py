@@ -18,7 +18,7 @@ Status = Literal["passed", "violated", "not-applicable"]
 _NAME_KEYS = ("bucket", "name", "accountName", "serverName", "vaultName", "workspaceName", "identifier", "keyName")
 
 
-def _aliases(resource: ManifestResource) -> frozenset[str]:
+def aliases_of(resource: ManifestResource) -> frozenset[str]:
     """Values the synth mocks hand out for this resource: `<name>-id`, the mock ARN, its names."""
     aliases = {resource.urn, resource.name, f"{resource.name}-id"}
     package, _, rest = resource.type.partition(":")
@@ -34,7 +34,7 @@ def _aliases(resource: ManifestResource) -> frozenset[str]:
 
 def views_of(manifest: Manifest) -> list[ResourceView]:
     return [
-        ResourceView(urn=r.urn, type=r.type, name=r.name, props=r.inputs, parent=r.parent, aliases=_aliases(r))
+        ResourceView(urn=r.urn, type=r.type, name=r.name, props=r.inputs, parent=r.parent, aliases=aliases_of(r))
         for r in manifest.resources
     ]
 

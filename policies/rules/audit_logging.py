@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule, stack_rule
 
@@ -47,6 +48,17 @@ def audit_trail(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, s
         for workspace in workspaces:
             days = workspace.get("retentionInDays")
             yield workspace, True, f"Log Analytics workspace, retention {days or 'default'} days"
+    elif cloud == "iaas":
+        steps = [r for r in stack.resources if iaas.kind(r) is not None]
+        hosts = {r.get("host") for r in steps}
+        for host in sorted(str(h) for h in hosts if h):
+            kinds = {iaas.kind(r) for r in steps if r.get("host") == host}
+            ok = {"audit-rules", "log-shipping"} <= kinds
+            audit = next((r for r in steps if r.get("host") == host and iaas.kind(r) == "audit-rules"), None)
+            message = (
+                "auditd rules, audit log shipped over TLS" if ok else f"host {host} lacks auditd rules or shipping"
+            )
+            yield audit, ok, message
 
 
 def _diagnostic_verdict(resource: ResourceView, stack: StackView) -> Verdict:

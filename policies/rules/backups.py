@@ -15,6 +15,7 @@ from typing import Any
 
 from components.schedules import WEEKDAYS
 from opcloud import residency
+from policies import iaas
 from policies import resources as res
 from policies.model import A_8_13, ResourceView, Severity, StackContext, StackView, Verdict, resource_rule, stack_rule
 
@@ -101,6 +102,21 @@ def _azure_policy_days(policy: ResourceView) -> tuple[set[str], set[str]]:
     return weekly, daily
 
 
+def _pgbackrest_days(step: ResourceView) -> tuple[set[str], set[str]]:
+    """pgBackRest's systemd timers: the full one weekly, the differential one on the other days."""
+    full = iaas.calendar_days(iaas.file_ending(step, "pgbackrest-full.timer"))
+    diff = iaas.calendar_days(iaas.file_ending(step, "pgbackrest-diff.timer"))
+    return (full if len(full) == 1 else set()), diff
+
+
+def _postgres_archiving(step: ResourceView) -> tuple[bool, int | None]:
+    """(archive_mode on with a command, archive_timeout in seconds) of a self-managed PostgreSQL."""
+    conf = iaas.settings(iaas.postgresql_conf(step))
+    archiving = conf.get("archive_mode") in ("on", "always") and bool(conf.get("archive_command"))
+    timeout = conf.get("archive_timeout", "")
+    return archiving, int(timeout) if timeout.isdigit() else None
+
+
 def _azure_daily(stack: StackView) -> bool:
     """Every Azure PostgreSQL server keeps its automatic daily snapshots (retention >= 1 day)."""
     servers = stack.of_type(*res.AZ_PG)
@@ -128,6 +144,7 @@ def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
         return
     plans = [(p, _aws_plan_days(p)) for p in stack.of_type(*res.BACKUP_PLAN)]
     plans += [(p, _azure_policy_days(p)) for p in stack.of_type(*res.AZ_BACKUP_POLICY)]
+    plans += [(p, _pgbackrest_days(p)) for p in stack.resources if iaas.kind(p) == "pgbackrest"]
     if not plans:
         yield None, False, "no backup plan or policy in the stack"
         return
@@ -156,6 +173,13 @@ def _db_log_shipping(resource: ResourceView) -> Verdict | None:
         if _at_least(resource.get("backup.backupRetentionDays", 7), 1):  # the service keeps 7 days when unset
             return True, "Flexible Server continuous WAL backup (every 5 minutes or less)"
         return False, "backup retention 0: no WAL backups"
+    if iaas.kind(resource) == "postgresql":
+        archiving, timeout = _postgres_archiving(resource)
+        if not archiving:
+            return False, "archive_mode/archive_command off: no WAL backups"
+        if timeout is None or timeout > 600:
+            return False, f"archive_timeout {timeout or 'unset'}: a WAL segment may wait more than 10 minutes"
+        return True, f"WAL archived by pgBackRest at least every {timeout // 60} minutes (archive_timeout {timeout})"
     return None
 
 
@@ -195,6 +219,11 @@ def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verd
         if _at_least(kept, 7):
             return [(True, f"PITR over {res.days(kept)} days")]
         return [(False, f"backup.backupRetentionDays {res.days(kept)} below the service minimum of 7")]
+    if iaas.kind(resource) == "postgresql":
+        archiving, _ = _postgres_archiving(resource)
+        if archiving:
+            return [(True, "continuous WAL archiving to the pgBackRest repository")]
+        return [(False, "no WAL archiving: point-in-time restore impossible")]
     return None
 
 
@@ -244,11 +273,25 @@ def _retention(resource: ResourceView, ctx: StackContext) -> Iterable[Verdict]:
     remediation="Set the plan's lifecycle deleteAfter (and the copy's) to backup.retentionDays or more.",
 )
 def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "pgbackrest":
+        return [_pgbackrest_retention(resource, stack.context)]
     if resource.type not in (*res.BACKUP_PLAN, *res.AZ_BACKUP_POLICY, *res.DATABASES):
         return None
     verdicts = list(_retention(resource, stack.context))
     failures = [v for v in verdicts if not v[0]]
     return failures or verdicts[-1:]
+
+
+def _pgbackrest_retention(step: ResourceView, ctx: StackContext) -> Verdict:
+    wanted = ctx.backup.retention_days if ctx.backup else None
+    conf = iaas.settings(iaas.file_ending(step, "pgbackrest.conf"))
+    fulls = conf.get("repo1-retention-full", "")
+    if wanted is None or not fulls.isdigit() or conf.get("repo1-retention-full-type", "count") != "count":
+        return False, "repo1-retention-full (count of weekly fulls) cannot be shown to cover the retention"
+    kept = int(fulls) * 7
+    if kept < wanted:
+        return False, f"{fulls} weekly fulls keep {kept} days, the environment asks {wanted}"
+    return True, f"{fulls} weekly fulls kept: {kept} days"
 
 
 def _zones_allowed(ctx: StackContext, cloud: str) -> Verdict:

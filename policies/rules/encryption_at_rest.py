@@ -7,6 +7,7 @@ with AES256 and the report says why.
 
 from __future__ import annotations
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -83,6 +84,18 @@ def encryption_at_rest(resource: ResourceView, stack: StackView) -> list[Verdict
         if settings.get("state") == "Enabled" and (settings.get("keyVaultProperties") or {}).get("keyUri"):
             return [(True, "Key Vault key (encryptionSettings)")]
         return [(False, "backup vault not encrypted with a customer-managed key (securitySettings.encryptionSettings)")]
+    if iaas.kind(resource) == "filesystem":
+        device = str(iaas.spec_value(resource, "device") or "")
+        host, volume = resource.get("host"), iaas.spec_value(resource, "volume")
+        luks = [
+            r
+            for r in stack.resources
+            if iaas.kind(r) == "luks" and r.get("host") == host and iaas.spec_value(r, "volume") == volume
+        ]
+        if device.startswith("/dev/mapper/") and luks:
+            key = iaas.spec_value(luks[0], "key")
+            return [(True, f"LUKS volume {volume}, key from {key} (never on the VM's disk image)")]
+        return [(False, f"filesystem on {device or 'an unknown device'} is not on a LUKS mapping")]
     if t in res.AZ_DISK:
         return [_flag_and_key(resource, None, "encryption.diskEncryptionSetId")]
     return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -76,6 +77,10 @@ def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdic
         if policy.get("policyName") in AZURE_APPGW_PREDEFINED_OK:
             return [(True, f"predefined sslPolicy {policy['policyName']}")]
         return [(False, "Application Gateway sslPolicy does not require TLS 1.2 or newer")]
+    if iaas.kind(resource) == "postgresql":
+        version = iaas.settings(iaas.postgresql_conf(resource)).get("ssl_min_protocol_version", "TLSv1.2")
+        ok = version in ("TLSv1.2", "TLSv1.3")
+        return [(ok, f"ssl_min_protocol_version {version}")]
     if t in res.AZ_PG:
         configs = _pg_configs(resource, stack)
         version = configs.get("ssl_min_protocol_version", "TLSv1.2")  # the service default is TLSv1.2
@@ -119,6 +124,14 @@ def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verd
         if parameters.get("rds.force_ssl") == "1":
             return [(True, "rds.force_ssl=1 in the parameter group")]
         return [(False, f"rds.force_ssl is {parameters.get('rds.force_ssl', 'unset')}, not 1")]
+    if iaas.kind(resource) == "postgresql":
+        conf = iaas.settings(iaas.postgresql_conf(resource))
+        plain = iaas.pg_hba_plain_lines(iaas.file_ending(resource, "pg_hba.conf"))
+        if conf.get("ssl") != "on":
+            return [(False, "ssl is not on in postgresql.conf")]
+        if plain:
+            return [(False, f"pg_hba accepts connections without TLS: {plain[0]}")]
+        return [(True, "ssl on; pg_hba: hostssl only, everything else rejected")]
     if resource.type in res.AZ_PG:
         value = _pg_configs(resource, stack).get("require_secure_transport", "on")  # service default: on
         if value.lower() == "on":

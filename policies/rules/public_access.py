@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_8_12, A_8_20, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -123,6 +124,16 @@ def _azure_ingress(resource: ResourceView) -> Iterator[tuple[list[str], range | 
         yield [str(s) for s in sources], _azure_ports(rule)
 
 
+def _nftables_ingress(step: ResourceView) -> Iterator[tuple[list[str], range | None]]:
+    """The host firewall step: SSH from the admin list, each service port from its allow-list."""
+    yield [str(c) for c in res.as_list(iaas.spec_value(step, "admin"))], range(22, 23)
+    for service in res.as_list(iaas.spec_value(step, "services")):
+        if isinstance(service, list) and len(service) == 2:
+            port = res.number(service[0])
+            ports = range(int(port), int(port) + 1) if port is not None else None
+            yield [str(c) for c in res.as_list(service[1])], ports
+
+
 @resource_rule(
     name="no-world-open-data-ports",
     description="No firewall rule admits the whole internet (0.0.0.0/0, ::/0, *) on a data or admin port.",
@@ -135,6 +146,8 @@ def no_world_open_data_ports(resource: ResourceView, stack: StackView) -> list[V
         ingress = list(_aws_ingress(resource))
     elif resource.type in (*res.AZ_NSG, *res.AZ_NSG_RULE):
         ingress = list(_azure_ingress(resource))
+    elif iaas.kind(resource) == "firewall":
+        ingress = list(_nftables_ingress(resource))
     else:
         return None
     bad = []
