@@ -58,7 +58,9 @@ def test_azure_deletion_locks() -> None:
     assert verdict(deletion_protection, pg, lock, context=IE_AZURE) is True
     assert verdict(deletion_protection, pg, context=IE_AZURE) is False
     vault = "azure-native:dataprotection:BackupVault"
-    locked = {"securitySettings": {"softDeleteSettings": {"state": "AlwaysOn"}, "immutabilitySettings": {"state": "Locked"}}}
+    locked = {
+        "securitySettings": {"softDeleteSettings": {"state": "AlwaysOn"}, "immutabilitySettings": {"state": "Locked"}}
+    }
     assert verdict(deletion_protection, make(vault, "v", properties=locked), context=IE_AZURE) is True
     assert verdict(deletion_protection, make(vault, "v", properties={}), context=IE_AZURE) is False
 

@@ -62,7 +62,9 @@ def test_azure_storage_and_postgres_need_key_vault_keys() -> None:
 def test_key_rotation() -> None:
     assert verdict(key_rotation, make("aws:kms/key:Key", "k", enableKeyRotation=True)) is True
     assert verdict(key_rotation, make("aws:kms/key:Key", "k", enableKeyRotation=False)) is False
-    assert verdict(key_rotation, make("aws:kms/key:Key", "k", enableKeyRotation=True, rotationPeriodInDays=730.0)) is False
+    assert (
+        verdict(key_rotation, make("aws:kms/key:Key", "k", enableKeyRotation=True, rotationPeriodInDays=730.0)) is False
+    )
     rotate = {"lifetimeActions": [{"action": {"type": "rotate"}, "trigger": {"timeAfterCreate": "P90D"}}]}
     assert verdict(key_rotation, make("azure-native:keyvault:Key", "k", properties={"rotationPolicy": rotate})) is True
     assert verdict(key_rotation, make("azure-native:keyvault:Key", "k", properties={})) is False
@@ -85,7 +87,10 @@ def test_tls_minimum_version() -> None:
     listener = "aws:lb/listener:Listener"
     good = make(listener, "l", protocol="HTTPS", sslPolicy="ELBSecurityPolicy-TLS13-1-2-2021-06")
     assert verdict(tls_minimum_version, good) is True
-    assert verdict(tls_minimum_version, make(listener, "l", protocol="HTTPS", sslPolicy="ELBSecurityPolicy-2016-08")) is False
+    assert (
+        verdict(tls_minimum_version, make(listener, "l", protocol="HTTPS", sslPolicy="ELBSecurityPolicy-2016-08"))
+        is False
+    )
     gw = "azure-native:network:ApplicationGateway"
     assert verdict(tls_minimum_version, make(gw, "gw", sslPolicy={"minProtocolVersion": "TLSv1_2"})) is True
     assert verdict(tls_minimum_version, make(gw, "gw", sslPolicy={"minProtocolVersion": "TLSv1_0"})) is False
@@ -93,7 +98,9 @@ def test_tls_minimum_version() -> None:
 
 def test_postgres_ssl_required() -> None:
     rds = make("aws:rds/instance:Instance", "db", engine="postgres", parameterGroupName="params")
-    force = make("aws:rds/parameterGroup:ParameterGroup", "params", parameters=[{"name": "rds.force_ssl", "value": "1"}])
+    force = make(
+        "aws:rds/parameterGroup:ParameterGroup", "params", parameters=[{"name": "rds.force_ssl", "value": "1"}]
+    )
     off = make("aws:rds/parameterGroup:ParameterGroup", "params", parameters=[{"name": "rds.force_ssl", "value": "0"}])
     assert verdict(postgres_ssl_required, rds, force) is True
     assert verdict(postgres_ssl_required, rds, off) is False
@@ -115,4 +122,6 @@ def test_no_plaintext_listeners() -> None:
     redirect = [{"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}]
     assert verdict(no_plaintext_listeners, make(listener, "l", protocol="HTTP", port=80, defaultActions=redirect))
     forward = [{"type": "forward", "targetGroupArn": "tg"}]
-    assert verdict(no_plaintext_listeners, make(listener, "l", protocol="HTTP", port=80, defaultActions=forward)) is False
+    assert (
+        verdict(no_plaintext_listeners, make(listener, "l", protocol="HTTP", port=80, defaultActions=forward)) is False
+    )

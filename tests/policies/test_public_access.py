@@ -29,7 +29,9 @@ def test_database_not_public() -> None:
     assert verdict(database_not_public, make(pg, "pg", network={"publicNetworkAccess": "Disabled"})) is True
     assert verdict(database_not_public, make(pg, "pg", network={"publicNetworkAccess": "Enabled"})) is False
     fw = "azure-native:dbforpostgresql:FirewallRule"
-    assert verdict(database_not_public, make(fw, "fw", startIpAddress="0.0.0.0", endIpAddress="255.255.255.255")) is False
+    assert (
+        verdict(database_not_public, make(fw, "fw", startIpAddress="0.0.0.0", endIpAddress="255.255.255.255")) is False
+    )
     assert verdict(database_not_public, make(fw, "fw", startIpAddress="192.0.2.1", endIpAddress="192.0.2.14")) is True
 
 

@@ -63,7 +63,9 @@ def test_bucket_without_its_kms_key_is_caught(synthesized: Synth) -> None:
     manifest = synthesized("prozorro-sale-prod")
     sse = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
     manifest.resources = [
-        r for r in manifest.resources if not (r.type == sse and r.name.startswith("prozorro-sale-prod-documents-bucket"))
+        r
+        for r in manifest.resources
+        if not (r.type == sse and r.name.startswith("prozorro-sale-prod-documents-bucket"))
     ]
     assert "encryption-at-rest-cmk" in _violated(manifest)
 
