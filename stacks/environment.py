@@ -79,6 +79,11 @@ class AppTier(_Model):
     api: HostGroup
     docs: HostGroup
     rate_limit: int = Field(2000, ge=100, description="Requests per 5 minutes per client IP before the WAF blocks.")
+    admin_ssh_public_key: str | None = Field(
+        None,
+        pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( .*)?$",
+        description="Break-glass SSH public key for the hosts (Azure requires one on Linux VMs).",
+    )
 
 
 class Database(_Model):
@@ -333,6 +338,8 @@ class Environment(_Model):
                 )
             if copy_region == self.region:
                 raise ValueError("backup.copyRegion must differ from the primary region")
+        if self.cloud == "azure" and self.app.admin_ssh_public_key is None:
+            raise ValueError("opcloud:app.adminSshPublicKey is required on Azure: Linux scale sets need one")
         if self.cloud == "azure" and self.azure is None:
             raise ValueError("opcloud:azure (tenantId, adminGroupObjectId, adminGroupName) is required on Azure")
         if self.cloud == "iaas" and self.inventory is None:

@@ -33,7 +33,6 @@ from stacks.platform import PlatformOutputs, placement_of, schedule_of
 
 # Optional, outside the validated `opcloud:` namespace until the environment model has a field for it:
 # the operators' break-glass SSH key for the scale sets (without it, login is Entra ID only).
-SSH_KEY_CONFIG = ("opcloud-azure", "adminSshPublicKey")
 
 
 def compose(environment: Environment) -> PlatformOutputs:
@@ -147,7 +146,7 @@ def compose(environment: Environment) -> PlatformOutputs:
             log_target=workspace,
         ),
         opts=pulumi.ResourceOptions(depends_on=[group, vault_endpoint]),
-        ssh_public_key=pulumi.Config(SSH_KEY_CONFIG[0]).get(SSH_KEY_CONFIG[1]),
+        ssh_public_key=app_settings.admin_ssh_public_key or "",
     )
     return PlatformOutputs(
         network=network.outputs,

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pulumi_azure_native import authorization, compute, managedidentity, monitor, network
 
 from components.azure import keys as azure_keys
@@ -66,16 +64,6 @@ def waf_custom_rules(allowed_cidrs: list[str], rate_limit: int) -> list[network.
     ]
 
 
-def throwaway_ssh_public_key() -> str:
-    """An SSH key nobody holds: Azure requires one on Linux, people log in with Entra ID instead.
-
-    The private half is discarded at once, and the scale sets ignore later changes of the key, so each run
-    producing a new one never touches the deployed VMs.
-    """
-    public = Ed25519PrivateKey.generate().public_key()
-    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-
-
 @dataclass
 class AppTierNative:
     gateway: network.ApplicationGateway
@@ -98,7 +86,7 @@ class AzureAppTier(pulumi.ComponentResource):
         args: AppTierArgs,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        ssh_public_key: pulumi.Input[str] | None = None,
+        ssh_public_key: pulumi.Input[str],
     ) -> None:
         super().__init__("opcloud:azure:AppTier", name, None, opts)
         placement = args.placement
@@ -266,7 +254,7 @@ class AzureAppTier(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[certificate_reader]),
         )
 
-        key = ssh_public_key if ssh_public_key is not None else throwaway_ssh_public_key()
+        key = ssh_public_key
         self.native = AppTierNative(gateway, waf, public_ip, gateway_identity, certificate_reader)
         for role, spec in (("api", args.api), ("docs", args.docs)):
             pool = pulumi.Output.concat(gateway.id, f"/backendAddressPools/{role}")
