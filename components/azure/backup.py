@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import authorization, dataprotection
 
+from components.azure import keys as azure_keys
 from components.azure._common import (
     ROLE_POSTGRES_LTR_BACKUP,
     ROLE_READER,
@@ -70,6 +71,7 @@ class AzureBackups(pulumi.ComponentResource):
         super().__init__("opcloud:azure:Backups", name, None, opts)
         placement = args.placement
         schedule = args.schedule
+        keys = azure_keys.require_azure(args.keys)
         rg = resource_group(placement)
         child = pulumi.ResourceOptions(parent=self)
         vault_name = f"{placement.prefix}-backup"
@@ -80,12 +82,24 @@ class AzureBackups(pulumi.ComponentResource):
             resource_group_name=rg,
             location=placement.region,
             vault_name=vault_name,
-            identity=dataprotection.DppIdentityDetailsArgs(type="SystemAssigned"),
+            # The system identity reads the protected resources; the stack's identity unwraps the vault's key.
+            identity=dataprotection.DppIdentityDetailsArgs(
+                type="SystemAssigned,UserAssigned", user_assigned_identities=[keys.identity_id]
+            ),
             properties=dataprotection.BackupVaultArgs(
                 storage_settings=[
                     dataprotection.StorageSettingArgs(datastore_type="VaultStore", type=vault_redundancy(placement))
                 ],
                 security_settings=dataprotection.SecuritySettingsArgs(
+                    # Recovery points are encrypted with the stack's customer-managed key, like every store.
+                    encryption_settings=dataprotection.EncryptionSettingsArgs(
+                        state="Enabled",
+                        infrastructure_encryption="Enabled",
+                        key_vault_properties=dataprotection.CmkKeyVaultPropertiesArgs(key_uri=keys.key_id),
+                        kek_identity=dataprotection.CmkKekIdentityArgs(
+                            identity_type="UserAssigned", identity_id=keys.identity_id
+                        ),
+                    ),
                     # Locked immutability cannot be undone; Unlocked lets a reviewed change relax it.
                     immutability_settings=dataprotection.ImmutabilitySettingsArgs(
                         state="Locked" if placement.production else "Unlocked"

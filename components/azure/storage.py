@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import monitor, storage
+from pulumi_azure_native import authorization, monitor, storage
 
 from components import naming
 from components.azure import keys as azure_keys
@@ -170,6 +170,18 @@ class AzureDocumentStore(pulumi.ComponentResource):
                 workspace_id=args.access_log_target,
                 logs=[monitor.DiagnosticsLogSettingsArgs(category_group="audit", enabled=True)],
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[blob_service]),
+            )
+
+        if placement.production:
+            # Production documents are evidence of public procurement: deleting the account takes a deliberate
+            # removal of this lock first.
+            authorization.ManagementLockByScope(
+                f"{name}-lock",
+                scope=account.id,
+                lock_name=f"{account_name}-no-delete",
+                level="CanNotDelete",
+                notes="deletion protection: remove this lock deliberately before deleting the account",
+                opts=child,
             )
 
         self.native = DocumentStoreNative(account, blob_service, container, lifecycle, endpoint, diagnostics)
