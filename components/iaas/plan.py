@@ -165,6 +165,12 @@ def _postgres(environment: Environment, host: SshHost) -> ConfigFiles:
     ]
     unit = f"postgresql@{version}-main.service"
     create = (
+        # An existing cluster elsewhere (the package's default one) is never moved or dropped implicitly.
+        f"if [ -f {etc}/postgresql.conf ] && "
+        f"! grep -qE \"^data_directory = '{data}'([[:space:]]|$)\" {etc}/postgresql.conf; then\n"
+        f"  echo 'cluster {version}/main exists outside {data}: move it (or pg_dropcluster an unused one) first' >&2\n"
+        "  exit 1\n"
+        "fi\n"
         f"if [ ! -f {etc}/postgresql.conf ]; then\n"
         f"  mountpoint -q {_db_volume_mount(environment, host)} || "
         f"{{ echo 'the database volume is not mounted' >&2; exit 1; }}\n"
@@ -178,7 +184,7 @@ def _postgres(environment: Environment, host: SshHost) -> ConfigFiles:
     )
     check = (
         f'[ -f {etc}/postgresql.conf ] || drift "no cluster {version}/main"\n'
-        f"grep -qxF \"data_directory = '{data}'\" {etc}/postgresql.conf "
+        f"grep -qE \"^data_directory = '{data}'([[:space:]]|$)\" {etc}/postgresql.conf "
         f'|| drift "the data directory is not {data} on the encrypted volume"\n'
         f"if ! systemd_up; then pg_ctlcluster {version} main status >/dev/null 2>&1 || "
         f'drift "cluster {version}/main is not running"; fi'
@@ -187,8 +193,8 @@ def _postgres(environment: Environment, host: SshHost) -> ConfigFiles:
         name="postgresql",
         kind="postgresql",
         files=(
-            ManagedFile(f"{etc}/conf.d/50-opcloud.conf", conf),
-            ManagedFile(f"{etc}/pg_hba.conf", "\n".join(hba), "640"),
+            ManagedFile(f"{etc}/conf.d/50-opcloud.conf", conf, "644", "postgres:postgres"),
+            ManagedFile(f"{etc}/pg_hba.conf", "\n".join(hba), "640", "postgres:postgres"),
         ),
         enable=(unit,),
         restart=(unit,),
@@ -223,7 +229,7 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
             "",
         ]
     )
-    files = [ManagedFile("/etc/pgbackrest/pgbackrest.conf", conf, "640")]
+    files = [ManagedFile("/etc/pgbackrest/pgbackrest.conf", conf, "640", "root:postgres")]
     timers = []
     for kind, calendar in (("full", systemd_full_calendar(sched)), ("diff", systemd_differential_calendar(sched))):
         service = "\n".join(

@@ -28,17 +28,18 @@ LIBRARY = r"""
 drift() { echo "@@drift $*"; exit 100; }
 systemd_up() { [ -d /run/systemd/system ]; }
 sha_of() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
-# file_is PATH SHA256 MODE: the file exists with exactly this content and mode.
+# file_is PATH SHA256 MODE OWNER: the file exists with exactly this content, mode and owner.
 file_is() {
   [ -f "$1" ] || drift "$1 missing"
   [ "$(sha_of "$1")" = "$2" ] || drift "$1 differs from the wanted content"
   [ "$(stat -c %a "$1")" = "$3" ] || drift "$1 has mode $(stat -c %a "$1"), wanted $3"
+  [ "$(stat -c %U:%G "$1")" = "$4" ] || drift "$1 is owned by $(stat -c %U:%G "$1"), wanted $4"
 }
-# put_file PATH MODE: base64 content on stdin, replaced atomically (temp file in the same directory).
+# put_file PATH MODE OWNER: base64 content on stdin, replaced atomically (temp file in the same directory).
 put_file() {
   mkdir -p "$(dirname "$1")"
   local tmp; tmp=$(mktemp "$1.opcloud.XXXXXX")
-  base64 -d > "$tmp"; chmod "$2" "$tmp"; chown root:root "$tmp"; mv -f "$tmp" "$1"
+  base64 -d > "$tmp"; chmod "$2" "$tmp"; chown "$3" "$tmp"; mv -f "$tmp" "$1"
 }
 # set_line FILE REGEX LINE: drop the lines matching REGEX, append LINE (one entry per key, idempotent).
 set_line() {
@@ -151,22 +152,23 @@ class ManagedFile:
     path: str
     content: str
     mode: str = "644"
+    owner: str = "root:root"
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.content.encode()).hexdigest()
 
     def check(self) -> str:
-        return f"file_is {shlex.quote(self.path)} {self.sha256} {self.mode}"
+        return f"file_is {shlex.quote(self.path)} {self.sha256} {self.mode} {self.owner}"
 
     def put(self) -> str:
         encoded = base64.b64encode(self.content.encode()).decode()
-        return f"put_file {shlex.quote(self.path)} {self.mode} <<'OPCLOUD_EOF'\n{encoded}\nOPCLOUD_EOF"
+        return f"put_file {shlex.quote(self.path)} {self.mode} {self.owner} <<'OPCLOUD_EOF'\n{encoded}\nOPCLOUD_EOF"
 
     def put_if_changed(self, then: str = "") -> str:
-        """Write only when different; `then` runs after a write (a reload)."""
+        """Write only when content, mode or owner differ; `then` runs after a write (a reload)."""
         body = self.put() + ("\n" + then if then else "")
-        return f'if [ "$(sha_of {shlex.quote(self.path)})" != {self.sha256} ] || [ "$(stat -c %a {shlex.quote(self.path)} 2>/dev/null)" != {self.mode} ]; then\n{_indent(body)}\nfi'  # noqa: E501
+        return f"if ! ( {self.check()} ) >/dev/null; then\n{_indent(body)}\nfi"
 
 
 def files_check(files: Iterable[ManagedFile]) -> str:

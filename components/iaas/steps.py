@@ -46,6 +46,10 @@ class Packages:
         names = " ".join(q(p) for p in self.packages)
         check = f'for p in {names}; do pkg_installed "$p" || drift "package $p not installed"; done'
         apply = (
+            # No default cluster at install: ours is created on the encrypted volume by the postgresql step.
+            "mkdir -p /etc/postgresql-common\n"
+            "grep -qx 'create_main_cluster = false' /etc/postgresql-common/createcluster.conf 2>/dev/null || "
+            "echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf\n"
             "missing=()\n"
             f'for p in {names}; do pkg_installed "$p" || missing+=("$p"); done\n'
             "export DEBIAN_FRONTEND=noninteractive\n"

@@ -197,10 +197,24 @@ def iaas_host() -> Iterator[IaasHost]:
         )  # fmt: skip
     finally:
         if process is not None:
+            _kill_namespace(process.pid)
             stop(process)
         subprocess.run([*ip, "netns", "del", netns], check=False)
         subprocess.run([*ip, "link", "del", veth], check=False, capture_output=True)
         shutil.rmtree(work_root, ignore_errors=True)
+
+
+def _kill_namespace(unshare_pid: int) -> None:
+    """SIGKILL the PID namespace's init (unshare's child): the kernel then kills every process in it, even
+    the ones that left our process group (sshd -D calls setsid, pg_ctlcluster daemonizes PostgreSQL)."""
+    import contextlib
+    import signal
+
+    children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children")
+    with contextlib.suppress(OSError):
+        for pid in children.read_text().split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def _wait_ssh(address: str, process: subprocess.Popen[bytes], log: Path) -> None:

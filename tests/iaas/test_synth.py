@@ -1,0 +1,102 @@
+"""The three IaaS stacks under Pulumi's mocks: every DESIGN.md row, every host step with its inputs, secrets
+masked; and the environment's inventory validation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.iaas.components import COMPONENT_TYPES
+from components.iaas.plan import plan
+from stacks.environment import from_config, open_stack
+from stacks.synth import synth
+
+STACKS = ("prozorro-ua-prod", "prozorro-ua-staging", "mtender-md-prod")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_row_and_every_step(stack: str) -> None:
+    manifest = synth(stack)
+    stack_file = open_stack(stack)
+    environment = from_config(stack_file.config, str(stack_file.path))
+    for type_ in COMPONENT_TYPES.values():
+        manifest.one(type_)
+    steps = {(r.inputs["host"], r.inputs["step"]): r for r in manifest.of_type("pulumi-python:dynamic:Resource")}
+    expected = {(p.host.name, s.name) for p in plan(environment) for s in p.steps}
+    assert set(steps) == expected
+    kinds = {r.inputs["kind"] for r in steps.values()}
+    assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount", "postgresql",
+                     "pgbackrest", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
+    # Each step sits in its row's component and waits for the previous step of its host.
+    for resource in steps.values():
+        parent = next(r for r in manifest.resources if r.urn == resource.parent)
+        assert parent.type == COMPONENT_TYPES[resource.inputs["row"]]
+    assert manifest.outputs["networkId"] == environment.region
+    assert manifest.outputs["backupVault"].endswith(f"({environment.backup.copy_region})")
+
+
+def test_step_inputs_and_masked_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = synth("prozorro-ua-prod")
+    luks = manifest.named("prozorro-prod-keys-db-1-luks-pgdata").inputs
+    assert luks["spec"]["key"] == "config:iaas:pgdataLuksKey"
+    assert luks["secretRefs"] == {"LUKS_KEY": {"config": "iaas:pgdataLuksKey"}}
+    assert luks["secretConfig"] == "[secret]" and luks["__provider"] == "[secret]"
+    assert luks["connection"]["bastion"]["address"] == "203.0.113.10"
+    iscsi = manifest.named("prozorro-prod-keys-db-1-iscsi-pgdata").inputs
+    assert iscsi["spec"]["target"] == "iqn.2024-01.ua.denovo:kyiv1.prozorro-prod.pgdata" and iscsi["spec"]["lun"] == 1
+    assert "node.startup -v automatic" in iscsi["apply"]
+    nfs = manifest.named("prozorro-prod-backups-db-1-nfs-backups").inputs
+    assert nfs["spec"]["server"] == "10.61.250.20" and nfs["spec"]["sec"] == "krb5p"
+    assert "nfsvers=4.2" in nfs["check"] and ",hard," in nfs["check"] and "_netdev" in nfs["check"]
+    pg = manifest.named("prozorro-prod-database-db-1-postgresql").inputs["spec"]["files"]
+    conf, hba = pg["/etc/postgresql/15/main/conf.d/50-opcloud.conf"], pg["/etc/postgresql/15/main/pg_hba.conf"]
+    assert "ssl = on" in conf and "archive_timeout = 300" in conf and "archive_mode = on" in conf
+    remote = [line for line in hba.splitlines() if line.startswith("host")]
+    assert remote[-2:] == ["host    all   all   0.0.0.0/0   reject", "host    all   all   ::/0        reject"]
+    assert all(line.startswith("hostssl") for line in remote[:-2])
+    assert "hostssl procurement all 10.60.1.11/32 scram-sha-256" in hba
+    backup = manifest.named("prozorro-prod-backups-db-1-pgbackrest").inputs["spec"]["files"]
+    assert "OnCalendar=Sun *-*-* 01:00:00 UTC" in backup["/etc/systemd/system/pgbackrest-full.timer"]
+    assert (
+        "OnCalendar=Mon,Tue,Wed,Thu,Fri,Sat *-*-* 01:00:00 UTC" in backup["/etc/systemd/system/pgbackrest-diff.timer"]
+    )
+    assert "repo1-retention-full=5" in backup["/etc/pgbackrest/pgbackrest.conf"]
+    assert "10.61.250.20" not in json.dumps(manifest.named("prozorro-prod-app-api-1-app-api").inputs["spec"])
+
+
+def test_mtender_schedule_and_no_bastion() -> None:
+    manifest = synth("mtender-md-prod")
+    pg = manifest.named("mtender-prod-database-db-1-postgresql").inputs["spec"]["files"]
+    assert "archive_timeout = 600" in pg["/etc/postgresql/15/main/conf.d/50-opcloud.conf"]
+    assert "bastion" not in manifest.named("mtender-prod-network-db-1-firewall").inputs["connection"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda inv: inv["iscsi"][0].update(luksKey={"value": "inline"}), "unknown key"),
+        (lambda inv: inv["iscsi"][0].update(luksKey={"env": "A", "file": "/k"}), "exactly one of env, file or config"),
+        (lambda inv: inv["nfs"][1].update(site="mcloud-chisinau-2"), "backups go to backup.copyRegion"),
+        (lambda inv: inv["hosts"][0].update(bastion="nowhere"), "unknown bastion"),
+        (lambda inv: inv["hosts"][0].update(address="192.168.1.1"), "outside network.cidr"),
+        (lambda inv: inv.update(iscsi=[]), "needs an iscsi volume"),
+    ],
+)
+def test_inventory_errors_are_one_line(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    from opcloud.errors import InputError
+
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    change(config["opcloud:inventory"])
+    with pytest.raises(InputError) as error:
+        from_config(config, "Pulumi.x.yaml")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_backup_site_must_stay_in_the_country() -> None:
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    config["opcloud:backup"]["copyRegion"] = "mcloud-chisinau-2"
+    with pytest.raises(Exception, match="outside jurisdiction UA"):
+        from_config(config, "Pulumi.x.yaml")
