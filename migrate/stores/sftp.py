@@ -115,9 +115,16 @@ class SftpFileSystem:
         return Entry(name, is_dir, int(attrs.st_size or 0), f"{attrs.st_mtime or 0}:{attrs.st_size or 0}")
 
     def scandir(self, path: str) -> Iterator[Entry]:
-        for attrs in self.sftp.listdir_iter(path):
-            if statmodule.S_ISDIR(attrs.st_mode or 0) or statmodule.S_ISREG(attrs.st_mode or 0):
-                yield self._entry(attrs.filename, attrs)
+        # A channel of its own: listdir_iter streams replies, and other requests interleaved on the same
+        # channel (a head while the caller walks the listing) would steal them.
+        lister = paramiko.SFTPClient.from_transport(self._transport)
+        assert lister is not None
+        try:
+            for attrs in lister.listdir_iter(path):
+                if statmodule.S_ISDIR(attrs.st_mode or 0) or statmodule.S_ISREG(attrs.st_mode or 0):
+                    yield self._entry(attrs.filename, attrs)
+        finally:
+            lister.close()
 
     def stat(self, path: str) -> Entry | None:
         try:
