@@ -47,13 +47,16 @@ class Unit:
         return f"COPY {self.table.qualified} ({self.table.column_list}) FROM STDIN {fmt}"
 
 
+SPLIT_BYTES = 128 << 20
+BLOCK = 256 << 10
+
+
 def plan_units(table: Table, split_rows: int, jobs: int) -> list[Unit]:
-    """Split by page ranges (ctid scans, fast since PostgreSQL 14) when the table is big."""
-    if table.rows_estimate <= split_rows or table.pages < 2 * jobs:
+    """Split big tables by page ranges (ctid scans, fast since PostgreSQL 14) so all jobs stay busy."""
+    if (table.rows_estimate <= split_rows and table.size_bytes <= SPLIT_BYTES) or table.pages < 2 * jobs:
         return [Unit(table, 0, 1)]
-    count = min(math.ceil(table.rows_estimate / split_rows), table.pages, 256)
-    count = max(count, jobs) if table.rows_estimate > 2 * split_rows else count
-    step = math.ceil(table.pages / count)
+    count = max(math.ceil(table.rows_estimate / split_rows), math.ceil(table.size_bytes / SPLIT_BYTES), jobs)
+    step = math.ceil(table.pages / min(count, table.pages, 256))
     bounds = list(range(0, table.pages, step))
     units = []
     for i, start in enumerate(bounds):
@@ -125,22 +128,25 @@ def _copy_one(
 ) -> UnitResult:
     started = time.monotonic()
     moved = 0
-    pending = 0
+    buffer = bytearray()
     try:
         with src.cursor() as out_cur, dst.cursor() as in_cur:
             with out_cur.copy(unit.source_sql()) as out, in_cur.copy(unit.target_sql()) as into:  # type: ignore[arg-type]
+                # libpq hands out one row at a time: send them on in blocks, fewer calls per byte.
                 for chunk in out:
-                    into.write(chunk)
-                    pending += len(chunk)
-                    if pending >= 1 << 20:
-                        on_bytes(unit, pending)
-                        moved += pending
-                        pending = 0
+                    buffer += chunk
+                    if len(buffer) >= BLOCK:
+                        into.write(buffer)
+                        on_bytes(unit, len(buffer))
+                        moved += len(buffer)
+                        buffer = bytearray()
+                if buffer:
+                    into.write(buffer)
             rows = in_cur.rowcount
         dst.commit()
     except psycopg.Error as error:
         dst.rollback()
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckFailed(f"copying {unit.table.key} failed: {message}") from None
-    on_bytes(unit, pending)
-    return UnitResult(unit, rows, moved + pending, time.monotonic() - started)
+    on_bytes(unit, len(buffer))
+    return UnitResult(unit, rows, moved + len(buffer), time.monotonic() - started)

@@ -216,15 +216,29 @@ def _copy_under_snapshot(
             done = st.tables[t.key]
             report.tables.append(TableReport(t.key, done.rows, done.bytes, done.seconds, done.ranges, resumed=True))
     _truncate_half_done(dst, [t for t in todo if t.key in st.tables and st.tables[t.key].status == "started"])
+    lock = threading.Lock()
+    counter = [0]
 
+    def on_entry(entry: schema.Entry, seconds: float) -> None:
+        state.post_data_done(entry.id)
+        with lock:
+            report.post_data_statements += 1
+        if seconds >= 1:
+            progress.log(f"built {entry.kind.lower()} {entry.name} in {seconds:.1f}s")
+
+    post = schema.PostData(dst, post_data, jobs, set(st.post_data_done), on_entry)
+    for t in tables:
+        if t not in todo:
+            post.table_loaded(t.key)  # loaded by an earlier run
+
+    # Tables with the most index work go first, so that their index builds overlap the copy of the rest.
+    todo.sort(key=lambda t: t.size_bytes * (1 + post.entries_on(t.key)), reverse=True)
     units = [u for t in todo for u in copier.plan_units(t, split_rows, jobs)]
     ranges = {t.key: sum(1 for u in units if u.table is t) for t in todo}
     totals: dict[str, list[float]] = {}  # key -> [rows, bytes, first start, ranges done]
     for t in todo:
         state.table(t.key, status="started", ranges=ranges[t.key], ranges_done=0, rows=0, bytes=0)
         progress.add(t.key, t.size_bytes)
-    lock = threading.Lock()
-    counter = [0]
 
     def on_unit(result: copier.UnitResult) -> None:
         key = result.unit.table.key
@@ -242,22 +256,19 @@ def _copy_under_snapshot(
                         ranges_done=int(entry[3]))  # fmt: skip
             report.tables.append(TableReport(key, int(entry[0]), int(entry[1]), seconds, ranges[key]))
             progress.finish(key, int(entry[0]), int(entry[1]), seconds)
+            post.table_loaded(key)
         else:
             state.table(key, ranges_done=int(entry[3]))
         _crash_hook(counter[0])
 
-    copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.key, n), on_unit)
-    report.tables.sort(key=lambda t: t.table)
-
-    state.update(phase="post-data")
-    progress.log("indexes and constraints...")
-    done = set(st.post_data_done)
-
-    def on_entry(entry: schema.Entry, seconds: float) -> None:
-        state.post_data_done(entry.id)
-        report.post_data_statements += 1
-
-    schema.apply_post_data(dst, post_data, jobs, done, on_entry)
+    try:
+        copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.key, n), on_unit)
+        report.tables.sort(key=lambda t: t.table)
+        state.update(phase="post-data")
+        progress.log("data copied; remaining indexes, constraints, foreign keys, triggers...")
+        post.finish()
+    finally:
+        post.close()
 
     state.update(phase="sequences")
     with src.connect() as src_conn, dst.connect() as dst_conn:

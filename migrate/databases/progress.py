@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from types import TracebackType
 
 from rich.progress import (
@@ -31,6 +32,7 @@ class CopyProgress:
         self.enabled = enabled
         self._tasks: dict[str, TaskID] = {}
         self._lock = threading.Lock()
+        self._started = time.monotonic()
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -51,7 +53,8 @@ class CopyProgress:
 
     def log(self, message: str) -> None:
         if self.enabled:
-            self._progress.console.print(message, markup=False, highlight=False)
+            elapsed = time.monotonic() - self._started
+            self._progress.console.print(f"[{elapsed:6.1f}s] {message}", markup=False, highlight=False)
 
     def add(self, key: str, total: int) -> None:
         with self._lock:

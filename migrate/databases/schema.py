@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,26 +107,68 @@ def phases(entries: list[Entry]) -> list[tuple[bool, list[Entry]]]:
     return [(True, first), (False, attach), (True, fks), (False, rest)]
 
 
-def apply_post_data(
-    dst: DbEndpoint,
-    script: str,
-    jobs: int,
-    done: set[str],
-    on_done: Callable[[Entry, float], None],
-) -> int:
-    """Run the post-data entries not in `done`; returns how many ran."""
-    preamble, entries = split(script)
-    ran = 0
-    for parallel, group in phases(entries):
-        todo = [e for e in group if e.id not in done]
-        if not todo:
-            continue
-        workers = jobs if parallel else 1
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="post-data") as pool:
-            for entry, seconds in pool.map(lambda e: _run_entry(dst, preamble, e), todo):
-                on_done(entry, seconds)
-                ran += 1
-    return ran
+_TABLE = re.compile(r'(?:\bON (?:ONLY )?|ALTER TABLE (?:ONLY )?)"((?:[^"]|"")+)"\."((?:[^"]|"")+)"')
+
+
+def table_of(entry: Entry) -> str | None:
+    """`schema.table` an index or key is built on (pg_dump quotes every identifier for us)."""
+    match = _TABLE.search(entry.sql)
+    if not match:
+        return None
+    schema_name, table = (part.replace('""', '"') for part in match.groups())
+    return f"{schema_name}.{table}"
+
+
+class PostData:
+    """Indexes and keys of a table start as soon as its data is in (overlapping the copy of other tables);
+    the rest (attachments, foreign keys, triggers, ...) runs once every table is loaded."""
+
+    def __init__(
+        self, dst: DbEndpoint, script: str, jobs: int, done: set[str], on_done: Callable[[Entry, float], None]
+    ) -> None:
+        self.dst, self.jobs, self.on_done = dst, jobs, on_done
+        self.preamble, entries = split(script)
+        self.phases = [(parallel, [e for e in group if e.id not in done]) for parallel, group in phases(entries)]
+        self.by_table: dict[str | None, list[Entry]] = {}
+        for entry in self.phases[0][1]:
+            self.by_table.setdefault(table_of(entry), []).append(entry)
+        self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="index")
+        self.futures: list[Future[tuple[Entry, float]]] = []
+        self._lock = threading.Lock()
+
+    def entries_on(self, key: str) -> int:
+        return len(self.by_table.get(key, []))
+
+    def table_loaded(self, key: str) -> None:
+        with self._lock:
+            for entry in self.by_table.pop(key, []):
+                self.futures.append(self.pool.submit(self._run, entry))
+
+    def _run(self, entry: Entry) -> tuple[Entry, float]:
+        result = _run_entry(self.dst, self.preamble, entry)
+        self.on_done(*result)
+        return result
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def finish(self) -> int:
+        """Run what is left; returns how many entries ran in all."""
+        with self._lock:
+            for entries in self.by_table.values():
+                self.futures.extend(self.pool.submit(self._run, e) for e in entries)
+            self.by_table.clear()
+        for future in self.futures:
+            future.result()  # the first failure is raised
+        ran = len(self.futures)
+        for parallel, group in self.phases[1:]:
+            if not group:
+                continue
+            with ThreadPoolExecutor(max_workers=self.jobs if parallel else 1, thread_name_prefix="post-data") as pool:
+                for _ in pool.map(self._run, group):
+                    ran += 1
+        self.close()
+        return ran
 
 
 def _run_entry(dst: DbEndpoint, preamble: str, entry: Entry) -> tuple[Entry, float]:

@@ -70,7 +70,7 @@ class Tunnel:
                 channel = self.transport.open_channel(
                     "direct-tcpip", (self.endpoint.host, self.endpoint.port), peer, timeout=10
                 )
-            except (paramiko.SSHException, OSError):
+            except Exception:  # a refused channel ends that one connection, not the tunnel
                 sock.close()
                 continue
             threading.Thread(target=_pump, args=(sock, channel), daemon=True).start()
@@ -96,7 +96,7 @@ def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
                 if not data:
                     break
                 sock.sendall(data)
-    except OSError:
+    except Exception:  # either side going away ends the relay (EOFError, socket errors)
         pass
     finally:
         channel.close()
