@@ -68,6 +68,32 @@ def _connect(
     return client
 
 
+class _Reader:
+    """Sequential reads, each one pipelined (readv sends its 32 KiB requests at once): plain SFTP reads wait
+    for every request in turn. Memory stays bounded by the size asked for, unlike a whole-file prefetch."""
+
+    def __init__(self, handle: paramiko.SFTPFile, offset: int, size: int) -> None:
+        self._handle, self._position, self._size = handle, offset, size
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._size - self._position
+        amount = remaining if size < 0 else min(size, remaining)
+        if amount <= 0:
+            return b""
+        data = b"".join(self._handle.readv([(self._position, amount)]))
+        self._position += len(data)
+        return data
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class SftpFileSystem:
     """FileSystem over one SSH connection; each thread gets its own SFTP channel on it."""
 
@@ -134,9 +160,7 @@ class SftpFileSystem:
 
     def open_read(self, path: str, offset: int) -> BinaryIO:
         handle = self.sftp.open(path, "rb", bufsize=1024 * 1024)
-        if offset:
-            handle.seek(offset)
-        return handle  # type: ignore[return-value]
+        return _Reader(handle, offset, int(handle.stat().st_size or 0))  # type: ignore[return-value]
 
     def open_write(self, path: str, offset: int | None) -> BinaryIO:
         handle = self.sftp.open(path, "wb" if offset is None else "r+b", bufsize=1024 * 1024)
