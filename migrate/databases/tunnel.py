@@ -99,7 +99,8 @@ def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
     except Exception:  # either side going away ends the relay (EOFError, socket errors)
         pass
     finally:
-        channel.close()
+        with contextlib.suppress(Exception):  # the transport may already be gone (EOFError)
+            channel.close()
         sock.close()
 
 
