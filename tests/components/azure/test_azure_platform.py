@@ -279,10 +279,18 @@ def test_postgres_parameters_force_tls(prokuria: Manifest) -> None:
 
 
 def test_deletion_lock_follows_deletion_protection(prokuria: Manifest, eu: Manifest) -> None:
-    lock = prokuria.one("azure-native:authorization:ManagementLockByScope").inputs
-    assert lock["level"] == "CanNotDelete"
-    assert lock["scope"] == "prokuria-eu-prod-database-server-id"
-    assert eu.of_type("azure-native:authorization:ManagementLockByScope") == []
+    def locks(manifest: Manifest) -> dict[str, str]:
+        return {
+            r.inputs["scope"]: r.inputs["level"]
+            for r in manifest.of_type("azure-native:authorization:ManagementLockByScope")
+        }
+
+    # Production data (the database and the document account) cannot be deleted without removing a lock.
+    assert locks(prokuria) == {
+        "prokuria-eu-prod-database-server-id": "CanNotDelete",
+        "prokuria-eu-prod-documents-account-id": "CanNotDelete",
+    }
+    assert not [scope for scope in locks(eu) if scope.endswith("-database-server-id")]
 
 
 # ---------------------------------------------------------------------------------------------- network
