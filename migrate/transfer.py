@@ -7,6 +7,7 @@ number or size of the objects.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import math
@@ -75,7 +76,43 @@ class Context:
     server_side: bool = True
 
 
-def read_exact(stream: BinaryIO, size: int, ctx: Context, hasher: hashlib._Hash | None = None) -> bytes:
+class ResumingReader:
+    """A source stream that survives dropped connections: on a read error it reopens the object at the
+    current offset (a ranged read) instead of failing the whole transfer."""
+
+    def __init__(self, store: Store, key: str, retries: int = 5) -> None:
+        self._store, self._key, self._retries = store, key, retries
+        self._position = 0
+        self._stream: BinaryIO | None = store.open(key)
+
+    def read(self, size: int) -> bytes:
+        for attempt in range(self._retries + 1):
+            try:
+                if self._stream is None:
+                    self._stream = self._store.open(self._key, self._position)
+                data = self._stream.read(size)
+                self._position += len(data)
+                return data
+            except StoreError:
+                raise
+            except Exception:
+                if attempt == self._retries:
+                    raise
+                self._drop()
+                time.sleep(min(5.0, 0.1 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _drop(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        self._drop()
+
+
+def read_exact(stream: ResumingReader, size: int, ctx: Context, hasher: hashlib._Hash | None = None) -> bytes:
     """Read exactly `size` bytes (in chunks, throttled); fewer means the source changed or the stream broke."""
     out = bytearray()
     while len(out) < size:
@@ -122,7 +159,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, O
         ctx.buffers.acquire()
         try:
             hasher = hashlib.sha256()
-            stream = ctx.source.open(key)
+            stream = ResumingReader(ctx.source, key)
             try:
                 data = read_exact(stream, size, ctx, hasher)
             finally:
@@ -138,7 +175,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, O
 def hash_stream(ctx: Context, store: Store, key: str, size: int, count: bool = True) -> str:
     """Our SHA-256 of an object, read as a stream (for verification and server-side copies)."""
     hasher = hashlib.sha256()
-    stream = store.open(key)
+    stream = ResumingReader(store, key)
     try:
         seen = 0
         while chunk := stream.read(_CHUNK):
@@ -186,7 +223,7 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
             ctx.buffers.release()
 
     futures: list[Future[None]] = []
-    stream = ctx.source.open(key)
+    stream = ResumingReader(ctx.source, key)
     try:
         for number in range(1, parts + 1):
             length = min(part_size, size - (number - 1) * part_size)

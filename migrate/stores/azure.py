@@ -25,7 +25,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
     ServiceRequestError,
 )
-from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, generate_blob_sas
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings, ExponentialRetry, generate_blob_sas
 
 from migrate.stores import metakeys
 from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
@@ -36,7 +36,9 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     # Bounded memory per read: the SDK fetches the first 32 MiB in one go by default.
     "max_single_get_size": 4 * 1024 * 1024,
     "max_chunk_get_size": 4 * 1024 * 1024,
-    "retry_total": 3,
+    # The SDK's default backoff (15 s, x3) stalls a transfer for minutes on one dropped connection; the engine
+    # retries whole objects/parts itself, so the SDK's own retries stay short.
+    "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
     "connection_timeout": 10,
     "read_timeout": 60,
 }

@@ -1,0 +1,43 @@
+"""Connections cut in the middle of transfers (a real proxy in front of the real servers): retries recover
+and the copy is complete and verified."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from migrate import engine
+from tests.migrate.data import MIB, dataset, expected, fill, same_content, snapshot
+from tests.migrate.faultproxy import dropping_proxy
+from tests.servers.azurite import AzuriteServer
+from tests.servers.s3 import S3Server
+
+
+def test_copy_through_connections_that_drop_midway(
+    s3_server: S3Server,
+    s3_bucket: str,
+    azurite: AzuriteServer,
+    azure_container: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    objects = dataset(large=12 * MIB)
+    fill(s3_server.url(s3_bucket, "docs/"), objects)
+    s3_port = int(urlsplit(s3_server.endpoint).port or 0)
+    # Source reads cut after 3 MiB, target writes cut after 2 MiB, several times each.
+    with (
+        dropping_proxy(s3_port, after=3 * MIB, drops=3) as s3_proxy,
+        dropping_proxy(azurite.port, after=2 * MIB, drops=3) as az_proxy,
+    ):
+        monkeypatch.setenv("OPCLOUD_TEST_AZ", AzuriteServer.connection_string_for(az_proxy.port))
+        source = f"s3://{s3_bucket}/docs/?endpoint=http://127.0.0.1:{s3_proxy.port}&region=us-east-1"
+        target = f"az://{azure_container}/docs/?connection_env=OPCLOUD_TEST_AZ"
+        options = engine.CopyOptions(state_dir=tmp_path / "state", part_size=4 * MIB, transfers=2, progress=False)
+        report = engine.copy(source, target, options)
+        assert report.ok, report.failed
+        assert s3_proxy.dropped >= 1 and az_proxy.dropped >= 1  # the faults really happened
+    assert os.environ["AZURE_STORAGE_CONNECTION_STRING"] == azurite.connection_string
+    assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
