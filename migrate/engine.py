@@ -252,7 +252,13 @@ def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: in
 
 
 def verify(
-    source_url: str, target_url: str, state_dir: Path | None, transfers: int = 8, progress: bool = True
+    source_url: str,
+    target_url: str,
+    state_dir: Path | None,
+    transfers: int = 8,
+    progress: bool = True,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
 ) -> VerifyReport:
     """Compare every source object with the target by reading the target back (never trusting ETags).
 
@@ -278,8 +284,9 @@ def verify(
     )
     try:
         with bar.listing(source.url):
-            report.objects, report.bytes = state.load_listing("src", source.list())
-            state.load_listing("dst", target.list())
+            keep = _selected(include or [], exclude or [])
+            report.objects, report.bytes = state.load_listing("src", _filtered(source.list(), keep))
+            state.load_listing("dst", _filtered(target.list(), keep))
         report.extra = state.extra_count()
         bar.start_copy(report.objects, report.bytes)
 
