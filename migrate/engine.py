@@ -98,15 +98,17 @@ def _reason(error: BaseException) -> str:
 
 def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str) -> str | None:
     """Read the target back; None when it matches `expected_sha` in content and in its metadata."""
-    head = ctx.target.head(key)
-    if head is None:
+    head, stream = transfer.fetch(ctx.target, key)  # one GET where the store allows: metadata and content
+    if head is None or stream is None:
         return "missing in the target"
     if head.size != size:
+        stream.close()
         return f"size {head.size} in the target, {size} in the source"
     stored = (head.metadata or {}).get(SHA256_KEY)
     if stored != expected_sha:
+        stream.close()
         return f"target metadata {SHA256_KEY}={stored!r} differs from the source's SHA-256"
-    actual = transfer.hash_stream(ctx, ctx.target, key, size, count=False)
+    actual = transfer.hash_stream(ctx, ctx.target, key, size, count=False, stream=stream)
     if actual != expected_sha:
         return f"content SHA-256 {actual[:12]}... differs from the source's {expected_sha[:12]}..."
     return None

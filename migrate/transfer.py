@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from migrate.state import StateDB
-from migrate.stores.base import SHA256_KEY, MultipartStore, ObjectInfo, ServerSideCopyStore, Store, StoreError
+from migrate.stores.base import (
+    SHA256_KEY,
+    FetchStore,
+    MultipartStore,
+    ObjectInfo,
+    ServerSideCopyStore,
+    Store,
+    StoreError,
+)
 
 _CHUNK = 1024 * 1024
 
@@ -80,10 +88,10 @@ class ResumingReader:
     """A source stream that survives dropped connections: on a read error it reopens the object at the
     current offset (a ranged read) instead of failing the whole transfer."""
 
-    def __init__(self, store: Store, key: str, retries: int = 5) -> None:
+    def __init__(self, store: Store, key: str, retries: int = 5, stream: BinaryIO | None = None) -> None:
         self._store, self._key, self._retries = store, key, retries
         self._position = 0
-        self._stream: BinaryIO | None = store.open(key)
+        self._stream: BinaryIO | None = stream if stream is not None else store.open(key)
 
     def read(self, size: int) -> bytes:
         for attempt in range(self._retries + 1):
@@ -133,6 +141,17 @@ def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
     return metadata
 
 
+def fetch(store: Store, key: str) -> tuple[ObjectInfo | None, BinaryIO | None]:
+    """Info and stream of an object, in one request where the store can; (None, None) when it is missing."""
+    if isinstance(store, FetchStore):
+        try:
+            return store.fetch(key)
+        except StoreError:
+            return None, None
+    info = store.head(key)
+    return (info, store.open(key)) if info is not None else (None, None)
+
+
 def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> ObjectInfo:
     """The source object with content type and metadata (a head when the listing did not carry them)."""
     head = ctx.source.head(key)
@@ -146,20 +165,28 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
 def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, ObjectInfo, bool]:
     """Copy one object; returns our SHA-256 of its content (also recorded in the state), the source's info and
     whether the copy was server-side (the bytes were still read once, to compute the SHA-256)."""
-    info = describe(ctx, key, size, version)
     target = ctx.target
     server_side = ctx.server_side and isinstance(target, ServerSideCopyStore) and target.can_copy_from(ctx.source)
     if server_side:
         assert isinstance(target, ServerSideCopyStore)
+        info = describe(ctx, key, size, version)
         sha = hash_stream(ctx, ctx.source, key, size)
         result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha))
     elif isinstance(target, MultipartStore) and size > ctx.part_size:
+        info = describe(ctx, key, size, version)
         sha, result = _multipart(ctx, target, info)
     else:
         ctx.buffers.acquire()
         try:
             hasher = hashlib.sha256()
-            stream = ResumingReader(ctx.source, key)
+            found, raw = fetch(ctx.source, key)
+            if found is None or raw is None:
+                raise StoreError(f"{key}: no longer in the source")
+            if (found.size, found.version) != (size, version):
+                raw.close()
+                raise TransientError(f"{key}: changed in the source since it was listed")
+            info = found
+            stream = ResumingReader(ctx.source, key, stream=raw)
             try:
                 data = read_exact(stream, size, ctx, hasher)
             finally:
@@ -172,10 +199,12 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, O
     return sha, info, server_side
 
 
-def hash_stream(ctx: Context, store: Store, key: str, size: int, count: bool = True) -> str:
+def hash_stream(
+    ctx: Context, store: Store, key: str, size: int, count: bool = True, stream: BinaryIO | None = None
+) -> str:
     """Our SHA-256 of an object, read as a stream (for verification and server-side copies)."""
     hasher = hashlib.sha256()
-    stream = ResumingReader(store, key)
+    stream = ResumingReader(store, key, stream=stream)
     try:
         seen = 0
         while chunk := stream.read(_CHUNK):

@@ -150,6 +150,14 @@ class AzureStore:
             raise StoreError(f"{key}: no longer in the source") from None
         return _Reader(downloader.chunks())  # type: ignore[return-value]
 
+    def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """Properties and body in one GET (saves a request per object)."""
+        try:
+            downloader = self._blob(key).download_blob(max_concurrency=1)
+        except ResourceNotFoundError:
+            raise StoreError(f"{key}: not found") from None
+        return self._info(key, downloader.properties), _Reader(downloader.chunks())  # type: ignore[return-value]
+
     @staticmethod
     def _metadata(metadata: dict[str, str]) -> dict[str, str]:
         mapped, _ = metakeys.to_identifiers(metadata)

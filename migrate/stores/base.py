@@ -110,6 +110,14 @@ class MultipartStore(Protocol):
 
 
 @runtime_checkable
+class FetchStore(Protocol):
+    """Optional: head and body of an object in one request (S3 GET, Azure download)."""
+
+    def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's info (with content type and metadata) and a stream of its bytes."""
+
+
+@runtime_checkable
 class ServerSideCopyStore(Protocol):
     """Optional: copy an object from another store of the same service without the bytes passing here."""
 

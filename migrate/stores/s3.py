@@ -108,6 +108,24 @@ class S3Store:
                 raise StoreError(f"{key}: no longer in the source") from None
             raise
 
+    def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """Head and body in one GET (saves a request per object)."""
+        try:
+            reply = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except bex.ClientError as error:
+            if _code(error) in ("NoSuchKey", "404"):
+                raise StoreError(f"{key}: not found") from None
+            raise
+        metadata = {k: metakeys.decode_value(v) for k, v in reply.get("Metadata", {}).items()}
+        info = ObjectInfo(
+            key=key,
+            size=int(reply["ContentLength"]),
+            version=reply["ETag"].strip('"'),
+            content_type=reply.get("ContentType"),
+            metadata=metakeys.from_identifiers(metadata),
+        )
+        return info, reply["Body"]
+
     @staticmethod
     def _metadata(metadata: dict[str, str]) -> dict[str, str]:
         # S3 accepts any header-safe name; values must be ASCII.

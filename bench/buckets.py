@@ -1,0 +1,195 @@
+"""Benchmark: `opcloud migrate copy` against `rclone copy --transfers 16`, S3 (moto server) to Azure (Azurite).
+
+Same servers and data for both tools in one run: 2,000 objects of 64 KiB, then two of 256 MiB, each copied to
+an empty container, then again with nothing changed. Wall-clock seconds and peak RSS (from wait4's rusage) of
+each run, and the ratios, are printed. Needs `apt-get install -y rclone` and Azurite in .servers.
+
+    .venv/bin/python -m bench.buckets [--small 2000] [--large 2] [--large-mib 256] [--transfers 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+from tests.servers.azurite import ACCOUNT, AZURITE, KEY, AzuriteServer
+from tests.servers.process import free_port, start, stop, wait_for_port
+
+OPCLOUD = str(Path(sys.executable).parent / "opcloud")
+MOTO = str(Path(sys.executable).parent / "moto_server")
+CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MiB) of a child process, from wait4's rusage (maxrss of that child alone)."""
+    started = time.monotonic()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.monotonic() - started
+    out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv[0]} failed: {err.decode()[-2000:]} {out.decode()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def populate(s3, bucket: str, small: int, large: int, large_mib: int) -> None:  # type: ignore[no-untyped-def]
+    s3.create_bucket(Bucket=bucket)
+    payload = os.urandom(64 * 1024)
+
+    def put(i: int) -> None:
+        s3.put_object(Bucket=bucket, Key=f"small/{i:05d}.bin", Body=payload[i % 997 :] + payload[: i % 997])
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(small)))
+    with tempfile.NamedTemporaryFile() as handle:
+        for i in range(large):
+            handle.seek(0)
+            for _ in range(large_mib):
+                handle.write(os.urandom(1024 * 1024))
+            handle.flush()
+            s3.upload_file(handle.name, bucket, f"large/{i}.bin")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", type=int, default=2000)
+    parser.add_argument("--large", type=int, default=2)
+    parser.add_argument("--large-mib", type=int, default=256)
+    parser.add_argument("--transfers", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("rclone"):
+        raise SystemExit("rclone missing: apt-get install -y rclone")
+    root = Path(tempfile.mkdtemp(prefix="bench-buckets-"))
+    s3_port, az_port = free_port(), free_port()
+    env = {**os.environ, **CREDS}
+    env.pop("AWS_CA_BUNDLE", None)
+    moto = start([MOTO, "-H", "127.0.0.1", "-p", str(s3_port)], root / "moto.log", env=CREDS)
+    azurite = start(
+        [
+            str(AZURITE),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(az_port),
+            "--location",
+            str(root / "az"),
+            "--loose",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+        ],
+        root / "azurite.log",
+    )
+    try:
+        wait_for_port(s3_port, moto, root / "moto.log")
+        wait_for_port(az_port, azurite, root / "azurite.log")
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        connection = AzuriteServer.connection_string_for(az_port)
+        env["AZURE_STORAGE_CONNECTION_STRING"] = connection
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
+        )
+        print(f"populating: {args.small} x 64 KiB and {args.large} x {args.large_mib} MiB in moto ...", flush=True)
+        populate(s3, "bench", args.small, args.large, args.large_mib)
+        service = BlobServiceClient.from_connection_string(connection)
+        results: dict[str, dict[str, tuple[float, float]]] = {}
+        for data_set in ("small", "large"):
+            for tool in ("opcloud", "rclone"):
+                container = f"{tool}-{data_set}"
+                service.create_container(container)
+                if tool == "opcloud":
+                    argv = [
+                        OPCLOUD,
+                        "migrate",
+                        "copy",
+                        f"s3://bench/{data_set}/?endpoint={endpoint}&region=us-east-1",
+                        f"az://{container}/{data_set}/",
+                        "--transfers",
+                        str(args.transfers),
+                        "--no-progress",
+                        "--json",
+                        "--state-dir",
+                        str(root / "state"),
+                    ]
+                else:
+                    sas = generate_container_sas(
+                        ACCOUNT,
+                        container,
+                        account_key=KEY,
+                        permission=ContainerSasPermissions(
+                            read=True, write=True, delete=True, list=True, add=True, create=True
+                        ),
+                        expiry=datetime.now(UTC) + timedelta(hours=6),
+                    )
+                    env.update(
+                        {
+                            "RCLONE_CONFIG_SRC_TYPE": "s3",
+                            "RCLONE_CONFIG_SRC_PROVIDER": "Other",
+                            "RCLONE_CONFIG_SRC_ACCESS_KEY_ID": CREDS["AWS_ACCESS_KEY_ID"],
+                            "RCLONE_CONFIG_SRC_SECRET_ACCESS_KEY": CREDS["AWS_SECRET_ACCESS_KEY"],
+                            "RCLONE_CONFIG_SRC_ENDPOINT": endpoint,
+                            "RCLONE_CONFIG_SRC_FORCE_PATH_STYLE": "true",
+                            "RCLONE_CONFIG_SRC_REGION": "us-east-1",
+                            "RCLONE_CONFIG_DST_TYPE": "azureblob",
+                            "RCLONE_CONFIG_DST_SAS_URL": f"http://127.0.0.1:{az_port}/{ACCOUNT}/{container}?{sas}",
+                        }
+                    )
+                    argv = [
+                        "rclone",
+                        "copy",
+                        f"src:bench/{data_set}",
+                        f"dst:{container}/{data_set}",
+                        "--transfers",
+                        str(args.transfers),
+                        "--config",
+                        "/dev/null",
+                    ]
+                first = timed(argv, env)
+                second = timed(argv, env)
+                results.setdefault(data_set, {})[f"{tool} first"] = first
+                results[data_set][f"{tool} rerun"] = second
+                print(
+                    f"{data_set:5} {tool:7} first {first[0]:7.2f} s {first[1]:6.0f} MiB   "
+                    f"no-change rerun {second[0]:6.2f} s {second[1]:6.0f} MiB",
+                    flush=True,
+                )
+        print()
+        for data_set, runs in results.items():
+            o, r = runs["opcloud first"], runs["rclone first"]
+            o2 = runs["opcloud rerun"]
+            print(
+                f"{data_set}: opcloud/rclone time {o[0] / r[0]:.2f} (goal <= 1.00), rerun/first {o2[0] / o[0]:.3f} "
+                f"(goal < 0.10), rclone rerun/first {runs['rclone rerun'][0] / r[0]:.3f}, "
+                f"peak RSS opcloud {o[1]:.0f} MiB vs rclone {r[1]:.0f} MiB"
+            )
+        print(
+            json.dumps(
+                {
+                    k: {n: {"seconds": round(v[0], 2), "peak_mib": round(v[1])} for n, v in d.items()}
+                    for k, d in results.items()
+                }
+            )
+        )
+    finally:
+        stop(moto)
+        stop(azurite)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
