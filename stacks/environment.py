@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from opcloud import residency
@@ -31,6 +31,16 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 PROVIDER_REGION_KEYS = {"aws": "aws:region", "azure": "azure-native:location"}
 
 
+def _not_the_world(cidr: IPv4Network) -> IPv4Network:
+    if cidr.prefixlen == 0:
+        raise ValueError("0.0.0.0/0 is not an allow-list: name the networks that may connect")
+    return cidr
+
+
+# A network allowed to connect: any IPv4 network but the whole Internet.
+AllowedNetwork = Annotated[IPv4Network, AfterValidator(_not_the_world)]
+
+
 class _Model(BaseModel):
     """camelCase keys in the files, snake_case in Python, unknown keys refused."""
 
@@ -40,8 +50,8 @@ class _Model(BaseModel):
 class Network(_Model):
     cidr: IPv4Network = Field(description="Address space of the platform network (a /16 to a /20).")
     zones: int = Field(3, ge=2, le=3, description="Availability zones the tiers spread over.")
-    allowed_cidrs: list[IPv4Network] = Field(min_length=1, description="Who may reach the public entry (TLS).")
-    admin_cidrs: list[IPv4Network] = Field(default_factory=list, description="Operators' networks (SSH, DB admin).")
+    allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="Who may reach the public entry (TLS).")
+    admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="Operators' networks (SSH, DB admin).")
 
     @field_validator("cidr")
     @classmethod
@@ -50,14 +60,6 @@ class Network(_Model):
             raise ValueError(f"{value} must be between a /16 and a /20 to hold three tiers in {3} zones")
         if not value.is_private:
             raise ValueError(f"{value} is not a private address range")
-        return value
-
-    @field_validator("allowed_cidrs", "admin_cidrs")
-    @classmethod
-    def _no_world(cls, value: list[IPv4Network]) -> list[IPv4Network]:
-        for cidr in value:
-            if cidr.prefixlen == 0:
-                raise ValueError("0.0.0.0/0 is not an allow-list: name the networks that may connect")
         return value
 
 

@@ -43,7 +43,7 @@ from components.azure.test_stand.vault import ADMIN_SECRET, AGENT_SECRET, StandV
 from components.naming import key_vault_name, storage_account_name
 from opcloud import residency
 from opcloud.errors import InputError
-from stacks.environment import PROJECT, SECRET_PLACEHOLDER, _decode, _key_path
+from stacks.environment import PROJECT, SECRET_PLACEHOLDER, AllowedNetwork, _decode, _key_path
 from stacks.stand_lifecycle import (
     expiry,
     format_time,
@@ -72,8 +72,8 @@ class _Model(BaseModel):
 
 class StandNetworkSettings(_Model):
     cidr: IPv4Network = Field(IPv4Network("10.90.0.0/24"), description="Stand address space, split in two subnets.")
-    allowed_cidrs: list[IPv4Network] = Field(min_length=1, description="May reach Jenkins on 443 (UI, webhooks).")
-    admin_cidrs: list[IPv4Network] = Field(default_factory=list, description="May SSH to the controller.")
+    allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="May reach Jenkins on 443 (UI, webhooks).")
+    admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="May SSH to the controller.")
 
     @field_validator("cidr")
     @classmethod
@@ -82,14 +82,6 @@ class StandNetworkSettings(_Model):
             raise ValueError(f"{value} is not a private address range")
         if not 16 <= value.prefixlen <= 26:
             raise ValueError(f"{value} must be between a /16 and a /26 (two subnets of at least /27)")
-        return value
-
-    @field_validator("allowed_cidrs", "admin_cidrs")
-    @classmethod
-    def _no_world(cls, value: list[IPv4Network]) -> list[IPv4Network]:
-        for cidr in value:
-            if cidr.prefixlen == 0:
-                raise ValueError("0.0.0.0/0 is not an allow-list: name the networks that may connect")
         return value
 
 

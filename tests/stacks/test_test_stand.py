@@ -355,7 +355,7 @@ def test_settings_errors_name_file_and_key(override: dict[str, Any], message: st
 @pytest.mark.parametrize(
     ("network", "where"),
     [
-        ({"allowedCidrs": ["0.0.0.0/0"]}, "opcloud:network.allowedCidrs: "),
+        ({"allowedCidrs": ["0.0.0.0/0"]}, "opcloud:network.allowedCidrs[0]: 0.0.0.0/0 is not an allow-list"),
         ({"allowedCidrs": []}, "opcloud:network.allowedCidrs: "),
         ({"allowedCidrs": ["10.0.0.0/8"], "cidr": "8.8.8.0/24"}, "opcloud:network.cidr: "),
         ({"allowedCidrs": ["10.0.0.0/8"], "adminCidrs": ["not-a-cidr"]}, "opcloud:network.adminCidrs[0]: "),
