@@ -8,8 +8,13 @@ from pathlib import Path
 import typer
 
 from opcloud.console import print_json
+from opcloud.lazy import lazy_group
 
-app = typer.Typer(help="Copy and verify buckets and databases between clouds, with nothing lost.", no_args_is_help=True)
+app = typer.Typer(
+    cls=lazy_group({"db": "migrate.databases.cli"}),
+    help="Copy and verify buckets and databases between clouds, with nothing lost.",
+    no_args_is_help=True,
+)
 
 _URLS = """Store URLs: s3://BUCKET/PREFIX[?endpoint=URL&region=R&profile=P],
 az://CONTAINER/PREFIX[?connection_env=VAR|account=NAME&region=R],
@@ -121,12 +126,3 @@ def run(
 @app.command(help="Show the recorded progress of every pair of PLAN.yaml (from the state; no store is contacted).")
 def status(path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json) -> None:
     _plan_action(path, "status", as_json, True)
-
-
-def _register_groups() -> None:
-    from migrate.databases.cli import app as db_app
-
-    app.add_typer(db_app, name="db")
-
-
-_register_groups()

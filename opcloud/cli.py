@@ -5,14 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
 
 from opcloud import __version__
 from opcloud.console import print_error
 from opcloud.errors import OpcloudError
+from opcloud.lazy import lazy_group
+
+# Each command group lives in its own module, imported only when it runs (or when help lists it).
+GROUPS: dict[str, str] = {
+    "stack": "stacks.cli",
+    "migrate": "migrate.cli",
+    "stand": "stacks.stand_cli",
+    "hosts": "components.iaas.cli",
+}
 
 
-class OpcloudGroup(TyperGroup):
+class OpcloudGroup(lazy_group(GROUPS)):  # type: ignore[misc]
     """Root group: every `OpcloudError` raised by any command becomes one line and its exit code."""
 
     def invoke(self, ctx: Any) -> Any:
@@ -44,22 +52,6 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """opcloud: infrastructure as code and data migration for public-procurement platforms."""
-
-
-def _register_groups() -> None:
-    # Imported here so that `opcloud --help` stays fast and each group owns its own module.
-    from components.iaas.cli import app as hosts_app
-    from migrate.cli import app as migrate_app
-    from stacks.cli import app as stack_app
-    from stacks.stand_cli import app as stand_app
-
-    app.add_typer(stack_app, name="stack")
-    app.add_typer(migrate_app, name="migrate")
-    app.add_typer(stand_app, name="stand")
-    app.add_typer(hosts_app, name="hosts")
-
-
-_register_groups()
 
 
 def main() -> None:
