@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -25,6 +25,7 @@ from opcloud.errors import InputError, ResidencyError
 PROJECT = "opcloud"
 ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 SECRET_PLACEHOLDER = "[secret]"
+ModelT = TypeVar("ModelT", bound="BaseModel")
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 # Provider config keys we understand; any other provider namespace is passed through untouched.
@@ -396,18 +397,19 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def from_config(config: Mapping[str, Any], source: str) -> Environment:
-    """Validate a stack's config map (`project:key` -> value) into an `Environment`.
+def validate_config(model: type[ModelT], config: Mapping[str, Any], source: str) -> ModelT:
+    """Validate the `opcloud:` keys of a stack's config map into `model`; every error is one line.
 
-    `source` names where the config came from (a file path) for the error line.
+    `source` names where the config came from (a file path) for the error line, with the key path.
     """
-    fields: dict[str, Any] = {}
-    for key, value in config.items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT and name != "program":
-            fields[name] = _decode(value)
+    fields = {
+        name: _decode(value)
+        for key, value in config.items()
+        for namespace, _, name in [key.partition(":")]
+        if namespace == PROJECT and name != "program"
+    }
     try:
-        environment = Environment.model_validate(fields)
+        return model.model_validate(fields)
     except ValidationError as error:
         first = error.errors()[0]
         where = _key_path(first["loc"]) if first["loc"] else f"{PROJECT}:"
@@ -419,6 +421,11 @@ def from_config(config: Mapping[str, Any], source: str) -> Environment:
         raise InputError(f"{source}: {where}: {message}") from None
     except (InputError, ValueError) as error:
         raise type(error)(f"{source}: {error}") from None
+
+
+def from_config(config: Mapping[str, Any], source: str) -> Environment:
+    """Validate a stack's config map (`project:key` -> value) into an `Environment`."""
+    environment = validate_config(Environment, config, source)
     _check_provider_region(environment, config, source)
     return environment
 

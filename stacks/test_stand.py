@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import pulumi
 from pulumi_azure_native import authorization, dns, managedidentity, resources
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from components.azure.test_stand.agents import AgentPool, AgentPoolArgs
@@ -43,7 +43,7 @@ from components.azure.test_stand.vault import ADMIN_SECRET, AGENT_SECRET, StandV
 from components.naming import key_vault_name, storage_account_name
 from opcloud import residency
 from opcloud.errors import InputError
-from stacks.environment import PROJECT, SECRET_PLACEHOLDER, AllowedNetwork, _decode, _key_path
+from stacks.environment import PROJECT, SECRET_PLACEHOLDER, AllowedNetwork, _decode, validate_config
 from stacks.stand_lifecycle import (
     expiry,
     format_time,
@@ -240,25 +240,7 @@ class TestStandSettings(_Model):
 
 def settings_from_config(config: Mapping[str, Any], source: str) -> TestStandSettings:
     """Validate the stack config map (`opcloud:key` -> value) into `TestStandSettings`; one-line errors."""
-    fields = {
-        name: _decode(value)
-        for key, value in config.items()
-        for namespace, _, name in [key.partition(":")]
-        if namespace == PROJECT and name != "program"
-    }
-    try:
-        settings = TestStandSettings.model_validate(fields)
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = _key_path(first["loc"]) if first["loc"] else f"{PROJECT}:"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif first["type"] == "missing":
-            message = "missing value"
-        raise InputError(f"{source}: {where}: {message}") from None
-    except InputError as error:
-        raise InputError(f"{source}: {error}") from None
+    settings = validate_config(TestStandSettings, config, source)
     location = config.get("azure-native:location")
     if location is not None and _decode(location) != settings.region:
         raise InputError(
