@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.iam import service_trust_policy
 from components.aws.network import APP_PORTS
 from components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
 
@@ -183,14 +183,7 @@ class AwsAppTier(pulumi.ComponentResource):
     ) -> aws.iam.InstanceProfile:
         role = aws.iam.Role(
             f"{name}-host-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
             tags=tags,
             opts=child,
         )

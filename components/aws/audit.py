@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.bucket import SecureBucket, SecureBucketArgs
+from components.aws.iam import service_trust_policy
 from components.interfaces import AuditArgs, AuditOutputs
 from components.naming import bucket_name
 
@@ -91,18 +92,7 @@ class AwsAudit(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-trail-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "cloudtrail.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                        }
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("cloudtrail.amazonaws.com"),
             tags=tags,
             opts=child,
         )

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws.bucket import SecureBucket, SecureBucketArgs
+from components.aws.iam import service_trust_policy
 from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
 from components.naming import bucket_name
 
@@ -141,14 +142,7 @@ class AwsDocumentStore(pulumi.ComponentResource):
         )
         role = aws.iam.Role(
             f"{name}-replication-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
+            assume_role_policy=service_trust_policy("s3.amazonaws.com"),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -239,3 +239,17 @@ def test_stack_outputs_are_the_same_names_on_every_cloud(manifest: Manifest) -> 
     }
     assert manifest.outputs["url"] == "https://api.prozorro.sale"
     assert manifest.outputs["keyId"] == DATA_KEY
+
+
+def test_each_role_is_assumable_only_by_the_service_that_needs_it(manifest: Manifest) -> None:
+    trusted = {}
+    for role in manifest.of_type("aws:iam/role:Role"):
+        statements = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert [(s["Effect"], s["Action"]) for s in statements] == [("Allow", "sts:AssumeRole")], role.name
+        trusted[role.name] = statements[0]["Principal"]
+    assert trusted == {
+        "prozorro-sale-prod-app-host-role": {"Service": "ec2.amazonaws.com"},
+        "prozorro-sale-prod-audit-trail-role": {"Service": "cloudtrail.amazonaws.com"},
+        "prozorro-sale-prod-backups-role": {"Service": "backup.amazonaws.com"},
+        "prozorro-sale-prod-documents-replication-role": {"Service": "s3.amazonaws.com"},
+    }
