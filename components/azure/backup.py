@@ -48,6 +48,25 @@ def full_backup_interval(schedule: BackupSchedule) -> str:
     return azure_full_repeating_interval(schedule, azure_anchor_date(schedule.full_weekday))
 
 
+def default_retention_rule(data_store: str, days: int) -> dataprotection.AzureRetentionRuleArgs:
+    """The policy's default retention: recovery points in `data_store` are deleted after `days`."""
+    return dataprotection.AzureRetentionRuleArgs(
+        object_type="AzureRetentionRule",
+        name="Default",
+        is_default=True,
+        lifecycles=[
+            dataprotection.SourceLifeCycleArgs(
+                delete_after=dataprotection.AbsoluteDeleteOptionArgs(
+                    object_type="AbsoluteDeleteOption", duration=azure_retention_duration(days)
+                ),
+                source_data_store=dataprotection.DataStoreInfoBaseArgs(
+                    object_type="DataStoreInfoBase", data_store_type=data_store
+                ),
+            )
+        ],
+    )
+
+
 def vault_redundancy(placement: Placement) -> str:
     return "GeoRedundant" if paired_region_within(placement) else "ZoneRedundant"
 
@@ -147,22 +166,7 @@ class AzureBackups(pulumi.ComponentResource):
                             ],
                         ),
                     ),
-                    dataprotection.AzureRetentionRuleArgs(
-                        object_type="AzureRetentionRule",
-                        name="Default",
-                        is_default=True,
-                        lifecycles=[
-                            dataprotection.SourceLifeCycleArgs(
-                                delete_after=dataprotection.AbsoluteDeleteOptionArgs(
-                                    object_type="AbsoluteDeleteOption",
-                                    duration=azure_retention_duration(schedule.retention_days),
-                                ),
-                                source_data_store=dataprotection.DataStoreInfoBaseArgs(
-                                    object_type="DataStoreInfoBase", data_store_type="VaultStore"
-                                ),
-                            )
-                        ],
-                    ),
+                    default_retention_rule("VaultStore", schedule.retention_days),
                 ],
             ),
             opts=child,
@@ -177,24 +181,7 @@ class AzureBackups(pulumi.ComponentResource):
                 object_type="BackupPolicy",
                 datasource_types=[BLOB_DATASOURCE],
                 policy_rules=[
-                    dataprotection.AzureRetentionRuleArgs(
-                        object_type="AzureRetentionRule",
-                        name="Default",
-                        is_default=True,
-                        lifecycles=[
-                            dataprotection.SourceLifeCycleArgs(
-                                delete_after=dataprotection.AbsoluteDeleteOptionArgs(
-                                    object_type="AbsoluteDeleteOption",
-                                    duration=azure_retention_duration(
-                                        min(schedule.retention_days, BLOB_RETENTION_MAX_DAYS)
-                                    ),
-                                ),
-                                source_data_store=dataprotection.DataStoreInfoBaseArgs(
-                                    object_type="DataStoreInfoBase", data_store_type="OperationalStore"
-                                ),
-                            )
-                        ],
-                    )
+                    default_retention_rule("OperationalStore", min(schedule.retention_days, BLOB_RETENTION_MAX_DAYS))
                 ],
             ),
             opts=child,
