@@ -32,8 +32,8 @@ MOTO = str(Path(sys.executable).parent / "moto_server")
 CREDS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MiB) of a child process, from wait4's rusage (maxrss of that child alone)."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(seconds, peak RSS in MiB, CPU seconds) of a child process, from wait4's rusage (that child alone)."""
     started = time.monotonic()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -41,7 +41,17 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     out, err = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[0]} failed: {err.decode()[-2000:]} {out.decode()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def server_cpu(moto: subprocess.Popen[bytes], azurite: subprocess.Popen[bytes]) -> dict[str, float]:
+    """CPU seconds (user + system) each server has used so far: where the time of a run goes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for name, process in (("moto", moto), ("azurite", azurite)):
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        used[name] = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / ticks
+    return used
 
 
 def populate(s3, bucket: str, small: int, large: int, large_mib: int) -> None:  # type: ignore[no-untyped-def]
@@ -68,6 +78,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2)
     parser.add_argument("--large-mib", type=int, default=256)
     parser.add_argument("--transfers", type=int, default=16)
+    parser.add_argument("--sets", default="small,large", help="which data sets to run, comma-separated")
+    parser.add_argument("--tools", default="opcloud,rclone", help="which tools to run, comma-separated")
     args = parser.parse_args()
     if not shutil.which("rclone"):
         raise SystemExit("rclone missing: apt-get install -y rclone")
@@ -107,9 +119,9 @@ def main() -> None:
         print(f"populating: {args.small} x 64 KiB and {args.large} x {args.large_mib} MiB in moto ...", flush=True)
         populate(s3, "bench", args.small, args.large, args.large_mib)
         service = BlobServiceClient.from_connection_string(connection)
-        results: dict[str, dict[str, tuple[float, float]]] = {}
-        for data_set in ("small", "large"):
-            for tool in ("opcloud", "rclone"):
+        results: dict[str, dict[str, tuple[float, float, float]]] = {}
+        for data_set in args.sets.split(","):
+            for tool in args.tools.split(","):
                 container = f"{tool}-{data_set}"
                 service.create_container(container)
                 if tool == "opcloud":
@@ -159,17 +171,23 @@ def main() -> None:
                         "--config",
                         "/dev/null",
                     ]
+                before = server_cpu(moto, azurite)
                 first = timed(argv, env)
+                during = server_cpu(moto, azurite)
                 second = timed(argv, env)
+                servers = ", ".join(f"{name} {during[name] - before[name]:.1f}" for name in during)
                 results.setdefault(data_set, {})[f"{tool} first"] = first
                 results[data_set][f"{tool} rerun"] = second
                 print(
-                    f"{data_set:5} {tool:7} first {first[0]:7.2f} s {first[1]:6.0f} MiB   "
-                    f"no-change rerun {second[0]:6.2f} s {second[1]:6.0f} MiB",
+                    f"{data_set:5} {tool:7} first {first[0]:7.2f} s {first[1]:6.0f} MiB {first[2]:5.1f} CPU s   "
+                    f"no-change rerun {second[0]:6.2f} s {second[1]:6.0f} MiB   "
+                    f"server CPU s during the first run: {servers}",
                     flush=True,
                 )
         print()
         for data_set, runs in results.items():
+            if len(runs) < 4:
+                continue
             o, r = runs["opcloud first"], runs["rclone first"]
             o2 = runs["opcloud rerun"]
             print(

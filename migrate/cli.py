@@ -38,7 +38,13 @@ def _finish(data: dict, as_json: bool, render: object) -> None:
         raise typer.Exit(1)
 
 
-@app.command(help=f"Copy every object of SRC to DST, resumably, then read each copied object back.\n\n{_URLS}")
+_VERIFICATION = """Every copied object is verified: our SHA-256, computed while it streams, goes into the state and the
+target's metadata. Where the target checks an MD5 we send with every write and block (Azure), a successful write
+proves the bytes; elsewhere (S3, SFTP, files, server-side copies) each object is read back and its SHA-256
+compared. --read-back reads back everything; `opcloud migrate verify` rereads a whole pair at any time."""
+
+
+@app.command(help=f"Copy every object of SRC to DST, resumably, and verify each one.\n\n{_VERIFICATION}\n\n{_URLS}")
 def copy(
     src: str = typer.Argument(..., help="Source store URL."),
     dst: str = typer.Argument(..., help="Target store URL."),
@@ -53,6 +59,7 @@ def copy(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only list and compare: write nothing anywhere."),
     jurisdiction: str | None = typer.Option(None, help="Refuse a target outside this country code (or EU)."),
     server_side: bool = typer.Option(True, help="Copy server-side when both stores are on the same service."),
+    read_back: bool = typer.Option(False, "--read-back", help="Read every copied object back, even when checked."),
     as_json: bool = Json,
     no_progress: bool = NoProgress,
 ) -> None:
@@ -73,6 +80,7 @@ def copy(
         delete=delete,
         dry_run=dry_run,
         server_side=server_side,
+        read_back=read_back,
         progress=not no_progress,
     )
     _finish(engine.copy(src, dst, options).to_dict(), as_json, render.copy_report)

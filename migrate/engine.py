@@ -2,8 +2,12 @@
 
 A run: open and check both stores (nothing is written if either is wrong) -> stream both listings into the
 state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
-failures with backoff; an interrupted multipart upload resumes) -> each copied object is read back from the
-target and its SHA-256 compared with the one computed while copying -> report.
+failures with backoff; an interrupted multipart upload resumes) -> verification -> report.
+
+Verification: our SHA-256 of every object is computed while it streams and stored in the state and in the
+target's metadata. Where the target checks an MD5 we send with every write and block (Azure), a successful
+write proves the bytes arrived intact; everywhere else (S3, SFTP, files, server-side copies), and for every
+object with `read_back`, the object is read back from the target and its SHA-256 compared.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +45,7 @@ class CopyOptions:
     delete: bool = False  # delete target objects that are not in the source
     retries: int = 5
     server_side: bool = True
+    read_back: bool = False  # read back even objects the target checked in transit
     progress: bool = True
 
 
@@ -98,7 +103,7 @@ def _reason(error: BaseException) -> str:
 
 def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str) -> str | None:
     """Read the target back; None when it matches `expected_sha` in content and in its metadata."""
-    head, stream = transfer.fetch(ctx.target, key)  # one GET where the store allows: metadata and content
+    head, stream = transfer.fetch(ctx.target, key, ctx.fetch_target)  # one GET where it can: metadata, content
     if head is None or stream is None:
         return "missing in the target"
     if head.size != size:
@@ -114,10 +119,15 @@ def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str)
     return None
 
 
-def _map_report(target: Store, metadata: dict[str, str] | None, seen: set[str], lock: threading.Lock) -> None:
+def _maps_metadata_keys(target: Store) -> bool:
+    """Whether the target renames metadata keys it cannot hold (Azure wants C# identifiers)."""
     from migrate.stores.azure import AzureStore
 
-    if isinstance(target, AzureStore) and metadata:
+    return isinstance(target, AzureStore)
+
+
+def _map_report(metadata: dict[str, str] | None, seen: set[str], lock: threading.Lock) -> None:
+    if metadata:
         _, mapped = metakeys.to_identifiers(metadata)
         if mapped:
             with lock:
@@ -185,9 +195,11 @@ def _run(
         on_bytes=progress.advance_bytes,
         on_resumed_part=resumed,
         server_side=options.server_side,
+        read_back=options.read_back,
     )
     progress.start_copy(to_copy[0], to_copy[1])
     tree_target = isinstance(target, TreeStore)
+    maps_keys = _maps_metadata_keys(target)
 
     def work(item: Todo) -> None:
         try:
@@ -205,21 +217,25 @@ def _run(
                     return
             sha = state.known_sha(item.key, item.size, item.version) if item.action == "verify" else None
             if sha is None:
-
-                def attempt() -> None:
-                    nonlocal sha
-                    sha, info, server_side = transfer.copy_object(ctx, item.key, item.size, item.version)
-                    _map_report(target, info.metadata, mapped, lock)
-                    if server_side:
-                        with lock:
-                            report.server_side += 1
-
-                _retrying(attempt, options.retries, stop)
+                copied: list[transfer.Copied] = []
+                _retrying(
+                    lambda: copied.append(transfer.copy_object(ctx, item.key, item.size, item.version)),
+                    options.retries,
+                    stop,
+                )
+                done = copied[-1]
+                sha = done.sha256
+                if maps_keys:
+                    _map_report(done.info.metadata, mapped, lock)
                 with lock:
                     report.copied += 1
                     report.copied_bytes += item.size
+                    report.server_side += done.server_side
+                    report.verified_in_transit += done.verified
+                    report.verified += done.verified
                 progress.object_done()
-            assert sha is not None
+                if done.verified:
+                    return
             problem: list[str | None] = [None]
 
             def check() -> None:
@@ -234,6 +250,7 @@ def _run(
             state.record_verified(item.key)
             with lock:
                 report.verified += 1
+                report.verified_read_back += 1
         except Exception as error:  # one object's failure is reported; the others go on
             with lock:
                 report.failed.append(Failure(item.key, _reason(error)))
@@ -243,14 +260,20 @@ def _run(
 
 
 def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: int) -> None:
-    """Run `work` over a stream of items with at most `transfers` running and few more queued."""
+    """Run `work` (which handles its own errors) over a stream of items: at most `transfers` running and as many
+    queued, so a long listing is never all in memory. A semaphore, not wait() on futures: that costs per call."""
+    slots = threading.BoundedSemaphore(transfers * 2)
+
+    def run(item: Todo) -> None:
+        try:
+            work(item)
+        finally:
+            slots.release()
+
     with ThreadPoolExecutor(max_workers=transfers, thread_name_prefix="transfer") as pool:
-        pending: set[Future[None]] = set()
         for item in items:
-            pending.add(pool.submit(work, item))
-            if len(pending) >= transfers * 2:
-                _, pending = wait(pending, return_when=FIRST_COMPLETED)  # type: ignore[assignment]
-        wait(pending)
+            slots.acquire()
+            pool.submit(run, item)
 
 
 def verify(

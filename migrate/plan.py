@@ -5,6 +5,7 @@ name: prozorro-ua-aws-to-denovo
 jurisdiction: UA            # every target must lie here; checked before a byte is copied
 state_dir: .opcloud-state   # relative to the plan file
 transfers: 16
+read_back: false            # true: read back every copied object, even those the target checked in transit
 buckets:
   - name: documents
     source: s3://prozorro-docs/?region=eu-central-1
@@ -72,6 +73,7 @@ class Plan(BaseModel):
     transfers: int = Field(8, ge=1, le=256)
     bwlimit: str | None = Field(None, description="bytes per second for all transfers, e.g. 50M")
     memory: str = Field("128M", description="bound on the part buffers held at once")
+    read_back: bool = Field(False, description="read back every copied object, even those checked in transit")
     buckets: list[BucketPair] = Field(default_factory=list)
     databases: list[DatabasePair] = Field(default_factory=list)
 

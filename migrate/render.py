@@ -41,7 +41,8 @@ def copy_report(data: dict[str, Any]) -> None:
     table.add_row("unchanged", str(data["unchanged"]), "")
     table.add_row("deleted" if not data["dry_run"] else "would delete", str(data["deleted"]), "")
     if not data["dry_run"]:
-        table.add_row("verified (read back)", str(data["verified"]), "")
+        table.add_row("verified in transit (target checked our MD5)", str(data["verified_in_transit"]), "")
+        table.add_row("verified by reading back (our SHA-256)", str(data["verified_read_back"]), "")
         table.add_row("resumed parts", str(data["resumed_parts"]), "")
     console.print(table)
     if data["metadata_keys_mapped"]:

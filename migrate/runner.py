@@ -64,6 +64,7 @@ def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False
         exclude=pair.exclude,
         delete=pair.delete,
         dry_run=dry_run,
+        read_back=plan.read_back,
         progress=progress,
     )
 

@@ -208,11 +208,13 @@ class StateDB:
             ).fetchone()
         return str(row[0]) if row else None
 
-    def record_copied(self, key: str, size: int, src_version: str, sha256: str, dst_version: str) -> None:
+    def record_copied(
+        self, key: str, size: int, src_version: str, sha256: str, dst_version: str, verified: bool = False
+    ) -> None:
         with self._lock:
             self.db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, 0, ?)",
-                (key, size, src_version, sha256, dst_version, time.time()),
+                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, size, src_version, sha256, dst_version, int(verified), time.time()),
             )
 
     def record_verified(self, key: str) -> None:

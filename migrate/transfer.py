@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from migrate.state import StateDB
 from migrate.stores.base import (
     SHA256_KEY,
+    ContentCheckingStore,
     FetchStore,
     MultipartStore,
     ObjectInfo,
@@ -82,6 +83,24 @@ class Context:
     on_bytes: Callable[[int], None]  # progress: bytes read from the source
     on_resumed_part: Callable[[], None]
     server_side: bool = True
+    read_back: bool = False  # read every copied object back, even where the target checked our MD5
+    # Capabilities, found once: isinstance against a runtime-checkable Protocol is slow per object.
+    fetch_source: bool = field(init=False)
+    fetch_target: bool = field(init=False)
+    multipart_target: bool = field(init=False)
+    copy_target: bool = field(init=False)
+    checked_in_transit: bool = field(init=False)  # a successful write proves the bytes: no read-back needed
+
+    def __post_init__(self) -> None:
+        self.fetch_source = isinstance(self.source, FetchStore)
+        self.fetch_target = isinstance(self.target, FetchStore)
+        self.multipart_target = isinstance(self.target, MultipartStore)
+        self.copy_target = (
+            self.server_side and isinstance(self.target, ServerSideCopyStore) and self.target.can_copy_from(self.source)
+        )
+        self.checked_in_transit = (
+            not self.read_back and isinstance(self.target, ContentCheckingStore) and self.target.checks_content_md5
+        )
 
 
 class ResumingReader:
@@ -141,9 +160,11 @@ def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
     return metadata
 
 
-def fetch(store: Store, key: str) -> tuple[ObjectInfo | None, BinaryIO | None]:
-    """Info and stream of an object, in one request where the store can; (None, None) when it is missing."""
-    if isinstance(store, FetchStore):
+def fetch(store: Store, key: str, one_request: bool) -> tuple[ObjectInfo | None, BinaryIO | None]:
+    """Info and stream of an object, in one request where the store can (`one_request`, a FetchStore);
+    (None, None) when it is missing."""
+    if one_request:
+        assert isinstance(store, FetchStore)
         try:
             return store.fetch(key)
         except StoreError:
@@ -162,24 +183,31 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, ObjectInfo, bool]:
-    """Copy one object; returns our SHA-256 of its content (also recorded in the state), the source's info and
-    whether the copy was server-side (the bytes were still read once, to compute the SHA-256)."""
+@dataclass(frozen=True)
+class Copied:
+    sha256: str  # ours, of the content (also recorded in the state)
+    info: ObjectInfo  # the source's
+    server_side: bool  # the bytes did not pass here (they were still read once, to compute the SHA-256)
+    verified: bool  # the target checked our MD5 of every byte it received: no read-back needed
+
+
+def copy_object(ctx: Context, key: str, size: int, version: str) -> Copied:
+    """Copy one object and record it in the state (as verified when the target checked it in transit)."""
     target = ctx.target
-    server_side = ctx.server_side and isinstance(target, ServerSideCopyStore) and target.can_copy_from(ctx.source)
-    if server_side:
+    if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
         info = describe(ctx, key, size, version)
         sha = hash_stream(ctx, ctx.source, key, size)
         result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha))
-    elif isinstance(target, MultipartStore) and size > ctx.part_size:
+    elif ctx.multipart_target and size > ctx.part_size:
+        assert isinstance(target, MultipartStore)
         info = describe(ctx, key, size, version)
         sha, result = _multipart(ctx, target, info)
     else:
         ctx.buffers.acquire()
         try:
             hasher = hashlib.sha256()
-            found, raw = fetch(ctx.source, key)
+            found, raw = fetch(ctx.source, key, ctx.fetch_source)
             if found is None or raw is None:
                 raise StoreError(f"{key}: no longer in the source")
             if (found.size, found.version) != (size, version):
@@ -195,8 +223,9 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, O
             result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha))
         finally:
             ctx.buffers.release()
-    ctx.state.record_copied(key, size, version, sha, result.version)
-    return sha, info, server_side
+    verified = ctx.checked_in_transit and not ctx.copy_target
+    ctx.state.record_copied(key, size, version, sha, result.version, verified)
+    return Copied(sha, info, ctx.copy_target, verified)
 
 
 def hash_stream(

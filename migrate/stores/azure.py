@@ -70,6 +70,7 @@ class AzureStore:
     min_part_size = 1
     max_parts = 50_000
     part_concurrency = 4
+    checks_content_md5 = True  # writes and blocks go with validate_content: the service checks our MD5
 
     def __init__(self, url: StoreURL) -> None:
         self.url = url.redacted()
@@ -173,6 +174,7 @@ class AzureStore:
             metadata=self._metadata(metadata),
             content_settings=ContentSettings(content_type=content_type),
             max_concurrency=1,
+            validate_content=True,
         )
         return WriteResult(version=str(reply["etag"]).strip('"'))
 
@@ -206,7 +208,7 @@ class AzureStore:
         return present
 
     def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
-        self._blob(key).stage_block(self._block_id(upload_id, number), data, length=len(data))
+        self._blob(key).stage_block(self._block_id(upload_id, number), data, length=len(data), validate_content=True)
 
     def complete_upload(
         self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]

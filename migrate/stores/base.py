@@ -118,6 +118,15 @@ class FetchStore(Protocol):
 
 
 @runtime_checkable
+class ContentCheckingStore(Protocol):
+    """Optional: every write and part is sent with an MD5 we compute, and the service refuses the request when
+    the bytes it received do not match (Azure Put Blob and Put Block with Content-MD5). A write that succeeds
+    therefore proves the target holds exactly the bytes we hashed, without reading them back."""
+
+    checks_content_md5: bool
+
+
+@runtime_checkable
 class ServerSideCopyStore(Protocol):
     """Optional: copy an object from another store of the same service without the bytes passing here."""
 

@@ -41,3 +41,26 @@ def test_copy_through_connections_that_drop_midway(
         assert s3_proxy.dropped >= 1 and az_proxy.dropped >= 1  # the faults really happened
     assert os.environ["AZURE_STORAGE_CONNECTION_STRING"] == azurite.connection_string
     assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
+
+
+def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
+    s3_server: S3Server,
+    s3_bucket: str,
+    azurite: AzuriteServer,
+    azure_container: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No read-back here: Azure checks the MD5 we send with every write and block, so a flipped byte makes the
+    write fail and be retried. Had a corrupt write been accepted, the target's content would differ."""
+    objects = dataset(large=12 * MIB)
+    fill(s3_server.url(s3_bucket, "docs/"), objects)
+    with dropping_proxy(azurite.port, after=256 * 1024, drops=3, corrupt=True) as az_proxy:
+        monkeypatch.setenv("OPCLOUD_TEST_AZ", AzuriteServer.connection_string_for(az_proxy.port))
+        target = f"az://{azure_container}/docs/?connection_env=OPCLOUD_TEST_AZ"
+        options = engine.CopyOptions(state_dir=tmp_path / "state", part_size=4 * MIB, transfers=2, progress=False)
+        report = engine.copy(s3_server.url(s3_bucket, "docs/"), target, options)
+        assert report.ok, report.failed
+        assert az_proxy.corrupted == 3  # the faults really happened
+    assert (report.verified_in_transit, report.verified_read_back) == (len(objects), 0)
+    assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
