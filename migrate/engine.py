@@ -64,22 +64,41 @@ def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Itera
     return (info for info in infos if keep(info.key))
 
 
+def _open_checked(url: str) -> Store:
+    store = open_store(url)
+    try:
+        store.check()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
 def open_pair(source_url: str, target_url: str) -> tuple[Store, Store]:
-    """Open and check both stores; any bad URL, missing bucket or refused credential raises before any write."""
-    source = open_store(source_url)
-    try:
-        target = open_store(target_url)
-    except BaseException:
-        source.close()
-        raise
-    try:
-        source.check()
-        target.check()
-    except BaseException:
-        source.close()
-        target.close()
-        raise
-    return source, target
+    """Open and check both stores, at once (one's round trips overlap the other's imports); any bad URL, missing
+    bucket or refused credential raises (the source's error first) before any write."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="open") as pool:
+        opening = [pool.submit(_open_checked, url) for url in (source_url, target_url)]
+    errors = [future.exception() for future in opening]
+    if any(errors):
+        for future, error in zip(opening, errors, strict=True):
+            if error is None:
+                future.result().close()
+        raise next(error for error in errors if error is not None)
+    return opening[0].result(), opening[1].result()
+
+
+def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
+    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+        target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
+        try:
+            listed = state.load_listing("src", _filtered(source.list(), keep))
+        except BaseException:
+            target_listing.cancel()
+            raise  # the source's error; the pool still waits for the target's listing to end
+        target_listing.result()
+    return listed
 
 
 def _retrying(action: Callable[[], object], retries: int, stop: threading.Event) -> None:
@@ -147,8 +166,7 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     try:
         keep = _selected(options.include, options.exclude)
         with progress.listing(source.url):
-            report.listed, report.listed_bytes = state.load_listing("src", _filtered(source.list(), keep))
-            state.load_listing("dst", _filtered(target.list(), keep))
+            report.listed, report.listed_bytes = _load_listings(state, source, target, keep)
         plan = state.plan(delete_extra=options.delete)
         to_copy = plan.get("copy", (0, 0))
         report.unchanged = report.listed - to_copy[0] - plan.get("verify", (0, 0))[0]
@@ -310,8 +328,7 @@ def verify(
     try:
         with bar.listing(source.url):
             keep = _selected(include or [], exclude or [])
-            report.objects, report.bytes = state.load_listing("src", _filtered(source.list(), keep))
-            state.load_listing("dst", _filtered(target.list(), keep))
+            report.objects, report.bytes = _load_listings(state, source, target, keep)
         report.extra = state.extra_count()
         bar.start_copy(report.objects, report.bytes)
 

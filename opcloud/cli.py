@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+import threading
 from typing import Any
 
 import typer
@@ -55,4 +59,22 @@ def _root(
 
 
 def main() -> None:
-    app()
+    """Run the command, then exit without tearing down the heap when nothing else runs.
+
+    Interpreter teardown frees the SDKs' loaded service models object by object: ~0.3 s, a fifth of a
+    no-change `migrate copy`. Output is flushed and exit handlers still run; only the freeing is skipped.
+    """
+    try:
+        app()
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    if threading.active_count() > 1:  # a thread still running: let the normal shutdown wait for it
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code or 0)
