@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     key TEXT PRIMARY KEY, upload_id TEXT NOT NULL, part_size INTEGER NOT NULL, size INTEGER NOT NULL,
     src_version TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS parts (
+CREATE TABLE IF NOT EXISTS parts (  -- sha256: of the object's bytes from its start to the end of this part
     key TEXT NOT NULL, number INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (key, number)
 );
 """

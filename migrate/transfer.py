@@ -141,17 +141,19 @@ class ResumingReader:
 
 def read_exact(stream: ResumingReader, size: int, ctx: Context, hasher: hashlib._Hash | None = None) -> bytes:
     """Read exactly `size` bytes (in chunks, throttled); fewer means the source changed or the stream broke."""
-    out = bytearray()
-    while len(out) < size:
-        chunk = stream.read(min(_CHUNK, size - len(out)))
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(min(_CHUNK, size - got))
         if not chunk:
-            raise TransientError(f"source stream ended after {len(out)} of {size} bytes")
+            raise TransientError(f"source stream ended after {got} of {size} bytes")
         ctx.bandwidth.take(len(chunk))
         ctx.on_bytes(len(chunk))
-        out += chunk
-    if hasher is not None:
-        hasher.update(out)
-    return bytes(out)
+        if hasher is not None:
+            hasher.update(chunk)
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of the part, not two
 
 
 def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
@@ -273,10 +275,10 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
     errors: list[BaseException] = []
     pool = ThreadPoolExecutor(max_workers=max(1, target.part_concurrency), thread_name_prefix="part")
 
-    def send(number: int, data: bytes, part_sha: str) -> None:
+    def send(number: int, data: bytes, prefix_sha: str) -> None:
         try:
             target.upload_part(key, upload_id, number, part_size, data)
-            ctx.state.record_part(key, number, part_sha)
+            ctx.state.record_part(key, number, prefix_sha)
         finally:
             ctx.buffers.release()
 
@@ -291,15 +293,17 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
             except BaseException:
                 ctx.buffers.release()
                 raise
-            part_sha = hashlib.sha256(data).hexdigest()
+            # SHA-256 of the object's bytes up to the end of this part: a resumed part is kept only if everything
+            # before it is unchanged, and it costs no second pass over the bytes.
+            prefix_sha = hasher.copy().hexdigest()
             if number in done:
                 ctx.buffers.release()
-                if done[number] != part_sha:  # the source changed: these parts belong to another content
+                if done[number] != prefix_sha:  # the source changed: these parts belong to another content
                     ctx.state.end_upload(key)
                     raise TransientError(f"{key}: source changed since its upload began; starting over")
                 ctx.on_resumed_part()
                 continue
-            futures.append(pool.submit(send, number, data, part_sha))
+            futures.append(pool.submit(send, number, data, prefix_sha))
             del data
             errors.extend(f.exception() for f in futures if f.done() and f.exception())  # type: ignore[misc]
             if errors:

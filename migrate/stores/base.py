@@ -10,7 +10,7 @@ Keys are always relative to the store's prefix and use `/` as separator.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol, runtime_checkable
 
 # Our own SHA-256 travels in the target object's metadata under this name: a valid C# identifier
@@ -36,16 +36,6 @@ class WriteResult:
     """The target's own view of an object just written: its `version` to detect later changes."""
 
     version: str
-
-
-@dataclass
-class Upload:
-    """A multipart upload in progress, as recorded in the state database to resume it after a crash."""
-
-    key: str
-    upload_id: str
-    part_size: int
-    parts_done: dict[int, str] = field(default_factory=dict)  # part number -> our SHA-256 of the part
 
 
 class StoreError(Exception):

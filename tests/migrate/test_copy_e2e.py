@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from migrate import engine
+from migrate.stores.base import StoreError
 from tests.migrate.conftest import NewUrl
 from tests.migrate.data import MIB, dataset, expected, fill, same_content, snapshot
 
@@ -14,7 +17,8 @@ PAIRS = [("s3", "az"), ("s3", "sftp"), ("az", "s3"), ("sftp", "file"), ("file", 
 
 
 def options(tmp_path: Path, **kwargs: object) -> engine.CopyOptions:
-    return engine.CopyOptions(state_dir=tmp_path / "state", part_size=5 * MIB, transfers=4, progress=False, **kwargs)
+    settings: dict = {"state_dir": tmp_path / "state", "part_size": 5 * MIB, "transfers": 4, "progress": False}
+    return engine.CopyOptions(**{**settings, **kwargs})
 
 
 @pytest.mark.parametrize(("src", "dst"), PAIRS, ids=[f"{a}-to-{b}" for a, b in PAIRS])
@@ -111,3 +115,36 @@ def test_verify_detects_a_corrupted_and_a_missing_target_object(new_url: NewUrl,
     again = engine.copy(source, target, options(tmp_path))
     assert again.ok and again.copied == 2
     assert engine.verify(source, target, tmp_path / "state", progress=False).ok
+
+
+def test_resumed_upload_restarts_when_the_source_changed_under_the_same_version(
+    new_url: NewUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file's version is its size and mtime: rewrite part 1 in place and put the mtime back, and only the
+    content tells. The kept parts must not be reused: the target would mix old and new bytes, and (Azure
+    checking in transit) nothing would read it back."""
+    from migrate.stores.azure import AzureStore
+
+    source, target = new_url("file"), new_url("az")
+    original = os.urandom(3 * MIB)
+    fill(source, {"big.bin": (original, None, {})})
+    real_upload_part = AzureStore.upload_part
+
+    def crash_at_part_3(self: AzureStore, key: str, upload_id: str, number: int, size: int, data: bytes) -> None:
+        if number == 3:
+            raise StoreError("crash before part 3")  # permanent: the copy gives up with parts 1 and 2 staged
+        real_upload_part(self, key, upload_id, number, size, data)
+
+    monkeypatch.setattr(AzureStore, "upload_part", crash_at_part_3)
+    first = engine.copy(source, target, options(tmp_path, part_size=1 * MIB))
+    assert not first.ok and [f.key for f in first.failed] == ["big.bin"]
+    monkeypatch.setattr(AzureStore, "upload_part", real_upload_part)
+
+    path = Path(urlsplit(source).path) / "big.bin"
+    stamp = path.stat()
+    changed = b"\x00" * 1000 + original[1000:]
+    path.write_bytes(changed)
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    second = engine.copy(source, target, options(tmp_path, part_size=1 * MIB))
+    assert second.ok and second.resumed_parts == 0, second.failed
+    assert same_content(snapshot(target), expected({"big.bin": (changed, None, {})}))
