@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -61,10 +62,14 @@ def fresh_target(target: Cluster) -> None:
 def timed(label: str, argv: list[str] | str, env: dict[str, str], shell: bool = False, show: bool = False) -> float:
     print(f"running {label}...", file=sys.stderr, flush=True)
     started = time.monotonic()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(argv, env=env, shell=shell, capture_output=not show, text=True, cwd=REPO)
     seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{label} failed ({result.returncode}): {result.stderr[-2000:]}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    print(f"  {label}: {seconds:.1f} s, {cpu:.1f} CPU s in the client processes", file=sys.stderr, flush=True)
     return seconds
 
 

@@ -55,7 +55,7 @@ def connect_in(src: DbEndpoint, snapshot: str) -> psycopg.Connection:
     conn = src.connect(autocommit=False)
     conn.isolation_level = IsolationLevel.REPEATABLE_READ
     conn.read_only = True
-    conn.execute("SET TRANSACTION SNAPSHOT %s" % _literal(snapshot))  # noqa: UP031 - no bind params in SET
+    conn.execute("SET TRANSACTION SNAPSHOT %s" % literal(snapshot))  # noqa: UP031 - no bind params in SET
     for setting in SESSION_SETTINGS:
         conn.execute(setting)  # type: ignore[arg-type]
     return conn
@@ -71,5 +71,5 @@ SESSION_SETTINGS = (
 )
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
