@@ -92,11 +92,7 @@ def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[
     """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
         target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
-        try:
-            listed = state.load_listing("src", _filtered(source.list(), keep))
-        except BaseException:
-            target_listing.cancel()
-            raise  # the source's error; the pool still waits for the target's listing to end
+        listed = state.load_listing("src", _filtered(source.list(), keep))  # its error first; the pool still waits
         target_listing.result()
     return listed
 
@@ -235,24 +231,22 @@ def _run(
                     return
             sha = state.known_sha(item.key, item.size, item.version) if item.action == "verify" else None
             if sha is None:
-                copied: list[transfer.Copied] = []
+                copied: list[tuple[str, ObjectInfo]] = []
                 _retrying(
                     lambda: copied.append(transfer.copy_object(ctx, item.key, item.size, item.version)),
                     options.retries,
                     stop,
                 )
-                done = copied[-1]
-                sha = done.sha256
+                sha, info = copied[-1]
                 if maps_keys:
-                    _map_report(done.info.metadata, mapped, lock)
+                    _map_report(info.metadata, mapped, lock)
                 with lock:
                     report.copied += 1
                     report.copied_bytes += item.size
-                    report.server_side += done.server_side
-                    report.verified_in_transit += done.verified
-                    report.verified += done.verified
+                    report.server_side += ctx.copy_target
+                    report.verified_in_transit += ctx.checked_in_transit
                 progress.object_done()
-                if done.verified:
+                if ctx.checked_in_transit:
                     return
             problem: list[str | None] = [None]
 
@@ -267,7 +261,6 @@ def _run(
                 return
             state.record_verified(item.key)
             with lock:
-                report.verified += 1
                 report.verified_read_back += 1
         except Exception as error:  # one object's failure is reported; the others go on
             with lock:

@@ -44,7 +44,6 @@ class CopyReport:
     deleted: int = 0
     resumed_parts: int = 0  # parts of interrupted uploads that were not sent again
     server_side: int = 0
-    verified: int = 0  # verified_in_transit + verified_read_back
     verified_in_transit: int = 0  # the target checked our MD5 of every byte it received
     verified_read_back: int = 0  # read back from the target, our SHA-256 compared
     failed: list[Failure] = field(default_factory=list)
@@ -53,8 +52,12 @@ class CopyReport:
     seconds: float = 0.0
 
     @property
+    def verified(self) -> int:
+        return self.verified_in_transit + self.verified_read_back
+
+    @property
     def ok(self) -> bool:
         return not self.failed and not self.skipped  # every copied object was verified: failures land in failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "copy", "ok": self.ok, **asdict(self)}
+        return {"kind": "copy", "ok": self.ok, "verified": self.verified, **asdict(self)}

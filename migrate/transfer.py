@@ -98,8 +98,12 @@ class Context:
         self.copy_target = (
             self.server_side and isinstance(self.target, ServerSideCopyStore) and self.target.can_copy_from(self.source)
         )
+        # Server-side copies never pass our bytes through the target's check: those are always read back.
         self.checked_in_transit = (
-            not self.read_back and isinstance(self.target, ContentCheckingStore) and self.target.checks_content_md5
+            not self.read_back
+            and not self.copy_target
+            and isinstance(self.target, ContentCheckingStore)
+            and self.target.checks_content_md5
         )
 
 
@@ -185,16 +189,9 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-@dataclass(frozen=True)
-class Copied:
-    sha256: str  # ours, of the content (also recorded in the state)
-    info: ObjectInfo  # the source's
-    server_side: bool  # the bytes did not pass here (they were still read once, to compute the SHA-256)
-    verified: bool  # the target checked our MD5 of every byte it received: no read-back needed
-
-
-def copy_object(ctx: Context, key: str, size: int, version: str) -> Copied:
-    """Copy one object and record it in the state (as verified when the target checked it in transit)."""
+def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, ObjectInfo]:
+    """Copy one object and record it in the state (as verified when `ctx.checked_in_transit`); returns our
+    SHA-256 of its content and the source's info."""
     target = ctx.target
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
@@ -225,9 +222,8 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> Copied:
             result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha))
         finally:
             ctx.buffers.release()
-    verified = ctx.checked_in_transit and not ctx.copy_target
-    ctx.state.record_copied(key, size, version, sha, result.version, verified)
-    return Copied(sha, info, ctx.copy_target, verified)
+    ctx.state.record_copied(key, size, version, sha, result.version, ctx.checked_in_transit)
+    return sha, info
 
 
 def hash_stream(
