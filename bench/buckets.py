@@ -240,8 +240,13 @@ def main() -> None:
         print(
             json.dumps(
                 {
-                    data_set: {name: {"seconds": round(v[0], 2), "peak_mib": round(v[1])} for name, v in runs.items()}
-                    for data_set, runs in medians.items()
+                    "sets": {
+                        data_set: {
+                            name: {"seconds": round(v[0], 2), "peak_mib": round(v[1])} for name, v in runs.items()
+                        }
+                        for data_set, runs in medians.items()
+                    },
+                    "sdk_floor_seconds": round(floor, 2),
                 }
             )
         )
