@@ -55,9 +55,13 @@ def aws_differential_cron(schedule: BackupSchedule) -> str:
     return f"cron({schedule.start.minute} {schedule.start.hour} ? * {days} *)"
 
 
-def azure_full_repeating_interval(schedule: BackupSchedule, anchor_date: str = "2024-01-07") -> str:
-    """ISO 8601 repeating interval of Azure Backup: weekly from an anchor date on the full day."""
-    return f"R/{anchor_date}T{schedule.start.strftime('%H:%M:%S')}+00:00/P1W"
+def azure_full_repeating_interval(schedule: BackupSchedule, anchor_date: str | None = None) -> str:
+    """ISO 8601 repeating interval of Azure Backup: weekly from an anchor date on the full day.
+
+    The anchor defaults to a date falling on `schedule.full_weekday`, so the week repeats on that day.
+    """
+    anchor = anchor_date or azure_anchor_date(schedule.full_weekday)
+    return f"R/{anchor}T{schedule.start.strftime('%H:%M:%S')}+00:00/P1W"
 
 
 def systemd_full_calendar(schedule: BackupSchedule) -> str:
@@ -85,7 +89,6 @@ def azure_retention_duration(days: int) -> str:
     if days < 1:
         raise ValueError(f"retention must be at least one day, got {days}")
     return f"P{days}D"
-
 
 
 def azure_anchor_date(weekday: str) -> str:

@@ -7,12 +7,11 @@ gets the stack's config (PULUMI_CONFIG) and the stack name (PULUMI_STACK); if ne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from policies.model import BackupPolicy, ResourceView, StackContext
-from stacks.environment import PROJECT, Environment
+from stacks.environment import PROJECT, Environment, decode_config_value
 from stacks.environment import from_config as environment_from_config
 
 
@@ -32,13 +31,7 @@ def from_environment(stack: str, environment: Environment) -> StackContext:
 
 
 def _raw(config: Mapping[str, Any], key: str) -> Any:
-    value = config.get(f"{PROJECT}:{key}")
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+    return decode_config_value(config.get(f"{PROJECT}:{key}"))
 
 
 def from_config(stack: str, config: Mapping[str, Any], source: str) -> StackContext:

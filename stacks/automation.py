@@ -14,6 +14,11 @@ PROJECT_DIR = ENVIRONMENTS_DIR.parent
 Operation = Literal["up", "preview", "destroy"]
 
 
+def failure_line(error: Exception) -> str:
+    """The last non-empty line of a failed Pulumi command: the one that says why."""
+    return next((line.strip() for line in reversed(str(error).splitlines()) if line.strip()), "failed")
+
+
 def require_pulumi_cli() -> str:
     path = shutil.which("pulumi")
     if path is None:
@@ -56,5 +61,4 @@ def run(env: str, operation: Operation, on_output: Callable[[str], None]) -> dic
         result = stack.destroy(on_output=on_output)
         return {"stack": stack_file.stack, "operation": operation, "summary": result.summary.result}
     except automation.errors.CommandError as error:
-        last = next((line for line in reversed(str(error).splitlines()) if line.strip()), "failed")
-        raise CheckFailed(f"pulumi {operation} {stack_file.stack} failed: {last.strip()}") from None
+        raise CheckFailed(f"pulumi {operation} {stack_file.stack} failed: {failure_line(error)}") from None

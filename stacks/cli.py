@@ -25,11 +25,12 @@ def list_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) 
     """List the stacks shipped in environments/, with their cloud, region and jurisdiction."""
     rows = []
     for name in list_stacks():
-        config = open_stack(name).config
+        stack_file = open_stack(name)
+        config = stack_file.config
         rows.append(
             {
                 "stack": name,
-                "program": config.get("opcloud:program", "platform"),
+                "program": stack_file.program,
                 "cloud": config.get("opcloud:cloud", "azure" if "azure-native:location" in config else None),
                 "region": config.get("opcloud:region", config.get("azure-native:location")),
                 "jurisdiction": config.get("opcloud:jurisdiction"),

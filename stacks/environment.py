@@ -42,13 +42,23 @@ def _not_the_world(cidr: IPv4Network) -> IPv4Network:
 AllowedNetwork = Annotated[IPv4Network, AfterValidator(_not_the_world)]
 
 
-class _Model(BaseModel):
+def _known_jurisdiction(value: str) -> str:
+    if not residency.is_known_jurisdiction(value):
+        raise ValueError(f"unknown jurisdiction {value!r}: use an ISO country code or EU")
+    return value
+
+
+# Where data must stay: an ISO country code or a union (EU).
+Jurisdiction = Annotated[str, AfterValidator(_known_jurisdiction)]
+
+
+class ConfigModel(BaseModel):
     """camelCase keys in the files, snake_case in Python, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
-class Network(_Model):
+class Network(ConfigModel):
     cidr: IPv4Network = Field(description="Address space of the platform network (a /16 to a /20).")
     zones: int = Field(3, ge=2, le=3, description="Availability zones the tiers spread over.")
     allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="Who may reach the public entry (TLS).")
@@ -64,7 +74,7 @@ class Network(_Model):
         return value
 
 
-class HostGroup(_Model):
+class HostGroup(ConfigModel):
     size: str = Field(description="Instance type (AWS) or VM size (Azure) or flavour (IaaS).")
     min: int = Field(2, ge=1)
     max: int = Field(4, ge=1)
@@ -76,7 +86,7 @@ class HostGroup(_Model):
         return self
 
 
-class AppTier(_Model):
+class AppTier(ConfigModel):
     domain: str = Field(description="Public DNS name of the platform (TLS certificate subject).")
     certificate: str = Field(description="ACM certificate ARN or Key Vault certificate secret id.")
     api: HostGroup
@@ -89,7 +99,7 @@ class AppTier(_Model):
     )
 
 
-class Database(_Model):
+class Database(ConfigModel):
     engine_version: Literal["13", "14", "15", "16", "17"] = "15"
     size: str = Field(description="Instance class (AWS db.*) or SKU (Azure) of the PostgreSQL server.")
     storage_gb: int = Field(ge=20, le=16384)
@@ -98,7 +108,7 @@ class Database(_Model):
     deletion_protection: bool = True
 
 
-class Backup(_Model):
+class Backup(ConfigModel):
     full_weekday: Weekday = Field("sunday", description="Day of the weekly full backup.")
     start_time: time = Field(time(1, 0), description="UTC time the full and differential backups start.")
     log_interval_minutes: int = Field(5, ge=5, le=10, description="Transaction log backups, every 5 to 10 minutes.")
@@ -109,24 +119,24 @@ class Backup(_Model):
     )
 
 
-class DocumentStorage(_Model):
+class DocumentStorage(ConfigModel):
     infrequent_after_days: int = Field(30, ge=30)
     archive_after_days: int = Field(180, ge=90)
     noncurrent_retention_days: int = Field(365, ge=30)
     soft_delete_days: int = Field(30, ge=7, le=365)
 
 
-class Audit(_Model):
+class Audit(ConfigModel):
     retention_days: int = Field(365, ge=90)
 
 
-class AzureSettings(_Model):
+class AzureSettings(ConfigModel):
     tenant_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
     admin_group_object_id: str = Field(pattern=r"^[0-9a-f-]{36}$", description="Entra group administering the DB.")
     admin_group_name: str
 
 
-class SecretRef(_Model):
+class SecretRef(ConfigModel):
     """Where a secret is read at run time, never the secret itself: exactly one of env, file, config.
 
     `env` names an environment variable and `file` a path on the operator's machine; `config` names a Pulumi
@@ -155,7 +165,7 @@ class SecretRef(_Model):
 HostRole = Literal["api", "docs", "db", "backup"]
 
 
-class Bastion(_Model):
+class Bastion(ConfigModel):
     """A jump host: SSH to the hosts goes through a direct-tcpip channel it opens."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
@@ -165,7 +175,7 @@ class Bastion(_Model):
     key: SecretRef | None = Field(None, description="SSH private key; defaults to inventory.sshKey.")
 
 
-class SshHost(_Model):
+class SshHost(ConfigModel):
     """A VM of a VM-only cloud, reached over SSH."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,40}$")
@@ -177,12 +187,12 @@ class SshHost(_Model):
     bastion: str | None = Field(None, description="Name of a bastion in inventory.bastions.")
 
 
-class Chap(_Model):
+class Chap(ConfigModel):
     username: str
     password: SecretRef
 
 
-class IscsiVolume(_Model):
+class IscsiVolume(ConfigModel):
     """A block volume presented over iSCSI to one host, LUKS-encrypted with a key kept off the VM."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
@@ -198,7 +208,7 @@ class IscsiVolume(_Model):
     purpose: Literal["database", "app"] = "database"
 
 
-class NfsShare(_Model):
+class NfsShare(ConfigModel):
     """An NFS export mounted on hosts: documents at the primary site, backups at the second site."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
@@ -212,7 +222,7 @@ class NfsShare(_Model):
     sec: Literal["sys", "krb5", "krb5i", "krb5p"] = "krb5p"
 
 
-class Inventory(_Model):
+class Inventory(ConfigModel):
     """Hosts of a VM-only cloud: how to reach them, their roles, the volumes presented to them."""
 
     ssh_key: SecretRef | None = Field(None, description="SSH key of every host without its own.")
@@ -284,10 +294,10 @@ class Inventory(_Model):
                 raise ValueError(f"nfs {share.name}: backups go to backup.copyRegion {copy_site}, not {share.site}")
 
 
-class Environment(_Model):
+class Environment(ConfigModel):
     platform: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Platform name, e.g. prozorro-sale.")
     environment: Literal["prod", "staging", "test", "qa", "dev"]
-    jurisdiction: str = Field(description="ISO country code or union (EU) the data must stay in.")
+    jurisdiction: Jurisdiction = Field(description="ISO country code or union (EU) the data must stay in.")
     cloud: Literal["aws", "azure", "iaas"]
     region: str = Field(description="Cloud region, or site of a VM-only cloud.")
     network: Network
@@ -299,13 +309,6 @@ class Environment(_Model):
     tags: dict[str, str] = Field(default_factory=dict)
     azure: AzureSettings | None = None
     inventory: Inventory | None = None
-
-    @field_validator("jurisdiction")
-    @classmethod
-    def _jurisdiction(cls, value: str) -> str:
-        if not residency.is_known_jurisdiction(value):
-            raise ValueError(f"unknown jurisdiction {value!r}: use an ISO country code or EU")
-        return value
 
     @field_validator("tags")
     @classmethod
@@ -387,7 +390,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _decode(value: Any) -> Any:
+def decode_config_value(value: Any) -> Any:
     """Pulumi passes structured config as JSON strings; files hold them as YAML objects."""
     if isinstance(value, str):
         try:
@@ -403,7 +406,7 @@ def validate_config(model: type[ModelT], config: Mapping[str, Any], source: str)
     `source` names where the config came from (a file path) for the error line, with the key path.
     """
     fields = {
-        name: _decode(value)
+        name: decode_config_value(value)
         for key, value in config.items()
         for namespace, _, name in [key.partition(":")]
         if namespace == PROJECT and name != "program"
@@ -432,7 +435,7 @@ def from_config(config: Mapping[str, Any], source: str) -> Environment:
 
 def _check_provider_region(environment: Environment, config: Mapping[str, Any], source: str) -> None:
     key = PROVIDER_REGION_KEYS.get(environment.cloud)
-    if key and key in config and _decode(config[key]) != environment.region:
+    if key and key in config and decode_config_value(config[key]) != environment.region:
         raise InputError(f"{source}: {key}: {config[key]!r} disagrees with {PROJECT}:region {environment.region!r}")
 
 

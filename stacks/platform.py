@@ -7,9 +7,10 @@ this module picks one and exports the same outputs whatever the cloud.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import import_module
+from ipaddress import IPv4Network
 
 import pulumi
 
@@ -75,8 +76,8 @@ def schedule_of(environment: Environment) -> BackupSchedule:
 # The neutral Args of each part, built once from the environment for every cloud's composer.
 
 
-def _cidrs(networks: object) -> list[str]:
-    return [str(c) for c in networks]  # type: ignore[attr-defined]
+def _cidrs(networks: Iterable[IPv4Network]) -> list[str]:
+    return [str(c) for c in networks]
 
 
 def network_args(environment: Environment) -> NetworkArgs:

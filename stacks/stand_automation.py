@@ -7,6 +7,8 @@ Azure credentials) are checked before Pulumi is called, each failing as one line
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import secrets
 import shutil
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opcloud.errors import CheckFailed, InputError
-from stacks.automation import require_pulumi_cli, select_stack
+from stacks.automation import PROJECT_DIR, failure_line, require_pulumi_cli, select_stack
 from stacks.environment import PROJECT, open_stack
 from stacks.stand_lifecycle import Stand, expiry, format_time, parse_time, stack_name, stand_of_stack
 from stacks.synth import validate
@@ -78,8 +80,6 @@ def stand_config(
 
 
 def _config_value(value: Any, secret: bool) -> Any:
-    import json
-
     from pulumi import automation
 
     text = value if isinstance(value, str) else json.dumps(value)
@@ -87,8 +87,7 @@ def _config_value(value: Any, secret: bool) -> Any:
 
 
 def _failed(operation: str, stand: str, error: Exception) -> CheckFailed:
-    last = next((line for line in reversed(str(error).splitlines()) if line.strip()), "failed")
-    return CheckFailed(f"pulumi {operation} of stand {stand} failed: {last.strip()}")
+    return CheckFailed(f"pulumi {operation} of stand {stand} failed: {failure_line(error)}")
 
 
 def up(stand: str, ttl: timedelta, owner: str, on_output: OnOutput, now: datetime | None = None) -> dict[str, Any]:
@@ -109,7 +108,7 @@ def up(stand: str, ttl: timedelta, owner: str, on_output: OnOutput, now: datetim
         if full not in existing:
             config[full] = (secrets.token_urlsafe(24), True)
     # Validate exactly what the program will see before Pulumi creates anything.
-    validate(type(stack_file)(stack_file.stack, stack_file.path, {k: v for k, (v, _) in config.items()}, frozenset()))
+    validate(dataclasses.replace(stack_file, config={k: v for k, (v, _) in config.items()}, secret_keys=frozenset()))
     stack.set_all_config({key: _config_value(value, secret) for key, (value, secret) in config.items()})
     try:
         result = stack.up(on_output=on_output)
@@ -154,8 +153,6 @@ def list_stands() -> list[Stand]:
     from pulumi import automation
 
     require_pulumi_cli()
-    from stacks.automation import PROJECT_DIR
-
     workspace = automation.LocalWorkspace(work_dir=str(PROJECT_DIR))
     stands = []
     for summary in workspace.list_stacks():

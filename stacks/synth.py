@@ -106,7 +106,6 @@ class _SynthMocks(pulumi.runtime.Mocks):
             for key, value in _COMPUTED.get(args.typ, {}).items():
                 state.setdefault(key, value.format(name=args.name))
         elif package == "azure-native":
-            state.setdefault("name", args.name)
             # Azure takes user-assigned identities as a list of ids but returns a map keyed by id.
             identity = state.get("identity")
             if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):

@@ -17,9 +17,15 @@ from typing import Any, Literal
 
 import pulumi
 from pulumi_azure_native import authorization, dns, managedidentity, resources
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.azure._common import (
+    ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
+    ROLE_SECRETS_USER,
+    ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR,
+    ROLE_VIRTUAL_MACHINE_CONTRIBUTOR,
+)
 from components.azure.test_stand.agents import AgentPool, AgentPoolArgs
 from components.azure.test_stand.artifacts import ArtifactStore, ArtifactStoreArgs
 from components.azure.test_stand.cloud_init import (
@@ -32,18 +38,20 @@ from components.azure.test_stand.cloud_init import (
 from components.azure.test_stand.controller import ControllerArgs, JenkinsController
 from components.azure.test_stand.monitoring import StandMonitoring, StandMonitoringArgs
 from components.azure.test_stand.network import StandNetwork, StandNetworkArgs
-from components.azure.test_stand.roles import (
-    KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
-    KEY_VAULT_SECRETS_USER,
-    STORAGE_BLOB_DATA_CONTRIBUTOR,
-    VIRTUAL_MACHINE_CONTRIBUTOR,
-    grant,
-)
+from components.azure.test_stand.roles import grant
 from components.azure.test_stand.vault import ADMIN_SECRET, AGENT_SECRET, StandVault, StandVaultArgs
 from components.naming import key_vault_name, storage_account_name
 from opcloud import residency
 from opcloud.errors import InputError
-from stacks.environment import PROJECT, SECRET_PLACEHOLDER, AllowedNetwork, _decode, validate_config
+from stacks.environment import (
+    PROJECT,
+    SECRET_PLACEHOLDER,
+    AllowedNetwork,
+    ConfigModel,
+    Jurisdiction,
+    decode_config_value,
+    validate_config,
+)
 from stacks.stand_lifecycle import (
     expiry,
     format_time,
@@ -66,11 +74,7 @@ def _as_value_error(check: Callable[[str], Any], value: str) -> Any:
         raise ValueError(str(error)) from None
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-
-
-class StandNetworkSettings(_Model):
+class StandNetworkSettings(ConfigModel):
     cidr: IPv4Network = Field(IPv4Network("10.90.0.0/24"), description="Stand address space, split in two subnets.")
     allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="May reach Jenkins on 443 (UI, webhooks).")
     admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="May SSH to the controller.")
@@ -85,7 +89,7 @@ class StandNetworkSettings(_Model):
         return value
 
 
-class ControllerSettings(_Model):
+class ControllerSettings(ConfigModel):
     size: str = "Standard_B2ms"
     disk_gb: int = Field(64, ge=30, le=1024)
     admin_username: str = Field("opcloud", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -101,7 +105,7 @@ class ControllerSettings(_Model):
         return value
 
 
-class AgentSettings(_Model):
+class AgentSettings(ConfigModel):
     size: str = "Standard_D2s_v5"
     capacity: int = Field(0, ge=0, description="Agents at creation; idle agents scale back to zero.")
     maximum: int = Field(4, ge=1, le=20)
@@ -115,7 +119,7 @@ class AgentSettings(_Model):
         return self
 
 
-class TlsSettings(_Model):
+class TlsSettings(ConfigModel):
     """`keyvault`: a PEM certificate (secret) for *.<domain> in a shared vault; `self-signed`: made on the VM.
 
     With a `domain` the stand answers as <stand>.<domain> (a CNAME is created when `dnsZoneId` names the
@@ -156,7 +160,7 @@ class TlsSettings(_Model):
         return parts[4], parts[-1]
 
 
-class JenkinsSettings(_Model):
+class JenkinsSettings(ConfigModel):
     apt_repo: str = Field("https://pkg.jenkins.io/debian-stable", pattern=r"^https://")
     apt_key_url: str = Field("https://pkg.jenkins.io/debian-stable/jenkins.io-2023.key", pattern=r"^https://")
     plugin_manager_version: str = Field("2.13.2", pattern=r"^\d+\.\d+\.\d+$")
@@ -172,9 +176,9 @@ class JenkinsSettings(_Model):
         return value
 
 
-class TestStandSettings(_Model):
+class TestStandSettings(ConfigModel):
     region: str
-    jurisdiction: str
+    jurisdiction: Jurisdiction
     platform: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Platform under test, e.g. prozorro-sale.")
     environment: Literal["qa", "test", "dev"] = "qa"
     owner: str = Field(min_length=1, description="Who answers for the stand (the `owner` tag).")
@@ -215,13 +219,6 @@ class TestStandSettings(_Model):
     def _expiry(cls, value: Any) -> Any:
         return _as_value_error(parse_time, value) if isinstance(value, str) else value
 
-    @field_validator("jurisdiction")
-    @classmethod
-    def _jurisdiction(cls, value: str) -> str:
-        if not residency.is_known_jurisdiction(value):
-            raise ValueError(f"unknown jurisdiction {value!r}: use an ISO country code or EU")
-        return value
-
     @field_validator("tags")
     @classmethod
     def _reserved(cls, value: dict[str, str]) -> dict[str, str]:
@@ -242,7 +239,7 @@ def settings_from_config(config: Mapping[str, Any], source: str) -> TestStandSet
     """Validate the stack config map (`opcloud:key` -> value) into `TestStandSettings`; one-line errors."""
     settings = validate_config(TestStandSettings, config, source)
     location = config.get("azure-native:location")
-    if location is not None and _decode(location) != settings.region:
+    if location is not None and decode_config_value(location) != settings.region:
         raise InputError(
             f"{source}: azure-native:location: {location!r} disagrees with {PROJECT}:region {settings.region!r}"
         )
@@ -317,7 +314,7 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     key_grant = grant(
         f"{prefix}-artifacts-key",
         principal_id=identities["artifacts"].principal_id,
-        role=KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
+        role=ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
         scope=vault.key_id,
         subscription_id=sub,
         parent=group,
@@ -425,47 +422,16 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
     # Narrowest grants: the controller reads the vault and scales its agents; agents read only their own
     # secret and write artifacts.
     ctl, agt = identities["controller"].principal_id, identities["agents"].principal_id
-    grant(
-        f"{prefix}-controller-secrets",
-        principal_id=ctl,
-        role=KEY_VAULT_SECRETS_USER,
-        scope=vault.vault_id,
-        subscription_id=sub,
-        parent=group,
-    )
-    grant(
-        f"{prefix}-controller-scale",
-        principal_id=ctl,
-        role=VIRTUAL_MACHINE_CONTRIBUTOR,
-        scope=agents.scale_set_id,
-        subscription_id=sub,
-        parent=group,
-    )
-    grant(
-        f"{prefix}-agents-secret",
-        principal_id=agt,
-        role=KEY_VAULT_SECRETS_USER,
-        scope=vault.agent_secret_id,
-        subscription_id=sub,
-        parent=group,
-    )
-    grant(
-        f"{prefix}-agents-artifacts",
-        principal_id=agt,
-        role=STORAGE_BLOB_DATA_CONTRIBUTOR,
-        scope=artifacts.account_id,
-        subscription_id=sub,
-        parent=group,
-    )
+    grants: list[tuple[str, pulumi.Output[str], str, pulumi.Input[str]]] = [
+        ("controller-secrets", ctl, ROLE_SECRETS_USER, vault.vault_id),
+        ("controller-scale", ctl, ROLE_VIRTUAL_MACHINE_CONTRIBUTOR, agents.scale_set_id),
+        ("agents-secret", agt, ROLE_SECRETS_USER, vault.agent_secret_id),
+        ("agents-artifacts", agt, ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR, artifacts.account_id),
+    ]
     if settings.tls.mode == "keyvault" and settings.tls.vault_id:
-        grant(
-            f"{prefix}-controller-tls",
-            principal_id=ctl,
-            role=KEY_VAULT_SECRETS_USER,
-            scope=settings.tls.vault_id,
-            subscription_id=sub,
-            parent=group,
-        )
+        grants.append(("controller-tls", ctl, ROLE_SECRETS_USER, settings.tls.vault_id))
+    for suffix, principal, role, scope in grants:
+        grant(f"{prefix}-{suffix}", principal_id=principal, role=role, scope=scope, subscription_id=sub, parent=group)
 
     zone = settings.tls.zone()
     if zone is not None:  # <stand>.<domain> -> the controller's Azure name, gone with the stand

@@ -12,12 +12,14 @@ from opcloud import residency
 
 T = TypeVar("T")
 
-# Built-in Azure role definition ids (the same GUID in every subscription).
-ROLE_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e0d-b22465e65bf6"
+# Built-in Azure role definition ids (the same GUID in every subscription), for the platform and the stand.
+ROLE_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 ROLE_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 ROLE_READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 ROLE_STORAGE_ACCOUNT_BACKUP_CONTRIBUTOR = "e5e2a7ff-d759-4cd2-bb51-3152d37e2eb1"
 ROLE_POSTGRES_LTR_BACKUP = "c088a766-074b-43ba-90d4-1fb21feae531"
+ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+ROLE_VIRTUAL_MACHINE_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
 
 
 def resource_group(placement: Placement) -> str:

@@ -254,11 +254,10 @@ class AzureAppTier(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[certificate_reader]),
         )
 
-        key = ssh_public_key
         self.native = AppTierNative(gateway, waf, public_ip, gateway_identity, certificate_reader)
         for role, spec in (("api", args.api), ("docs", args.docs)):
             pool = pulumi.Output.concat(gateway.id, f"/backendAddressPools/{role}")
-            scale_set = self._scale_set(name, role, spec, args, net.app_subnet_ids[0], pool, key, rg)
+            scale_set = self._scale_set(name, role, spec, args, net.app_subnet_ids[0], pool, ssh_public_key, rg)
             self.native.scale_sets[role] = scale_set
             self.native.autoscale[role] = self._autoscale(name, role, spec, args, scale_set, rg)
 

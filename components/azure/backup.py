@@ -30,22 +30,12 @@ from components.azure._common import (
     tags,
 )
 from components.interfaces import BackupArgs, BackupOutputs, Placement
-from components.schedules import (
-    BackupSchedule,
-    azure_anchor_date,
-    azure_full_repeating_interval,
-    azure_retention_duration,
-)
+from components.schedules import azure_full_repeating_interval, azure_retention_duration
 
 POSTGRES_DATASOURCE = "Microsoft.DBforPostgreSQL/flexibleServers"
 BLOB_DATASOURCE = "Microsoft.Storage/storageAccounts/blobServices"
 # Operational blob backup is limited to 360 days by Azure.
 BLOB_RETENTION_MAX_DAYS = 360
-
-
-def full_backup_interval(schedule: BackupSchedule) -> str:
-    """The weekly full backup's recurrence, anchored on the configured weekday (not only Sundays)."""
-    return azure_full_repeating_interval(schedule, azure_anchor_date(schedule.full_weekday))
 
 
 def default_retention_rule(data_store: str, days: int) -> dataprotection.AzureRetentionRuleArgs:
@@ -154,7 +144,7 @@ class AzureBackups(pulumi.ComponentResource):
                         trigger=dataprotection.ScheduleBasedTriggerContextArgs(
                             object_type="ScheduleBasedTriggerContext",
                             schedule=dataprotection.BackupScheduleArgs(
-                                repeating_time_intervals=[full_backup_interval(schedule)],
+                                repeating_time_intervals=[azure_full_repeating_interval(schedule)],
                                 time_zone="UTC",
                             ),
                             tagging_criteria=[

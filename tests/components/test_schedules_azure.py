@@ -8,6 +8,7 @@ from ipaddress import IPv4Network
 import pytest
 
 from components import naming
+from components.azure import _common
 from components.azure._common import paired_region_within
 from components.azure.network import delegated_subnet_cidr, tier_rules
 from components.interfaces import NetworkArgs, Placement
@@ -74,3 +75,22 @@ def test_tier_rules_end_with_deny_and_never_allow_the_world() -> None:
             assert not {"*", "0.0.0.0/0", "Internet"} & set(rule.sources)
     app_rules = {r.name for r in tier_rules("app", args, "10.0.192.0/20")}
     assert "allow-admin-ssh" not in app_rules  # no admin networks, no admin port
+
+
+def test_built_in_role_ids_are_azures() -> None:
+    """Azure's fixed GUIDs: a typo is only caught at deploy time ("role definition does not exist")."""
+    assert {name: value for name, value in vars(_common).items() if name.startswith("ROLE_")} == {
+        "ROLE_CRYPTO_SERVICE_ENCRYPTION_USER": "e147488a-f6f5-4113-8e2d-b22465e65bf6",
+        "ROLE_SECRETS_USER": "4633458b-17de-408a-b874-0445c86b69e6",
+        "ROLE_READER": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+        "ROLE_STORAGE_ACCOUNT_BACKUP_CONTRIBUTOR": "e5e2a7ff-d759-4cd2-bb51-3152d37e2eb1",
+        "ROLE_POSTGRES_LTR_BACKUP": "c088a766-074b-43ba-90d4-1fb21feae531",
+        "ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "ROLE_VIRTUAL_MACHINE_CONTRIBUTOR": "9980e02c-c2be-4d73-94e8-173b1dc7cf3c",
+    }
+
+
+def test_full_backup_repeats_on_the_configured_weekday_by_default() -> None:
+    for weekday in WEEKDAYS:
+        interval = azure_full_repeating_interval(BackupSchedule(weekday, time(3, 0), 5, 35))
+        assert WEEKDAYS[date.fromisoformat(interval[2:12]).weekday()] == weekday

@@ -98,6 +98,11 @@ def test_unknown_region_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     assert "unknown aws region 'eu-west-9'" in message and "eu-central-1" in message
 
 
+def test_unknown_jurisdiction_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "rialto-prod", lambda c: c.update({"opcloud:jurisdiction": "EUR"}))
+    assert load_error(path).endswith("opcloud:jurisdiction: unknown jurisdiction 'EUR': use an ISO country code or EU")
+
+
 def test_backup_copy_outside_the_jurisdiction_is_a_residency_error(tmp_path: Path) -> None:
     path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:backup"].update(copyRegion="us-east-1"))
     with pytest.raises(ResidencyError, match="us-east-1 lies in US, outside jurisdiction EU"):

@@ -137,6 +137,25 @@ def test_only_the_controller_has_a_public_address(manifest: Manifest) -> None:
         assert all("publicIPAddressConfiguration" not in ip for ip in config["ipConfigurations"])
 
 
+def test_each_identity_gets_only_its_narrow_grants(manifest: Manifest) -> None:
+    secrets_user, crypto_user = "4633458b-17de-408a-b874-0445c86b69e6", "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+    blob_contributor, vm_contributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe", "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
+    grants = {}
+    for assignment in manifest.of_type("azure-native:authorization:RoleAssignment"):
+        assert assignment.inputs["principalType"] == "ServicePrincipal", assignment.name
+        role = assignment.inputs["roleDefinitionId"]
+        assert role.startswith("/subscriptions/00000000-0000-0000-0000-000000000000/providers/"), role
+        grants[assignment.name.removeprefix("ts-alice-ab12-")] = (role.rsplit("/", 1)[-1], assignment.inputs["scope"])
+    assert grants == {
+        "artifacts-key": (crypto_user, "ts-alice-ab12-artifacts-cmk-id"),
+        "controller-secrets": (secrets_user, "ts-alice-ab12-kv-id"),
+        "controller-scale": (vm_contributor, "ts-alice-ab12-vmss-id"),
+        "controller-tls": (secrets_user, _base()["opcloud:tls"]["vaultId"]),
+        "agents-secret": (secrets_user, "ts-alice-ab12-jenkins-agent-password-id"),
+        "agents-artifacts": (blob_contributor, "ts-alice-ab12-sa-id"),
+    }
+
+
 # -------------------------------------------------------------------------------------------- storage
 
 
@@ -336,6 +355,7 @@ def test_cloud_init_renders_directly_as_yaml() -> None:
         ({"opcloud:ttl": "30d"}, "opcloud:ttl: TTL '30d' is out of range"),
         ({"opcloud:standName": "Bad_Name"}, "opcloud:standName: stand name"),
         ({"opcloud:region": "eastus", "azure-native:location": "eastus"}, "outside jurisdiction EU"),
+        ({"opcloud:jurisdiction": "eu"}, "opcloud:jurisdiction: unknown jurisdiction 'eu'"),
         ({"azure-native:location": "northeurope"}, "azure-native:location: 'northeurope' disagrees"),
         ({"opcloud:expiresAt": "2026-05-04T18:00:00"}, "has no time zone"),
         ({"opcloud:adminPassword": "short"}, "opcloud:adminPassword: must be at least 16"),

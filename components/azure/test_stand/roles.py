@@ -1,4 +1,4 @@
-"""Built-in Azure role ids the stand grants, and the role assignment helper.
+"""The stand's role assignment helper; the built-in role ids are `components.azure._common`'s ROLE_* constants.
 
 Ids are Azure's fixed built-in role GUIDs (the same in every tenant), so no lookup at deploy time.
 """
@@ -8,14 +8,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization
 
-KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
-KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
-STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-VIRTUAL_MACHINE_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
-
-
-def role_definition_id(subscription_id: str, role: str) -> str:
-    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+from components.azure._common import role_definition_id
 
 
 def grant(
