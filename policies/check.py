@@ -10,6 +10,7 @@ from typing import Any, Literal
 from policies import context as contexts
 from policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
 from policies.rules import ALL_RULES
+from stacks.environment import open_stack
 from stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
 
 Status = Literal["passed", "violated", "not-applicable"]
@@ -90,18 +91,16 @@ class CheckResult:
     def ok(self) -> bool:
         return not self.mandatory_violations
 
-    def result(self, rule_name: str) -> RuleResult:
-        for result in self.results:
-            if result.rule.name == rule_name:
-                return result
-        raise KeyError(rule_name)
+    @property
+    def counts(self) -> dict[Status, int]:
+        """How many rules passed, were violated, did not apply."""
+        return {s: sum(1 for r in self.results if r.status == s) for s in ("passed", "violated", "not-applicable")}
 
     def violated_rules(self) -> set[str]:
         return {r.rule.name for r in self.results if r.status == "violated"}
 
     def to_json(self) -> dict[str, Any]:
         ctx = self.context
-        counts = {s: sum(1 for r in self.results if r.status == s) for s in ("passed", "violated", "not-applicable")}
         return {
             "stack": self.stack,
             "ok": self.ok,
@@ -114,7 +113,7 @@ class CheckResult:
                 "geoRedundancy": ctx.geo_redundancy,
             },
             "resources": self.resource_count,
-            "summary": {**counts, "mandatoryViolations": len(self.mandatory_violations)},
+            "summary": {**self.counts, "mandatoryViolations": len(self.mandatory_violations)},
             "seconds": round(self.seconds, 3),
             "rules": [r.to_json() for r in self.results],
         }
@@ -137,8 +136,6 @@ def check_manifest(manifest: Manifest, context: StackContext, rules: Sequence[Ru
 
 def context_of(env: str) -> StackContext:
     """The context of stack ENV (a name or a file path), validated like synth validates it."""
-    from stacks.environment import open_stack
-
     stack_file = open_stack(env)
     return contexts.from_config(stack_file.stack, stack_file.config, str(stack_file.path))
 

@@ -126,11 +126,9 @@ class StackView:
 
     context: StackContext
     resources: list[ResourceView]
-    _by_urn: dict[str, ResourceView] = field(init=False, repr=False)
     _by_alias: dict[str, list[ResourceView]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._by_urn = {r.urn: r for r in self.resources}
         self._by_alias = {}
         for resource in self.resources:
             for alias in resource.aliases:
@@ -138,9 +136,6 @@ class StackView:
 
     def of_type(self, *types: str) -> list[ResourceView]:
         return [r for r in self.resources if r.type in types]
-
-    def by_urn(self, urn: str) -> ResourceView | None:
-        return self._by_urn.get(urn)
 
     def resolve(self, value: Any) -> list[ResourceView]:
         """The resources a property value points at (an id, ARN or name; ARN-with-path prefixes too)."""

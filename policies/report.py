@@ -31,7 +31,7 @@ def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]
 
 
 def _summary(result: CheckResult) -> str:
-    counts = {s: sum(1 for r in result.results if r.status == s) for s in ("passed", "violated", "not-applicable")}
+    counts = result.counts
     verdict = "COMPLIANT" if result.ok else "NOT COMPLIANT"
     return (
         f"{verdict}: {counts['passed']} rules passed, {counts['violated']} violated "

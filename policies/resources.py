@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opcloud import residency
-from policies.model import UNKNOWN, ResourceView, StackContext
+from policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 # ------------------------------------------------------------------------------------------------ AWS
 S3_BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
@@ -62,6 +62,8 @@ AZ_NSG_RULE = ("azure-native:network:SecurityRule",)
 AZ_APP_GATEWAY = ("azure-native:network:ApplicationGateway",)
 AZ_DIAGNOSTIC = ("azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting")
 AZ_WORKSPACE = ("azure-native:operationalinsights:Workspace",)
+# Storage SKUs that copy to the region's fixed pair.
+AZ_GEO_SKUS = ("Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS")
 AZ_LOCKS = (
     "azure-native:authorization:ManagementLockAtResourceLevel",
     "azure-native:authorization:ManagementLockAtResourceGroupLevel",
@@ -112,10 +114,6 @@ def cloud_of(resource: ResourceView) -> str:
     return "iaas"
 
 
-def is_unknown(value: Any) -> bool:
-    return value == UNKNOWN
-
-
 def truthy(value: Any) -> bool:
     """A provider boolean, tolerating the strings some schemas use."""
     if isinstance(value, str):
@@ -160,6 +158,14 @@ def arn_region(arn: Any) -> str | None:
     if len(parts) > 3 and parts[3] in residency.AWS_REGIONS:
         return parts[3]
     return None
+
+
+def target_region(stack: StackView, value: Any) -> tuple[ResourceView | None, str | None]:
+    """The stack's resource a copy destination points at and its region; else the region its ARN names."""
+    targets = stack.resolve(value)
+    if targets:
+        return targets[0], region_of(targets[0], stack.context)
+    return None, arn_region(value)
 
 
 def number(value: Any) -> float | None:

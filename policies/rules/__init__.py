@@ -24,10 +24,3 @@ ALL_RULES: tuple[Rule, ...] = (
     *deletion_protection.RULES,
     *tags.RULES,
 )
-
-
-def rule_named(name: str) -> Rule:
-    for rule in ALL_RULES:
-        if rule.name == name:
-            return rule
-    raise KeyError(name)

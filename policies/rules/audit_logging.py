@@ -102,11 +102,9 @@ def _trail_logs_objects(trail: ResourceView, bucket: ResourceView, stack: StackV
 def data_access_logging(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     t = resource.type
     if t in res.S3_BUCKET:
-        if stack.referencing(resource, *res.S3_LOGGING, prop="targetBucket") and not stack.referencing(
-            resource, *res.S3_LOGGING, prop="bucket"
-        ):
-            return [(True, "is the access-log target (logging into itself would loop)")]
         loggings = stack.referencing(resource, *res.S3_LOGGING, prop="bucket")
+        if not loggings and stack.referencing(resource, *res.S3_LOGGING, prop="targetBucket"):
+            return [(True, "is the access-log target (logging into itself would loop)")]
         if loggings:
             return [(True, f"server access logs via {res.names(loggings)}")]
         trails = [t for t in stack.of_type(*res.CLOUDTRAIL) if _trail_logs_objects(t, resource, stack)]

@@ -19,17 +19,8 @@ from policies import iaas
 from policies import resources as res
 from policies.model import A_8_13, ResourceView, Severity, StackContext, StackView, Verdict, resource_rule, stack_rule
 
-_DAY_NAMES = {
-    "SUN": "sunday",
-    "MON": "monday",
-    "TUE": "tuesday",
-    "WED": "wednesday",
-    "THU": "thursday",
-    "FRI": "friday",
-    "SAT": "saturday",
-}
+_DAY_NAMES = {day[:3].upper(): day for day in WEEKDAYS}  # "SUN" -> "sunday"
 _DAY_ORDER = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron's 1-7
-AZ_GEO_SKUS = ("Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS")
 AZ_ZONE_SKUS = ("Standard_ZRS", "Premium_ZRS")
 RDS_MAX_RETENTION = 35  # RDS keeps automated backups at most 35 days; AWS Backup keeps the rest
 AZ_PG_MAX_RETENTION = 35
@@ -337,14 +328,7 @@ def _aws_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, s
         yield None, False, "no AWS Backup plan: no backup copy"
     for plan in plans:
         copies = [
-            _second_region(
-                res.region_of(v[0], ctx)
-                if (v := stack.resolve(a.get("destinationVaultArn")))
-                else res.arn_region(a.get("destinationVaultArn")),
-                ctx,
-                "aws",
-                "backup copy",
-            )
+            _second_region(res.target_region(stack, a.get("destinationVaultArn"))[1], ctx, "aws", "backup copy")
             for rule in res.as_list(plan.get("rules"))
             for a in res.as_list((rule or {}).get("copyActions"))
             if isinstance(a, dict)
@@ -364,8 +348,7 @@ def _aws_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, s
         if not destinations:
             yield bucket, False, "documents not replicated to a second region"
         for arn in destinations:
-            targets = stack.resolve(arn)
-            region = res.region_of(targets[0], ctx) if targets else res.arn_region(arn)
+            _, region = res.target_region(stack, arn)
             yield (bucket, *_second_region(region, ctx, "aws", "replica"))
 
 
@@ -379,7 +362,7 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool,
         if ctx.geo_redundancy == "zones":
             ok = zones[0] and sku in AZ_ZONE_SKUS
             yield account, ok, f"{sku}: {zones[1]}" if ok else f"{sku} is not zone-redundant storage ({zones[1]})"
-        elif sku in AZ_GEO_SKUS:
+        elif sku in res.AZ_GEO_SKUS:
             yield account, geo[0], f"{sku}: {geo[1]}"
         else:
             yield account, False, f"{sku} keeps no copy in a second region"
@@ -448,7 +431,8 @@ def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
 def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not _platform(stack):
         return None
-    if resource.type in res.DATABASES or resource in _primary_buckets(stack):
+    # Only buckets can be primary buckets: the stack-wide scan runs for them alone.
+    if resource.type in res.DATABASES or (resource.type in res.S3_BUCKET and resource in _primary_buckets(stack)):
         hits = _protected_by(resource, stack)
         if hits:
             return [(True, f"protected by {res.names(hits)}")]

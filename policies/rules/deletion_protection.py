@@ -8,7 +8,7 @@ from policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, r
 
 def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
     for lock in stack.of_type(*res.AZ_LOCKS):
-        if str(lock.get("level", "")) != "CanNotDelete" and str(lock.get("level", "")) != "ReadOnly":
+        if str(lock.get("level", "")) not in ("CanNotDelete", "ReadOnly"):
             continue
         scope = lock.get("scope")
         if resource in stack.resolve(scope) or resource in stack.resolve(lock.get("resourceName")):

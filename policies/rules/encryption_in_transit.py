@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from policies import iaas
@@ -78,16 +79,15 @@ def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdic
             return [(True, f"predefined sslPolicy {policy['policyName']}")]
         return [(False, "Application Gateway sslPolicy does not require TLS 1.2 or newer")]
     if iaas.kind(resource) == "postgresql":
-        version = iaas.settings(iaas.postgresql_conf(resource)).get("ssl_min_protocol_version", "TLSv1.2")
-        ok = version in ("TLSv1.2", "TLSv1.3")
-        return [(ok, f"ssl_min_protocol_version {version}")]
+        return [_pg_tls_version(iaas.settings(iaas.postgresql_conf(resource)))]
     if t in res.AZ_PG:
-        configs = _pg_configs(resource, stack)
-        version = configs.get("ssl_min_protocol_version", "TLSv1.2")  # the service default is TLSv1.2
-        if version in ("TLSv1.2", "TLSv1.3"):
-            return [(True, f"ssl_min_protocol_version {version}")]
-        return [(False, f"ssl_min_protocol_version {version}")]
+        return [_pg_tls_version(_pg_configs(resource, stack))]
     return None
+
+
+def _pg_tls_version(settings: Mapping[str, str]) -> Verdict:
+    version = settings.get("ssl_min_protocol_version", "TLSv1.2")  # PostgreSQL's and the service's default
+    return version in ("TLSv1.2", "TLSv1.3"), f"ssl_min_protocol_version {version}"
 
 
 def _pg_configs(server: ResourceView, stack: StackView) -> dict[str, str]:

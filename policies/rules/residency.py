@@ -12,8 +12,6 @@ from opcloud import residency
 from policies import resources as res
 from policies.model import A_5_23, A_5_34, ResourceView, Severity, StackView, Verdict, resource_rule
 
-AZ_GEO_SKUS = ("Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS")
-
 
 def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:
     if jurisdiction is None:
@@ -39,21 +37,19 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
         for rule in res.as_list(resource.get("rules")):
             destination = (rule or {}).get("destination") or {}
             arn = destination.get("bucket")
-            targets = stack.resolve(arn)
-            region = res.region_of(targets[0], ctx) if targets else res.arn_region(arn)
-            yield "aws", region, f"replica bucket {targets[0].name if targets else arn}"
+            target, region = res.target_region(stack, arn)
+            yield "aws", region, f"replica bucket {target.name if target else arn}"
     elif resource.type in res.BACKUP_PLAN:
         for rule in res.as_list(resource.get("rules")):
             for action in res.as_list((rule or {}).get("copyActions")):
                 arn = (action or {}).get("destinationVaultArn")
-                targets = stack.resolve(arn)
-                region = res.region_of(targets[0], ctx) if targets else res.arn_region(arn)
-                yield "aws", region, f"backup copy to vault {targets[0].name if targets else arn}"
+                target, region = res.target_region(stack, arn)
+                yield "aws", region, f"backup copy to vault {target.name if target else arn}"
     elif resource.type in res.RDS_BACKUP_REPLICATION:
         yield "aws", res.region_of(resource, ctx), "replicated automated backups"
     elif resource.type in res.RDS_INSTANCE and resource.get("replicateSourceDb"):
         yield "aws", res.region_of(resource, ctx), "read replica"
-    elif resource.type in res.AZ_STORAGE and resource.get("sku.name") in AZ_GEO_SKUS:
+    elif resource.type in res.AZ_STORAGE and resource.get("sku.name") in res.AZ_GEO_SKUS:
         yield "azure", _azure_pair(res.region_of(resource, ctx)), f"geo-redundant copy ({resource.get('sku.name')})"
     elif resource.type in res.AZ_PG and res.truthy(resource.get("backup.geoRedundantBackup")):
         yield "azure", _azure_pair(res.region_of(resource, ctx)), "geo-redundant backup"

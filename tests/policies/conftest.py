@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -30,15 +31,7 @@ IE_AZURE = StackContext(
     geo_redundancy="zones",
     backup=BackupPolicy("sunday", 5, 35),
 )
-EU_AZURE = StackContext(
-    stack="test",
-    jurisdiction="EU",
-    environment="prod",
-    cloud="azure",
-    region="northeurope",
-    copy_region="westeurope",
-    backup=BackupPolicy("sunday", 5, 35),
-)
+EU_AZURE = replace(IE_AZURE, jurisdiction="EU", copy_region="westeurope", geo_redundancy="region")
 
 
 def make(type_: str, name: str = "r", **props: Any) -> ResourceView:

@@ -1,4 +1,5 @@
-from policies.model import StackContext
+from dataclasses import replace
+
 from policies.rules.audit_logging import audit_trail, data_access_logging
 from policies.rules.deletion_protection import deletion_protection
 from policies.rules.tags import required_tags
@@ -48,7 +49,7 @@ def test_deletion_protection_on_production_only() -> None:
     assert verdict(deletion_protection, make(rds, "db", deletionProtection=False)) is False
     assert verdict(deletion_protection, make(rds, "db", deletionProtection=True, skipFinalSnapshot=True)) is False
     assert verdict(deletion_protection, make("aws:s3/bucket:Bucket", "b", forceDestroy=True)) is False
-    staging = StackContext(**{**EU_AWS.__dict__, "environment": "staging"})
+    staging = replace(EU_AWS, environment="staging")
     assert verdict(deletion_protection, make(rds, "db", deletionProtection=False), context=staging) is None
 
 

@@ -1,4 +1,7 @@
-from policies.model import BackupPolicy, StackContext
+from dataclasses import replace
+
+from components.schedules import WEEKDAYS
+from policies.model import BackupPolicy
 from policies.rules.backups import (
     backup_coverage,
     backup_geo_copy,
@@ -21,6 +24,7 @@ DIFF = {"ruleName": "diff", "schedule": "cron(0 1 ? * MON-SAT *)", "lifecycle": 
 def test_cron_and_duration_parsing() -> None:
     assert cron_days("cron(0 1 ? * SUN *)") == {"sunday"}
     assert cron_days("cron(0 1 ? * MON,TUE,WED,THU,FRI,SAT *)") == cron_days("cron(0 1 ? * 2-7 *)")
+    assert cron_days("cron(0 1 ? * 2-7 *)") == set(WEEKDAYS) - {"sunday"}  # the two agree on the right days
     assert cron_days("cron(0 1 * * ? *)") is not None and len(cron_days("cron(0 1 * * ? *)") or ()) == 7
     assert cron_days("rate(1 day)") is None
     assert iso_days("P35D") == 35 and iso_days("P5W") == 35 and iso_days("P1Y") == 365 and iso_days("x") is None
@@ -30,7 +34,7 @@ def test_schedule_weekly_full_and_daily_differential() -> None:
     assert all(f.ok for f in run(backup_schedule, make(PLAN, "plan", rules=[FULL, DIFF])))
     only_weekly = run(backup_schedule, make(PLAN, "plan", rules=[FULL]))
     assert not only_weekly[0].ok and "daily" in only_weekly[0].message
-    wrong_day = StackContext(**{**EU_AWS.__dict__, "backup": BackupPolicy("saturday", 5, 35)})
+    wrong_day = replace(EU_AWS, backup=BackupPolicy("saturday", 5, 35))
     assert not run(backup_schedule, make(PLAN, "plan", rules=[FULL, DIFF]), context=wrong_day)[0].ok
     no_plan = run(backup_schedule, make(RDS, "db"))
     assert len(no_plan) == 1 and not no_plan[0].ok and no_plan[0].urn is None
@@ -49,7 +53,7 @@ def test_log_interval_and_pitr_need_automated_backups() -> None:
     off = make(RDS, "db", backupRetentionPeriod=0.0)
     assert verdict(backup_log_interval, on) is True and verdict(backup_log_interval, off) is False
     assert verdict(point_in_time_restore, on) is True and verdict(point_in_time_restore, off) is False
-    slow = StackContext(**{**EU_AWS.__dict__, "backup": BackupPolicy("sunday", 15, 35)})
+    slow = replace(EU_AWS, backup=BackupPolicy("sunday", 15, 35))
     assert verdict(backup_log_interval, on, context=slow) is False
 
 

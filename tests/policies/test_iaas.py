@@ -1,5 +1,7 @@
 """Rules over IaaS host steps (components/iaas/steps.py): the files they write are the evidence."""
 
+from dataclasses import replace
+
 from policies.iaas import calendar_days, pg_hba_plain_lines
 from policies.rules.backups import backup_log_interval, backup_schedule
 from policies.rules.encryption_at_rest import encryption_at_rest
@@ -8,7 +10,7 @@ from policies.rules.public_access import no_world_open_data_ports
 from tests.policies.conftest import EU_AWS, make, run, verdict
 
 STEP = "pulumi-python:dynamic:Resource"
-UA = EU_AWS.__class__(**{**EU_AWS.__dict__, "jurisdiction": "UA", "cloud": "iaas", "region": "denovo-kyiv-1"})
+UA = replace(EU_AWS, jurisdiction="UA", cloud="iaas", region="denovo-kyiv-1")
 CONF = "/etc/postgresql/15/main/conf.d/50-opcloud.conf"
 HBA = "/etc/postgresql/15/main/pg_hba.conf"
 

@@ -12,9 +12,11 @@ from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import policy as pp_policy
 
-from policies.model import Enforcement
-from policies.pack import PACK_NAME, build_policies
+from policies.model import SECRET, UNKNOWN, Enforcement, ResourceView
+from policies.pack import PACK_NAME, _context, build_policies
 from policies.rules import ALL_RULES
+from stacks.environment import SECRET_PLACEHOLDER
+from stacks.synth import UNKNOWN_PLACEHOLDER
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 
@@ -28,6 +30,21 @@ def test_every_rule_becomes_a_policy_with_its_metadata() -> None:
         assert policy.framework is not None and policy.framework.reference == rule.control.id
         assert isinstance(policy, pp.StackValidationPolicy if rule.needs_stack else pp.ResourceValidationPolicy)
     assert all(r.enforcement is Enforcement.MANDATORY for r in ALL_RULES if r.control.id == "A.5.34")
+
+
+def test_rules_read_the_placeholders_synth_writes() -> None:
+    assert (UNKNOWN, SECRET) == (UNKNOWN_PLACEHOLDER, SECRET_PLACEHOLDER)
+
+
+def test_engine_context_falls_back_to_the_resources_tags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config from Pulumi and no environment file for the stack: the jurisdiction tag decides."""
+    monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+    monkeypatch.delenv("PULUMI_STACK", raising=False)
+    urn = "urn:pulumi:nowhere-prod::opcloud::aws:s3/bucket:Bucket::docs"
+    tags = {"jurisdiction": "UA", "environment": "prod"}
+    context = _context([ResourceView(urn, "aws:s3/bucket:Bucket", "docs", {"tags": tags})])
+    assert (context.stack, context.jurisdiction, context.environment) == ("nowhere-prod", "UA", "prod")
+    assert context.backup is None  # the backup rules then report the policy as unknown
 
 
 class _FakeServer:
