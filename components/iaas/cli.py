@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
@@ -26,33 +26,33 @@ Insecure = typer.Option(
 Hosts = typer.Option(None, "--host", help="Only this host (repeatable).")
 Kinds = typer.Option(None, "--step", help="Only steps of this kind, e.g. firewall (repeatable).")
 Json = typer.Option(False, "--json", help="Print JSON on stdout.")
+Env = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path.")
 
 
-def _environment(env: str) -> tuple[str, Environment]:
+def _setup(
+    env: str, known_hosts: Path | None, insecure: bool, hosts: list[str] | None, kinds: list[str] | None
+) -> tuple[Environment, RunOptions]:
     stack_file = open_stack(env)
     environment = from_config(stack_file.config, str(stack_file.path))
     if environment.cloud != "iaas" or environment.inventory is None:
         raise InputError(f"{stack_file.path}: opcloud:cloud is {environment.cloud!r}; hosts commands need 'iaas'")
-    return stack_file.stack, environment
-
-
-def _options(stack: str, known_hosts: Path | None, insecure: bool, hosts: list[str] | None, kinds: list[str] | None):
-    return RunOptions(
+    options = RunOptions(
         known_hosts=known_hosts,
         insecure_accept_host_keys=insecure,
         hosts=tuple(hosts or ()),
         kinds=tuple(kinds or ()),
-        config=pulumi_config_lookup(stack),
+        config=pulumi_config_lookup(stack_file.stack),
     )
+    return environment, options
 
 
-def _drive(results: Iterable[StepResult], progress_label: Callable[[StepResult], str]) -> list[StepResult]:
+def _drive(results: Iterable[StepResult]) -> list[StepResult]:
     collected = []
     with err_console.status("connecting...") as status:
         for result in results:
             collected.append(result)
             style = _STYLE.get(result.status, "")
-            err_console.print(f"[{style}]{result.status:>8}[/] {result.host}/{result.step} {progress_label(result)}")
+            err_console.print(f"[{style}]{result.status:>8}[/] {result.host}/{result.step}")
             status.update(f"{len(collected)} steps done")
     return collected
 
@@ -74,7 +74,7 @@ def _report(results: list[StepResult], as_json: bool, mode: str) -> None:
 
 @app.command()
 def check(
-    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    env: str = Env,
     known_hosts: Path | None = KnownHosts,
     insecure: bool = Insecure,
     host: list[str] | None = Hosts,
@@ -82,8 +82,8 @@ def check(
     as_json: bool = Json,
 ) -> None:
     """Report drift step by step; change nothing. Exit 1 if any step drifts or fails."""
-    stack, environment = _environment(env)
-    results = _drive(run(environment, "check", _options(stack, known_hosts, insecure, host, step)), lambda r: "")
+    environment, options = _setup(env, known_hosts, insecure, host, step)
+    results = _drive(run(environment, "check", options))
     drifting = [r for r in results if r.status == "drift"]
     _report(results, as_json, "check")
     if drifting:
@@ -92,7 +92,7 @@ def check(
 
 @app.command()
 def apply(
-    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    env: str = Env,
     known_hosts: Path | None = KnownHosts,
     insecure: bool = Insecure,
     host: list[str] | None = Hosts,
@@ -100,22 +100,20 @@ def apply(
     as_json: bool = Json,
 ) -> None:
     """Converge every host: each step reports ok (already there), changed or failed."""
-    stack, environment = _environment(env)
-    results = _drive(run(environment, "apply", _options(stack, known_hosts, insecure, host, step)), lambda r: "")
-    _report(results, as_json, "apply")
+    environment, options = _setup(env, known_hosts, insecure, host, step)
+    _report(_drive(run(environment, "apply", options)), as_json, "apply")
 
 
 @app.command()
 def preflight(
-    env: str = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path."),
+    env: str = Env,
     known_hosts: Path | None = KnownHosts,
     insecure: bool = Insecure,
     host: list[str] | None = Hosts,
     as_json: bool = Json,
 ) -> None:
     """From this machine: hosts answer on SSH, iSCSI portals offer the target and LUN, NFS exports are served."""
-    stack, environment = _environment(env)
-    probes = list(run_preflight(environment, _options(stack, known_hosts, insecure, host, None)))
+    probes = list(run_preflight(*_setup(env, known_hosts, insecure, host, None)))
     if as_json:
         print_json({"probes": [p.to_json() for p in probes]})
     else:

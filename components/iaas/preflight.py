@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from components.iaas.runner import RunOptions, executor_for
 from components.iaas.secrets import resolve
@@ -27,7 +27,7 @@ class Probe:
     detail: str
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind, "name": self.name, "ok": self.ok, "detail": self.detail}
+        return asdict(self)
 
 
 def _tool(name: str, package: str) -> str:

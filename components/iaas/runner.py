@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from components.iaas.plan import HostPlan, plan
@@ -26,14 +26,7 @@ class StepResult:
     drift: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "host": self.host,
-            "step": self.step,
-            "kind": self.kind,
-            "status": self.status,
-            "detail": self.detail,
-            "drift": list(self.drift),
-        }
+        return {**asdict(self), "drift": list(self.drift)}
 
 
 @dataclass(frozen=True)
@@ -71,13 +64,7 @@ def executor_for(environment: Environment, host: SshHost, options: RunOptions) -
     )
 
 
-def run_step(
-    executor: SshExecutor,
-    step: Step,
-    mode: Mode,
-    options: RunOptions,
-    on_line: Callable[[str], None] | None = None,
-) -> Outcome:
+def run_step(executor: SshExecutor, step: Step, mode: Mode, options: RunOptions) -> Outcome:
     """Send the secrets (stdin, ahead of the script) and the script; parse the status line."""
     values = {name: resolve(ref, options.config) for name, ref in step.secrets.items()} if mode == "apply" else {}
     masker = Masker(values.values())
@@ -87,7 +74,6 @@ def run_step(
         sudo=True,
         timeout=options.step_timeout,
         masker=masker,
-        on_line=on_line,
     )
     return parse_outcome(result.exit_code, result.output)
 
@@ -104,12 +90,7 @@ def selected(environment: Environment, options: RunOptions) -> list[HostPlan]:
     return chosen
 
 
-def run(
-    environment: Environment,
-    mode: Mode,
-    options: RunOptions,
-    on_step: Callable[[Step], None] | None = None,
-) -> Iterator[StepResult]:
+def run(environment: Environment, mode: Mode, options: RunOptions) -> Iterator[StepResult]:
     """Every selected step of every selected host, in order. In apply mode a failed step skips the rest of its
     host (later steps build on it); in check mode every step is checked."""
     for host_plan in selected(environment, options):
@@ -126,8 +107,6 @@ def run(
                 if failed:
                     yield StepResult(host.name, step.name, step.kind, "skipped", "an earlier step failed")
                     continue
-                if on_step:
-                    on_step(step)
                 try:
                     outcome = run_step(executor, step, mode, options)
                 except OpcloudError as error:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ ConfigLookup = Callable[[str], str | None]
 def pulumi_config_lookup(stack: str) -> ConfigLookup:
     """Read a secret config key through the Pulumi CLI, which alone can decrypt the stack's `secure:` values."""
 
+    @functools.cache  # one `pulumi config get` per key and run, however many hosts and steps share it
     def lookup(key: str) -> str | None:
         pulumi = shutil.which("pulumi")
         if pulumi is None:

@@ -197,6 +197,13 @@ class SshExecutor:
         channel.shutdown_write()
         deadline = time.monotonic() + timeout
         collected: list[str] = []
+
+        def emit(raw: bytes) -> None:
+            line = mask(raw.decode(errors="replace"))
+            collected.append(line)
+            if on_line:
+                on_line(line)
+
         pending = b""
         channel.settimeout(0.2)
         try:
@@ -213,15 +220,9 @@ class SshExecutor:
                     pending += chunk
                     *lines, pending = pending.split(b"\n")
                     for raw in lines:
-                        line = mask(raw.decode(errors="replace"))
-                        collected.append(line)
-                        if on_line:
-                            on_line(line)
+                        emit(raw)
             if pending:
-                line = mask(pending.decode(errors="replace"))
-                collected.append(line)
-                if on_line:
-                    on_line(line)
+                emit(pending)
             exit_code = channel.recv_exit_status()
         finally:
             channel.close()

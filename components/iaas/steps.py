@@ -6,6 +6,7 @@ Debian 12 VM, idempotent (apply after a successful apply changes nothing) and fr
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
@@ -294,17 +295,13 @@ class Firewall:
                 rules.put(),
                 f"nft -c -f {NFT_FILE}",
                 f"nft -f {NFT_FILE}",
-                f"mkdir -p {os_dirname(NFT_LIVE_HASH)}",
+                f"mkdir -p {posixpath.dirname(NFT_LIVE_HASH)}",
                 f"{live} > {NFT_LIVE_HASH}",
                 f"touch /etc/nftables.conf; set_line /etc/nftables.conf {q('^' + include + '$')} {q(include)}",
                 "unit_enable nftables.service",
             ]
         )
         return _step(self, host, "firewall", "firewall", "network", check, apply)
-
-
-def os_dirname(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "/"
 
 
 # ----------------------------------------------------------------------------------- files + systemd units

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from tests.iaas.conftest import write_environment
+from tests.iaas.conftest import CHAP_ENV, write_environment
 from tests.servers.iaas_host import IaasHost
 
 API = ["--host", "vm-api"]
@@ -100,6 +100,30 @@ def test_unknown_host_key_fails_every_step_with_one_line(env_file: Path, iaas_ho
     result = CliRunner().invoke(app, ["hosts", "check", str(env_file), *API, "--known-hosts", str(empty)])
     assert result.exit_code == 1
     assert "unknown host key" in result.output
+    code, report = hosts("check", str(env_file), *API, "--known-hosts", str(empty))
+    assert code == 1 and len(report["steps"]) == 5
+    assert all(s["status"] == "failed" and "unknown host key" in s["detail"] for s in report["steps"])
+
+
+def test_apply_stops_a_host_at_its_first_failed_step(
+    env_file: Path, iaas_host: IaasHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The CHAP password is not set: the iSCSI step fails before anything reaches the VM, naming the reference.
+    monkeypatch.delenv(CHAP_ENV, raising=False)
+    only = ["--host", "vm-db", "--step", "iscsi-attach", "--step", "luks"]
+    code, report = hosts("apply", str(env_file), *only)
+    assert code == 1
+    assert statuses(report) == {"iscsi-pgdata": "failed", "luks-pgdata": "skipped"}
+    assert CHAP_ENV in report["steps"][0]["detail"]
+    # check mode checks every step, whatever the one before found.
+    code, report = hosts("check", str(env_file), *only)
+    assert set(statuses(report)) == {"iscsi-pgdata", "luks-pgdata"} and "skipped" not in statuses(report).values()
+
+
+def test_unknown_host_name_is_exit_2(env_file: Path) -> None:
+    result = CliRunner().invoke(app, ["hosts", "apply", str(env_file), "--host", "vm-nope"])
+    assert result.exit_code == 2
+    assert "unknown host 'vm-nope'" in result.output and "vm-api" in result.output
 
 
 def test_bad_environment_is_exit_2(tmp_path: Path) -> None:
