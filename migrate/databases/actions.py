@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from migrate.databases import catalog, dsn, engine
+from migrate.databases import catalog, dsn, engine, state
+from migrate.databases.dsn import DbEndpoint
 from migrate.databases.plan import DatabasePair
 from migrate.databases.tunnel import reach
 
@@ -18,12 +19,18 @@ def state_dir(plan: Any) -> Path:
     return Path(plan.state_dir) / "databases"
 
 
+def _phase(plan: Any, src: DbEndpoint, dst: DbEndpoint) -> str | None:
+    """The recorded phase of this pair's copy, None before any (read from the state file: no connection)."""
+    recorded = state.load(state_dir(plan), src.identity, dst.identity)
+    return recorded.phase if recorded else None
+
+
 def plan_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
     """Connect to both ends and run every pre-copy check; write nothing."""
     src, dst = dsn.parse(pair.source), dsn.parse(pair.target)
-    known = engine.status(src, dst, state_dir(plan))
+    phase = _phase(plan, src, dst)
     with reach(src, dst), src.connect() as src_conn, dst.connect() as dst_conn:
-        resuming = known.known and known.phase not in ("new", None)
+        resuming = phase not in ("new", None)
         warnings = (
             [] if resuming else engine.preflight(src, dst, src_conn, dst_conn, online=pair.online, resuming=False)
         )
@@ -38,7 +45,7 @@ def plan_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
         "tables": len(tables),
         "rows_estimate": sum(t.rows_estimate for t in tables),
         "bytes_estimate": sum(t.size_bytes for t in tables),
-        "phase": known.phase,
+        "phase": phase,
         "warnings": warnings,
     }
 
@@ -46,8 +53,7 @@ def plan_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
 def run_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
     """Copy (or resume); a pair already copied reports its status instead of copying again."""
     src, dst = dsn.parse(pair.source), dsn.parse(pair.target)
-    known = engine.status(src, dst, state_dir(plan))
-    if known.known and known.phase in ("done", "following", "cut-over"):
+    if _phase(plan, src, dst) in ("done", "following", "cut-over"):
         return status_pair(plan, pair, progress)
     report = engine.copy_database(
         src, dst, online=pair.online, jobs=pair.jobs, split_rows=pair.split_rows, state_dir=state_dir(plan),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import psycopg
+from psycopg import sql
 
 # Builtin types have OIDs below FirstNormalObjectId; their binary COPY form is the same on every server.
 # A user-defined type (composite, enum array, extension type) carries OIDs in binary: copy such tables as text.
@@ -138,11 +139,14 @@ def sequences(conn: psycopg.Connection) -> list[Sequence]:
             """
         ).fetchall()
     ]
-    result = []
-    for name in names:
-        last_value, is_called = conn.execute(f"SELECT last_value, is_called FROM {name}").fetchone()  # type: ignore[misc]
-        result.append(Sequence(name, int(last_value), bool(is_called)))
-    return result
+    if not names:
+        return []
+    # One round trip for all of them (this runs during cutover, while the source is read-only).
+    query = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}, last_value, is_called FROM {}").format(sql.Literal(name), sql.SQL(name)) for name in names
+    )
+    rows = conn.execute(query + sql.SQL(" ORDER BY 1")).fetchall()
+    return [Sequence(name, int(last_value), bool(is_called)) for name, last_value, is_called in rows]
 
 
 def set_sequences(conn: psycopg.Connection, seqs: list[Sequence]) -> None:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -132,8 +133,6 @@ def _from_conninfo(text: str, *, allow_password: bool, origin: str) -> DbEndpoin
         for part in query.split("&"):
             key, _, value = part.partition("=")
             if key in _SSH_KEYS:
-                from urllib.parse import unquote
-
                 ssh[key] = unquote(value)
             elif part:
                 kept.append(part)

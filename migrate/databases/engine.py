@@ -21,7 +21,7 @@ from migrate.databases import copy as copier
 from migrate.databases import snapshot as snapshots
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.progress import CopyProgress, human_bytes
-from migrate.databases.state import DEFAULT_STATE_DIR, StateFile, state_path
+from migrate.databases.state import DEFAULT_STATE_DIR, StateFile
 from migrate.databases.tunnel import reach
 from migrate.databases.verify import VerifyReport, verify
 from opcloud.errors import CheckFailed, InputError
@@ -75,8 +75,9 @@ def _state(src: DbEndpoint, dst: DbEndpoint, state_dir: Path | None) -> StateFil
     return StateFile.open(state_dir or DEFAULT_STATE_DIR, src.identity, dst.identity, src.display, dst.display)
 
 
-def _state_id(src: DbEndpoint, dst: DbEndpoint, state_dir: Path | None) -> str:
-    return state_path(state_dir or DEFAULT_STATE_DIR, src.identity, dst.identity).stem.removeprefix("db-")[:12]
+def _replication_names(state: StateFile) -> dict[str, str]:
+    """Publication, slot and subscription names of an online copy, derived from its state file's name."""
+    return replication.names(state.path.stem.removeprefix("db-")[:12])
 
 
 def _crash_hook(units_done: int) -> None:
@@ -156,7 +157,7 @@ def copy_database(
 
         with src.connect() as src_conn, dst.connect() as dst_conn:
             report.warnings = preflight(src, dst, src_conn, dst_conn, online=online, resuming=resuming)
-            names = replication.names(_state_id(src, dst, state_dir))
+            names = _replication_names(state)
             progress = CopyProgress(show_progress)
             for warning in report.warnings:
                 progress.log(f"warning: {warning}")
@@ -210,14 +211,12 @@ def _copy_under_snapshot(
         post_data = schema.dump(src, "post-data", snap)
 
     state.update(phase="data")
-    todo = [t for t in tables if st.tables.get(t.key) is None or st.tables[t.key].status != "done"]
-    for t in tables:
-        if t not in todo:
-            done = st.tables[t.key]
-            report.tables.append(TableReport(t.key, done.rows, done.bytes, done.seconds, done.ranges, resumed=True))
-    _truncate_half_done(dst, [t for t in todo if t.key in st.tables and st.tables[t.key].status == "started"])
+    recorded = {key: t.status for key, t in st.tables.items()}
+    loaded = [t for t in tables if recorded.get(t.key) == "done"]  # by an earlier run
+    todo = [t for t in tables if recorded.get(t.key) != "done"]
+    _truncate_half_done(dst, [t for t in todo if recorded.get(t.key) == "started"])
     lock = threading.Lock()
-    counter = [0]
+    units_done = 0
 
     def on_entry(entry: schema.Entry, seconds: float) -> None:
         state.post_data_done(entry.id)
@@ -227,39 +226,42 @@ def _copy_under_snapshot(
             progress.log(f"built {entry.kind.lower()} {entry.name} in {seconds:.1f}s")
 
     post = schema.PostData(dst, post_data, jobs, set(st.post_data_done), on_entry)
-    for t in tables:
-        if t not in todo:
-            post.table_loaded(t.key)  # loaded by an earlier run
+    for t in loaded:
+        done = st.tables[t.key]
+        report.tables.append(TableReport(t.key, done.rows, done.bytes, done.seconds, done.ranges, resumed=True))
+        post.table_loaded(t.key)
 
     # Tables with the most index work go first, so that their index builds overlap the copy of the rest.
     todo.sort(key=lambda t: t.size_bytes * (1 + post.entries_on(t.key)), reverse=True)
-    units = [u for t in todo for u in copier.plan_units(t, split_rows, jobs)]
-    ranges = {t.key: sum(1 for u in units if u.table is t) for t in todo}
-    totals: dict[str, list[float]] = {}  # key -> [rows, bytes, first start, ranges done]
+    plans = {t.key: copier.plan_units(t, split_rows, jobs) for t in todo}
+    units = [u for t in todo for u in plans[t.key]]
+    totals: dict[str, _TableTotals] = {}
     for t in todo:
-        state.table(t.key, status="started", ranges=ranges[t.key], ranges_done=0, rows=0, bytes=0)
+        state.table(t.key, status="started", ranges=len(plans[t.key]), ranges_done=0, rows=0, bytes=0)
         progress.add(t.key, t.size_bytes)
 
     def on_unit(result: copier.UnitResult) -> None:
+        nonlocal units_done
         key = result.unit.table.key
         with lock:
-            entry = totals.setdefault(key, [0, 0, time.monotonic() - result.seconds, 0])
-            entry[0] += result.rows
-            entry[1] += result.bytes
-            entry[2] = min(entry[2], time.monotonic() - result.seconds)
-            entry[3] += 1
-            finished = entry[3] == ranges[key]
-            seconds = round(time.monotonic() - entry[2], 3)
-            counter[0] += 1
+            began = time.monotonic() - result.seconds
+            total = totals.setdefault(key, _TableTotals(began))
+            total.rows += result.rows
+            total.bytes += result.bytes
+            total.began = min(total.began, began)
+            total.ranges_done += 1
+            finished = total.ranges_done == result.unit.count
+            seconds = round(time.monotonic() - total.began, 3)
+            units_done += 1
         if finished:
-            state.table(key, status="done", rows=int(entry[0]), bytes=int(entry[1]), seconds=seconds,
-                        ranges_done=int(entry[3]))  # fmt: skip
-            report.tables.append(TableReport(key, int(entry[0]), int(entry[1]), seconds, ranges[key]))
-            progress.finish(key, int(entry[0]), int(entry[1]), seconds)
+            state.table(key, status="done", rows=total.rows, bytes=total.bytes, seconds=seconds,
+                        ranges_done=total.ranges_done)  # fmt: skip
+            report.tables.append(TableReport(key, total.rows, total.bytes, seconds, total.ranges_done))
+            progress.finish(key, total.rows, total.bytes, seconds)
             post.table_loaded(key)
         else:
-            state.table(key, ranges_done=int(entry[3]))
-        _crash_hook(counter[0])
+            state.table(key, ranges_done=total.ranges_done)
+        _crash_hook(units_done)
 
     try:
         copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.key, n), on_unit)
@@ -277,6 +279,16 @@ def _copy_under_snapshot(
     report.sequences = len(seqs)
     state.update(phase="verify")
     progress.log(f"copied {len(report.tables)} tables, {report.rows} rows, {human_bytes(report.bytes)}")
+
+
+@dataclass
+class _TableTotals:
+    """What the committed units of one table add up to so far."""
+
+    began: float  # monotonic time the table's first unit started
+    rows: int = 0
+    bytes: int = 0
+    ranges_done: int = 0
 
 
 def _truncate_half_done(dst: DbEndpoint, tables: list[catalog.Table]) -> None:
@@ -369,17 +381,17 @@ def cutover(
     progress = CopyProgress(show_progress)
     report = CutoverReport(src.display, dst.display)
     names = st.replication
-    with reach(src, dst), src.connect() as src_conn, dst.connect() as dst_conn:
-        progress.log(f"setting {src.dbname} read-only on the source and ending its sessions...")
-        report.sessions_terminated = replication.set_read_only(src_conn, src.dbname)
-        progress.log("waiting for the target to apply every change...")
-        replication.wait_caught_up(src_conn, names["slot"], timeout)
-        seqs = catalog.sequences(src_conn)
-        catalog.set_sequences(dst_conn, seqs)
-        report.sequences = len(seqs)
-        report.cleaned_up = replication.cleanup(src_conn, dst_conn, names)
-        state.update(phase="cut-over")
     with reach(src, dst):
+        with src.connect() as src_conn, dst.connect() as dst_conn:
+            progress.log(f"setting {src.dbname} read-only on the source and ending its sessions...")
+            report.sessions_terminated = replication.set_read_only(src_conn, src.dbname)
+            progress.log("waiting for the target to apply every change...")
+            replication.wait_caught_up(src_conn, names["slot"], timeout)
+            seqs = catalog.sequences(src_conn)
+            catalog.set_sequences(dst_conn, seqs)
+            report.sequences = len(seqs)
+            report.cleaned_up = replication.cleanup(src_conn, dst_conn, names)
+            state.update(phase="cut-over")
         progress.log("final verification...")
         report.verification = verify(src, dst, jobs=jobs)
     state.update(verified=report.verification.ok)
@@ -396,7 +408,7 @@ def cutover(
 def abort(src: DbEndpoint, dst: DbEndpoint, state_dir: Path | None = None) -> list[str]:
     """Drop an online copy's replication objects and its state; the target's data stays as it is."""
     state = _state(src, dst, state_dir)
-    names = state.state.replication or replication.names(_state_id(src, dst, state_dir))
+    names = state.state.replication or _replication_names(state)
     with reach(src, dst), src.connect() as src_conn, dst.connect() as dst_conn:
         dropped = replication.cleanup(src_conn, dst_conn, names)
     state.remove()

@@ -73,7 +73,7 @@ class Lag:
         return asdict(self)
 
 
-def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection | None = None, subscription: str = "") -> Lag:
+def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection, subscription: str) -> Lag:
     row = src.execute(
         "SELECT pg_current_wal_lsn()::text, s.active, s.confirmed_flush_lsn::text,"
         " pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint"
@@ -83,14 +83,13 @@ def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection | None = Non
     if row is None:
         raise CheckFailed(f"replication slot {slot} does not exist on the source")
     result = Lag(slot=slot, source_lsn=row[0], active=bool(row[1]), confirmed_lsn=row[2], lag_bytes=row[3])
-    if dst is not None and subscription:
-        sub = dst.execute(
-            "SELECT pid IS NOT NULL, extract(epoch FROM now() - last_msg_receipt_time)::float8"
-            " FROM pg_stat_subscription WHERE subname = %s AND relid IS NULL",
-            (subscription,),
-        ).fetchone()
-        if sub is not None:
-            result.subscription_running, result.last_message_age_s = bool(sub[0]), sub[1]
+    sub = dst.execute(
+        "SELECT pid IS NOT NULL, extract(epoch FROM now() - last_msg_receipt_time)::float8"
+        " FROM pg_stat_subscription WHERE subname = %s AND relid IS NULL",
+        (subscription,),
+    ).fetchone()
+    if sub is not None:
+        result.subscription_running, result.last_message_age_s = bool(sub[0]), sub[1]
     return result
 
 
@@ -105,7 +104,7 @@ def set_read_only(src: psycopg.Connection, dbname: str) -> int:
     return int(row[0]) if row else 0
 
 
-def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float, on_lag: Any = None) -> None:
+def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float) -> None:
     """Wait until the subscriber confirmed everything the source wrote up to now."""
     row = src.execute("SELECT pg_current_wal_lsn()").fetchone()
     assert row is not None
@@ -120,8 +119,6 @@ def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float, on_lag: A
         if row is None:
             raise CheckFailed(f"replication slot {slot} disappeared from the source")
         remaining = int(row[0] or 0)
-        if on_lag:
-            on_lag(max(remaining, 0))
         if remaining <= 0:
             return
         if time.monotonic() > deadline:
@@ -129,37 +126,34 @@ def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float, on_lag: A
         time.sleep(0.2)
 
 
-def cleanup(src: psycopg.Connection | None, dst: psycopg.Connection | None, names: dict[str, str]) -> list[str]:
+def cleanup(src: psycopg.Connection, dst: psycopg.Connection, names: dict[str, str]) -> list[str]:
     """Drop subscription, slot and publication; idempotent. Returns what was dropped."""
     dropped = []
-    if dst is not None:
-        exists = dst.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (names["subscription"],)).fetchone()
-        if exists:
-            sub = sql.Identifier(names["subscription"])
-            dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub))
-            # Detach from the slot: we drop it ourselves, which also works when the target cannot reach the source.
-            dst.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub))
-            dst.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sub))
-            dropped.append(f"subscription {names['subscription']} (target)")
-    if src is not None:
-        for _ in range(50):
-            row = src.execute(
-                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (names["slot"],)
-            ).fetchone()
-            if row is None:
-                break
-            if row[0] is not None:
-                # The walsender of the disabled subscription may take a moment to exit.
-                with contextlib.suppress(psycopg.Error):
-                    src.execute("SELECT pg_terminate_backend(%s)", (row[0],))
-                time.sleep(0.1)
-                continue
-            src.execute("SELECT pg_drop_replication_slot(%s)", (names["slot"],))
-            dropped.append(f"replication slot {names['slot']} (source)")
+    if dst.execute("SELECT 1 FROM pg_subscription WHERE subname = %s", (names["subscription"],)).fetchone():
+        sub = sql.Identifier(names["subscription"])
+        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} DISABLE").format(sub))
+        # Detach from the slot: we drop it ourselves, which also works when the target cannot reach the source.
+        dst.execute(sql.SQL("ALTER SUBSCRIPTION {} SET (slot_name = NONE)").format(sub))
+        dst.execute(sql.SQL("DROP SUBSCRIPTION {}").format(sub))
+        dropped.append(f"subscription {names['subscription']} (target)")
+    for _ in range(50):
+        row = src.execute(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (names["slot"],)
+        ).fetchone()
+        if row is None:
             break
-        else:
-            raise CheckFailed(f"replication slot {names['slot']} stays active on the source: drop it by hand")
-        if src.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (names["publication"],)).fetchone():
-            src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(names["publication"])))
-            dropped.append(f"publication {names['publication']} (source)")
+        if row[0] is not None:
+            # The walsender of the disabled subscription may take a moment to exit.
+            with contextlib.suppress(psycopg.Error):
+                src.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+            time.sleep(0.1)
+            continue
+        src.execute("SELECT pg_drop_replication_slot(%s)", (names["slot"],))
+        dropped.append(f"replication slot {names['slot']} (source)")
+        break
+    else:
+        raise CheckFailed(f"replication slot {names['slot']} stays active on the source: drop it by hand")
+    if src.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (names["publication"],)).fetchone():
+        src.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(names["publication"])))
+        dropped.append(f"publication {names['publication']} (source)")
     return dropped

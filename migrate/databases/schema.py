@@ -152,23 +152,19 @@ class PostData:
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def finish(self) -> int:
-        """Run what is left; returns how many entries ran in all."""
+    def finish(self) -> None:
+        """Run what is left: the first failure is raised."""
         with self._lock:
             for entries in self.by_table.values():
                 self.futures.extend(self.pool.submit(self._run, e) for e in entries)
             self.by_table.clear()
         for future in self.futures:
-            future.result()  # the first failure is raised
-        ran = len(self.futures)
+            future.result()
         for parallel, group in self.phases[1:]:
             if not group:
                 continue
             with ThreadPoolExecutor(max_workers=self.jobs if parallel else 1, thread_name_prefix="post-data") as pool:
-                for _ in pool.map(self._run, group):
-                    ran += 1
-        self.close()
-        return ran
+                list(pool.map(self._run, group))
 
 
 def _run_entry(dst: DbEndpoint, preamble: str, entry: Entry) -> tuple[Entry, float]:

@@ -17,11 +17,9 @@ from opcloud.errors import CheckFailed
 class Snapshot:
     """Holds the exporting connection open; `close()` releases the snapshot."""
 
-    def __init__(self, conn: psycopg.Connection, name: str, slot: str | None = None, lsn: str | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection, name: str) -> None:
         self._conn = conn
         self.name = name
-        self.slot = slot
-        self.consistent_lsn = lsn
 
     def close(self) -> None:
         if not self._conn.closed:
@@ -47,7 +45,7 @@ def export_with_slot(src: DbEndpoint, slot: str) -> Snapshot:
         conn.close()
         raise CheckFailed(f"creating replication slot {slot} failed: {str(error).strip().splitlines()[0]}") from None
     assert row is not None
-    return Snapshot(conn, name=str(row[2]), slot=str(row[0]), lsn=str(row[1]))
+    return Snapshot(conn, name=str(row[2]))  # row: slot name, consistent point, snapshot name, plugin
 
 
 def connect_in(src: DbEndpoint, snapshot: str) -> psycopg.Connection:

@@ -62,10 +62,9 @@ class StateFile:
 
     @classmethod
     def open(cls, state_dir: Path, source_id: str, target_id: str, source: str, target: str) -> StateFile:
+        state = load(state_dir, source_id, target_id)
         path = state_path(state_dir, source_id, target_id)
-        if path.exists():
-            return cls(path, CopyState.from_json(json.loads(path.read_text())), existed=True)
-        return cls(path, CopyState(source=source, target=target), existed=False)
+        return cls(path, state or CopyState(source=source, target=target), existed=state is not None)
 
     def update(self, **changes: Any) -> None:
         with self._lock:
@@ -83,10 +82,6 @@ class StateFile:
     def post_data_done(self, entry_id: str) -> None:
         with self._lock:
             self.state.post_data_done.append(entry_id)
-            self._save()
-
-    def save(self) -> None:
-        with self._lock:
             self._save()
 
     def remove(self) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import select
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
@@ -105,7 +106,7 @@ def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
 
 
 @contextlib.contextmanager
-def reach(*endpoints: DbEndpoint):  # type: ignore[no-untyped-def]
+def reach(*endpoints: DbEndpoint) -> Iterator[None]:
     """Open a tunnel for every endpoint that has a bastion; close them all on exit."""
     tunnels: list[Tunnel] = []
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -104,7 +103,6 @@ def verify(
     dst: DbEndpoint,
     jobs: int = 4,
     snapshot: str | None = None,
-    on_table: Callable[[TableCheck], None] | None = None,
     check_sequences: bool = True,
 ) -> VerifyReport:
     """Compare source (in `snapshot` when given) and target; never raises for a difference."""
@@ -145,8 +143,6 @@ def verify(
         except psycopg.Error as error:
             target.rollback()
             result.error = "target: " + (str(error).strip().splitlines() or ["error"])[0]
-        if on_table:
-            on_table(result)
         return result
 
     try:

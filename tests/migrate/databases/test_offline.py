@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from migrate.databases import dsn, engine
 from opcloud.cli import app
+from opcloud.errors import CheckFailed, InputError
 from tests.servers.postgres import PASSWORD, PgPair
 
 
@@ -68,3 +70,22 @@ def test_verify_detects_a_single_changed_row(source_db: PgPair, tmp_path) -> Non
     assert failing == ["app.tenders"]
     assert "rows differ" in " ".join(data["problems"])
     assert PASSWORD not in bad.output
+
+
+def test_verify_reports_schema_and_sequence_drift_and_a_copied_pair_is_not_copied_again(
+    source_db: PgPair, tmp_path
+) -> None:
+    pair = source_db
+    src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
+    engine.copy_database(src, dst, state_dir=tmp_path, show_progress=False, run_verify=False)
+    with pytest.raises(InputError, match="already copied"):
+        engine.copy_database(src, dst, state_dir=tmp_path, show_progress=False)
+    with pair.dst() as conn:
+        conn.execute("SELECT setval('app.doc_numbers', 10)")
+        conn.execute("DROP INDEX app.tenders_title_lower")
+    report = engine.verify_databases(src, dst)
+    assert [t.table for t in report.tables if not t.ok] == []  # the rows still agree
+    assert report.sequences_behind == ["app.doc_numbers (source at 4242, target at 10)"]
+    assert [item.split(":")[0] for item in report.schema["indexes"]["missing"]] == ["app.tenders_title_lower"]
+    with pytest.raises(CheckFailed, match=r"sequence behind on the target: app\.doc_numbers"):
+        engine.ensure_ok(report)
