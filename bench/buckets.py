@@ -27,7 +27,7 @@ from statistics import median
 import boto3
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
-from tests.servers.azurite import ACCOUNT, AZURITE, KEY, AzuriteServer
+from tests.servers.azurite import ACCOUNT, KEY, AzuriteServer, azurite_argv
 from tests.servers.process import free_port, start, stop, wait_for_port
 
 OPCLOUD = str(Path(sys.executable).parent / "opcloud")
@@ -107,21 +107,7 @@ def main() -> None:
     env = {**os.environ, **CREDS}
     env.pop("AWS_CA_BUNDLE", None)
     moto = start([MOTO, "-H", "127.0.0.1", "-p", str(s3_port)], root / "moto.log", env=CREDS)
-    azurite = start(
-        [
-            str(AZURITE),
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            str(az_port),
-            "--location",
-            str(root / "az"),
-            "--loose",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-        ],
-        root / "azurite.log",
-    )
+    azurite = start(azurite_argv(az_port, root / "az"), root / "azurite.log")
     try:
         wait_for_port(s3_port, moto, root / "moto.log")
         wait_for_port(az_port, azurite, root / "azurite.log")

@@ -64,8 +64,8 @@ def copy(
     no_progress: bool = NoProgress,
 ) -> None:
     from migrate import engine, render
-    from migrate.plan import parse_size
     from migrate.residency import check_within
+    from migrate.sizes import parse_size
 
     if jurisdiction:
         check_within(jurisdiction, [dst])

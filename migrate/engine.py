@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from migrate import transfer
 from migrate.progress import Progress
@@ -30,6 +31,8 @@ from migrate.stores.base import SHA256_KEY, ObjectInfo, Store, StoreError
 from migrate.stores.registry import open_store
 from migrate.stores.tree import TreeStore, check_key
 from opcloud.errors import OpcloudError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -97,18 +100,16 @@ def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[
     return listed
 
 
-def _retrying(action: Callable[[], object], retries: int, stop: threading.Event) -> None:
-    """Run `action`, retrying everything but permanent errors with exponential backoff and jitter."""
-    for attempt in range(retries + 1):
+def _retrying(action: Callable[[], T], retries: int) -> T:
+    """`action()`, retrying everything but permanent errors with exponential backoff and jitter."""
+    for attempt in range(retries):
         try:
-            action()
-            return
+            return action()
         except (StoreError, OpcloudError):
             raise
         except Exception:
-            if attempt == retries or stop.is_set():
-                raise
             time.sleep(min(10.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+    return action()  # the last attempt: its error propagates
 
 
 def _reason(error: BaseException) -> str:
@@ -135,10 +136,9 @@ def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str)
 
 
 def _maps_metadata_keys(target: Store) -> bool:
-    """Whether the target renames metadata keys it cannot hold (Azure wants C# identifiers)."""
-    from migrate.stores.azure import AzureStore
-
-    return isinstance(target, AzureStore)
+    """Whether the target renames metadata keys it cannot hold (Azure wants C# identifiers). An attribute, not
+    isinstance(target, AzureStore): that would import the Azure SDK (~0.15 s) into copies that never use it."""
+    return bool(getattr(target, "maps_metadata_keys", False))
 
 
 def _map_report(metadata: dict[str, str] | None, seen: set[str], lock: threading.Lock) -> None:
@@ -155,9 +155,10 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     source, target = open_pair(source_url, target_url)
     report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
     path = state_path(options.state_dir, source.url, target.url)
-    state = StateDB(path, source.url, target.url, readonly=False) if not options.dry_run or path.exists() else None
-    if state is None:
+    if options.dry_run and not path.exists():
         state = StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
+    else:
+        state = StateDB(path, source.url, target.url, readonly=False)
     progress = Progress(enabled=options.progress)
     try:
         keep = _selected(options.include, options.exclude)
@@ -177,7 +178,6 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         state.close()
         source.close()
         target.close()
-    report.metadata_keys_mapped.sort()
     return report
 
 
@@ -191,7 +191,6 @@ def _run(
     to_copy: tuple[int, int],
 ) -> None:
     lock = threading.Lock()
-    stop = threading.Event()
     mapped: set[str] = set()
     buffers = max(2, options.memory // max(options.part_size, 1))
 
@@ -218,7 +217,7 @@ def _run(
     def work(item: Todo) -> None:
         try:
             if item.action == "delete":
-                _retrying(lambda: target.delete(item.key), options.retries, stop)
+                _retrying(lambda: target.delete(item.key), options.retries)
                 with lock:
                     report.deleted += 1
                 return
@@ -231,13 +230,9 @@ def _run(
                     return
             sha = state.known_sha(item.key, item.size, item.version) if item.action == "verify" else None
             if sha is None:
-                copied: list[tuple[str, ObjectInfo]] = []
-                _retrying(
-                    lambda: copied.append(transfer.copy_object(ctx, item.key, item.size, item.version)),
-                    options.retries,
-                    stop,
+                sha, info = _retrying(
+                    lambda: transfer.copy_object(ctx, item.key, item.size, item.version), options.retries
                 )
-                sha, info = copied[-1]
                 if maps_keys:
                     _map_report(info.metadata, mapped, lock)
                 with lock:
@@ -248,16 +243,11 @@ def _run(
                 progress.object_done()
                 if ctx.checked_in_transit:
                     return
-            problem: list[str | None] = [None]
-
-            def check() -> None:
-                problem[0] = verify_object(ctx, item.key, item.size, sha)
-
-            _retrying(check, options.retries, stop)
-            if problem[0] is not None:
+            problem = _retrying(lambda: verify_object(ctx, item.key, item.size, sha), options.retries)
+            if problem is not None:
                 state.forget(item.key)  # the next run copies it again
                 with lock:
-                    report.failed.append(Failure(item.key, f"verification failed: {problem[0]}"))
+                    report.failed.append(Failure(item.key, f"verification failed: {problem}"))
                 return
             state.record_verified(item.key)
             with lock:
@@ -307,7 +297,6 @@ def verify(
     state = StateDB(path, source.url, target.url, readonly=True) if path and path.exists() else StateDB.empty()
     bar = Progress(enabled=progress)
     lock = threading.Lock()
-    stop = threading.Event()
     ctx = transfer.Context(
         source=source,
         target=target,
@@ -332,20 +321,19 @@ def verify(
                         report.missing.append(item.key)
                     return
                 sha = state.known_sha(item.key, item.size, item.version)
-                problem: list[str | None] = [None]
 
-                def check() -> None:
-                    nonlocal sha
+                def check() -> str | None:
+                    nonlocal sha  # a source hashed once is not hashed again on a retry
                     if sha is None:
                         sha = transfer.hash_stream(ctx, source, item.key, item.size)
-                    problem[0] = verify_object(ctx, item.key, item.size, sha)
+                    return verify_object(ctx, item.key, item.size, sha)
 
-                _retrying(check, 3, stop)
+                problem = _retrying(check, 3)
                 with lock:
-                    if problem[0] is None:
+                    if problem is None:
                         report.verified += 1
                     else:
-                        report.mismatched.append(Failure(item.key, problem[0]))
+                        report.mismatched.append(Failure(item.key, problem))
             except Exception as error:
                 with lock:
                     report.mismatched.append(Failure(item.key, _reason(error)))

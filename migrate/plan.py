@@ -16,26 +16,15 @@ databases: []               # see migrate/databases/plan.py
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from migrate.databases.plan import DatabasePair
+from migrate.sizes import parse_size
 from migrate.stores.url import parse
 from opcloud.errors import InputError
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B?)?\s*$", re.IGNORECASE)
-
-
-def parse_size(text: str) -> int:
-    """`8M`, `64KiB`, `1.5G`, `1000` -> bytes (binary multiples)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise InputError(f"bad size {text!r}: use a number with an optional K, M, G or T suffix")
-    factor = 1024 ** " KMGT".index(match.group(2).upper() or " ")
-    return int(float(match.group(1)) * factor)
 
 
 class BucketPair(BaseModel):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -23,7 +22,6 @@ from opcloud.console import err_console
 class Progress:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled and err_console.is_terminal
-        self._lock = threading.Lock()
         self._bar: RichProgress | None = None
         self._objects = self._bytes = None
 

@@ -1,7 +1,7 @@
 """Run a plan: check residency of every target first, then each pair by its kind (buckets, databases, ...).
 
-A kind is a small record of functions (`PairKind`); the database engineer registers `databases` with
-`register(...)`, and plan/run/verify/status loop over every kind's pairs in plan order.
+A kind is a small record of functions (`PairKind`): buckets and databases are in `KINDS`, another kind is added
+with `register(...)`, and plan/run/verify/status loop over every kind's pairs in plan order.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from migrate import engine
-from migrate.plan import BucketPair, Plan, parse_size
+from migrate.plan import BucketPair, Plan
 from migrate.residency import check_within
+from migrate.sizes import parse_size
 from migrate.state import StateDB, state_path
 from migrate.stores.url import parse
 from opcloud import residency
@@ -120,20 +121,29 @@ def _database_residency(plan: Plan, pair: Any) -> None:
         raise ResidencyError(f"databases.{pair.name}: target lies in {country}, outside {plan.jurisdiction}")
 
 
-def _databases() -> PairKind:
-    from migrate.databases import actions
+def _database_action(name: str) -> Action:
+    """`migrate.databases.actions.<name>`, imported only when a plan has database pairs: it loads psycopg and
+    paramiko (~0.3 s), which a plan of buckets never needs."""
 
-    return PairKind(
-        field="databases",
-        check_residency=_database_residency,
-        plan=actions.plan_pair,
-        run=actions.run_pair,
-        verify=actions.verify_pair,
-        status=actions.status_pair,
-    )
+    def call(plan: Plan, pair: Any, progress: bool) -> dict[str, Any]:
+        from migrate.databases import actions
+
+        result: dict[str, Any] = getattr(actions, name)(plan, pair, progress)
+        return result
+
+    return call
 
 
-KINDS: list[PairKind] = [BUCKETS, _databases()]
+DATABASES = PairKind(
+    field="databases",
+    check_residency=_database_residency,
+    plan=_database_action("plan_pair"),
+    run=_database_action("run_pair"),
+    verify=_database_action("verify_pair"),
+    status=_database_action("status_pair"),
+)
+
+KINDS: list[PairKind] = [BUCKETS, DATABASES]
 
 
 def register(kind: PairKind) -> None:
@@ -145,9 +155,6 @@ def check_residency(plan: Plan) -> None:
     for kind in KINDS:
         for pair in getattr(plan, kind.field):
             kind.check_residency(plan, pair)
-    if not any(kind.field == "databases" for kind in KINDS):
-        for pair in plan.databases:
-            _database_residency(plan, pair)
 
 
 def execute(plan: Plan, action: str, progress: bool = True) -> PlanReport:

@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -268,17 +268,18 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
         ctx.state.begin_upload(key, upload_id, part_size, size, info.version)
 
     hasher = hashlib.sha256()
-    errors: list[BaseException] = []
+    errors: list[BaseException] = []  # appended by send(): checked once per part, never by scanning every part sent
     pool = ThreadPoolExecutor(max_workers=max(1, target.part_concurrency), thread_name_prefix="part")
 
     def send(number: int, data: bytes, prefix_sha: str) -> None:
         try:
             target.upload_part(key, upload_id, number, part_size, data)
             ctx.state.record_part(key, number, prefix_sha)
+        except BaseException as error:
+            errors.append(error)
         finally:
             ctx.buffers.release()
 
-    futures: list[Future[None]] = []
     stream = ResumingReader(ctx.source, key)
     try:
         for number in range(1, parts + 1):
@@ -299,16 +300,15 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
                     raise TransientError(f"{key}: source changed since its upload began; starting over")
                 ctx.on_resumed_part()
                 continue
-            futures.append(pool.submit(send, number, data, prefix_sha))
+            pool.submit(send, number, data, prefix_sha)
             del data
-            errors.extend(f.exception() for f in futures if f.done() and f.exception())  # type: ignore[misc]
             if errors:
                 raise errors[0]
     finally:
         stream.close()
         pool.shutdown(wait=True)
-    for future in futures:
-        future.result()
+    if errors:
+        raise errors[0]
     sha = hasher.hexdigest()
     result = target.complete_upload(key, upload_id, parts, size, info.content_type, _metadata(info, sha))
     ctx.state.end_upload(key)

@@ -114,6 +114,7 @@ class AzureStore:
     max_parts = 50_000
     part_concurrency = 4
     checks_content_md5 = True  # writes and blocks go with validate_content: the service checks our MD5
+    maps_metadata_keys = True  # names must be C# identifiers: others are renamed (metakeys), restored on reading
 
     def __init__(self, url: StoreURL) -> None:
         self.url = url.redacted()

@@ -92,14 +92,7 @@ class S3Store:
             if _code(error) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        metadata = {k: metakeys.decode_value(v) for k, v in reply.get("Metadata", {}).items()}
-        return ObjectInfo(
-            key=key,
-            size=int(reply["ContentLength"]),
-            version=reply["ETag"].strip('"'),
-            content_type=reply.get("ContentType"),
-            metadata=metakeys.from_identifiers(metadata),
-        )
+        return self._info(key, reply)
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
@@ -120,15 +113,19 @@ class S3Store:
             if _code(error) in ("NoSuchKey", "404"):
                 raise StoreError(f"{key}: not found") from None
             raise
+        return self._info(key, reply), reply["Body"]
+
+    @staticmethod
+    def _info(key: str, reply: dict[str, Any]) -> ObjectInfo:
+        """An object's info from the headers of a HEAD or GET reply."""
         metadata = {k: metakeys.decode_value(v) for k, v in reply.get("Metadata", {}).items()}
-        info = ObjectInfo(
+        return ObjectInfo(
             key=key,
             size=int(reply["ContentLength"]),
             version=reply["ETag"].strip('"'),
             content_type=reply.get("ContentType"),
             metadata=metakeys.from_identifiers(metadata),
         )
-        return info, reply["Body"]
 
     @staticmethod
     def _metadata(metadata: dict[str, str]) -> dict[str, str]:

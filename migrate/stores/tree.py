@@ -62,6 +62,7 @@ class TreeStore:
         self.url = url
         self.fs = fs
         self.root = root.rstrip("/") or "/"
+        self._partial_dir_made = False  # made on the first write, not checked again per object (a round trip)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -71,6 +72,13 @@ class TreeStore:
 
     def _makedirs_for(self, path: str) -> None:
         self.fs.makedirs(path.rsplit("/", 1)[0])
+
+    def _partial(self, name: str) -> str:
+        """ROOT/.opcloud-partial/<name> to write to; the directory is made on first use."""
+        if not self._partial_dir_made:
+            self.fs.makedirs(self._path(PARTIAL_DIR))
+            self._partial_dir_made = True
+        return self._path(PARTIAL_DIR, name)
 
     def check(self) -> None:
         from opcloud.errors import InputError
@@ -136,7 +144,7 @@ class TreeStore:
         meta_path = self._meta_path(key)
         self._makedirs_for(meta_path)
         sidecar = json.dumps({"content_type": content_type, "metadata": metadata, "version": entry.version})
-        meta_partial = self._path(PARTIAL_DIR, uuid.uuid4().hex + ".json")
+        meta_partial = self._partial(uuid.uuid4().hex + ".json")
         with self.fs.open_write(meta_partial, None) as handle:
             handle.write(sidecar.encode())
         self.fs.rename(meta_partial, meta_path)
@@ -146,8 +154,7 @@ class TreeStore:
         self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
     ) -> WriteResult:
         check_key(key)
-        self.fs.makedirs(self._path(PARTIAL_DIR))
-        partial = self._path(PARTIAL_DIR, uuid.uuid4().hex)
+        partial = self._partial(uuid.uuid4().hex)
         written = 0
         with self.fs.open_write(partial, None) as handle:
             while chunk := data.read(_COPY_CHUNK):
@@ -182,9 +189,8 @@ class TreeStore:
 
     def begin_upload(self, key: str, size: int) -> str:
         check_key(key)
-        self.fs.makedirs(self._path(PARTIAL_DIR))
         upload_id = uuid.uuid4().hex
-        with self.fs.open_write(self._path(PARTIAL_DIR, upload_id), None):
+        with self.fs.open_write(self._partial(upload_id), None):
             pass
         return upload_id
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import random
 
 from migrate.stores.base import SHA256_KEY, Store
 from migrate.stores.registry import open_store
@@ -14,7 +15,7 @@ MIB = 1024 * 1024
 
 def dataset(large: int = 11 * MIB) -> dict[str, tuple[bytes, str | None, dict[str, str]]]:
     """Mixed sizes, an empty object, deep and unicode keys, metadata with keys Azure refuses."""
-    rng = __import__("random").Random(42)
+    rng = random.Random(42)
     objects: dict[str, tuple[bytes, str | None, dict[str, str]]] = {
         "empty.txt": (b"", "text/plain", {}),
         "tenders/UA-2024-01-01-000001-a/bid.pdf": (rng.randbytes(70_000), "application/pdf", {"tender-id": "UA-1"}),

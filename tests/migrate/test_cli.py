@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from opcloud.cli import app
 from tests.migrate.conftest import NewUrl, sftp_url
 from tests.migrate.data import dataset, fill
 from tests.servers.azurite import AzuriteServer
-from tests.servers.process import free_port
+from tests.servers.process import free_port, keygen
 from tests.servers.s3 import S3Server
 from tests.servers.sshd import SshServer
 
@@ -82,7 +84,7 @@ def test_wrong_credentials_and_unreachable_endpoint(
     )
     assert "AccountKey" not in line and "AAAA" not in line
     other_key = tmp_path / "other_key"
-    __import__("subprocess").run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_key)], check=True)
+    keygen(other_key)
     bad_key = sftp_url(sshd, sshd.home).replace(str(sshd.client_key), str(other_key))
     assert_input_error(["copy", bad_key, target, "--state-dir", str(state)], state, contains="authentication")
     unknown_host = sftp_url(sshd, sshd.home).replace(str(sshd.known_hosts), str(tmp_path / "empty_known_hosts"))
@@ -184,6 +186,25 @@ def test_example_plan_is_valid_and_targets_stay_in_ukraine() -> None:
     plan = load_plan(REPO / "environments" / "migrations" / "prozorro-ua-aws-to-denovo.yaml")
     assert plan.jurisdiction == "UA" and len(plan.buckets) == 2
     check_residency(plan)  # De Novo hosts resolve to UA through the registry
+
+
+def test_a_copy_loads_only_what_its_stores_need(tmp_path: Path) -> None:
+    """Every copy pays its start-up: one between two directories loads no cloud SDK, SSH or database library and
+    no plan models (a fresh interpreter, so that nothing loaded by other tests hides an import)."""
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.mkdir()
+    target.mkdir()
+    args = ["migrate", "copy", f"file://{source}", f"file://{target}", "--state-dir", str(tmp_path / "state"), "--json"]
+    program = (
+        "import sys\nfrom opcloud.cli import app\n"
+        f"try:\n    app({args!r})\nexcept SystemExit as done:\n    assert done.code == 0, done.code\n"
+        "print(' '.join(sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.splitlines()[-1].split())
+    heavy = ("pulumi", "boto3", "botocore", "azure", "paramiko", "psycopg", "yaml", "migrate.databases", "migrate.plan")
+    assert "migrate.engine" in loaded
+    assert sorted(name for name in loaded if name.startswith(heavy)) == []
 
 
 def test_help_explains_urls() -> None:

@@ -3,6 +3,7 @@ identical to an uninterrupted copy (read back and compared by SHA-256)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -89,7 +90,7 @@ def test_kill_then_rerun_resumes_to_an_identical_copy(point: str, dst: str, new_
     _kill_when(_copy_cmd(source, target, state, "--bwlimit", "4M", *extra), lambda: _count(db, POINTS[point]) == 1)
     rerun = subprocess.run(_copy_cmd(source, target, state, *extra), capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
-    report = __import__("json").loads(rerun.stdout)
+    report = json.loads(rerun.stdout)
     assert report["ok"] and not report["failed"]
     if point == "inside-multipart":
         assert report["resumed_parts"] >= 1  # parts sent before the kill were not sent again

@@ -89,7 +89,7 @@ def test_multipart_upload_survives_a_new_client_and_completes(store: Store, back
 
 def test_missing_location_is_input_error(backend: str, new_url: NewUrl) -> None:
     url = new_url(backend)
-    missing = url.replace("t-", "missing-t-", 1)
+    missing = url.replace("/t-", "/missing-t-", 1)  # the new location's own name
     with pytest.raises(InputError):
         open_store(missing).check()
 

@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from azure.storage.blob import BlobServiceClient
@@ -44,6 +45,22 @@ class AzuriteServer:
         return f"az://{container}/{prefix}"
 
 
+def azurite_argv(port: int, location: Path) -> list[str]:
+    """The command line of an Azurite blob server on 127.0.0.1:port keeping its data in `location`."""
+    return [
+        str(AZURITE),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(location),
+        "--loose",
+        "--skipApiVersionCheck",
+        "--disableTelemetry",
+    ]
+
+
 @pytest.fixture(scope="session")
 def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]:
     if not AZURITE.exists():
@@ -51,19 +68,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]
     root = tmp_path_factory.mktemp("azurite")
     port = free_port()
     log = root / "azurite.log"
-    argv = [
-        str(AZURITE),
-        "--blobHost",
-        "127.0.0.1",
-        "--blobPort",
-        str(port),
-        "--location",
-        str(root / "data"),
-        "--loose",
-        "--skipApiVersionCheck",
-        "--disableTelemetry",
-    ]
-    process = start(argv, log)
+    process = start(azurite_argv(port, root / "data"), log)
     try:
         wait_for_port(port, process, log)
         server = AzuriteServer(port)

@@ -24,7 +24,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tests.servers.process import SERVERS_DIR, start, stop, wait_for_port
+from tests.servers.process import SERVERS_DIR, keygen, start, stop, wait_for_port
 
 SUITE = "bookworm"
 # What the steps' check scripts call, and what a cloud image of the target already has.
@@ -110,11 +110,6 @@ class IaasHost:
         return output
 
 
-def _keygen(path: Path, comment: str) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)], check=True)
-    return path.with_suffix(".pub").read_text().strip()
-
-
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -165,8 +160,8 @@ def iaas_host() -> Iterator[IaasHost]:
     for d in (upper, work, merged):
         d.mkdir()
     host_key, client_key = work_root / "host_ed25519", work_root / "client_ed25519"
-    host_public = _keygen(host_key, "opcloud-iaas-host")
-    client_public = _keygen(client_key, "opcloud-iaas-client")
+    host_public = keygen(host_key, "opcloud-iaas-host")
+    client_public = keygen(client_key, "opcloud-iaas-client")
     _upper_layer(lower, upper, client_public, host_key)
 
     tag = os.getpid() % 250 + 1
@@ -190,7 +185,7 @@ def iaas_host() -> Iterator[IaasHost]:
             log,
             env={"LOWER": str(lower), "UPPER": str(upper), "WORK": str(work), "MERGED": str(merged)},
         )  # fmt: skip
-        _wait_ssh(address, process, log)
+        wait_for_port(22, process, log, host=address)  # the VM answers on its veth address
         yield IaasHost(
             address=address, gateway=gateway, link=link, port=22, user=USER, client_key=client_key,
             known_hosts=known_hosts, host_public_key=host_public, netns=netns, pid=process.pid,
@@ -217,21 +212,4 @@ def _kill_namespace(unshare_pid: int) -> None:
                 os.kill(int(pid), signal.SIGKILL)
 
 
-def _wait_ssh(address: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """wait_for_port speaks to 127.0.0.1 only; the VM answers on its veth address."""
-    import socket
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"test VM sshd exited {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with socket.create_connection((address, 22), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"test VM sshd not listening: {log.read_text(errors='replace')[-2000:]}")
-
-
-__all__ = ["IaasHost", "cached_root", "iaas_host", "wait_for_port"]
+__all__ = ["IaasHost", "cached_root", "iaas_host"]

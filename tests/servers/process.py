@@ -25,18 +25,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes] | None, log: Path | None, timeout: float = 30.0) -> None:
-    """Wait until something accepts on 127.0.0.1:port; fail with the server's log if it died."""
+def wait_for_port(
+    port: int,
+    process: subprocess.Popen[bytes] | None,
+    log: Path | None,
+    timeout: float = 30.0,
+    host: str = "127.0.0.1",
+) -> None:
+    """Wait until something accepts on host:port; fail with the server's log if it died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}: {_tail(log)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on 127.0.0.1:{port} within {timeout}s: {_tail(log)}")
+    raise RuntimeError(f"server did not listen on {host}:{port} within {timeout}s: {_tail(log)}")
+
+
+def keygen(path: Path, comment: str = "") -> str:
+    """A new ed25519 key pair without passphrase at `path` (and `path`.pub); returns the public key line."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return Path(f"{path}.pub").read_text().strip()
 
 
 def start(

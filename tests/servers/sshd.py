@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import getpass
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.servers.process import free_port, start, stop, wait_for_port
+from tests.servers.process import free_port, keygen, start, stop, wait_for_port
 
 SSHD = "/usr/sbin/sshd"
 
@@ -36,23 +35,14 @@ class SshServer:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-def _keygen(path: Path, comment: str) -> str:
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return path.with_suffix(".pub").read_text().strip()
-
-
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     if not os.path.exists(SSHD):
         pytest.fail("OpenSSH server missing: run `bash scripts/bootstrap.sh --servers`")
     root = tmp_path_factory.mktemp("sshd")
     host_key, client_key = root / "host_ed25519", root / "client_ed25519"
-    host_public = _keygen(host_key, "opcloud-test-host")
-    client_public = _keygen(client_key, "opcloud-test-client")
+    host_public = keygen(host_key, "opcloud-test-host")
+    client_public = keygen(client_key, "opcloud-test-client")
     authorized = root / "authorized_keys"
     authorized.write_text(client_public + "\n")
     authorized.chmod(0o600)
