@@ -280,6 +280,7 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
         finally:
             ctx.buffers.release()
 
+    stale = False
     stream = ResumingReader(ctx.source, key)
     try:
         for number in range(1, parts + 1):
@@ -296,7 +297,7 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
             if number in done:
                 ctx.buffers.release()
                 if done[number] != prefix_sha:  # the source changed: these parts belong to another content
-                    ctx.state.end_upload(key)
+                    stale = True
                     raise TransientError(f"{key}: source changed since its upload began; starting over")
                 ctx.on_resumed_part()
                 continue
@@ -307,6 +308,9 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
     finally:
         stream.close()
         pool.shutdown(wait=True)
+        if stale:  # once no part is in flight: drop the old parts on the server (S3 keeps them until aborted)
+            target.abort_upload(key, upload_id)
+            ctx.state.end_upload(key)
     if errors:
         raise errors[0]
     sha = hasher.hexdigest()

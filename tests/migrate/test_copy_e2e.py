@@ -117,34 +117,44 @@ def test_verify_detects_a_corrupted_and_a_missing_target_object(new_url: NewUrl,
     assert engine.verify(source, target, tmp_path / "state", progress=False).ok
 
 
+@pytest.mark.parametrize("target_kind", ["az", "s3"])
 def test_resumed_upload_restarts_when_the_source_changed_under_the_same_version(
-    new_url: NewUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target_kind: str, new_url: NewUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
     """A file's version is its size and mtime: rewrite part 1 in place and put the mtime back, and only the
     content tells. The kept parts must not be reused: the target would mix old and new bytes, and (Azure
-    checking in transit) nothing would read it back."""
+    checking in transit) nothing would read it back. The old upload is aborted: S3 would keep its parts."""
     from migrate.stores.azure import AzureStore
+    from migrate.stores.s3 import S3Store
 
-    source, target = new_url("file"), new_url("az")
-    original = os.urandom(3 * MIB)
+    store_class: type[AzureStore] | type[S3Store] = AzureStore if target_kind == "az" else S3Store
+    part = max(1 * MIB, store_class.min_part_size)
+    source, target = new_url("file"), new_url(target_kind)
+    original = os.urandom(3 * part)
     fill(source, {"big.bin": (original, None, {})})
-    real_upload_part = AzureStore.upload_part
+    real_upload_part = store_class.upload_part
 
-    def crash_at_part_3(self: AzureStore, key: str, upload_id: str, number: int, size: int, data: bytes) -> None:
+    def crash_at_part_3(
+        self: AzureStore | S3Store, key: str, upload_id: str, number: int, size: int, data: bytes
+    ) -> None:
         if number == 3:
             raise StoreError("crash before part 3")  # permanent: the copy gives up with parts 1 and 2 staged
-        real_upload_part(self, key, upload_id, number, size, data)
+        real_upload_part(self, key, upload_id, number, size, data)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(AzureStore, "upload_part", crash_at_part_3)
-    first = engine.copy(source, target, options(tmp_path, part_size=1 * MIB))
+    monkeypatch.setattr(store_class, "upload_part", crash_at_part_3)
+    first = engine.copy(source, target, options(tmp_path, part_size=part))
     assert not first.ok and [f.key for f in first.failed] == ["big.bin"]
-    monkeypatch.setattr(AzureStore, "upload_part", real_upload_part)
+    monkeypatch.setattr(store_class, "upload_part", real_upload_part)
 
     path = Path(urlsplit(source).path) / "big.bin"
     stamp = path.stat()
     changed = b"\x00" * 1000 + original[1000:]
     path.write_bytes(changed)
     os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
-    second = engine.copy(source, target, options(tmp_path, part_size=1 * MIB))
+    second = engine.copy(source, target, options(tmp_path, part_size=part))
     assert second.ok and second.resumed_parts == 0, second.failed
     assert same_content(snapshot(target), expected({"big.bin": (changed, None, {})}))
+    if target_kind == "s3":
+        bucket = urlsplit(target).netloc
+        unfinished = request.getfixturevalue("s3_server").client().list_multipart_uploads(Bucket=bucket)
+        assert unfinished.get("Uploads", []) == []
