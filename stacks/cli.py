@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import InputError
@@ -18,6 +19,7 @@ app = typer.Typer(help="List, synthesize offline, compare and deploy the platfor
 
 ENV_HELP = "A stack name from environments/ (see `opcloud stack list`) or a path to a Pulumi.<stack>.yaml file."
 JSON_HELP = "Print machine-readable JSON on stdout instead of the tree."
+LONG_TEXT = 160  # characters; longer values are summarised in the terminal diff
 
 
 @app.command("list")
@@ -95,20 +97,46 @@ def diff_command(
     env_b: str = typer.Argument(..., help=ENV_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
-    """Compare two stacks part by part: which parts each has, and which resources one has that the other lacks."""
+    """Compare two stacks as `pulumi preview --diff` would: config first, then each part's resources and every
+    property that differs (A -> B). Resources are matched by type and by name without each stack's own prefix."""
+    stack_a, stack_b = open_stack(env_a), open_stack(env_b)
     manifest_a, manifest_b = synth(env_a), synth(env_b)
-    differences = inspect.diff(manifest_a, manifest_b)
+    difference = inspect.diff(manifest_a, manifest_b, stack_a.config, stack_b.config)
     if as_json:
-        print_json({"a": manifest_a.stack, "b": manifest_b.stack, "parts": [d.to_json() for d in differences]})
+        print_json(difference.to_json())
         return
-    console.print(f"[bold]A[/] = {manifest_a.stack}   [bold]B[/] = {manifest_b.stack}")
-    for difference in differences:
-        presence = {(True, True): "both", (True, False): "only A", (False, True): "only B", (False, False): "neither"}
-        mark = "[green]=[/]" if difference.same else "[yellow]≠[/]"
-        console.print(f"{mark} [bold]{difference.part}[/] ({presence[(difference.in_a, difference.in_b)]})")
-        for label, extra in (("A", difference.only_a), ("B", difference.only_b)):
-            for type_, count in extra.items():
-                console.print(f"    only in {label}: {count} x {inspect.short_type(type_)}")
+    console.print(f"[bold]A[/] = {escape(manifest_a.stack)}   [bold]B[/] = {escape(manifest_b.stack)}")
+    mark = "[green]=[/]" if not difference.config else "[yellow]~[/]"
+    console.print(f"{mark} [bold]config[/]")
+    _print_changes(difference.config, indent=4)
+    presence = {(True, True): "", (True, False): " (only in A)", (False, True): " (only in B)", (False, False): ""}
+    for part in difference.parts:
+        mark = "[green]=[/]" if part.same else "[yellow]~[/]"
+        console.print(f"{mark} [bold]{escape(part.part)}[/]{presence[(part.in_a, part.in_b)]}")
+        for resource in part.resources:
+            label = f"{inspect.short_type(resource.type)} {escape(resource.name)}"
+            if resource.status == "onlyA":
+                console.print(f"    [red]-[/] {label} [dim](only in A)[/]")
+            elif resource.status == "onlyB":
+                console.print(f"    [green]+[/] {label} [dim](only in B)[/]")
+            else:
+                console.print(f"    [yellow]~[/] {label}")
+                _print_changes(resource.changes, indent=8)
+
+
+def _print_changes(changes: list[inspect.Change], indent: int) -> None:
+    for change in changes:
+        a, b = (_shown(value) for value in (change.a, change.b))
+        console.print(f"{' ' * indent}{escape(change.path)}: {a} -> {b}", soft_wrap=True)
+
+
+def _shown(value: object) -> str:
+    """A value as JSON; a long or multi-line text (a rendered script) as its size, shown whole by --json."""
+    if value is inspect.ABSENT:
+        return "(absent)"
+    if isinstance(value, str) and ("\n" in value or len(value) > LONG_TEXT):
+        return f"[dim](text, {len(value.splitlines())} lines, {len(value)} characters)[/]"
+    return escape(json.dumps(value, ensure_ascii=False))
 
 
 def _deploy(env: str, operation: automation.Operation, as_json: bool) -> None:
