@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -186,8 +185,15 @@ def name_prefix(manifest: Manifest) -> str:
     names = [r.name for r in manifest.resources]
     if not names:
         return ""
-    common = os.path.commonprefix(names)
-    return common[: common.rfind("-") + 1]
+    words = [name.split("-") for name in names]
+    common = []
+    for parts_at in zip(*words, strict=False):
+        if len(set(parts_at)) != 1:
+            break
+        common.append(parts_at[0])
+    if len(common) == min(len(w) for w in words):
+        common = common[:-1]  # keep at least one word of every name
+    return "-".join(common) + "-" if common else ""
 
 
 def _normalise(value: Any, prefix: str, stack: str) -> Any:
