@@ -39,8 +39,7 @@ app = typer.Typer(
     cls=OpcloudGroup,
     name="opcloud",
     help="Deploy procurement platforms per country on AWS, Azure or IaaS clouds, check them, move their data.",
-    no_args_is_help=True,
-    add_completion=False,
+    invoke_without_command=True,
     pretty_exceptions_enable=False,
 )
 
@@ -53,9 +52,13 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """opcloud: infrastructure as code and data migration for public-procurement platforms."""
+    if ctx.invoked_subcommand is None:  # `opcloud` alone: the help, and success
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 
 def main() -> None:
@@ -65,7 +68,7 @@ def main() -> None:
     no-change `migrate copy`. Output is flushed and exit handlers still run; only the freeing is skipped.
     """
     try:
-        app()
+        app(prog_name="opcloud")  # the same program name however it was started (completion, usage)
         code: int | str | None = 0
     except SystemExit as done:
         code = done.code

@@ -19,6 +19,14 @@ app = typer.Typer(help="List, synthesize offline, compare and deploy the platfor
 
 ENV_HELP = "A stack name from environments/ (see `opcloud stack list`) or a path to a Pulumi.<stack>.yaml file."
 JSON_HELP = "Print machine-readable JSON on stdout instead of the tree."
+
+
+def complete_stack(incomplete: str) -> list[str]:
+    """Shell completion: the stacks of environments/ starting with what was typed."""
+    return [name for name in list_stacks() if name.startswith(incomplete)]
+
+
+ENV = typer.Argument(..., help=ENV_HELP, metavar="ENV", autocompletion=complete_stack)
 LONG_TEXT = 160  # characters; longer values are summarised in the terminal diff
 
 
@@ -50,7 +58,7 @@ def list_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) 
 
 @app.command("synth")
 def synth_command(
-    env: str = typer.Argument(..., help=ENV_HELP),
+    env: str = ENV,
     out: Path | None = typer.Option(None, "--out", help="Write the manifest (JSON) to this file."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole manifest as JSON on stdout."),
 ) -> None:
@@ -93,8 +101,8 @@ def _write_manifest(manifest: Manifest, out: Path) -> None:
 
 @app.command("diff")
 def diff_command(
-    env_a: str = typer.Argument(..., help=ENV_HELP),
-    env_b: str = typer.Argument(..., help=ENV_HELP),
+    env_a: str = ENV,
+    env_b: str = ENV,
     as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Compare two stacks as `pulumi preview --diff` would: config first, then each part's resources and every
@@ -148,14 +156,14 @@ def _deploy(env: str, operation: automation.Operation, as_json: bool) -> None:
 
 
 @app.command("up")
-def up_command(env: str = typer.Argument(..., help=ENV_HELP), as_json: bool = typer.Option(False, "--json")) -> None:
+def up_command(env: str = ENV, as_json: bool = typer.Option(False, "--json")) -> None:
     """Deploy ENV with the Pulumi CLI (Automation API): needs the CLI and cloud credentials."""
     _deploy(env, "up", as_json)
 
 
 @app.command("preview")
 def preview_command(
-    env: str = typer.Argument(..., help=ENV_HELP), as_json: bool = typer.Option(False, "--json")
+    env: str = ENV, as_json: bool = typer.Option(False, "--json")
 ) -> None:
     """Preview the changes `up` would make (Pulumi CLI and cloud credentials needed)."""
     _deploy(env, "preview", as_json)
@@ -163,7 +171,7 @@ def preview_command(
 
 @app.command("destroy")
 def destroy_command(
-    env: str = typer.Argument(..., help=ENV_HELP),
+    env: str = ENV,
     as_json: bool = typer.Option(False, "--json"),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
