@@ -6,11 +6,12 @@ import atexit
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import typer
 
-from opcloud import __version__
+from opcloud import __version__, logs
 from opcloud.console import print_error
 from opcloud.errors import OpcloudError
 from opcloud.lazy import lazy_group
@@ -54,8 +55,17 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, envvar="OPCLOUD_VERBOSE",
+        help="Show log records on stderr: -v info, -vv debug (SDK requests). Secrets are masked.",
+    ),
+    log_file: Path | None = typer.Option(
+        None, "--log-file", envvar="OPCLOUD_LOG_FILE", dir_okay=False,
+        help="Append every log record at debug level (SDK requests included, secrets masked) to this file.",
+    ),
 ) -> None:
     """opcloud: infrastructure as code and data migration for public-procurement platforms."""
+    logs.configure(verbose, log_file)
     if ctx.invoked_subcommand is None:  # `opcloud` alone: the help, and success
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
