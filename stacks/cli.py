@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import InputError
@@ -49,11 +51,11 @@ def list_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) 
     if as_json:
         print_json({"stacks": rows})
         return
+    table = Table("stack", "program", "cloud", "region", "jurisdiction", box=None, header_style="bold")
     for row in rows:
-        console.print(
-            f"[bold]{row['stack']:<24}[/] {row['program']:<11} {row['cloud'] or '-':<6} "
-            f"{row['region'] or '-':<20} {row['jurisdiction'] or '-'}"
-        )
+        table.add_row(*(escape(str(row[column] or "-")) for column in ("stack", "program", "cloud", "region",
+                                                                        "jurisdiction")))
+    console.print(table)
 
 
 @app.command("synth")
@@ -67,7 +69,9 @@ def synth_command(
     No cloud account, no Pulumi CLI: the manifest lists every resource (type, name, parent, inputs),
     secrets shown as "[secret]".
     """
-    manifest = synth(env)
+    if out is not None:
+        _check_writable(out)  # before the synth, which takes seconds
+    manifest = _synth_with_spinner(env)
     if out is not None:
         _write_manifest(manifest, out)
     if as_json:
@@ -76,15 +80,35 @@ def synth_command(
     summary = inspect.summarize(manifest)
     console.print(inspect.tree(manifest))
     console.print(
-        f"\n[bold]{summary.resources}[/] resources in stack [bold]{manifest.stack}[/] "
+        f"\n[bold]{_count(summary.resources, 'resource')}[/] in stack [bold]{manifest.stack}[/] "
         f"({', '.join(f'{p}: {n}' for p, n in summary.by_provider.items())})"
     )
     for part, count in summary.parts.items():
-        console.print(f"  [green]✓[/] {part:<28} {count} resources")
+        console.print(f"  [green]✓[/] {part:<28} {_count(count, 'resource')}")
     for part in summary.missing_parts:
         console.print(f"  [yellow]-[/] {part:<28} not declared")
     if out is not None:
         err_console.print(f"manifest written to {out}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _synth_with_spinner(env: str) -> Manifest:
+    with err_console.status(f"synthesizing {escape(env)} offline (Pulumi mocks)..."):
+        return synth(env)
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    if out.is_dir():
+        raise InputError(f"{out}: is a directory; give a file name for the manifest")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise InputError(f"{out}: cannot write there ({parent} is not a writable directory)")
 
 
 def _write_manifest(manifest: Manifest, out: Path) -> None:
@@ -108,7 +132,7 @@ def diff_command(
     """Compare two stacks as `pulumi preview --diff` would: config first, then each part's resources and every
     property that differs (A -> B). Resources are matched by type and by name without each stack's own prefix."""
     stack_a, stack_b = open_stack(env_a), open_stack(env_b)
-    manifest_a, manifest_b = synth(env_a), synth(env_b)
+    manifest_a, manifest_b = _synth_with_spinner(env_a), _synth_with_spinner(env_b)
     difference = inspect.diff(manifest_a, manifest_b, stack_a.config, stack_b.config)
     if as_json:
         print_json(difference.to_json())
@@ -122,7 +146,7 @@ def diff_command(
         mark = "[green]=[/]" if part.same else "[yellow]~[/]"
         console.print(f"{mark} [bold]{escape(part.part)}[/]{presence[(part.in_a, part.in_b)]}")
         for resource in part.resources:
-            label = f"{inspect.short_type(resource.type)} {escape(resource.name)}"
+            label = f"{escape(resource.type)} {escape(resource.name)}"
             if resource.status == "onlyA":
                 console.print(f"    [red]-[/] {label} [dim](only in A)[/]")
             elif resource.status == "onlyB":
@@ -176,6 +200,7 @@ def destroy_command(
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
 ) -> None:
     """Destroy every resource of ENV (Pulumi CLI and cloud credentials needed)."""
+    automation.require_pulumi_cli()  # say what is missing before asking anything
     if not yes and not typer.confirm(f"Destroy every resource of {env}?"):
         raise typer.Exit(1)
     _deploy(env, "destroy", as_json)

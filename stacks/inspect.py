@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from stacks.synth import Manifest, ManifestResource
@@ -45,20 +46,13 @@ def parts(manifest: Manifest) -> dict[str, list[ManifestResource]]:
     return found
 
 
-def short_type(type_: str) -> str:
-    """`aws:s3/bucket:Bucket` -> `aws:s3:Bucket`, readable in a tree."""
-    package, _, rest = type_.partition(":")
-    module, _, name = rest.rpartition(":")
-    return f"{package}:{module.split('/')[0]}:{name}" if module else type_
-
-
 def tree(manifest: Manifest) -> Tree:
     root = Tree(f"[bold]{manifest.project}[/] / [bold]{manifest.stack}[/]")
     nodes: dict[str | None, Tree] = {}
     known = {r.urn for r in manifest.resources}
     for resource in manifest.resources:
         parent = nodes.get(resource.parent) if resource.parent in known else root
-        label = f"{resource.name} [dim]{short_type(resource.type)}[/]"
+        label = f"{escape(resource.name)} [dim]{escape(resource.type)}[/]"
         nodes[resource.urn] = (parent or root).add(label)
     return root
 

@@ -156,3 +156,35 @@ def test_deploy_without_the_pulumi_cli_says_how_to_install_it(operation: str, mo
     assert code == 2
     assert "the Pulumi CLI is not installed" in err and "get.pulumi.com" in err and "synth" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_destroy_says_the_cli_is_missing_before_asking_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = runner.invoke(app, ["stack", "destroy", "prozorro-sale-prod"], input="")
+    assert result.exit_code == 2
+    assert "the Pulumi CLI is not installed" in result.stderr
+    assert "Destroy every resource" not in result.stdout + result.stderr
+
+
+def test_list_has_a_header_row() -> None:
+    code, out, _ = invoke("stack", "list")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["stack", "program", "cloud", "region", "jurisdiction"]
+
+
+def test_synth_refuses_an_unwritable_out_path_before_synthesizing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import stacks.cli
+
+    def no_synth(env: str) -> None:
+        raise AssertionError("synthesized before checking --out")
+
+    monkeypatch.setattr(stacks.cli, "synth", no_synth)
+    code, _, err = invoke("stack", "synth", "rialto-prod", "--out", str(tmp_path))
+    assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_synth_tree_names_types_as_the_manifest_and_check_do() -> None:
+    code, out, err = invoke("stack", "synth", "rialto-prod")
+    assert code == 0, err
+    assert "aws:s3/bucket:Bucket" in out and "aws:s3:Bucket" not in out
