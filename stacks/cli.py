@@ -19,12 +19,12 @@ from stacks.synth import Manifest, synth
 
 app = typer.Typer(help="List, synthesize offline, compare and deploy the platform stacks.", no_args_is_help=True)
 
-ENV_HELP = "A stack name from environments/ (see `opcloud stack list`) or a path to a Pulumi.<stack>.yaml file."
+ENV_HELP = "A stack of this Pulumi project (see `opcloud stack list`) or a path to a Pulumi.<stack>.yaml file."
 JSON_HELP = "Print machine-readable JSON on stdout instead of the tree."
 
 
 def complete_stack(incomplete: str) -> list[str]:
-    """Shell completion: the stacks of environments/ starting with what was typed."""
+    """Shell completion: the project's stacks starting with what was typed."""
     return [name for name in list_stacks() if name.startswith(incomplete)]
 
 
@@ -34,7 +34,8 @@ LONG_TEXT = 160  # characters; longer values are summarised in the terminal diff
 
 @app.command("list")
 def list_command(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
-    """List the stacks shipped in environments/, with their cloud, region and jurisdiction."""
+    """List the stacks of this Pulumi project (Pulumi.yaml here or above, its stackConfigDir): cloud, region,
+    jurisdiction."""
     rows = []
     for name in list_stacks():
         stack_file = open_stack(name)

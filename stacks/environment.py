@@ -21,9 +21,9 @@ from pydantic.alias_generators import to_camel
 
 from opcloud import residency
 from opcloud.errors import InputError, ResidencyError
+from opcloud.project import find_project
 
 PROJECT = "opcloud"
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 SECRET_PLACEHOLDER = "[secret]"
 ModelT = TypeVar("ModelT", bound="BaseModel")
 
@@ -440,11 +440,12 @@ def _check_provider_region(environment: Environment, config: Mapping[str, Any], 
 
 
 def stack_file(stack: str) -> Path:
-    return ENVIRONMENTS_DIR / f"Pulumi.{stack}.yaml"
+    """`Pulumi.<stack>.yaml` in the stackConfigDir of the project around the working directory."""
+    return find_project().stack_file(stack)
 
 
 def resolve(env: str) -> tuple[str, Path]:
-    """ENV is a stack name from environments/ or a path to a `Pulumi.<stack>.yaml` file."""
+    """ENV is a stack name of the project (its stackConfigDir) or a path to a `Pulumi.<stack>.yaml` file."""
     candidate = Path(env)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         if not candidate.is_file():
@@ -511,4 +512,5 @@ def open_stack(env: str) -> StackFile:
 
 
 def list_stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ENVIRONMENTS_DIR.glob("Pulumi.*.yaml"))
+    """The stacks of the project around the working directory, as `pulumi stack ls` would name them."""
+    return find_project().stacks()

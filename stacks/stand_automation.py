@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opcloud.errors import CheckFailed, InputError
-from stacks.automation import PROJECT_DIR, failure_line, require_pulumi_cli, select_stack
+from opcloud.project import find_project
+from stacks.automation import failure_line, require_pulumi_cli, select_stack
 from stacks.environment import PROJECT, open_stack
 from stacks.stand_lifecycle import Stand, expiry, format_time, parse_time, stack_name, stand_of_stack
 from stacks.synth import validate
@@ -153,7 +154,7 @@ def list_stands() -> list[Stand]:
     from pulumi import automation
 
     require_pulumi_cli()
-    workspace = automation.LocalWorkspace(work_dir=str(PROJECT_DIR))
+    workspace = automation.LocalWorkspace(work_dir=str(find_project().directory))
     stands = []
     for summary in workspace.list_stacks():
         name = stand_of_stack(summary.name)

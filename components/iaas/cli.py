@@ -30,7 +30,7 @@ Json = typer.Option(False, "--json", help="Print JSON on stdout.")
 Timeout = typer.Option(
     CONNECT_TIMEOUT, "--timeout", min=0.5, help="Seconds a host (or an iSCSI/NFS probe) may take to answer."
 )
-Env = typer.Argument(..., help="Stack name in environments/ or a Pulumi.<stack>.yaml path.")
+Env = typer.Argument(..., help="A stack of this Pulumi project or a Pulumi.<stack>.yaml path.")
 
 
 def _setup(
