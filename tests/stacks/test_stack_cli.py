@@ -174,12 +174,12 @@ def test_list_has_a_header_row() -> None:
 
 def test_synth_refuses_an_unwritable_out_path_before_synthesizing(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    import stacks.cli
+    from stacks import cli as stack_cli
 
     def no_synth(env: str) -> None:
         raise AssertionError("synthesized before checking --out")
 
-    monkeypatch.setattr(stacks.cli, "synth", no_synth)
+    monkeypatch.setattr(stack_cli, "synth", no_synth)
     code, _, err = invoke("stack", "synth", "rialto-prod", "--out", str(tmp_path))
     assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
 
