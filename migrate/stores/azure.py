@@ -231,7 +231,7 @@ class AzureStore:
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         try:
-            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1)
+            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1, decompress=False)
         except ResourceNotFoundError:
             raise StoreError(f"{key}: no longer in the source") from None
         return _Reader(downloader.chunks())  # type: ignore[return-value]
@@ -239,7 +239,8 @@ class AzureStore:
     def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
         """Properties and body in one GET (saves a request per object)."""
         try:
-            downloader = self._blob(key).download_blob(max_concurrency=1)
+            # decompress=False: a gzip Content-Encoding is a property we carry; the bytes are copied as stored.
+            downloader = self._blob(key).download_blob(max_concurrency=1, decompress=False)
         except ResourceNotFoundError:
             raise StoreError(f"{key}: not found") from None
         return self._info(key, downloader.properties), _Reader(downloader.chunks())  # type: ignore[return-value]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 
 import pytest
 
 from migrate.stores import base
-from migrate.stores.base import MultipartStore, ServerSideCopyStore, Store
+from migrate.stores.base import FetchStore, MultipartStore, ServerSideCopyStore, Store
 from migrate.stores.registry import open_store
 from opcloud.errors import InputError
 from tests.migrate.conftest import NewUrl
@@ -211,3 +212,13 @@ def test_an_aborted_upload_leaves_no_parts_for_a_new_client(store: Store) -> Non
     again.abort_upload("gone/object.bin", upload)
     assert not again.parts_present("gone/object.bin", upload, part)  # None (S3: no such upload) or nothing
     assert again.head("gone/object.bin") is None and list(again.list()) == []
+
+
+def test_gzip_encoded_objects_read_back_as_stored(store: Store) -> None:
+    """Content-Encoding: gzip is a property to carry, not a request to decompress: the bytes come back as stored."""
+    data = gzip.compress(b"tender " * 1000)
+    store.write("z/doc.txt", io.BytesIO(data), len(data), "text/plain", {}, {"content-encoding": "gzip"})
+    assert read(store, "z/doc.txt") == data
+    if isinstance(store, FetchStore):
+        info, stream = store.fetch("z/doc.txt")
+        assert (info.headers or {}).get("content-encoding") == "gzip" and stream.read() == data
