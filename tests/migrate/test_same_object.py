@@ -272,3 +272,28 @@ def test_state_counts_helper_reads_the_real_state(tmp_path: Path) -> None:
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE uploads (key TEXT)")
     assert _count(db, "SELECT COUNT(*) FROM uploads") == 0
+
+
+def test_twins_a_folding_target_would_merge_are_refused_by_name(
+    s3_server: S3Server, new_url: NewUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target that folds case and normalises unicode (a case-insensitive share) declares so in its features:
+    each pair of twins is refused by name before anything is written, never one copied over the other."""
+    from dataclasses import replace
+
+    from migrate.stores import tree
+
+    real = tree.tree_features
+    monkeypatch.setattr(
+        tree,
+        "tree_features",
+        lambda root: replace(real(root), keys=replace(real(root).keys, folds_case=True, folds_unicode=True)),
+    )
+    source, target = new_url("s3"), new_url("file")
+    s3_fill(s3_server, source, {key: key.encode() for key in TRICKY_KEYS if key != LONG_KEY}, {}, {})
+    report = engine.copy(source, target, options(tmp_path))
+    twins = ["case/Report.PDF", "case/report.pdf", "nfc/caf\u00e9.txt", "nfc/cafe\u0301.txt"]
+    assert not report.ok and [r.key for r in report.refused] == sorted(twins)
+    assert report.copied == len(TRICKY_KEYS) - 1 - len(twins) and not report.failed
+    root = Path(urlsplit(target).path)
+    assert not (root / "case").exists() and not (root / "nfc").exists()
