@@ -109,10 +109,13 @@ def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[
     return listed
 
 
-def _clean_up(state: StateDB, target: Store, retries: int) -> None:
+def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int) -> None:
     """Abort uploads whose source is gone or changed (S3 bills kept parts), drop their rows, and remove partial
-    files no remaining upload needs. Before any copy, so nothing of this run is touched."""
+    files no remaining upload needs. Before any copy, so nothing of this run is touched. Uploads of keys this
+    run does not select (--include/--exclude) are not judged: they were not listed."""
     for key, upload_id in state.stale_uploads():
+        if not keep(key):
+            continue
         if isinstance(target, MultipartStore):
             _retrying(lambda k=key, u=upload_id: target.abort_upload(k, u), retries)  # type: ignore[misc]
         state.end_upload(key)
@@ -251,7 +254,7 @@ def _run(
         read_back=options.read_back,
     )
     progress.start_copy(to_copy[0], to_copy[1])
-    _clean_up(state, target, options.retries)
+    _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
     metadata_keys = target.features.metadata_keys
 
     def copy_and_verify(item: Todo) -> None:
