@@ -213,12 +213,15 @@ def test_system_headers_and_metadata_are_carried(src: str, dst: str, new_url: Ne
     assert {k: v for k, v in head.headers.items() if k in HEADERS} == HEADERS
 
 
-@pytest.mark.parametrize("dst", ["s3", "az", "file"])
+@pytest.mark.parametrize(
+    ("dst", "change"), [("s3", "deleted"), ("az", "deleted"), ("file", "deleted"), ("s3", "shrunk")]
+)
 def test_upload_of_a_source_that_vanished_is_aborted_by_the_next_run(
-    dst: str, new_url: NewUrl, tmp_path: Path, request: pytest.FixtureRequest
+    dst: str, change: str, new_url: NewUrl, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """kill -9 inside a multipart upload, then the source object is deleted: the next run aborts the upload
-    (S3 parts, Azure uncommitted blocks, the partial file) and drops its state row."""
+    """kill -9 inside a multipart upload, then the source object is deleted (or replaced by one small enough for
+    a single write): the next run aborts the upload (S3 parts, Azure uncommitted blocks, the partial file) and
+    drops its state row."""
     source, target = new_url("s3"), new_url(dst)
     s3: S3Server = request.getfixturevalue("s3_server")
     s3_fill(s3, source, {"big.bin": b"b" * (12 * MIB), "small.txt": b"s"}, {}, {})
@@ -231,7 +234,10 @@ def test_upload_of_a_source_that_vanished_is_aborted_by_the_next_run(
     )
     assert _count(db, "SELECT COUNT(*) FROM uploads") == 1
     bucket, prefix = _bucket(source)
-    s3.client().delete_object(Bucket=bucket, Key=prefix + "big.bin")
+    if change == "deleted":
+        s3.client().delete_object(Bucket=bucket, Key=prefix + "big.bin")
+    else:
+        s3.client().put_object(Bucket=bucket, Key=prefix + "big.bin", Body=b"now small")
     rerun = subprocess.run(_copy_cmd(source, target, state, *extra), capture_output=True, text=True, check=False)
     assert rerun.returncode == 0, rerun.stderr
     assert _count(db, "SELECT COUNT(*) FROM uploads") == 0 and _count(db, "SELECT COUNT(*) FROM parts") == 0
