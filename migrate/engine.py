@@ -30,7 +30,7 @@ from typing import TypeVar
 from migrate import transfer
 from migrate.progress import Progress
 from migrate.report import CopyReport, Failure, VerifyReport
-from migrate.sameobject import carried
+from migrate.sameobject import carried, user_metadata
 from migrate.state import StateDB, Todo, state_path
 from migrate.stores.base import SHA256_KEY, MultipartStore, ObjectInfo, PartialFilesStore, Store, StoreError
 from migrate.stores.registry import open_store
@@ -266,7 +266,7 @@ def _run(
             )
             if metadata_keys is not None and info.metadata:
                 with lock:
-                    mapped.update(metadata_keys.mapped(transfer.user_metadata(info)))
+                    mapped.update(metadata_keys.mapped(user_metadata(info)))
             with lock:
                 report.copied += 1
                 report.copied_bytes += item.size

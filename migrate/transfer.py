@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from migrate.sameobject import Carried, carried, differences, headers_to_carry, user_metadata
+from migrate.sameobject import Carried, carried, differences, headers_to_carry
 from migrate.state import StateDB
 from migrate.stores.base import (
     SHA256_KEY,
@@ -32,9 +32,6 @@ from migrate.stores.base import (
 )
 
 _CHUNK = 1024 * 1024
-
-
-__all__ = ["user_metadata"]  # re-exported for the engine
 
 
 class TransientError(Exception):
