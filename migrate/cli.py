@@ -73,10 +73,8 @@ def copy(
 ) -> None:
     from migrate import engine, render
     from migrate.residency import check_within
-    from migrate.sdklog import route_sdk_logs
     from migrate.sizes import parse_size
 
-    route_sdk_logs()
     if jurisdiction:
         check_within(jurisdiction, [dst])
     options = engine.CopyOptions(
@@ -109,10 +107,8 @@ def verify(
     no_progress: bool = NoProgress,
 ) -> None:
     from migrate import engine, render
-    from migrate.sdklog import route_sdk_logs
     from opcloud.errors import InputError
 
-    route_sdk_logs()
     if len(targets) == 1:
         _plan_action(Path(targets[0]), "verify", as_json, no_progress)
         return
@@ -125,9 +121,7 @@ def verify(
 def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> None:
     from migrate import render, runner
     from migrate.plan import load_plan
-    from migrate.sdklog import route_sdk_logs
 
-    route_sdk_logs()
     report = runner.execute(load_plan(path), action, progress=not no_progress)
     _finish(report.to_dict(), as_json, render.plan_report)
 
