@@ -178,12 +178,13 @@ def verify_properties(ctx: transfer.Context, expected: ObjectInfo, expected_sha:
     return _stored_sha(head, expected_sha) or transfer.check_properties(ctx, expected, head)
 
 
-def _unchanged(ctx: transfer.Context, item: Todo) -> bool:
-    """--check-metadata: whether source and target still hold the same properties (a HEAD each)."""
+def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
+    """--check-metadata (and the one-time check of a legacy-tagged object): whether source and target still
+    hold the same properties (a HEAD each)."""
     source, target = ctx.source.head(item.key), ctx.target.head(item.key)
     if source is None or target is None or (source.size, source.version) != (item.size, item.version):
         return False
-    sha = ctx.state.known_sha(item.key, item.size, item.tag)
+    sha = ctx.state.known_sha(item.key, item.size, recorded_tag)
     if sha is None or _stored_sha(target, sha) is not None:
         return False
     return transfer.check_properties(ctx, source, target) is None
@@ -297,8 +298,11 @@ def _run(
                 with lock:
                     report.deleted += 1
                 return
-            if item.action == "check":
-                if _retrying(lambda: _unchanged(ctx, item), options.retries):
+            if item.action in ("check", "retag"):
+                recorded_tag = item.version if item.action == "retag" else item.tag
+                if _retrying(lambda: _unchanged(ctx, item, recorded_tag), options.retries):
+                    if item.action == "retag":
+                        state.renew_tag(item.key, item.tag)
                     return
                 with lock:
                     report.unchanged -= 1

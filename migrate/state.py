@@ -46,6 +46,9 @@ CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER 
                         tag TEXT NOT NULL, action TEXT NOT NULL);
 """
 _BATCH = 1000
+# A row recorded before change tags carried the listing's `modified` stamp: its tag is the bare version. Such an
+# object is not recopied on upgrade; its properties are compared by HEAD once ('retag') and the tag renewed.
+LEGACY_TAG = "(o.src_version = s.version AND s.tag != s.version)"
 
 
 @dataclass(frozen=True)
@@ -195,9 +198,11 @@ class StateDB:
             self.db.execute(
                 f"""INSERT INTO work.todo (key, size, version, tag, action)
                    SELECT s.key, s.size, s.version, s.tag,
-                          CASE WHEN o.key IS NULL OR o.size != s.size OR o.src_version != s.tag
+                          CASE WHEN o.key IS NULL OR o.size != s.size
+                                    OR (o.src_version != s.tag AND NOT ({LEGACY_TAG} AND o.verified = 1))
                                     OR d.key IS NULL OR d.size != s.size OR d.version != o.dst_version
-                               THEN 'copy' WHEN o.verified = 0 THEN 'verify' ELSE 'check' END
+                               THEN 'copy' WHEN o.src_version != s.tag THEN 'retag'
+                               WHEN o.verified = 0 THEN 'verify' ELSE 'check' END
                    FROM work.src s
                    LEFT JOIN objects o ON o.key = s.key
                    LEFT JOIN work.dst d ON d.key = s.key
@@ -284,6 +289,11 @@ class StateDB:
     def upload_ids(self) -> set[str]:
         with self._lock:
             return {str(row[0]) for row in self.db.execute("SELECT upload_id FROM uploads")}
+
+    def renew_tag(self, key: str, tag: str) -> None:
+        """A legacy-tagged object found the same by its properties: record the current change tag."""
+        with self._lock:
+            self.db.execute("UPDATE objects SET src_version = ? WHERE key = ?", (tag, key))
 
     def record_verified(self, key: str) -> None:
         with self._lock:
