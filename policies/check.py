@@ -13,7 +13,9 @@ from policies.rules import ALL_RULES
 from stacks.environment import open_stack
 from stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
 
-Status = Literal["passed", "violated", "not-applicable"]
+Status = Literal["passed", "violated", "incomplete", "not-applicable"]
+STATUSES: tuple[Status, ...] = ("passed", "violated", "incomplete", "not-applicable")
+Verdict = Literal["COMPLIANT", "INCOMPLETE", "VIOLATED"]
 
 # Inputs naming a resource, which other resources use to point at it.
 _NAME_KEYS = ("bucket", "name", "accountName", "serverName", "vaultName", "workspaceName", "identifier", "keyName")
@@ -40,24 +42,51 @@ def views_of(manifest: Manifest) -> list[ResourceView]:
     ]
 
 
+def _finding_order(finding: Finding) -> tuple[str, str, str]:
+    return (finding.resource or "", finding.urn or "", finding.message)
+
+
 @dataclass
 class RuleResult:
+    """A rule's findings, in a stable order, and why it had nothing to judge (if the kind cannot exist)."""
+
     rule: Rule
     findings: list[Finding] = field(default_factory=list)
+    not_applicable_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        self.findings = sorted(self.findings, key=_finding_order)
 
     @property
     def violations(self) -> list[Finding]:
-        return [f for f in self.findings if not f.ok]
+        return [f for f in self.findings if f.violation]
 
     @property
     def passes(self) -> list[Finding]:
-        return [f for f in self.findings if f.ok]
+        return [f for f in self.findings if f.evaluated and f.ok]
+
+    @property
+    def unevaluated(self) -> list[Finding]:
+        return [f for f in self.findings if not f.evaluated]
 
     @property
     def status(self) -> Status:
-        if not self.findings:
-            return "not-applicable"
-        return "violated" if self.violations else "passed"
+        if self.violations:
+            return "violated"
+        if self.unevaluated:
+            return "incomplete"
+        if self.passes:
+            return "passed"
+        return "not-applicable" if self.not_applicable_reason else "incomplete"
+
+    @property
+    def reason(self) -> str | None:
+        """Why the rule is not applicable or incomplete, for the report."""
+        if self.status == "not-applicable":
+            return self.not_applicable_reason
+        if self.status == "incomplete" and not self.findings:
+            return "no resource this rule covers was found, so it could not be evaluated"
+        return None
 
     def to_json(self) -> dict[str, Any]:
         rule = self.rule
@@ -70,8 +99,10 @@ class RuleResult:
             "enforcement": rule.enforcement.value,
             "remediation": rule.remediation,
             "status": self.status,
+            "reason": self.reason,
             "passed": [f.to_json() for f in self.passes],
             "violations": [f.to_json() for f in self.violations],
+            "unevaluated": [f.to_json() for f in self.unevaluated],
         }
 
 
@@ -88,13 +119,26 @@ class CheckResult:
         return [f for r in self.results if r.rule.enforcement is Enforcement.MANDATORY for f in r.violations]
 
     @property
+    def mandatory_incomplete(self) -> list[RuleResult]:
+        return [r for r in self.results if r.rule.enforcement is Enforcement.MANDATORY and r.status == "incomplete"]
+
+    @property
+    def verdict(self) -> Verdict:
+        """VIOLATED on a mandatory violation; INCOMPLETE when a mandatory rule could not be evaluated."""
+        if self.mandatory_violations:
+            return "VIOLATED"
+        if self.mandatory_incomplete:
+            return "INCOMPLETE"
+        return "COMPLIANT"
+
+    @property
     def ok(self) -> bool:
-        return not self.mandatory_violations
+        return self.verdict == "COMPLIANT"
 
     @property
     def counts(self) -> dict[Status, int]:
-        """How many rules passed, were violated, did not apply."""
-        return {s: sum(1 for r in self.results if r.status == s) for s in ("passed", "violated", "not-applicable")}
+        """How many rules passed, were violated, could not be evaluated, did not apply."""
+        return {s: sum(1 for r in self.results if r.status == s) for s in STATUSES}
 
     def violated_rules(self) -> set[str]:
         return {r.rule.name for r in self.results if r.status == "violated"}
@@ -104,6 +148,7 @@ class CheckResult:
         return {
             "stack": self.stack,
             "ok": self.ok,
+            "verdict": self.verdict,
             "context": {
                 "jurisdiction": ctx.jurisdiction,
                 "environment": ctx.environment,
@@ -113,14 +158,18 @@ class CheckResult:
                 "geoRedundancy": ctx.geo_redundancy,
             },
             "resources": self.resource_count,
-            "summary": {**self.counts, "mandatoryViolations": len(self.mandatory_violations)},
+            "summary": {
+                **self.counts,
+                "mandatoryViolations": len(self.mandatory_violations),
+                "mandatoryIncomplete": len(self.mandatory_incomplete),
+            },
             "seconds": round(self.seconds, 3),
             "rules": [r.to_json() for r in self.results],
         }
 
 
 def run_rules(stack: StackView, rules: Sequence[Rule] = ALL_RULES) -> list[RuleResult]:
-    return [RuleResult(rule, list(rule.run(stack))) for rule in rules]
+    return [RuleResult(rule, list(rule.run(stack)), rule.not_applicable_reason(stack.context)) for rule in rules]
 
 
 def check_views(views: Iterable[ResourceView], context: StackContext, rules: Sequence[Rule] = ALL_RULES) -> CheckResult:

@@ -27,6 +27,9 @@ def check_command(
         print_report(result, console)
     if report is not None:
         err_console.print(f"report written to {report}", markup=False, highlight=False)
-    if not result.ok:
+    if result.verdict == "VIOLATED":
         count = len(result.mandatory_violations)
-        raise CheckFailed(f"{result.stack}: {count} mandatory policy violation{'s' if count != 1 else ''}")
+        raise CheckFailed(f"{result.stack}: VIOLATED: {count} mandatory policy violation{'s' if count != 1 else ''}")
+    if result.verdict == "INCOMPLETE":
+        names = ", ".join(r.rule.name for r in result.mandatory_incomplete)
+        raise CheckFailed(f"{result.stack}: INCOMPLETE: mandatory rules not evaluated: {names}")

@@ -19,7 +19,7 @@ from opcloud.errors import InputError
 from policies.check import CheckResult, RuleResult
 from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
 
-_ICON = {"passed": "PASS", "violated": "FAIL", "not-applicable": "N/A"}
+_ICON = {"passed": "PASS", "violated": "FAIL", "incomplete": "INCOMPLETE", "not-applicable": "N/A"}
 
 
 def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]]:
@@ -32,11 +32,11 @@ def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]
 
 def _summary(result: CheckResult) -> str:
     counts = result.counts
-    verdict = "COMPLIANT" if result.ok else "NOT COMPLIANT"
     return (
-        f"{verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
-        f"({len(result.mandatory_violations)} mandatory violations), {counts['not-applicable']} not applicable; "
-        f"{result.resource_count} resources checked in {result.seconds:.2f}s"
+        f"{result.verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
+        f"({len(result.mandatory_violations)} mandatory violations), {counts['incomplete']} not evaluated "
+        f"({len(result.mandatory_incomplete)} mandatory), {counts['not-applicable']} not applicable; "
+        f"{result.resource_count} resources checked"
     )
 
 
@@ -59,11 +59,13 @@ def print_report(result: CheckResult, console: Console) -> None:
         for rule_result in rules:
             rule = rule_result.rule
             status = rule_result.status
-            style = {"passed": "green", "violated": "red", "not-applicable": "dim"}[status]
+            style = {"passed": "green", "violated": "red", "incomplete": "yellow", "not-applicable": "dim"}[status]
             level = "" if rule.enforcement is Enforcement.MANDATORY else " (advisory)"
             evidence = f", {len(rule_result.passes)} resources" if rule_result.passes else ""
             console.print(f"  [{style}]{_ICON[status]:4}[/] {rule.name}{level}{evidence}")
-            for finding in rule_result.violations:
+            if rule_result.reason:
+                console.print(f"       [dim]{rich_escape(rule_result.reason)}[/]")
+            for finding in [*rule_result.violations, *rule_result.unevaluated]:
                 where = finding.resource or "stack"
                 console.print(f"       [red]-[/] {rich_escape(where)}: {rich_escape(finding.message)}")
     style = "green" if result.ok else "red"
