@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from opcloud import allowlists
+
 UNKNOWN = "[unknown]"
 SECRET = "[secret]"
 
@@ -114,6 +116,12 @@ class StackContext:
     geo_redundancy: Literal["region", "zones"] = "region"
     backup: BackupPolicy | None = None
     program: str = "platform"
+    # Public addresses a firewall may admit per port class (admin, data, web): the environment's limits.
+    allow_limits: Mapping[str, int] = field(default_factory=lambda: dict(allowlists.DEFAULT_LIMITS))
+    # The stack's standard tags (owner, platform, environment, jurisdiction, managed-by).
+    tags: Mapping[str, str] = field(default_factory=dict)
+    # NFS shares documented to use krb5i (integrity without privacy) instead of krb5p.
+    nfs_integrity_only: frozenset[str] = frozenset()
 
     @property
     def production(self) -> bool:
@@ -205,6 +213,8 @@ def unevaluated(message: str) -> Verdict:
 def pending(what: str) -> Verdict:
     """A value the engine computes during the update: "will be known", checked again at `up`."""
     return None, f"{what} is computed by the provider: will be known at update time and checked then"
+
+
 ResourceCheck = Callable[[ResourceView, StackView], Iterable[Verdict] | None]
 StackCheck = Callable[[StackView], Iterable[tuple[ResourceView | None, bool | None, str]]]
 
@@ -238,6 +248,8 @@ class Rule:
             return self.not_applicable[f"program:{context.program}"]
         if context.cloud is not None and context.cloud in self.not_applicable:
             return self.not_applicable[context.cloud]
+        if not context.production and "non-production" in self.not_applicable:
+            return self.not_applicable["non-production"]
         return None
 
     def run(self, stack: StackView) -> Iterator[Finding]:
@@ -276,7 +288,15 @@ def resource_rule(
 
     def wrap(check: ResourceCheck) -> Rule:
         return Rule(
-            name, description, control, severity, enforcement, remediation, check, None, needs_stack,
+            name,
+            description,
+            control,
+            severity,
+            enforcement,
+            remediation,
+            check,
+            None,
+            needs_stack,
             dict(not_applicable or {}),
         )
 
@@ -295,7 +315,15 @@ def stack_rule(
 ) -> Callable[[StackCheck], Rule]:
     def wrap(check: StackCheck) -> Rule:
         return Rule(
-            name, description, control, severity, enforcement, remediation, None, check, True,
+            name,
+            description,
+            control,
+            severity,
+            enforcement,
+            remediation,
+            None,
+            check,
+            True,
             dict(not_applicable or {}),
         )
 

@@ -111,7 +111,9 @@ def cloud_of(resource: ResourceView) -> str:
         return "aws"
     if package == "azure-native":
         return "azure"
-    return "iaas"
+    if package == "pulumi-python" or resource.type.startswith("opcloud:iaas:"):
+        return "iaas"
+    return "unknown"  # an unknown provider is never taken for the stack's own cloud
 
 
 def truthy(value: Any) -> bool:

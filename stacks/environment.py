@@ -19,7 +19,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from opcloud import residency
+from opcloud import allowlists, residency
 from opcloud.errors import InputError, ResidencyError
 
 PROJECT = "opcloud"
@@ -58,11 +58,40 @@ class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+class PublicAddressLimits(ConfigModel):
+    """Public addresses an allow-list may open per port class; strict defaults, hard ceilings."""
+
+    admin: int = Field(allowlists.DEFAULT_LIMITS["admin"], ge=0, le=allowlists.CEILINGS["admin"])
+    data: int = Field(allowlists.DEFAULT_LIMITS["data"], ge=0, le=allowlists.CEILINGS["data"])
+    web: int = Field(allowlists.DEFAULT_LIMITS["web"], ge=0, le=allowlists.CEILINGS["web"])
+
+    def as_map(self) -> dict[str, int]:
+        return {"admin": self.admin, "data": self.data, "web": self.web}
+
+
+def check_allow_list(networks: list[IPv4Network], limit: int, what: str) -> None:
+    """Refuse a list whose networks together open more public space than `limit` (0.0.0.0/1 + 128.0.0.0/1...)."""
+    count = allowlists.public_addresses(str(n) for n in networks) or 0
+    if count > limit:
+        raise ValueError(f"{what} admit {allowlists.describe(count)}, above the limit of {limit}")
+
+
 class Network(ConfigModel):
     cidr: IPv4Network = Field(description="Address space of the platform network (a /16 to a /20).")
     zones: int = Field(3, ge=2, le=3, description="Availability zones the tiers spread over.")
     allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="Who may reach the public entry (TLS).")
     admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="Operators' networks (SSH, DB admin).")
+    public_address_limits: PublicAddressLimits = Field(
+        default_factory=PublicAddressLimits, description="Public addresses allowed per port class."
+    )
+
+    @model_validator(mode="after")
+    def _allow_lists(self) -> Network:
+        limits = self.public_address_limits
+        check_allow_list(self.allowed_cidrs, limits.web, "network.allowedCidrs")
+        # Admin networks reach SSH and, on IaaS hosts, PostgreSQL: both limits hold.
+        check_allow_list(self.admin_cidrs, min(limits.admin, limits.data), "network.adminCidrs")
+        return self
 
     @field_validator("cidr")
     @classmethod
@@ -201,7 +230,7 @@ class IscsiVolume(ConfigModel):
     target: str = Field(pattern=r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[A-Za-z0-9._:-]+)?$", description="Target IQN.")
     lun: int = Field(ge=0, le=16383)
     size_gb: int | None = Field(None, ge=1)
-    chap: Chap | None = None
+    chap: Chap = Field(description="CHAP credentials: no volume is attached without authentication.")
     luks_key: SecretRef
     filesystem: Literal["ext4", "xfs"] = "ext4"
     mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
@@ -219,7 +248,16 @@ class NfsShare(ConfigModel):
     purpose: Literal["documents", "backup"]
     mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
     hosts: list[str] = Field(min_length=1, description="Hosts that mount the share.")
-    sec: Literal["sys", "krb5", "krb5i", "krb5p"] = "krb5p"
+    sec: Literal["krb5i", "krb5p"] = Field(
+        "krb5p", description="Kerberos privacy; krb5i (integrity only) needs secReason."
+    )
+    sec_reason: str | None = Field(None, min_length=10, description="Why this share cannot use krb5p.")
+
+    @model_validator(mode="after")
+    def _documented_integrity_only(self) -> NfsShare:
+        if self.sec == "krb5i" and self.sec_reason is None:
+            raise ValueError(f"nfs {self.name}: sec krb5i sends data unencrypted; document why in secReason")
+        return self
 
 
 class Inventory(ConfigModel):
@@ -284,10 +322,25 @@ class Inventory(ConfigModel):
         return next(b for b in self.bastions if b.name == name)
 
     def check_sites(self, site: str, copy_site: str | None) -> None:
-        """Documents are served at the primary site; backups go to the second site of the same country."""
+        """Documents are served at the primary site; backups go to the second site of the same country.
+
+        Every place is read from the address through the residency registry: a label cannot move a share.
+        """
+        for host in self.hosts:
+            if residency.site_of_address(host.address) != site:
+                raise ValueError(f"host {host.name}: {host.address} is not an address of the primary site {site}")
+        for volume in self.iscsi:
+            portal = volume.portal.rsplit(":", 1)[0]
+            if residency.site_of_address(portal) != site:
+                raise ValueError(f"iscsi {volume.name}: portal {portal} is not an address of the primary site {site}")
         for share in self.nfs:
             if share.site not in residency.IAAS_SITES:
                 raise ValueError(f"nfs {share.name}: unknown site {share.site!r}")
+            served_from = residency.site_of_address(share.server)
+            if served_from is None:
+                raise ValueError(f"nfs {share.name}: no site of the residency registry routes {share.server}")
+            if served_from != share.site:
+                raise ValueError(f"nfs {share.name}: labelled {share.site} but {share.server} is at {served_from}")
             if share.purpose == "documents" and share.site != site:
                 raise ValueError(f"nfs {share.name}: documents are served at the primary site {site}")
             if share.purpose == "backup" and share.site != copy_site:

@@ -125,6 +125,7 @@ def _platform(stack: StackView) -> bool:
     severity=Severity.HIGH,
     remediation="Give the backup plan (AWS Backup / Data Protection policy / pgBackRest timers) the schedule of "
     "components.schedules for the environment's backup settings.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
     ctx = stack.context
@@ -181,6 +182,7 @@ def _db_log_shipping(resource: ResourceView) -> Verdict | None:
     severity=Severity.HIGH,
     remediation="Keep backup.logIntervalMinutes between 5 and 10 and automated backups on (RDS retention >= 1, "
     "Azure backup retention, pgBackRest archive_timeout <= 600 s).",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_log_interval(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     verdict = _db_log_shipping(resource)
@@ -198,6 +200,7 @@ def backup_log_interval(resource: ResourceView, stack: StackView) -> list[Verdic
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="RDS: backupRetentionPeriod >= 1; Azure: backup.backupRetentionDays >= 7; IaaS: WAL archiving.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.RDS_INSTANCE or resource.type in res.RDS_CLUSTER:
@@ -262,6 +265,7 @@ def _retention(resource: ResourceView, ctx: StackContext) -> Iterable[Verdict]:
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="Set the plan's lifecycle deleteAfter (and the copy's) to backup.retentionDays or more.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if iaas.kind(resource) == "pgbackrest":
@@ -395,6 +399,7 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool,
     severity=Severity.HIGH,
     remediation="Add a copy action / replication to the copy region; on Azure use GRS/geo backups where the "
     "pair is inside the jurisdiction and ZRS/zone-redundant HA where it is not.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
     if not _platform(stack):
@@ -404,6 +409,23 @@ def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
         yield from _aws_copies(stack)
     elif cloud == "azure":
         yield from _azure_copies(stack)
+    elif cloud == "iaas":
+        yield from _iaas_copies(stack)
+
+
+def _iaas_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    """The pgBackRest repository's share must be served from another site of the country, by its address."""
+    ctx = stack.context
+    shares = [s for s in iaas.steps(stack) if iaas.kind(s) == "nfs-mount" and iaas.row(s) == "backups"]
+    if not shares:
+        yield None, False, "no backup share mounted: the pgBackRest repository has no second-site copy"
+    for share in shares:
+        address = iaas.storage_address(share)
+        place = iaas.site_of(address)
+        if place is None:
+            yield share, None, f"backup share at {address}: no site of the residency registry routes this address"
+            continue
+        yield (share, *_second_region(place[0], ctx, "iaas", f"backup share at {address} (site {place[0]})"))
 
 
 def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
@@ -427,6 +449,7 @@ def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
     severity=Severity.HIGH,
     remediation="Add the store to the AWS Backup selection / a Data Protection backup instance.",
     needs_stack=True,
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not _platform(stack):
@@ -437,6 +460,20 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
         if hits:
             return [(True, f"protected by {res.names(hits)}")]
         return [(False, "not in any backup selection / backup instance")]
+    if iaas.kind(resource) == "postgresql":
+        backups = iaas.same_host(stack, resource, "pgbackrest")
+        if backups:
+            return [(True, f"backed up by pgBackRest ({res.names(backups)})")]
+        return [(False, f"no pgBackRest step on {resource.get('host')}: the database is not backed up")]
+    if iaas.kind(resource) == "nfs-mount" and iaas.row(resource) == "documents":
+        # opcloud configures no backup of the filer: its snapshots or replication are invisible to the stack.
+        return [
+            (
+                None,
+                f"documents share {iaas.storage_address(resource)}:{iaas.spec_value(resource, 'export')}: "
+                "no backup of it is declared, and the filer's own snapshots cannot be seen",
+            )
+        ]
     return None
 
 

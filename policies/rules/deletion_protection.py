@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -28,6 +29,7 @@ def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
     remediation="RDS deletionProtection true and a final snapshot; no forceDestroy on buckets and vaults; a "
     "CanNotDelete lock and purge protection on Azure.",
     needs_stack=True,
+    not_applicable={"non-production": "only production data stores must survive a careless delete"},
 )
 def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not stack.context.production:
@@ -60,7 +62,16 @@ def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdic
         return [(False, f"soft delete {soft_delete or 'off'}, immutability {immutability or 'off'}, and no lock")]
     if t in res.AZ_PG or t in res.AZ_STORAGE:
         return [_azure_locked(resource, stack)]
+    if iaas.kind(resource) in iaas.DATA_KINDS:
+        return [_host_step_kept(resource)]
     return None
+
+
+def _host_step_kept(step: ResourceView) -> Verdict:
+    """IaaS: deleting a host step leaves the host as it is; LUKS must also refuse to format a volume with data."""
+    if iaas.kind(step) == "luks" and "refusing to format" not in str(step.get("apply", "")):
+        return False, "the LUKS step may format a volume that already holds data"
+    return True, "deleting the stack leaves the data on the host (host steps are never undone)"
 
 
 RULES = (deletion_protection,)
