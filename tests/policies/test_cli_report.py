@@ -79,4 +79,4 @@ def test_html_report_escapes_every_value() -> None:
 def test_markdown_report_escapes_table_and_emphasis() -> None:
     text = to_markdown(_hostile_result())
     assert "\\| \\*\\*x\\*\\*" in text and "\\<script\\>" in text
-    assert "NOT COMPLIANT" in text
+    assert "VIOLATED" in text

@@ -39,7 +39,7 @@ def test_security_group_open_to_the_world_on_postgres_fails() -> None:
     sg = "aws:ec2/securityGroup:SecurityGroup"
     world = [{"protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "cidrBlocks": ["0.0.0.0/0"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=world)) is False
-    https = [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]}]
+    https = [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["198.51.100.0/24"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=https)) is True
     admin = [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["192.0.2.0/28"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=admin)) is True
