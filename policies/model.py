@@ -160,6 +160,15 @@ class StackView:
                 return self._by_alias[head]
         return []
 
+    def points_at(self, source: ResourceView, prop: str, target: ResourceView) -> bool:
+        """Does `source`'s (dotted) `prop` point at `target`, by the engine's dependency or by value?
+
+        The engine reports dependencies per top-level property, so a nested property is judged by its top.
+        """
+        if target.urn in source.refs.get(prop.split(".")[0], ()):
+            return True
+        return any(target in self.resolve(value) for value in _values(source.get(prop)))
+
     def referencing(self, target: ResourceView, *types: str, prop: str) -> list[ResourceView]:
         """Resources of `types` whose `prop` points at `target` (by engine dependency or by value)."""
         hits = []
@@ -167,6 +176,10 @@ class StackView:
             if target.urn in resource.refs.get(prop, ()) or target in self.resolve(resource.get(prop)):
                 hits.append(resource)
         return hits
+
+
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 @dataclass(frozen=True)

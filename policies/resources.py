@@ -163,7 +163,12 @@ def arn_region(arn: Any) -> str | None:
 
 
 def target_region(stack: StackView, value: Any) -> tuple[ResourceView | None, str | None]:
-    """The stack's resource a copy destination points at and its region; else the region its ARN names."""
+    """The stack's resource a copy destination points at and its region; else the region its ARN names.
+
+    A destination the provider computes (a preview's unknown) gives the region UNKNOWN: "will be known".
+    """
+    if value == UNKNOWN:
+        return None, UNKNOWN
     targets = stack.resolve(value)
     if targets:
         return targets[0], region_of(targets[0], stack.context)

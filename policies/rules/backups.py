@@ -17,7 +17,17 @@ from components.schedules import WEEKDAYS
 from opcloud import residency
 from policies import iaas
 from policies import resources as res
-from policies.model import A_8_13, ResourceView, Severity, StackContext, StackView, Verdict, resource_rule, stack_rule
+from policies.model import (
+    A_8_13,
+    ResourceView,
+    Severity,
+    StackContext,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+    stack_rule,
+)
 
 _DAY_NAMES = {day[:3].upper(): day for day in WEEKDAYS}  # "SUN" -> "sunday"
 _DAY_ORDER = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron's 1-7
@@ -301,6 +311,8 @@ def _zones_allowed(ctx: StackContext, cloud: str) -> Verdict:
 
 
 def _second_region(region: str | None, ctx: StackContext, cloud: str, what: str) -> Verdict:
+    if region == res.UNKNOWN:
+        return pending(f"{what}: the region")
     if region is None:
         return False, f"{what}: region of the copy cannot be established"
     if region == ctx.region:
@@ -314,14 +326,19 @@ def _second_region(region: str | None, ctx: StackContext, cloud: str, what: str)
 def _primary_buckets(stack: StackView) -> list[ResourceView]:
     """Buckets holding platform data: not replicas, not log targets."""
     replicas = {
-        target.urn
+        bucket.urn
         for config in stack.of_type(*res.S3_REPLICATION)
-        for rule in res.as_list(config.get("rules"))
-        for target in stack.resolve(((rule or {}).get("destination") or {}).get("bucket"))
+        for bucket in stack.of_type(*res.S3_BUCKET)
+        if not stack.points_at(config, "bucket", bucket)
+        and any(
+            stack.points_at(config, f"rules.{i}.destination.bucket", bucket)
+            for i in range(len(res.as_list(config.get("rules"))))
+        )
     }
-    logs = {t.urn for lg in stack.of_type(*res.S3_LOGGING) for t in stack.resolve(lg.get("targetBucket"))}
-    logs |= {t.urn for tr in stack.of_type(*res.CLOUDTRAIL) for t in stack.resolve(tr.get("s3BucketName"))}
-    logs |= {t.urn for lb in stack.of_type(*res.LB) for t in stack.resolve(lb.get("accessLogs.bucket"))}
+    buckets = stack.of_type(*res.S3_BUCKET)
+    logs = {b.urn for lg in stack.of_type(*res.S3_LOGGING) for b in buckets if stack.points_at(lg, "targetBucket", b)}
+    logs |= {b.urn for tr in stack.of_type(*res.CLOUDTRAIL) for b in buckets if stack.points_at(tr, "s3BucketName", b)}
+    logs |= {b.urn for lb in stack.of_type(*res.LB) for b in buckets if stack.points_at(lb, "accessLogs.bucket", b)}
     return [b for b in stack.of_type(*res.S3_BUCKET) if b.urn not in replicas | logs]
 
 
@@ -429,15 +446,11 @@ def _iaas_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool |
 
 
 def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
-    hits = [
-        s
-        for s in stack.of_type(*res.BACKUP_SELECTION)
-        if any(target in stack.resolve(arn) for arn in res.as_list(s.get("resources")))
-    ]
+    hits = [s for s in stack.of_type(*res.BACKUP_SELECTION) if stack.points_at(s, "resources", target)]
     hits += [
         b
         for b in stack.of_type(*res.AZ_BACKUP_INSTANCE)
-        if target in stack.resolve(b.get("properties.dataSourceInfo.resourceID"))
+        if stack.points_at(b, "properties.dataSourceInfo.resourceID", target)
     ]
     return hits
 

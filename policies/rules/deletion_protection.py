@@ -11,8 +11,7 @@ def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
     for lock in stack.of_type(*res.AZ_LOCKS):
         if str(lock.get("level", "")) not in ("CanNotDelete", "ReadOnly"):
             continue
-        scope = lock.get("scope")
-        if resource in stack.resolve(scope) or resource in stack.resolve(lock.get("resourceName")):
+        if stack.points_at(lock, "scope", resource) or stack.points_at(lock, "resourceName", resource):
             return True, f"management lock {lock.name} ({lock.get('level')})"
         if lock.type.endswith("AtResourceGroupLevel") and lock.get("resourceGroupName") == resource.get(
             "resourceGroupName"

@@ -7,7 +7,7 @@ from typing import Any
 
 from policies import iaas
 from policies import resources as res
-from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, pending, resource_rule
 
 # ELB policies that refuse anything below TLS 1.2.
 AWS_TLS12_POLICY_PREFIXES = (
@@ -47,6 +47,8 @@ def tls_only_bucket_policy(resource: ResourceView, stack: StackView) -> list[Ver
     if resource.type not in res.S3_BUCKET:
         return None
     for policy in stack.referencing(resource, *res.S3_POLICY, prop="bucket"):
+        if policy.get("policy") == res.UNKNOWN:
+            return [pending(f"bucket policy {policy.name}'s document (it names the bucket's ARN)")]
         document = res.parse_json(policy.get("policy"))
         statements = res.as_list((document or {}).get("Statement")) if isinstance(document, dict) else []
         if any(_denies_insecure_transport(s) for s in statements):

@@ -18,6 +18,7 @@ from policies.model import (
     Severity,
     StackView,
     Verdict,
+    pending,
     resource_rule,
     stack_rule,
     unevaluated,
@@ -27,6 +28,8 @@ from policies.model import (
 def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:
     if jurisdiction is None:
         return False, f"{what}: no jurisdiction known (stack config or 'jurisdiction' tag)"
+    if region == res.UNKNOWN:
+        return pending(f"{what}: the region")
     if region is None:
         return False, f"{what}: region cannot be established, so residency cannot be shown"
     country = res.country(cloud, region)
@@ -74,13 +77,13 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
             destination = (rule or {}).get("destination") or {}
             arn = destination.get("bucket")
             target, region = res.target_region(stack, arn)
-            yield "aws", region, f"replica bucket {target.name if target else arn}"
+            yield "aws", region, f"replica bucket {target.name if target else 'being created'}"
     elif resource.type in res.BACKUP_PLAN:
         for rule in res.as_list(resource.get("rules")):
             for action in res.as_list((rule or {}).get("copyActions")):
                 arn = (action or {}).get("destinationVaultArn")
                 target, region = res.target_region(stack, arn)
-                yield "aws", region, f"backup copy to vault {target.name if target else arn}"
+                yield "aws", region, f"backup copy to vault {target.name if target else 'being created'}"
     elif resource.type in res.RDS_BACKUP_REPLICATION:
         yield "aws", res.region_of(resource, ctx), "replicated automated backups"
     elif resource.type in res.RDS_INSTANCE and resource.get("replicateSourceDb"):
