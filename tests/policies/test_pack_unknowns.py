@@ -78,7 +78,10 @@ def _unknown_count(resources: list[analyzer_pb2.AnalyzerResource]) -> int:
 
 @pytest.mark.parametrize("stack", ["prozorro-sale-prod", "prokuria-eu-prod"])
 def test_first_preview_with_unknown_outputs_has_no_mandatory_violation(
-    stack: str, synthesized: Synth, servicer: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    stack: str,
+    synthesized: Synth,
+    servicer: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PULUMI_STACK", stack)
     resources = _first_preview(synthesized(stack))
@@ -100,7 +103,9 @@ def test_first_preview_with_unknown_outputs_has_no_mandatory_violation(
 
 
 def test_a_real_violation_still_shows_through_the_unknowns(
-    synthesized: Synth, servicer: Any, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+    synthesized: Synth,
+    servicer: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PULUMI_STACK", "prozorro-sale-prod")
     manifest = synthesized("prozorro-sale-prod")
