@@ -5,10 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from policies import context as contexts
+from policies.compare import Comparison, compare, load_previous
 from policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
+from policies.provenance import provenance
 from policies.rules import ALL_RULES
 from stacks.environment import open_stack
 from stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
@@ -113,6 +117,9 @@ class CheckResult:
     results: list[RuleResult]
     resource_count: int
     seconds: float = 0.0
+    provenance: dict[str, Any] = field(default_factory=dict)
+    generated_at: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    comparison: Comparison | None = None
 
     @property
     def mandatory_violations(self) -> list[Finding]:
@@ -157,14 +164,16 @@ class CheckResult:
                 "copyRegion": ctx.copy_region,
                 "geoRedundancy": ctx.geo_redundancy,
             },
+            "provenance": self.provenance,
+            "generated": {"at": self.generated_at, "seconds": round(self.seconds, 3)},
             "resources": self.resource_count,
             "summary": {
                 **self.counts,
                 "mandatoryViolations": len(self.mandatory_violations),
                 "mandatoryIncomplete": len(self.mandatory_incomplete),
             },
-            "seconds": round(self.seconds, 3),
             "rules": [r.to_json() for r in self.results],
+            "sinceLastAudit": self.comparison.to_json() if self.comparison else None,
         }
 
 
@@ -189,10 +198,14 @@ def context_of(env: str) -> StackContext:
     return contexts.from_config(stack_file.stack, stack_file.config, str(stack_file.path))
 
 
-def check_stack(env: str) -> tuple[Manifest, CheckResult]:
-    """Synth ENV offline and check it; the result's `seconds` covers synth and rules."""
+def check_stack(env: str, previous: Path | None = None) -> tuple[Manifest, CheckResult]:
+    """Synth ENV offline and check it, with its provenance (and what changed since PREVIOUS, a JSON report)."""
+    previous_report = load_previous(previous) if previous is not None else None  # bad input fails first
     started = time.perf_counter()
     manifest = synth(env)
     result = check_manifest(manifest, context_of(env))
     result.seconds = time.perf_counter() - started
+    result.provenance = provenance([open_stack(env).path])
+    if previous_report is not None:
+        result.comparison = compare(result.to_json(), previous_report)
     return manifest, result
