@@ -216,7 +216,6 @@ def test_an_empty_iaas_stack_is_never_compliant() -> None:
         ("prokuria-admin-whole-internet-in-halves", "opcloud:network.adminCidrs"),
         ("stand-admin-slash8", "opcloud:network.adminCidrs"),
         ("ua-backup-share-on-primary-filer", "opcloud:inventory.nfs[1].server"),
-        ("ua-backup-share-unregistered-address", "opcloud:inventory.nfs[1].server"),
         ("ua-nfs-without-kerberos", "opcloud:inventory.nfs[0].sec"),
         ("ua-nfs-krb5i-undocumented", "opcloud:inventory.nfs[0].secReason"),
         ("ua-iscsi-without-chap", "opcloud:inventory.iscsi[0].chap"),
@@ -236,6 +235,18 @@ def test_violating_environment_is_refused_naming_the_key(name: str, key: str) ->
         secret = path.read_text().split(f"{key.split(':', 1)[1]}: ", 1)[1].split()[0]
         assert secret not in result.output, "the plain secret is never printed"
     assert len(lines) <= 3  # one error line (rich may wrap it)
+
+
+def test_backup_share_at_an_unregistered_address_is_incomplete_naming_it() -> None:
+    """The model cannot place it, so it accepts it (a lab); the check cannot show residency and says so."""
+    path = ENVIRONMENTS / "Pulumi.ua-backup-share-unregistered-address.yaml"
+    result = runner.invoke(app, ["stack", "check", str(path), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "INCOMPLETE"
+    for name in ("data-residency", "backup-geo-copy"):
+        rule = next(r for r in data["rules"] if r["rule"] == name)
+        assert rule["status"] == "incomplete" and any("10.99.250.20" in f["message"] for f in rule["unevaluated"])
 
 
 def test_krb5i_with_a_documented_reason_is_accepted() -> None:
