@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opcloud import residency
+from opcloud import allowlists, residency
 from policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 # ------------------------------------------------------------------------------------------------ AWS
@@ -88,20 +88,8 @@ DATA_STORES: tuple[str, ...] = (
 )
 DATABASES: tuple[str, ...] = (*RDS_INSTANCE, *RDS_CLUSTER, *AZ_PG)
 
-# Ports of data services: never open to the world.
-DATA_PORTS: dict[int, str] = {
-    22: "SSH",
-    111: "rpcbind",
-    445: "SMB",
-    2049: "NFS",
-    3260: "iSCSI",
-    3306: "MySQL",
-    3389: "RDP",
-    5432: "PostgreSQL",
-    6379: "Redis",
-    9200: "Elasticsearch",
-    27017: "MongoDB",
-}
+# Ports of data and admin services (kept for rules reading them; the classes live in opcloud.allowlists).
+DATA_PORTS: dict[int, str] = {**allowlists.ADMIN_PORTS, **allowlists.DATA_PORTS}
 WORLD = ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "internet")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from policies import iaas
 from policies import resources as res
 from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, pending, resource_rule
+from policies.rules.public_access import azure_ingress  # one reading of NSG rules
 
 # ELB policies that refuse anything below TLS 1.2.
 AWS_TLS12_POLICY_PREFIXES = (
@@ -166,10 +167,7 @@ def no_plaintext_listeners(resource: ResourceView, stack: StackView) -> list[Ver
         return [(False, "a service unit starts without --tls-cert: it would serve plain HTTP")]
     if stack.context.program == "test-stand" and resource.type in (*res.AZ_NSG, *res.AZ_NSG_RULE):
         plain = [
-            port
-            for port in PLAIN_HTTP_PORTS
-            for sources, ports in _azure_inbound(resource)
-            if sources and ports is not None and port in ports
+            port for port in PLAIN_HTTP_PORTS for sources, ports in azure_ingress(resource) if sources and port in ports
         ]
         if plain:
             return [(False, f"the NSG admits plain HTTP on port {', '.join(map(str, sorted(set(plain))))}")]
@@ -228,12 +226,6 @@ def iaas_storage_protocols(resource: ResourceView, stack: StackView) -> list[Ver
 
 
 PLAIN_HTTP_PORTS = (80, 8080)
-
-
-def _azure_inbound(resource: ResourceView) -> list[tuple[list[str], range | None]]:
-    from policies.rules.public_access import azure_ingress  # one reading of NSG rules
-
-    return list(azure_ingress(resource, every_port=True))
 
 
 RULES = (

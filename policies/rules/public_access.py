@@ -148,7 +148,7 @@ def _azure_ports(rule: dict[str, Any]) -> list[range]:
     return ranges
 
 
-def azure_ingress(resource: ResourceView, every_port: bool = False) -> Iterator[tuple[list[str], range | None]]:
+def azure_ingress(resource: ResourceView) -> Iterator[tuple[list[str], range]]:
     """(sources, ports) of each inbound allow rule of an NSG or security rule (one range per port spec)."""
     for sources, ranges in _azure_allow(resource):
         for ports in ranges:
