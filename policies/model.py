@@ -117,9 +117,9 @@ class StackContext:
     backup: BackupPolicy | None = None
     program: str = "platform"
     # Public addresses a firewall may admit per port class (admin, data, web): the environment's limits.
-    allow_limits: Mapping[str, int] = field(default_factory=lambda: dict(allowlists.DEFAULT_LIMITS))
+    allow_limits: Mapping[str, int] = field(default_factory=lambda: dict(allowlists.DEFAULT_LIMITS), hash=False)
     # The stack's standard tags (owner, platform, environment, jurisdiction, managed-by).
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     # NFS shares documented to use krb5i (integrity without privacy) instead of krb5p.
     nfs_integrity_only: frozenset[str] = frozenset()
 
@@ -253,7 +253,7 @@ class Rule:
     needs_stack: bool = False
     # Where the resources this rule covers cannot exist: cloud ("iaas") or "program:<name>" -> the reason.
     # Anywhere else a rule that finds nothing to judge is INCOMPLETE, never "not applicable".
-    not_applicable: Mapping[str, str] = field(default_factory=dict)
+    not_applicable: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def not_applicable_reason(self, context: StackContext) -> str | None:
         """Why the rule has nothing to judge in this stack, if the kind it covers does not exist there."""

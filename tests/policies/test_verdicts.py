@@ -222,6 +222,8 @@ def test_an_empty_iaas_stack_is_never_compliant() -> None:
         ("ua-plain-luks-key", "iaas:pgdataLuksKey"),
         ("stand-plain-pass", "opcloud:adminPassword"),
         ("sale-plain-aws-secret-key", "aws:secretKey"),
+        ("ua-plain-db-admin-password", "iaas:dbAdminPassword"),
+        ("ua-limit-above-ceiling", "opcloud:network.publicAddressLimits.admin"),
     ],
 )
 def test_violating_environment_is_refused_naming_the_key(name: str, key: str) -> None:
@@ -256,3 +258,14 @@ def test_krb5i_with_a_documented_reason_is_accepted() -> None:
     protocols = next(r for r in data["rules"] if r["rule"] == "iaas-storage-protocols")
     assert protocols["status"] == "passed"
     assert any("krb5i, integrity only, documented" in f["message"] for f in protocols["passed"])
+
+
+@pytest.mark.parametrize("name", ["ua-wider-admin-limit", "ua-secure-luks-key"])
+def test_legitimate_unusual_environments_are_accepted(name: str) -> None:
+    """Limits a team raised for a wider admin network, and a secret given as a Pulumi secret."""
+    result = runner.invoke(app, ["stack", "check", str(ENVIRONMENTS / f"Pulumi.{name}.yaml"), "--json"])
+    data = json.loads(result.stdout)
+    assert data["summary"]["mandatoryViolations"] == 0
+    assert {r["rule"] for r in data["rules"] if r["status"] == "incomplete"} == IAAS_DOCUMENTS_BACKUP_GAP
+    firewall = next(r for r in data["rules"] if r["rule"] == "no-world-open-data-ports")
+    assert firewall["status"] == "passed"
