@@ -185,7 +185,11 @@ def _ports_of_interest(ingress: list[Ingress]) -> list[int]:
 def judge_ingress(ingress: list[Ingress], limits: Mapping[str, int]) -> list[Verdict]:
     """Per port, the public space all rules together admit, against the limit of the port's class."""
     bad: list[str] = []
-    unknown: list[str] = []
+    unknown: list[str] = [
+        f"a rule admitting {sources} has ports that cannot be read"
+        for sources, ranges in ingress
+        if sources and not ranges
+    ]
     opened: list[str] = []
     for port in _ports_of_interest(ingress):
         sources = [s for srcs, ranges in ingress if any(port in r for r in ranges) for s in srcs]
