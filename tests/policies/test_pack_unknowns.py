@@ -122,3 +122,30 @@ def test_a_real_violation_still_shows_through_the_unknowns(
         ).diagnostics
     ]
     assert "database-not-public" in {d.policyName for d in response.diagnostics} | set(per_resource)
+
+
+def _mandatory(analyzer: Any, resources: list[analyzer_pb2.AnalyzerResource]) -> set[str]:
+    stack = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources), None).diagnostics
+    single = [
+        d
+        for r in resources
+        for d in analyzer.Analyze(
+            analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name, properties=r.properties), None
+        ).diagnostics
+    ]
+    return {d.policyName for d in [*stack, *single] if d.enforcementLevel == MANDATORY}
+
+
+def test_the_pack_judges_an_iaas_stack_through_the_same_adapter(
+    synthesized: Synth,
+    servicer: Any,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PULUMI_STACK", "prozorro-ua-prod")
+    manifest = synthesized("prozorro-ua-prod")
+    assert _mandatory(servicer, _first_preview(manifest)) == set()
+    for i, r in enumerate(manifest.resources):
+        if r.inputs.get("kind") == "nfs-mount":
+            spec = {**r.inputs["spec"], "sec": "sys", "server": "172.20.250.20"}  # no privacy, a filer in Moldova
+            manifest.resources[i] = type(r)(r.urn, r.type, r.name, r.parent, {**r.inputs, "spec": spec})
+    assert {"iaas-storage-protocols", "data-residency"} <= _mandatory(servicer, _first_preview(manifest))
