@@ -79,6 +79,15 @@ _CONFIGURATION = (
     "azure-native:keyvault:Secret",
     "azure-native:compute:VirtualMachine",
     "azure-native:compute:VirtualMachineScaleSet",
+    "azure-native:compute:DiskEncryptionSet",
+    # Monitoring and notification configuration: no data of the platform in them.
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:cloudwatch/eventRule:EventRule",
+    "aws:cloudwatch/eventTarget:EventTarget",
+    "aws:cloudwatch/dashboard:Dashboard",
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter",
+    "aws:backup/vaultNotifications:VaultNotifications",
+    "aws:backup/vaultPolicy:VaultPolicy",
 )
 KNOWN_TYPES: frozenset[str] = frozenset(
     t
