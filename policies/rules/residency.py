@@ -65,6 +65,13 @@ def _iaas_places(step: ResourceView, jurisdiction: str | None) -> list[Verdict]:
     return verdicts
 
 
+def _named(target: ResourceView | None, value: object) -> str:
+    """A copy destination for people: the stack's resource, the ARN it names, or one not created yet."""
+    if target is not None:
+        return target.name
+    return "not created yet" if value == res.UNKNOWN else str(value)
+
+
 def _azure_pair(region: str | None) -> str | None:
     return residency.azure_pair(region) if region else None
 
@@ -77,13 +84,13 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
             destination = (rule or {}).get("destination") or {}
             arn = destination.get("bucket")
             target, region = res.target_region(stack, arn)
-            yield "aws", region, f"replica bucket {target.name if target else 'being created'}"
+            yield "aws", region, f"replica bucket {_named(target, arn)}"
     elif resource.type in res.BACKUP_PLAN:
         for rule in res.as_list(resource.get("rules")):
             for action in res.as_list((rule or {}).get("copyActions")):
                 arn = (action or {}).get("destinationVaultArn")
                 target, region = res.target_region(stack, arn)
-                yield "aws", region, f"backup copy to vault {target.name if target else 'being created'}"
+                yield "aws", region, f"backup copy to vault {_named(target, arn)}"
     elif resource.type in res.RDS_BACKUP_REPLICATION:
         yield "aws", res.region_of(resource, ctx), "replicated automated backups"
     elif resource.type in res.RDS_INSTANCE and resource.get("replicateSourceDb"):
