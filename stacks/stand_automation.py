@@ -109,7 +109,8 @@ def up(stand: str, ttl: timedelta, owner: str, on_output: OnOutput, now: datetim
         if full not in existing:
             config[full] = (secrets.token_urlsafe(24), True)
     # Validate exactly what the program will see before Pulumi creates anything.
-    validate(dataclasses.replace(stack_file, config={k: v for k, (v, _) in config.items()}, secret_keys=frozenset()))
+    secret_keys = frozenset(k for k, (_, secret) in config.items() if secret) | stack_file.secret_keys
+    validate(dataclasses.replace(stack_file, config={k: v for k, (v, _) in config.items()}, secret_keys=secret_keys))
     stack.set_all_config({key: _config_value(value, secret) for key, (value, secret) in config.items()})
     try:
         result = stack.up(on_output=on_output)

@@ -9,6 +9,7 @@ from policies.rules import (
     deletion_protection,
     encryption_at_rest,
     encryption_in_transit,
+    known_types,
     public_access,
     residency,
     tags,
@@ -23,4 +24,5 @@ ALL_RULES: tuple[Rule, ...] = (
     *audit_logging.RULES,
     *deletion_protection.RULES,
     *tags.RULES,
+    *known_types.RULES,
 )
