@@ -33,7 +33,8 @@ class OpcloudGroup(lazy_group(GROUPS)):  # type: ignore[misc]
         try:
             return super().invoke(ctx)
         except OpcloudError as error:
-            print_error(str(error))
+            for line in getattr(error, "lines", None) or [str(error)]:
+                print_error(line)
             raise typer.Exit(error.exit_code) from None
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:

@@ -18,6 +18,14 @@ class InputError(OpcloudError):
     exit_code = 2
 
 
+class InputErrors(InputError):
+    """Several input errors found at once (every bad key of an environment file): one `error:` line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 class ResidencyError(InputError):
     """A target or region outside the allowed jurisdiction."""
 

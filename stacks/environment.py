@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from opcloud import allowlists, residency
-from opcloud.errors import InputError, ResidencyError
+from opcloud import allowlists, config_keys, residency
+from opcloud.errors import InputError, InputErrors, ResidencyError
 from opcloud.project import find_project
 
 PROJECT = "opcloud"
@@ -491,10 +491,8 @@ def decode_config_value(value: Any) -> Any:
 
 
 def validate_config(model: type[ModelT], config: Mapping[str, Any], source: str) -> ModelT:
-    """Validate the `opcloud:` keys of a stack's config map into `model`; every error is one line.
-
-    `source` names where the config came from (a file path) for the error line, with the key path.
-    """
+    """Validate the `opcloud:` keys of a stack's config map into `model`. Every error of the file is reported at
+    once, one line each, naming the key as written, with the key that was probably meant."""
     fields = {
         name: decode_config_value(value)
         for key, value in config.items()
@@ -504,27 +502,78 @@ def validate_config(model: type[ModelT], config: Mapping[str, Any], source: str)
     try:
         return model.model_validate(fields)
     except ValidationError as error:
-        first = error.errors()[0]
-        cause = (first.get("ctx") or {}).get("error")
-        loc = tuple(first["loc"])
-        if isinstance(cause, KeyedError):
-            loc = (*loc, *_parse_key(cause.key))
-        where = _key_path(loc) if loc else PROJECT
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif first["type"] == "missing":
-            message = "missing value"
-        raise InputError(f"{source}: {where}: {message}") from None
+        raise InputErrors([f"{source}: {line}" for line in _error_lines(model, error)]) from None
     except (InputError, ValueError) as error:
         raise type(error)(f"{source}: {error}") from None
 
 
+def _error_lines(model: type[BaseModel], error: ValidationError) -> list[str]:
+    """Unknown keys first (a misspelt key also makes the right one "missing"), then the rest."""
+    unknown, other = [], []
+    for item in error.errors():
+        cause = (item.get("ctx") or {}).get("error")
+        loc = tuple(item["loc"])
+        if isinstance(cause, KeyedError):
+            loc = (*loc, *_parse_key(cause.key))
+        where = _key_path(loc) if loc else PROJECT
+        if item["type"] == "extra_forbidden":
+            meant = config_keys.closest(str(loc[-1]), _known_keys(model, loc[:-1]))
+            hint = f" (did you mean {_key_path((*loc[:-1], meant))}?)" if meant else ""
+            unknown.append(f"{where}: unknown key{hint}")
+        elif item["type"] == "missing":
+            other.append(f"{where}: missing value")
+        else:
+            other.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    return [*unknown, *other]
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> set[str]:
+    """The keys a model accepts at `loc` (as written in the files), or none where it cannot be told."""
+    current: type[BaseModel] | None = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue  # an item of a list: the list's field already named the item's model
+        field = next((f for name, f in current.model_fields.items() if part in (name, f.alias)), None)
+        current = _model_in(field.annotation) if field is not None else None
+    if current is None:
+        return set()
+    return {field.alias or name for name, field in current.model_fields.items()}
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside `Model | None`, `list[Model]`, `Annotated[...]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
+
+
 def from_config(config: Mapping[str, Any], source: str) -> Environment:
-    """Validate a stack's config map (`project:key` -> value) into an `Environment`."""
-    environment = validate_config(Environment, config, source)
+    """Validate a stack's config map (`project:key` -> value) into an `Environment`; every bad key at once."""
+    provider_errors = _provider_key_errors(config, source)
+    try:
+        environment = validate_config(Environment, config, source)
+    except InputErrors as error:
+        raise InputErrors([*provider_errors, *error.lines]) from None
+    if provider_errors:
+        raise InputErrors(provider_errors)
     _check_provider_region(environment, config, source)
     return environment
+
+
+def _provider_key_errors(config: Mapping[str, Any], source: str) -> list[str]:
+    """Keys of a provider namespace (`aws:regon`) the provider does not read: refused, with the likely one."""
+    lines = []
+    for key in config:
+        namespace, _, name = key.partition(":")
+        known = config_keys.provider_keys(namespace)
+        if known is not None and name not in known:
+            meant = config_keys.closest(name, known)
+            lines.append(f"{source}: {key}: unknown key" + (f" (did you mean {namespace}:{meant}?)" if meant else ""))
+    return lines
 
 
 def _check_provider_region(environment: Environment, config: Mapping[str, Any], source: str) -> None:

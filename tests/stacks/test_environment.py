@@ -62,12 +62,53 @@ def test_prokuria_keeps_its_data_in_ireland() -> None:
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
     path = write_variant(tmp_path, "rialto-prod", lambda c: c["opcloud:database"].update(sizee="db.t3.micro"))
-    assert load_error(path).endswith("opcloud:database.sizee: unknown key")
+    assert load_error(path).endswith("opcloud:database.sizee: unknown key (did you mean opcloud:database.size?)")
 
 
 def test_unknown_top_level_opcloud_key_is_named(tmp_path: Path) -> None:
     path = write_variant(tmp_path, "rialto-prod", lambda c: c.update({"opcloud:colour": "blue"}))
     assert "opcloud:colour: unknown key" in load_error(path)
+
+
+def test_a_misspelt_key_is_named_as_written_with_the_one_meant(tmp_path: Path) -> None:
+    def misspell(config: dict[str, Any]) -> None:
+        config["opcloud:jurisdicton"] = config.pop("opcloud:jurisdiction")
+
+    with pytest.raises(InputError) as caught:
+        validate(open_stack(str(write_variant(tmp_path, "rialto-prod", misspell))))
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith("opcloud:jurisdicton: unknown key (did you mean opcloud:jurisdiction?)")
+    assert lines[1].endswith("opcloud:jurisdiction: missing value")
+
+
+def test_every_bad_key_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    def break_three(config: dict[str, Any]) -> None:
+        config["aws:regon"] = config.pop("aws:region")
+        config["opcloud:network"]["adminCidr"] = config["opcloud:network"].pop("adminCidrs")
+        config["opcloud:database"]["storageGb"] = "lots"
+
+    with pytest.raises(InputError) as caught:
+        validate(open_stack(str(write_variant(tmp_path, "rialto-prod", break_three))))
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3 and all(line.startswith(str(tmp_path)) for line in lines)
+    assert lines[0].endswith("aws:regon: unknown key (did you mean aws:region?)")
+    assert lines[1].endswith("opcloud:network.adminCidr: unknown key (did you mean opcloud:network.adminCidrs?)")
+    assert "opcloud:database.storageGb:" in lines[2]
+
+
+def test_the_cli_prints_one_error_line_per_bad_key(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from opcloud.cli import app
+
+    def break_two(config: dict[str, Any]) -> None:
+        config["aws:regon"] = config.pop("aws:region")
+        config["opcloud:colour"] = "blue"
+
+    result = CliRunner().invoke(app, ["stack", "synth", str(write_variant(tmp_path, "rialto-prod", break_two))])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
 
 
 def test_bad_cidr_is_named(tmp_path: Path) -> None:
