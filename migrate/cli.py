@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from opcloud.console import print_json
+from opcloud.interrupts import resumable
 from opcloud.lazy import lazy_group
 
 app = typer.Typer(
@@ -92,7 +93,14 @@ def copy(
         check_metadata=check_metadata,
         progress=not no_progress,
     )
-    _finish(engine.copy(src, dst, options).to_dict(), as_json, render.copy_report)
+    kept = (
+        "every object copied and verified so far is kept in the state; run the same command again to resume"
+        if not dry_run
+        else "nothing was written"
+    )
+    with resumable(kept):
+        report = engine.copy(src, dst, options)
+    _finish(report.to_dict(), as_json, render.copy_report)
 
 
 @app.command(
@@ -114,7 +122,8 @@ def verify(
         return
     if len(targets) != 2:
         raise InputError("verify takes SRC DST, or one PLAN.yaml")
-    report = engine.verify(targets[0], targets[1], state_dir, transfers, not no_progress)
+    with resumable("verification changes nothing; run it again to start over"):
+        report = engine.verify(targets[0], targets[1], state_dir, transfers, not no_progress)
     _finish(report.to_dict(), as_json, render.verify_report)
 
 
@@ -122,7 +131,13 @@ def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> N
     from migrate import render, runner
     from migrate.plan import load_plan
 
-    report = runner.execute(load_plan(path), action, progress=not no_progress)
+    plan = load_plan(path)
+    kept = {
+        "run": f"every object copied and verified so far is kept in the state; `opcloud migrate run {path}` resumes",
+        "verify": "verification changes nothing; run it again to start over",
+    }.get(action, "nothing was written")
+    with resumable(kept):
+        report = runner.execute(plan, action, progress=not no_progress)
     _finish(report.to_dict(), as_json, render.plan_report)
 
 

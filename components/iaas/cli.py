@@ -14,6 +14,7 @@ from components.iaas.runner import CONNECT_TIMEOUT, RunOptions, StepResult, run
 from components.iaas.secrets import pulumi_config_lookup
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import CheckFailed, InputError
+from opcloud.interrupts import resumable
 from stacks.environment import Environment, from_config, open_stack
 
 app = typer.Typer(help="Converge and check the hosts of an IaaS environment over SSH.", no_args_is_help=True)
@@ -56,10 +57,16 @@ def _setup(
     return environment, options
 
 
-def _drive(environment: Environment, results: Iterable[StepResult]) -> list[StepResult]:
+_KEPT = {
+    "check": "check changes nothing; run it again",
+    "apply": "finished steps are kept and every step is idempotent; run apply again to converge the rest",
+}
+
+
+def _drive(environment: Environment, results: Iterable[StepResult], mode: str) -> list[StepResult]:
     """Print each step as it finishes (hosts run in parallel); return them in inventory order."""
     collected = []
-    with err_console.status("connecting...") as status:
+    with resumable(_KEPT[mode]), err_console.status("connecting...") as status:
         for result in results:
             collected.append(result)
             style = _STYLE.get(result.status, "")
@@ -99,7 +106,7 @@ def check(
 ) -> None:
     """Report drift step by step; change nothing. Exit 1 if any step drifts or fails."""
     environment, options = _setup(env, known_hosts, insecure, host, step, timeout)
-    results = _drive(environment, run(environment, "check", options))
+    results = _drive(environment, run(environment, "check", options), "check")
     drifting = [r for r in results if r.status == "drift"]
     _report(results, as_json, "check")
     if drifting:
@@ -118,7 +125,7 @@ def apply(
 ) -> None:
     """Converge every host: each step reports ok (already there), changed or failed."""
     environment, options = _setup(env, known_hosts, insecure, host, step, timeout)
-    _report(_drive(environment, run(environment, "apply", options)), as_json, "apply")
+    _report(_drive(environment, run(environment, "apply", options), "apply"), as_json, "apply")
 
 
 @app.command()
