@@ -215,7 +215,7 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
             report.copied, report.copied_bytes = to_copy
             report.deleted = plan.get("delete", (0, 0))[0]
             return report
-        _run(source, target, state, options, report, progress, to_copy)
+        _run(source, target, state, options, report, progress, to_copy, to_copy[0] + plan.get("verify", (0, 0))[0])
     finally:
         report.seconds = round(time.monotonic() - started, 3)
         progress.close()
@@ -233,6 +233,7 @@ def _run(
     report: CopyReport,
     progress: Progress,
     to_copy: tuple[int, int],
+    to_verify: int,
 ) -> None:
     lock = threading.Lock()
     mapped: set[str] = set()
@@ -254,7 +255,7 @@ def _run(
         server_side=options.server_side,
         read_back=options.read_back,
     )
-    progress.start_copy(to_copy[0], to_copy[1])
+    progress.start_copy(to_copy[0], to_copy[1], to_verify)
     _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
     metadata_keys = target.features.metadata_keys
 
@@ -279,6 +280,7 @@ def _run(
         in_transit = ctx.checked_in_transit and info is not None
         check = verify_properties if in_transit else verify_object
         problem = _retrying(lambda: check(ctx, expected, sha), options.retries)
+        progress.object_verified()
         if problem is not None:
             state.forget(item.key)  # the next run copies it again
             with lock:
@@ -370,7 +372,7 @@ def verify(
             report.objects, report.bytes = _load_listings(state, source, target, keep)
         report.extra = state.extra_count()
         report.carried, report.not_carried = list(ctx.properties.carried), list(ctx.properties.not_carried)
-        bar.start_copy(report.objects, report.bytes)
+        bar.start_verify(report.objects, report.bytes)
 
         def work(item: Todo) -> None:
             try:
@@ -401,7 +403,7 @@ def verify(
                 with lock:
                     report.mismatched.append(Failure(item.key, _reason(error)))
             finally:
-                bar.object_done()
+                bar.object_verified()
 
         items = (
             Todo(key, size, version, "missing" if dst is None else "verify", tag)

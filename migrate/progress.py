@@ -1,65 +1,48 @@
-"""Progress on stderr (so `--json` on stdout stays clean): objects, bytes, rate and ETA."""
+"""Progress of a bucket copy or verification: listing, then copying (objects and bytes) and verifying."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    SpinnerColumn,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import Progress as RichProgress
-
-from opcloud.console import err_console
+from opcloud.progress import BYTES, Display, Row
 
 
 class Progress:
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled and err_console.is_terminal
-        self._bar: RichProgress | None = None
-        self._objects = self._bytes = None
+        self._display = Display(enabled)
+        self._copied: Row | None = None
+        self._bytes: Row | None = None
+        self._verified: Row | None = None
 
     @contextmanager
     def listing(self, what: str) -> Iterator[None]:
-        if not self.enabled:
-            yield
-            return
-        with err_console.status(f"listing {what} and the target..."):
+        with self._display.phase(f"listing {what} and the target..."):
             yield
 
-    def start_copy(self, objects: int, size: int) -> None:
-        if not self.enabled:
-            return
-        self._bar = RichProgress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=err_console,
-            transient=True,
-        )
-        self._bytes = self._bar.add_task("bytes", total=size or None)
-        self._objects = self._bar.add_task("objects", total=objects or None)
-        self._bar.start()
+    def start_copy(self, objects: int, size: int, to_verify: int | None = None) -> None:
+        """Rows for copying `objects` (`size` bytes) and verifying `to_verify` objects (default: the copied)."""
+        if objects:
+            self._copied = self._display.row("copying", objects, "objects")
+            self._bytes = self._display.row("", size, BYTES)
+        self._verified = self._display.row("verifying", to_verify if to_verify is not None else objects, "objects")
+
+    def start_verify(self, objects: int, size: int) -> None:
+        """Rows for reading back `objects` (`size` bytes) and comparing them."""
+        self._bytes = self._display.row("reading", size, BYTES)
+        self._verified = self._display.row("verifying", objects, "objects")
 
     def advance_bytes(self, amount: int) -> None:
-        if self._bar is not None and self._bytes is not None:
-            self._bar.advance(self._bytes, amount)
+        if self._bytes is not None:
+            self._bytes.advance(amount)
 
     def object_done(self) -> None:
-        if self._bar is not None and self._objects is not None:
-            self._bar.advance(self._objects, 1)
+        if self._copied is not None:
+            self._copied.advance()
+
+    def object_verified(self) -> None:
+        if self._verified is not None:
+            self._verified.advance()
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        self._display.close()

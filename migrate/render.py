@@ -7,15 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from opcloud.console import console
-
-
-def _size(value: int) -> str:
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if amount < 1024 or unit == "TiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return str(value)
+from opcloud.progress import iec
 
 
 def _failures(title: str, items: list[Any], limit: int = 20) -> None:
@@ -36,8 +28,8 @@ def copy_report(data: dict[str, Any]) -> None:
     table.add_column("")
     table.add_column("objects", justify="right")
     table.add_column("bytes", justify="right")
-    table.add_row("in source", str(data["listed"]), _size(data["listed_bytes"]))
-    table.add_row("would copy" if data["dry_run"] else "copied", str(data["copied"]), _size(data["copied_bytes"]))
+    table.add_row("in source", str(data["listed"]), iec(data["listed_bytes"]))
+    table.add_row("would copy" if data["dry_run"] else "copied", str(data["copied"]), iec(data["copied_bytes"]))
     table.add_row("unchanged", str(data["unchanged"]), "")
     table.add_row("deleted" if not data["dry_run"] else "would delete", str(data["deleted"]), "")
     if not data["dry_run"]:
@@ -62,7 +54,7 @@ def copy_report(data: dict[str, Any]) -> None:
 def verify_report(data: dict[str, Any]) -> None:
     console.print(f"verify {data['source']} -> {data['target']}", markup=False)
     console.print(
-        f"  {data['verified']} of {data['objects']} objects ({_size(data['bytes'])}) are the same: bytes (SHA-256), "
+        f"  {data['verified']} of {data['objects']} objects ({iec(data['bytes'])}) are the same: bytes (SHA-256), "
         f"{', '.join(data['carried'])}"
     )
     if data["verified_partially"]:

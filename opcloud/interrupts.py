@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from opcloud.console import err_console, print_error
+from opcloud.progress import take_down_all
 
 INTERRUPTED = 130
 
@@ -26,8 +27,8 @@ def resumable(what_is_kept: str) -> Iterator[None]:
 
     def stop(signum: int, frame: FrameType | None) -> None:
         with contextlib.suppress(Exception):
-            err_console.show_cursor(True)  # a progress bar may have hidden it
-            err_console.file.write("\n")
+            take_down_all()  # progress bars off the screen, cursor back
+            err_console.show_cursor(True)
         print_error(f"interrupted: {what_is_kept}")
         sys.stdout.flush()
         sys.stderr.flush()

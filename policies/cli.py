@@ -5,15 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import CheckFailed
+from opcloud.progress import Display
 from policies.check import check_stack
-from policies.report import print_report, write_report
+from policies.report import print_report, require_report_path, write_report
 
 
 def check_command(
-    env: str = typer.Argument(..., help="Stack name from environments/ or a path to a Pulumi.<stack>.yaml file."),
+    env: str = typer.Argument(..., help="A stack of this Pulumi project or a path to a Pulumi.<stack>.yaml file."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     report: Path | None = typer.Option(
         None, "--report", help="Also write the report to FILE.md, FILE.html or FILE.json."
@@ -27,7 +29,10 @@ def check_command(
     COMPLIANT (exit 0): every mandatory rule evaluated and passed; INCOMPLETE (exit 1): a mandatory rule could
     not be evaluated; VIOLATED (exit 1): a mandatory rule failed.
     """
-    _, result = check_stack(env, previous)
+    if report is not None:
+        require_report_path(report)  # before the synth, which takes seconds
+    with Display().phase(f"synthesizing {escape(env)} offline and checking it..."):
+        _, result = check_stack(env, previous)
     if report is not None:
         write_report(result, report)
     if json_output:

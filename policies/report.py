@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from opcloud.errors import InputError
+from opcloud.paths import require_writable_file
 from policies.check import CheckResult, RuleResult
 from policies.compare import Comparison
 from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
@@ -258,17 +259,26 @@ def to_json_text(result: CheckResult) -> str:
     return json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n"
 
 
+REPORT_SUFFIXES = (".md", ".html", ".htm", ".json")
+
+
+def require_report_path(path: Path) -> None:
+    """A report path opcloud can write, refused before the slow synth and check."""
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        raise InputError(f"{path}: a report is FILE.md, FILE.html or FILE.json")
+    require_writable_file(path, "report")
+
+
 def write_report(result: CheckResult, path: Path) -> None:
     """Write the Markdown (.md), HTML (.html/.htm) or JSON (.json) report; the suffix picks the format."""
+    require_report_path(path)
     suffix = path.suffix.lower()
     if suffix == ".md":
         text = to_markdown(result)
-    elif suffix in (".html", ".htm"):
-        text = to_html(result)
     elif suffix == ".json":
         text = to_json_text(result)
     else:
-        raise InputError(f"{path}: a report is FILE.md, FILE.html or FILE.json")
+        text = to_html(result)
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -12,6 +11,8 @@ from rich.table import Table
 
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import InputError
+from opcloud.paths import require_writable_file
+from opcloud.progress import Display
 from policies.cli import check_command
 from stacks import automation, inspect
 from stacks.environment import list_stacks, open_stack
@@ -71,7 +72,7 @@ def synth_command(
     secrets shown as "[secret]".
     """
     if out is not None:
-        _check_writable(out)  # before the synth, which takes seconds
+        require_writable_file(out, "manifest")  # before the synth, which takes seconds
     manifest = _synth_with_spinner(env)
     if out is not None:
         _write_manifest(manifest, out)
@@ -97,19 +98,8 @@ def _count(number: int, noun: str) -> str:
 
 
 def _synth_with_spinner(env: str) -> Manifest:
-    with err_console.status(f"synthesizing {escape(env)} offline (Pulumi mocks)..."):
+    with Display().phase(f"synthesizing {escape(env)} offline (Pulumi mocks)..."):
         return synth(env)
-
-
-def _check_writable(out: Path) -> None:
-    """Refuse an output path that cannot be written, before any work is done."""
-    if out.is_dir():
-        raise InputError(f"{out}: is a directory; give a file name for the manifest")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise InputError(f"{out}: cannot write there ({parent} is not a writable directory)")
 
 
 def _write_manifest(manifest: Manifest, out: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from opcloud.cli import app
@@ -80,3 +81,17 @@ def test_markdown_report_escapes_table_and_emphasis() -> None:
     text = to_markdown(_hostile_result())
     assert "\\| \\*\\*x\\*\\*" in text and "\\<script\\>" in text
     assert "VIOLATED" in text
+
+
+def test_a_bad_report_path_is_refused_before_the_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from policies import cli as check_cli
+
+    def no_check(*args: object) -> None:
+        raise AssertionError("synthesized before checking --report")
+
+    monkeypatch.setattr(check_cli, "check_stack", no_check)
+    (tmp_path / "folder.md").mkdir()
+    for bad, why in ((tmp_path / "r.txt", "FILE.md, FILE.html or FILE.json"), (tmp_path / "folder.md", "directory")):
+        result = runner.invoke(app, ["stack", "check", "rialto-prod", "--report", str(bad)])
+        assert result.exit_code == 2 and why in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
