@@ -141,10 +141,24 @@ def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> N
     _finish(report.to_dict(), as_json, render.plan_report)
 
 
-@app.command(help="Show what `run` would do for every pair of PLAN.yaml (checks residency; writes nothing).")
+@app.command(
+    help="Show what `run` would do for every pair of PLAN.yaml (checks residency; writes nothing). With --offline: "
+    "no credentials, no network: the plan's URLs, where every source and target lies, the jurisdiction, and "
+    "pairs that would write into the same place."
+)
 def plan(
-    path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json, no_progress: bool = NoProgress
+    path: Path = typer.Argument(..., help="The plan file."),
+    offline: bool = typer.Option(False, "--offline", help="Check the plan itself only: contact no store."),
+    as_json: bool = Json,
+    no_progress: bool = NoProgress,
 ) -> None:
+    if offline:
+        from migrate import render
+        from migrate.offline import check_offline
+        from migrate.plan import load_plan
+
+        _finish(check_offline(load_plan(path)).to_dict(), as_json, render.plan_report)
+        return
     _plan_action(path, "plan", as_json, no_progress)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from opcloud.console import console
@@ -67,6 +68,28 @@ def verify_report(data: dict[str, Any]) -> None:
     console.print("[green]ok[/]" if data["ok"] else "[red]verification FAILED[/]")
 
 
+def _plain(value: Any) -> str:
+    """A value as people read it: never Python's True, None or [..]."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(_plain(item) for item in value) or "none"
+    return str(value)
+
+
+def _offline_pair(report: dict[str, Any]) -> None:
+    if "source" in report:
+        source = f"{report['source']} ({report.get('sourceCountry') or 'location unknown'})"
+        target = f"{report['target']} ({report.get('targetCountry') or 'location unknown'})"
+        console.print(f"  {source}\n  -> {target}", markup=False, soft_wrap=True)
+    for problem in report["problems"]:
+        console.print(f"  [red]problem:[/] {escape(problem)}")
+    if report["ok"]:
+        console.print("  [green]ok[/]")
+
+
 def plan_report(data: dict[str, Any]) -> None:
     console.print(f"plan {data['plan']} ({data['action']}), jurisdiction {data['jurisdiction'] or 'not set'}")
     for pair in data["pairs"]:
@@ -76,7 +99,9 @@ def plan_report(data: dict[str, Any]) -> None:
             copy_report(report)
         elif report.get("kind") == "verify":
             verify_report(report)
+        elif "problems" in report:
+            _offline_pair(report)
         else:
             for key, value in report.items():
-                console.print(f"  {key}: {value}", markup=False)
+                console.print(f"  {key}: {_plain(value)}", markup=False)
     console.print("\n[green]plan ok[/]" if data["ok"] else "\n[red]plan NOT complete[/]")

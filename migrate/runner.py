@@ -110,7 +110,7 @@ BUCKETS = PairKind(
 )
 
 
-def _database_residency(plan: Plan, pair: Any) -> None:
+def check_database_residency(plan: Plan, pair: Any) -> None:
     """Databases declare where they lie (cloud+region or country) on their endpoints."""
     if not plan.jurisdiction:
         return
@@ -137,7 +137,7 @@ def _database_action(name: str) -> Action:
 
 DATABASES = PairKind(
     field="databases",
-    check_residency=_database_residency,
+    check_residency=check_database_residency,
     plan=_database_action("plan_pair"),
     run=_database_action("run_pair"),
     verify=_database_action("verify_pair"),

@@ -1,0 +1,50 @@
+"""`migrate plan --offline`: the plan's own checks with no credentials and no network."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ENTRY = [sys.executable, "-c", "from opcloud.cli import main; main()"]
+EXAMPLE = Path(__file__).resolve().parents[2] / "environments" / "migrations" / "prozorro-ua-aws-to-denovo.yaml"
+
+
+def _offline(plan: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    # No credentials of any kind and a proxy that goes nowhere: a store contacted would fail loudly.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9",
+           "HTTP_PROXY": "http://127.0.0.1:9"}  # fmt: skip
+    return subprocess.run([*ENTRY, "migrate", "plan", str(plan), "--offline", "--json"], capture_output=True,
+                          text=True, env=env, timeout=120)  # fmt: skip
+
+
+def test_the_shipped_example_is_checked_without_credentials(tmp_path: Path) -> None:
+    done = _offline(EXAMPLE, tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["jurisdiction"] == "UA"
+    countries = {pair["name"]: pair["report"]["targetCountry"] for pair in report["pairs"] if pair["kind"] == "buckets"}
+    assert countries and set(countries.values()) == {"UA"}
+
+
+def test_a_target_abroad_and_overlapping_targets_are_named(tmp_path: Path) -> None:
+    plan = yaml.safe_load(EXAMPLE.read_text())
+    first = plan["buckets"][0]
+    plan["buckets"] = [
+        {**first, "name": "abroad", "target": "s3://archive/docs/?region=eu-west-1"},
+        {**first, "name": "one", "target": "s3://prozorro-documents/a/?endpoint=https://s3.kyiv.denovo.ua"},
+        {**first, "name": "two", "target": "s3://prozorro-documents/a/b/?endpoint=https://s3.kyiv.denovo.ua"},
+    ]
+    plan.pop("databases", None)
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan))
+    done = _offline(path, tmp_path)
+    assert done.returncode == 1, done.stderr
+    problems = {pair["name"]: pair["report"]["problems"] for pair in json.loads(done.stdout)["pairs"]}
+    assert problems["abroad"] == ["the target lies in IE, outside the jurisdiction UA"]
+    assert problems["one"] == []
+    assert problems["two"] == ["writes where buckets.one writes"]
