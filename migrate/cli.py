@@ -169,6 +169,27 @@ def run(
     _plan_action(path, "run", as_json, no_progress)
 
 
-@app.command(help="Show the recorded progress of every pair of PLAN.yaml (from the state; no store is contacted).")
-def status(path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json) -> None:
-    _plan_action(path, "status", as_json, True)
+@app.command(
+    help="Show the recorded progress of a copy (`status SRC DST`, with the --state-dir it used) or of every pair of "
+    "a plan (`status PLAN.yaml`): from the state, no store is contacted, from any folder."
+)
+def status(
+    targets: list[str] = typer.Argument(..., help="SRC DST, or PLAN.yaml."),
+    state_dir: Path = StateDir,
+    as_json: bool = Json,
+) -> None:
+    from migrate import render, runner
+    from opcloud.errors import InputError
+
+    if len(targets) == 1:
+        _plan_action(Path(targets[0]), "status", as_json, True)
+        return
+    if len(targets) != 2:
+        raise InputError("status takes SRC DST, or one PLAN.yaml")
+    data = runner.pair_status(state_dir, targets[0], targets[1])
+    if as_json:
+        print_json(data)
+    else:
+        render.status_report(data)
+    if not data["ok"]:
+        raise typer.Exit(1)

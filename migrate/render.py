@@ -90,6 +90,19 @@ def _offline_pair(report: dict[str, Any]) -> None:
         console.print("  [green]ok[/]")
 
 
+def status_report(data: dict[str, Any]) -> None:
+    """One pair's recorded progress."""
+    if data["state"] is None:
+        console.print("no copy of this pair is recorded in this state directory (see --state-dir)")
+        return
+    console.print(f"state: {data['state']}", markup=False)
+    console.print(
+        f"  {data['verified']:,} of {data['objects']:,} objects verified ({iec(data['bytes'])}), "
+        f"{data['uploads_in_flight']:,} large uploads in flight"
+    )
+    console.print("  [green]complete[/]" if data["ok"] else "  [yellow]not complete[/]: run the copy again")
+
+
 def plan_report(data: dict[str, Any]) -> None:
     console.print(f"plan {data['plan']} ({data['action']}), jurisdiction {data['jurisdiction'] or 'not set'}")
     for pair in data["pairs"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from migrate import engine
@@ -79,9 +80,10 @@ def _bucket_residency(plan: Plan, pair: BucketPair) -> None:
             raise ResidencyError(f"buckets.{pair.name}: {error}") from None
 
 
-def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
-    source, target = parse(pair.source).redacted(), parse(pair.target).redacted()
-    path = state_path(plan.state_dir, source, target)
+def pair_status(state_dir: Path, source_url: str, target_url: str) -> dict[str, Any]:
+    """What the state records of one pair's copy: objects, verified, bytes, uploads in flight."""
+    source, target = parse(source_url).redacted(), parse(target_url).redacted()
+    path = state_path(state_dir, source, target)
     if not path.exists():
         return {"ok": False, "state": None, "objects": 0, "verified": 0, "bytes": 0, "uploads_in_flight": 0}
     state = StateDB(path, source, target, readonly=True)
@@ -94,6 +96,10 @@ def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, An
         "state": str(path),
         **counts,
     }
+
+
+def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
+    return pair_status(plan.state_dir, pair.source, pair.target)
 
 
 BUCKETS = PairKind(

@@ -48,3 +48,24 @@ def test_a_target_abroad_and_overlapping_targets_are_named(tmp_path: Path) -> No
     assert problems["abroad"] == ["the target lies in IE, outside the jurisdiction UA"]
     assert problems["one"] == []
     assert problems["two"] == ["writes where buckets.one writes"]
+
+
+def test_status_of_a_one_off_copy_from_any_folder(tmp_path: Path) -> None:
+    source, target, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    source.mkdir()
+    target.mkdir()
+    (source / "a.txt").write_text("a")
+    copy = [*ENTRY, "migrate", "copy", f"file://{source}", f"file://{target}", "--state-dir", str(state),
+            "--no-progress"]  # fmt: skip
+    assert subprocess.run(copy, capture_output=True, timeout=120).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    status = [*ENTRY, "migrate", "status", f"file://{source}", f"file://{target}", "--state-dir", str(state), "--json"]
+    done = subprocess.run(status, capture_output=True, text=True, cwd=elsewhere, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) | {"state": None} == {
+        "ok": True, "state": None, "objects": 1, "verified": 1, "bytes": 1, "uploads_in_flight": 0,
+    }  # fmt: skip
+    other = subprocess.run([*status[:4], f"file://{tmp_path}/none", *status[5:]], capture_output=True, text=True,
+                           cwd=elsewhere, timeout=120)  # fmt: skip
+    assert other.returncode == 1 and json.loads(other.stdout)["state"] is None
