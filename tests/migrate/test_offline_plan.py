@@ -66,6 +66,6 @@ def test_status_of_a_one_off_copy_from_any_folder(tmp_path: Path) -> None:
     assert json.loads(done.stdout) | {"state": None} == {
         "ok": True, "state": None, "objects": 1, "verified": 1, "bytes": 1, "uploads_in_flight": 0,
     }  # fmt: skip
-    other = subprocess.run([*status[:4], f"file://{tmp_path}/none", *status[5:]], capture_output=True, text=True,
+    other = subprocess.run([*status[:6], f"file://{tmp_path}/none", *status[7:]], capture_output=True, text=True,
                            cwd=elsewhere, timeout=120)  # fmt: skip
     assert other.returncode == 1 and json.loads(other.stdout)["state"] is None
