@@ -204,7 +204,17 @@ def test_a_copy_loads_only_what_its_stores_need(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     loaded = set(done.stdout.splitlines()[-1].split())
-    heavy = ("pulumi", "boto3", "botocore", "azure", "paramiko", "psycopg", "yaml", "migrate.databases", "migrate.plan")
+    heavy = (
+        "pulumi",
+        "boto3",
+        "botocore",
+        "azure",
+        "paramiko",
+        "psycopg",
+        "yaml",
+        "migrate.databases",
+        "migrate.plan",
+    )
     assert "migrate.engine" in loaded
     assert sorted(name for name in loaded if name.startswith(heavy)) == []
 
