@@ -192,15 +192,17 @@ def test_private_endpoints_for_blob_and_vault_in_the_data_subnet(prokuria: Manif
 # ------------------------------------------------------------------------------------------------- keys
 
 
-def test_key_vault_rbac_purge_protection_deny_by_default(prokuria: Manifest) -> None:
+def test_key_vault_rbac_purge_protection_no_public_network(prokuria: Manifest) -> None:
     vault = prokuria.one("azure-native:keyvault:Vault").inputs
     props = vault["properties"]
     assert vault["vaultName"] == "prokuria-eu-prod-kv"
     assert props["enableRbacAuthorization"] is True
     assert props["enablePurgeProtection"] is True
     assert props["enableSoftDelete"] is True
+    # Only the private endpoint reaches it, even though the stack has admin networks.
+    assert props["publicNetworkAccess"] == "Disabled"
     assert props["networkAcls"]["defaultAction"] == "Deny"
-    assert [rule["value"] for rule in props["networkAcls"]["ipRules"]] == ["192.0.2.32/28"]
+    assert props["networkAcls"]["ipRules"] == []
     assert "accessPolicies" not in props
 
 
