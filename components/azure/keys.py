@@ -172,9 +172,7 @@ class AzureKeys(pulumi.ComponentResource):
         placement = args.placement
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         vault_name = naming.key_vault_name(placement.prefix)
-        main = _vault_with_key(
-            self, name, args, placement.region, vault_name, f"{placement.prefix}-key-user", client
-        )
+        main = _vault_with_key(self, name, args, placement.region, vault_name, f"{placement.prefix}-key-user", client)
 
         geo = geo_key_id = None
         pair = residency.azure_pair(placement.region)
