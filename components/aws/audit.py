@@ -159,6 +159,7 @@ class AwsAudit(pulumi.ComponentResource):
                     "filter": {"prefix": ""},
                     "expiration": {"days": days},
                     "noncurrent_version_expiration": {"noncurrent_days": 30},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
                 }
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.versioning]),

@@ -108,6 +108,22 @@ class AwsDocumentStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # Superseded versions on the replica expire as they do on the source.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-replica-lifecycle",
+            bucket=replica.bucket.id,
+            region=copy_region,
+            rules=[
+                {
+                    "id": "versions",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_retention_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[replica.versioning]),
+        )
         replication = replicate(
             self,
             name,

@@ -15,12 +15,14 @@ import pulumi
 from pulumi_azure_native import authorization, monitor, network, storage
 
 from components import naming
+from components.azure._common import after, resource_group
 from components.azure.account import secure_account
 from components.azure.keys import AzureKeysOutputs
 from components.interfaces import Placement
 
 NETWORK_WATCHER_GROUP = "NetworkWatcherRG"
 TRAFFIC_ANALYTICS_INTERVAL_MINUTES = 10
+SOFT_DELETE_DAYS = 30
 
 
 def network_watcher_name(region: str) -> str:
@@ -40,6 +42,7 @@ class FlowLogsArgs:
 @dataclass
 class FlowLogsNative:
     account: storage.StorageAccount
+    blob_service: storage.BlobServiceProperties
     flow_log: network.FlowLog
     diagnostics: monitor.DiagnosticSetting
 
@@ -61,13 +64,25 @@ class AzureFlowLogs(pulumi.ComponentResource):
             public_network_access="Enabled",
             data="flow-logs",
         )
+        # Deleted flow-log blobs stay recoverable for the retention window (evidence cannot vanish silently).
+        blob_service = storage.BlobServiceProperties(
+            f"{name}-blob-service",
+            resource_group_name=resource_group(placement),
+            account_name=after(account, account_name),
+            blob_services_name="default",
+            delete_retention_policy=storage.DeleteRetentionPolicyArgs(
+                enabled=True, days=SOFT_DELETE_DAYS, allow_permanent_delete=False
+            ),
+            container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=SOFT_DELETE_DAYS),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         diagnostics = monitor.DiagnosticSetting(
             f"{name}-blob-diagnostics",
             name=f"{placement.prefix}-flowlogs-audit",
             resource_uri=pulumi.Output.concat(account.id, "/blobServices/default"),
             workspace_id=args.workspace_id,
             logs=[monitor.DiagnosticsLogSettingsArgs(category_group="audit", enabled=True)],
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[blob_service]),
         )
         flow_log = network.FlowLog(
             f"{name}-vnet",
@@ -101,5 +116,5 @@ class AzureFlowLogs(pulumi.ComponentResource):
                 notes="flow logs are audit evidence: remove this lock deliberately before deleting the account",
                 opts=pulumi.ResourceOptions(parent=self),
             )
-        self.native = FlowLogsNative(account, flow_log, diagnostics)
+        self.native = FlowLogsNative(account, blob_service, flow_log, diagnostics)
         self.register_outputs({"flowLogId": flow_log.id, "accountId": account.id})
