@@ -1,0 +1,116 @@
+"""Azure Key Vault: reachable only privately, recoverable, HSM-backed keys in production, keys and secrets
+that expire."""
+
+from __future__ import annotations
+
+from policies import resources as res
+from policies.model import (
+    A_8_20,
+    A_8_24,
+    SECRET,
+    UNKNOWN,
+    Enforcement,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    resource_rule,
+)
+
+
+@resource_rule(
+    name="key-vault-private",
+    description="Platform Key Vaults deny public networks (publicNetworkAccess Disabled) and are reached through "
+    "a private endpoint. (The Jenkins test stand's vault admits its own subnets by service endpoint.)",
+    control=A_8_20,
+    severity=Severity.HIGH,
+    remediation="publicNetworkAccess Disabled, no IP rules, and a private endpoint (group 'vault') in the VNet.",
+    needs_stack=True,
+)
+def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.AZ_KEY_VAULT:
+        return None
+    acls = resource.get("properties.networkAcls") or {}
+    if stack.context.program != "platform":
+        closed = acls.get("defaultAction") == "Deny" and not acls.get("ipRules")
+        return [(closed, "firewall denies by default, no IP rules" if closed else "firewall admits public networks")]
+    problems = []
+    if resource.get("properties.publicNetworkAccess") != "Disabled":
+        problems.append("public network access is not Disabled")
+    if acls.get("ipRules"):
+        problems.append("IP rules admit public addresses")
+    endpoints = [
+        e
+        for e in stack.of_type(*res.AZ_PRIVATE_ENDPOINT)
+        for connection in res.as_list(e.get("privateLinkServiceConnections"))
+        if resource in stack.resolve((connection or {}).get("privateLinkServiceId"))
+    ]
+    if not endpoints:
+        problems.append("no private endpoint")
+    return [(not problems, "; ".join(problems) or f"private endpoint {endpoints[0].name} only")]
+
+
+@resource_rule(
+    name="key-vault-recoverable",
+    description="Key Vaults keep deleted keys and secrets (soft delete) and cannot be purged before the "
+    "retention ends (purge protection).",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="enableSoftDelete true and enablePurgeProtection true.",
+)
+def key_vault_recoverable(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.AZ_KEY_VAULT:
+        return None
+    problems = []
+    if resource.get("properties.enableSoftDelete") is False:
+        problems.append("soft delete off")
+    if not res.truthy(resource.get("properties.enablePurgeProtection")):
+        problems.append("purge protection off")
+    return [(not problems, "; ".join(problems) or "soft delete and purge protection")]
+
+
+@resource_rule(
+    name="key-hardening",
+    description="Key Vault keys expire (each version the rotation policy makes has an expiry) and, in "
+    "production, live in an HSM (RSA-HSM / EC-HSM).",
+    control=A_8_24,
+    severity=Severity.MEDIUM,
+    remediation="rotationPolicy.attributes.expiryTime (or attributes.expires); kty RSA-HSM in a premium vault.",
+)
+def key_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.AZ_KEY:
+        return None
+    problems = []
+    if not resource.get("properties.attributes.expires") and not resource.get(
+        "properties.rotationPolicy.attributes.expiryTime"
+    ):
+        problems.append("no expiry")
+    if stack.context.production and not str(resource.get("properties.kty", "")).endswith("-HSM"):
+        problems.append(f"kty {resource.get('properties.kty', 'unset')} is not HSM-backed")
+    return [(not problems, "; ".join(problems) or "expires, HSM-backed where it must be")]
+
+
+@resource_rule(
+    name="key-vault-secret-expiry",
+    description="Key Vault secrets expire and say what they hold (content type). Advisory: offline, a secret's "
+    "properties are masked whole, so only `pulumi preview --policy-pack` can read them.",
+    control=A_8_24,
+    severity=Severity.MEDIUM,
+    remediation="properties.attributes.expires (seconds since the epoch) and properties.contentType.",
+    enforcement=Enforcement.ADVISORY,
+)
+def key_vault_secret_expiry(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.AZ_SECRET:
+        return None
+    properties = resource.get("properties")
+    if properties in (SECRET, UNKNOWN) or not isinstance(properties, dict):
+        return [(False, "cannot be evaluated here: the secret's properties are masked; check under pulumi preview")]
+    problems = []
+    if not (properties.get("attributes") or {}).get("expires"):
+        problems.append("no expiry")
+    if not properties.get("contentType"):
+        problems.append("no content type")
+    return [(not problems, "; ".join(problems) or "expires, content type set")]
+
+
+RULES = (key_vault_private, key_vault_recoverable, key_hardening, key_vault_secret_expiry)
