@@ -166,7 +166,7 @@ def test_storage_redundancy_follows_residency(prokuria: Manifest, eu: Manifest) 
 
 
 def test_blob_versioning_soft_delete_and_private_container(prokuria: Manifest) -> None:
-    service = prokuria.one("azure-native:storage:BlobServiceProperties").inputs
+    service = prokuria.named("prokuria-eu-prod-documents-blob-service").inputs
     assert service["isVersioningEnabled"] is True
     assert service["changeFeed"]["enabled"] is True
     assert service["deleteRetentionPolicy"] == {"enabled": True, "days": 30, "allowPermanentDelete": False}
