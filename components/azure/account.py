@@ -11,6 +11,8 @@ from components.azure._common import paired_region_within, resource_group, tags
 from components.azure.keys import AzureKeysOutputs
 from components.interfaces import Placement
 
+SAS_EXPIRATION_PERIOD = "0.08:00:00"  # d.hh:mm:ss
+
 
 def storage_sku(placement: Placement) -> str:
     """Standard_GRS when the paired region is inside the jurisdiction, else copies across zones (ZRS)."""
@@ -44,6 +46,9 @@ def secure_account(
         default_to_o_auth_authentication=True,
         allow_cross_tenant_replication=False,
         allowed_copy_scope="PrivateLink",
+        is_local_user_enabled=False,  # no SFTP/local users: Entra ID is the only way in
+        # With shared keys off only user-delegation SAS exist; none may outlive a working day.
+        sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
         public_network_access=public_network_access,
         network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices"),
         identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[keys.identity_id]),

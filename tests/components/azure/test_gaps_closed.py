@@ -54,3 +54,12 @@ def test_gateway_speaks_tls_to_the_hosts(prokuria: Manifest) -> None:
     assert {s["protocol"] for s in gateway["backendHttpSettingsCollection"]} == {"Https"}
     assert {s["port"] for s in gateway["backendHttpSettingsCollection"]} == {443}
     assert {p["protocol"] for p in gateway["probes"]} == {"Https"}
+
+
+def test_storage_accounts_bound_sas_lifetimes_and_have_no_local_users(prokuria: Manifest) -> None:
+    accounts = prokuria.of_type("azure-native:storage:StorageAccount")
+    assert len(accounts) == 2  # documents and flow logs
+    for account in accounts:
+        assert account.inputs["sasPolicy"] == {"sasExpirationPeriod": "0.08:00:00", "expirationAction": "Block"}
+        assert account.inputs["isLocalUserEnabled"] is False
+        assert account.inputs["allowSharedKeyAccess"] is False
