@@ -56,7 +56,7 @@ def instance_metadata_v2(resource: ResourceView, stack: StackView) -> list[Verdi
 @resource_rule(
     name="host-disks-encrypted",
     description="Host disks are encrypted: EBS volumes of launch templates with the stack's KMS key; Azure VMs and "
-    "scale sets with encryption at host (temp disks and caches too).",
+    "scale sets on managed disks with encryption at host (temp disks and caches too).",
     control=A_8_24,
     severity=Severity.HIGH,
     remediation="ebs.encrypted true with kmsKeyId; securityProfile.encryptionAtHost true.",
@@ -73,8 +73,11 @@ def host_disks_encrypted(resource: ResourceView, stack: StackView) -> list[Verdi
             return [(False, f"{len(bare)} volume(s) not encrypted with a customer-managed key")]
         return [(True, "every volume encrypted with the stack's key")]
     if resource.type in res.AZ_VM or resource.type in res.AZ_VMSS:
-        if res.truthy((_vm_profile(resource).get("securityProfile") or {}).get("encryptionAtHost")):
-            return [(True, "encryption at host")]
+        profile = _vm_profile(resource)
+        if ((profile.get("storageProfile") or {}).get("osDisk") or {}).get("vhd"):
+            return [(False, "OS disk is an unmanaged VHD in a storage account")]
+        if res.truthy((profile.get("securityProfile") or {}).get("encryptionAtHost")):
+            return [(True, "managed disks, encryption at host")]
         return [(False, "securityProfile.encryptionAtHost is not true")]
     return None
 

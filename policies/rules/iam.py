@@ -64,10 +64,12 @@ def _allow_problems(statement: Mapping[str, Any]) -> list[str]:
     problems = []
     if "*" in actions:
         problems.append('Action "*"')
+    if "iam:*" in actions:
+        problems.append('"iam:*" (full IAM privileges)')
     if "NotAction" in statement:
         problems.append("NotAction (grants everything else)")
     if "*" in resources and not statement.get("Condition"):
-        wide = [a for a in actions if a.endswith(":*")]
+        wide = [a for a in actions if a.endswith(":*") and a != "iam:*"]
         risky = [a for a in actions if a in PRIVILEGE_ESCALATION | CREDENTIALS_EXPOSURE | DATA_EXFILTRATION]
         if wide:
             problems.append(f"{', '.join(wide)} on every resource")

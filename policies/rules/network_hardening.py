@@ -247,7 +247,47 @@ def nic_no_ip_forwarding(resource: ResourceView, stack: StackView) -> list[Verdi
     return None
 
 
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+@resource_rule(
+    name="security-group-attached",
+    description="Every security group guards something (a host template, load balancer, database or endpoint): "
+    "a stray group is a rule set nobody reviews.",
+    control=A_8_20,
+    severity=Severity.LOW,
+    remediation="Delete the unused security group or attach it where it belongs.",
+    needs_stack=True,
+)
+def security_group_attached(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.SECURITY_GROUP:
+        return None
+    for other in stack.resources:
+        # Rules and groups naming this group as a source do not attach it to anything.
+        if other is resource or other.type in (
+            *res.SECURITY_GROUP,
+            *res.SG_RULE,
+            *res.SG_INGRESS_RULE,
+            *res.SG_EGRESS_RULE,
+        ):
+            continue
+        if any(resource.urn in urns for urns in other.refs.values()) or any(
+            resource in stack.resolve(value) for value in _strings(other.props)
+        ):
+            return [(True, f"attached to {other.type.split(':')[-1]} {other.name}")]
+    return [(False, "attached to nothing")]
+
+
 RULES = (
+    security_group_attached,
     no_world_ingress,
     no_unrestricted_egress,
     default_security_group_closed,

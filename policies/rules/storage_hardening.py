@@ -136,11 +136,11 @@ def audit_logs_replicated(resource: ResourceView, stack: StackView) -> list[Verd
 
 @resource_rule(
     name="azure-storage-hardening",
-    description="Azure storage accounts take Entra ID only (no shared keys, no local users), admit trusted Azure "
-    "services through a default-deny firewall, and in production keep deleted blobs (soft delete).",
+    description="Azure storage accounts take Entra ID only (no shared keys, no local users), bound SAS lifetimes, "
+    "admit trusted Azure services through a default-deny firewall, and in production keep deleted blobs.",
     control=A_8_12,
     severity=Severity.MEDIUM,
-    remediation="allowSharedKeyAccess false, isLocalUserEnabled false, networkRuleSet bypass AzureServices, "
+    remediation="allowSharedKeyAccess false, isLocalUserEnabled false, sasPolicy, networkRuleSet bypass AzureServices, "
     "BlobServiceProperties deleteRetentionPolicy enabled.",
     needs_stack=True,
 )
@@ -154,6 +154,8 @@ def azure_storage_hardening(resource: ResourceView, stack: StackView) -> list[Ve
         problems.append("local users enabled")
     if "AzureServices" not in str(resource.get("networkRuleSet.bypass", "")):
         problems.append("trusted Azure services not admitted")
+    if not resource.get("sasPolicy.sasExpirationPeriod"):
+        problems.append("no SAS expiration policy")
     services = [
         s
         for s in stack.of_type(*res.AZ_BLOB_SERVICE)

@@ -50,6 +50,11 @@ def test_host_disks_encrypted() -> None:
     at_host = _vmss(securityProfile={"encryptionAtHost": True})
     assert verdict(host_disks_encrypted, make(VMSS, "s", **at_host), context=IE_AZURE) is True
     assert verdict(host_disks_encrypted, make(VMSS, "s", **_vmss()), context=IE_AZURE) is False
+    vhd = {"osDisk": {"vhd": {"uri": "https://account.blob.core.windows.net/vhds/os.vhd"}}}
+    unmanaged = make(
+        "azure-native:compute:VirtualMachine", "vm", storageProfile=vhd, securityProfile={"encryptionAtHost": True}
+    )
+    assert verdict(host_disks_encrypted, unmanaged, context=IE_AZURE) is False
     vm = make("azure-native:compute:VirtualMachine", "vm", securityProfile={"securityType": "TrustedLaunch"})
     assert verdict(host_disks_encrypted, vm, context=IE_AZURE) is False
 

@@ -106,6 +106,8 @@ def test_iam_least_privilege() -> None:
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(star))) is False
     service_star = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(service_star))) is False
+    full_iam = {"Effect": "Allow", "Action": "iam:*", "Resource": "arn:aws:iam::1:role/x"}
+    assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(full_iam))) is False
     escalate = {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": "*"}
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(escalate))) is False
     exfiltrate = {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}

@@ -10,6 +10,7 @@ from policies.rules.network_hardening import (
     nic_no_ip_forwarding,
     no_unrestricted_egress,
     no_world_ingress,
+    security_group_attached,
     security_group_descriptions,
     subnet_no_auto_public_ip,
     subnets_have_nsg,
@@ -111,3 +112,13 @@ def test_no_ip_forwarding() -> None:
     nic = "azure-native:network:NetworkInterface"
     assert verdict(nic_no_ip_forwarding, make(nic, "n", enableIPForwarding=False), context=IE_AZURE) is True
     assert verdict(nic_no_ip_forwarding, make(nic, "n", enableIPForwarding=True), context=IE_AZURE) is False
+
+
+def test_security_groups_are_attached() -> None:
+    group = make(SG, "app-sg", description="app")
+    template = make("aws:ec2/launchTemplate:LaunchTemplate", "lt", vpcSecurityGroupIds=["app-sg-id"])
+    assert verdict(security_group_attached, group, template) is True
+    assert verdict(security_group_attached, group) is False
+    # Another group admitting it as a source is not an attachment.
+    source = make(SG, "data-sg", description="data", ingress=[{"securityGroups": ["app-sg-id"], "description": "d"}])
+    assert verdict(security_group_attached, group, source) is False

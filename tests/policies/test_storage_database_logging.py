@@ -101,9 +101,9 @@ def test_audit_log_buckets_replicate_inside_the_jurisdiction() -> None:
 
 def test_azure_storage_hardening() -> None:
     account = "azure-native:storage:StorageAccount"
-    good = make(
-        account, "a", accountName="docs", allowSharedKeyAccess=False, networkRuleSet={"bypass": "AzureServices"}
-    )
+    sas = {"sasExpirationPeriod": "0.08:00:00", "expirationAction": "Block"}
+    closed = {"allowSharedKeyAccess": False, "networkRuleSet": {"bypass": "AzureServices"}}
+    good = make(account, "a", accountName="docs", sasPolicy=sas, **closed)
     service = make(
         "azure-native:storage:BlobServiceProperties",
         "svc",
@@ -112,8 +112,10 @@ def test_azure_storage_hardening() -> None:
     )
     assert verdict(azure_storage_hardening, good, service, context=IE_AZURE) is True
     assert verdict(azure_storage_hardening, good, context=IE_AZURE) is False  # no soft delete in production
-    keys = make(account, "a", accountName="docs", networkRuleSet={"bypass": "AzureServices"})
+    keys = make(account, "a", accountName="docs", networkRuleSet={"bypass": "AzureServices"}, sasPolicy=sas)
     assert verdict(azure_storage_hardening, keys, service, context=IE_AZURE) is False  # shared keys by default
+    no_sas = make(account, "a", accountName="docs", **closed)
+    assert verdict(azure_storage_hardening, no_sas, service, context=IE_AZURE) is False
 
 
 def test_rds_hardening() -> None:
