@@ -237,3 +237,11 @@ AZ_WAF_POLICY = ("azure-native:network:WebApplicationFirewallPolicy",)
 AZ_SECRET = ("azure-native:keyvault:Secret",)
 AZ_VM = ("azure-native:compute:VirtualMachine",)
 AZ_VMSS = ("azure-native:compute:VirtualMachineScaleSet",)
+
+
+def pointed_at(stack: StackView, resource: ResourceView, prop: str, *types: str) -> list[ResourceView]:
+    """Resources of `types` that `resource`'s property `prop` (dotted) points at, by value or, when the value is
+    not known yet (preview), by the engine's dependency on its top-level property."""
+    value = resource.get(prop)
+    top = prop.split(".")[0]
+    return [r for r in stack.of_type(*types) if r.urn in resource.refs.get(top, ()) or r in stack.resolve(value)]

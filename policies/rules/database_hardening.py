@@ -81,7 +81,7 @@ def backup_copies_cmk(resource: ResourceView, stack: StackView) -> list[Verdict]
 def postgres_query_logging(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE or not str(resource.get("engine", "")).startswith("postgres"):
         return None
-    groups = stack.resolve(resource.get("parameterGroupName"))
+    groups = res.pointed_at(stack, resource, "parameterGroupName", *res.RDS_PARAMETER_GROUP)
     values = {
         str(p.get("name")): str(p.get("value"))
         for g in groups

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_8_20, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_8_20, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
 
 # Managed rule groups that block the Log4Shell lookup (CVE-2021-44228).
 AWS_LOG4J_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAnonymousIpList")
@@ -82,7 +82,7 @@ def _aws_waf_verdicts(acl: ResourceView, stack: StackView) -> list[Verdict]:
     groups = {str((r.get("statement") or {}).get("managedRuleGroupStatement", {}).get("name", "")) for r in rules}
     if not groups & set(AWS_LOG4J_GROUPS):
         problems.append("no managed rule group blocking Log4Shell (AWSManagedRulesKnownBadInputsRuleSet)")
-    if not [c for c in stack.of_type(*res.WAF_LOGGING) if acl in stack.resolve(c.get("resourceArn"))]:
+    if not stack.referencing(acl, *res.WAF_LOGGING, prop="resourceArn"):
         problems.append("no logging configuration")
     return [(not problems, "; ".join(problems) or "rules with actions, Log4Shell blocked, logged")]
 
@@ -118,17 +118,18 @@ def waf_protects_entry(resource: ResourceView, stack: StackView) -> list[Verdict
             return None
         acls = [
             acl
-            for association in stack.of_type(*res.WAF_ASSOCIATION)
-            if resource in stack.resolve(association.get("resourceArn"))
-            for acl in stack.resolve(association.get("webAclArn"))
+            for association in stack.referencing(resource, *res.WAF_ASSOCIATION, prop="resourceArn")
+            for acl in res.pointed_at(stack, association, "webAclArn", *res.WAF_ACL)
         ]
         if not acls:
             return [(False, "no web ACL associated with the public load balancer")]
+        if acls[0].get("rules") == UNKNOWN:
+            return None  # the rules are known at `pulumi up`, checked again then
         return _aws_waf_verdicts(acls[0], stack)
     if resource.type in res.AZ_APP_GATEWAY:
         if str(resource.get("sku.tier", "")) != "WAF_v2":
             return [(False, f"gateway tier {resource.get('sku.tier', 'unset')} has no WAF")]
-        policies = stack.resolve(resource.get("firewallPolicy.id"))
+        policies = res.pointed_at(stack, resource, "firewallPolicy.id", *res.AZ_WAF_POLICY)
         if not policies:
             return [(False, "no WAF policy attached")]
         return _azure_waf_verdicts(policies[0])

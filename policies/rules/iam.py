@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_5_23, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_5_23, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
 
 # Actions that hand out more power, credentials or data when granted on every resource (Checkov's lists,
 # trimmed to the services we run).
@@ -90,6 +90,8 @@ def iam_least_privilege(resource: ResourceView, stack: StackView) -> list[Verdic
     if resource.type not in (*res.IAM_ROLE_POLICY, *res.IAM_POLICY):
         return None
     document = resource.get("policy")
+    if document == UNKNOWN:
+        return None  # built from ARNs not known before deployment: checked again at `pulumi up`
     if res.parse_json(document) is None:
         return [(False, "policy document cannot be read")]
     problems = [p for s in _statements(document) for p in _allow_problems(s)]
@@ -108,6 +110,8 @@ def iam_least_privilege(resource: ResourceView, stack: StackView) -> list[Verdic
 def iam_role_trust(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.IAM_ROLE:
         return None
+    if resource.get("assumeRolePolicy") == UNKNOWN:
+        return None  # checked again at `pulumi up`, when it is known
     statements = list(_statements(resource.get("assumeRolePolicy")))
     if not statements:
         return [(False, "assume-role policy cannot be read")]
@@ -162,6 +166,8 @@ def kms_key_policy(resource: ResourceView, stack: StackView) -> list[Verdict] | 
         return None
     if resource.get("isEnabled") is False:
         return [(False, "the key is disabled")]
+    if resource.get("policy") == UNKNOWN:
+        return None  # built from the account id: checked again at `pulumi up`
     statements = list(_statements(resource.get("policy")))
     if not statements:
         return [(False, "no key policy of its own (the default lets every IAM policy of the account use it)")]

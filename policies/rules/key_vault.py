@@ -42,8 +42,11 @@ def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict]
     endpoints = [
         e
         for e in stack.of_type(*res.AZ_PRIVATE_ENDPOINT)
-        for connection in res.as_list(e.get("privateLinkServiceConnections"))
-        if resource in stack.resolve((connection or {}).get("privateLinkServiceId"))
+        if resource.urn in e.refs.get("privateLinkServiceConnections", ())
+        or any(
+            resource in stack.resolve((c or {}).get("privateLinkServiceId"))
+            for c in res.as_list(e.get("privateLinkServiceConnections"))
+        )
     ]
     if not endpoints:
         problems.append("no private endpoint")

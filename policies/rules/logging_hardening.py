@@ -30,7 +30,7 @@ def flow_logs(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if stack.context.program != "platform":
         return None
     if resource.type in res.VPC:
-        logs = [f for f in stack.of_type(*res.FLOW_LOG) if resource in stack.resolve(f.get("vpcId"))]
+        logs = stack.referencing(resource, *res.FLOW_LOG, prop="vpcId")
         if not logs:
             return [(False, "no flow log on the VPC")]
         partial = [f.name for f in logs if f.get("trafficType") != "ALL"]
@@ -40,8 +40,8 @@ def flow_logs(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.AZ_VNET:
         logs = [
             f
-            for f in stack.of_type(*res.AZ_FLOW_LOG)
-            if resource in stack.resolve(f.get("targetResourceId")) and f.get("enabled") is not False
+            for f in stack.referencing(resource, *res.AZ_FLOW_LOG, prop="targetResourceId")
+            if f.get("enabled") is not False
         ]
         if not logs:
             return [(False, "no enabled flow log on the VNet")]

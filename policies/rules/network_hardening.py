@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_8_20, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_8_20, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
 
 # The one port the world may reach: TLS on the public entry (still narrowed by the WAF allow-list).
 PUBLIC_TLS_PORT = 443
@@ -124,7 +124,7 @@ def no_unrestricted_egress(resource: ResourceView, stack: StackView) -> list[Ver
 def default_security_group_closed(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.VPC:
         return None
-    groups = [g for g in stack.of_type(*res.DEFAULT_SECURITY_GROUP) if resource in stack.resolve(g.get("vpcId"))]
+    groups = stack.referencing(resource, *res.DEFAULT_SECURITY_GROUP, prop="vpcId")
     if not groups:
         return [(False, "default security group not managed: AWS leaves it open between its members")]
     for group in groups:
@@ -176,14 +176,19 @@ def subnet_no_auto_public_ip(resource: ResourceView, stack: StackView) -> list[V
     control=A_8_20,
     severity=Severity.MEDIUM,
     remediation="Attach the tier's NSG to the subnet (networkSecurityGroup.id).",
+    needs_stack=True,
 )
 def subnets_have_nsg(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_SUBNET:
         return None
     if str(resource.get("subnetName", "")) in ("GatewaySubnet", "AzureFirewallSubnet", "RouteServerSubnet"):
         return None  # Azure refuses an NSG on these
-    if resource.get("networkSecurityGroup.id"):
+    if resource.get("networkSecurityGroup.id") or res.pointed_at(
+        stack, resource, "networkSecurityGroup.id", *res.AZ_NSG
+    ):
         return [(True, "NSG attached")]
+    if resource.get("networkSecurityGroup") == UNKNOWN:
+        return None  # known at `pulumi up`, checked again then
     return [(False, "no network security group")]
 
 

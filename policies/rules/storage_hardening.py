@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 from opcloud import residency
 from policies import resources as res
-from policies.model import A_5_33, A_8_12, A_8_13, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_5_33, A_8_12, A_8_13, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
 
 
 @resource_rule(
@@ -87,6 +87,8 @@ def _allow_statements(policy: ResourceView) -> Iterator[Mapping]:
 def s3_policy_no_public_allow(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_POLICY:
         return None
+    if resource.get("policy") == UNKNOWN:
+        return None  # built from the bucket ARN: checked again at `pulumi up`
     if res.parse_json(resource.get("policy")) is None:
         return [(False, "bucket policy cannot be read")]
     for statement in _allow_statements(resource):
@@ -119,10 +121,18 @@ def audit_logs_replicated(resource: ResourceView, stack: StackView) -> list[Verd
         return None
     configs = stack.referencing(resource, *res.S3_REPLICATION, prop="bucket")
     regions = []
+    pending = False
     for config in configs:
         for rule in res.as_list(config.get("rules")):
             if isinstance(rule, Mapping) and rule.get("status") == "Enabled":
-                regions.append(res.target_region(stack, (rule.get("destination") or {}).get("bucket"))[1])
+                destination = (rule.get("destination") or {}).get("bucket")
+                if destination == UNKNOWN or config.get("rules") == UNKNOWN:
+                    pending = True  # the replica's ARN is known at `pulumi up`, checked again then
+                    continue
+                regions.append(res.target_region(stack, destination)[1])
+        pending = pending or config.get("rules") == UNKNOWN
+    if not regions and pending:
+        return None
     if not regions:
         return [(False, "audit logs not replicated to the copy region")]
     for region in regions:
@@ -156,11 +166,7 @@ def azure_storage_hardening(resource: ResourceView, stack: StackView) -> list[Ve
         problems.append("trusted Azure services not admitted")
     if not resource.get("sasPolicy.sasExpirationPeriod"):
         problems.append("no SAS expiration policy")
-    services = [
-        s
-        for s in stack.of_type(*res.AZ_BLOB_SERVICE)
-        if resource in stack.resolve(s.get("accountName")) or resource in stack.resolve(s.get("resourceUri"))
-    ]
+    services = stack.referencing(resource, *res.AZ_BLOB_SERVICE, prop="accountName")
     if stack.context.production and not any(res.truthy(s.get("deleteRetentionPolicy.enabled")) for s in services):
         problems.append("no blob soft delete")
     return [(not problems, "; ".join(problems) or "Entra ID only, trusted services, soft delete")]
