@@ -67,6 +67,8 @@ def compose(environment: Environment) -> PlatformOutputs:
     )
     # KeysArgs and DatabaseArgs carry no log target: the audit component watches them itself.
     audit.watch("vault", keys.native.vault.id)
+    if keys.native.geo is not None:
+        audit.watch("geo-vault", keys.native.geo.vault.id)
     audit.watch("postgres", database.outputs.server_id)
     # NetworkArgs carries no log target either: the VNet's flow logs are wired here, where both are known.
     AzureFlowLogs(

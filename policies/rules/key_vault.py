@@ -21,7 +21,8 @@ from policies.model import (
 @resource_rule(
     name="key-vault-private",
     description="Platform Key Vaults deny public networks (publicNetworkAccess Disabled) and are reached through "
-    "a private endpoint. (The Jenkins test stand's vault admits its own subnets by service endpoint.)",
+    "a private endpoint, or not at all where the stack has no network in their region (the geo-backup key's "
+    "vault). (The Jenkins test stand's vault admits its own subnets by service endpoint.)",
     control=A_8_20,
     severity=Severity.HIGH,
     remediation="publicNetworkAccess Disabled, no IP rules, and a private endpoint (group 'vault') in the VNet.",
@@ -48,9 +49,13 @@ def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict]
             for c in res.as_list(e.get("privateLinkServiceConnections"))
         )
     ]
-    if not endpoints:
-        problems.append("no private endpoint")
-    return [(not problems, "; ".join(problems) or f"private endpoint {endpoints[0].name} only")]
+    if endpoints:
+        return [(not problems, "; ".join(problems) or f"private endpoint {endpoints[0].name} only")]
+    region = res.region_of(resource, stack.context)
+    if not problems and not [v for v in stack.of_type(*res.AZ_VNET) if res.region_of(v, stack.context) == region]:
+        # e.g. the geo-backup key's vault in the paired region: no network of the stack there to reach it from.
+        return [(True, f"no network path at all in {region}: trusted Azure services only")]
+    return [(False, "; ".join([*problems, "no private endpoint"]))]
 
 
 @resource_rule(

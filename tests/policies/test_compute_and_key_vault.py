@@ -110,7 +110,10 @@ def test_platform_key_vault_is_private() -> None:
         "azure-native:network:PrivateEndpoint", "pe", privateLinkServiceConnections=[{"privateLinkServiceId": "kv-id"}]
     )
     assert verdict(key_vault_private, vault, endpoint, context=IE_AZURE) is True
-    assert verdict(key_vault_private, vault, context=IE_AZURE) is False  # no private endpoint
+    vnet = make("azure-native:network:VirtualNetwork", "vnet", location="northeurope")
+    assert verdict(key_vault_private, vault, vnet, context=IE_AZURE) is False  # no private endpoint
+    geo = make(VAULT, "geo-kv", vaultName="geo-kv", location="westeurope", properties=closed)
+    assert verdict(key_vault_private, geo, vnet, context=IE_AZURE) is True  # no network of the stack there
     with_ips = {
         "publicNetworkAccess": "Enabled",
         "networkAcls": {"defaultAction": "Deny", "ipRules": [{"value": "192.0.2.0/28"}]},

@@ -78,3 +78,5 @@ def test_the_german_stack_passes_encryption_at_rest(germany: Manifest) -> None:
     rule = next(r for r in result.results if r.rule.name == "encryption-at-rest-cmk")
     assert rule.violations == [], [f.message for f in rule.violations]
     assert any(f.resource_type == SERVER for f in rule.passes)
+    # The whole legitimate stack passes: the geo vault is audited and unreachable from any network.
+    assert result.mandatory_violations == [], [f"{f.rule}: {f.message}" for f in result.mandatory_violations]
