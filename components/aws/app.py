@@ -230,6 +230,7 @@ class AwsAppTier(pulumi.ComponentResource):
                 }
             ],
             monitoring={"enabled": True},
+            ebs_optimized="true",
             tag_specifications=[
                 {"resource_type": "instance", "tags": {**tags, "service": service}},
                 {"resource_type": "volume", "tags": {**tags, "service": service}},
