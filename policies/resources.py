@@ -245,3 +245,8 @@ def pointed_at(stack: StackView, resource: ResourceView, prop: str, *types: str)
     value = resource.get(prop)
     top = prop.split(".")[0]
     return [r for r in stack.of_type(*types) if r.urn in resource.refs.get(top, ()) or r in stack.resolve(value)]
+
+
+EIP = ("aws:ec2/eip:Eip",)
+EIP_ASSOCIATION = ("aws:ec2/eipAssociation:EipAssociation",)
+NAT_GATEWAY = ("aws:ec2/natGateway:NatGateway",)

@@ -166,7 +166,7 @@ def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Ve
     description="Hosts launched from a template carry an instance profile (no static keys) and detailed monitoring.",
     control=A_5_23,
     severity=Severity.MEDIUM,
-    remediation="Set iamInstanceProfile and monitoring.enabled true on the launch template.",
+    remediation="Set iamInstanceProfile, monitoring.enabled true and ebsOptimized true on the launch template.",
 )
 def launch_template_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.LAUNCH_TEMPLATE:
@@ -176,6 +176,8 @@ def launch_template_hardening(resource: ResourceView, stack: StackView) -> list[
         problems.append("no IAM instance profile")
     if not res.truthy(resource.get("monitoring.enabled")):
         problems.append("detailed monitoring off")
+    if not res.truthy(resource.get("ebsOptimized")):
+        problems.append("not EBS-optimised")
     return [(not problems, "; ".join(problems) or "instance profile and detailed monitoring")]
 
 

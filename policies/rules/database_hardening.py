@@ -7,18 +7,34 @@ from collections.abc import Mapping
 from policies import resources as res
 from policies.model import A_5_23, A_8_15, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
 
+# PostgreSQL minor versions fixed for the log_fdw flaw (AWS-2022-004), by major; 14 and later never had it.
+LOG_FDW_FIXED = {13: 3, 12: 7, 11: 12, 10: 17}
+
+
+def _log_fdw_vulnerable(version: str) -> bool:
+    parts = version.split(".")
+    if not parts[0].isdigit():
+        return False  # a version family the provider resolves: checked by the engine at deployment
+    major = int(parts[0])
+    if major >= 14:
+        return False
+    minor = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return minor < LOG_FDW_FIXED.get(major, 10**6)
+
+
 # RDS certificate authorities that are not being retired.
 MODERN_CAS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
 
 
 @resource_rule(
     name="rds-hardening",
-    description="RDS instances log in with IAM, take minor upgrades, use a current certificate authority, copy "
-    "tags to snapshots, and run Multi-AZ in production.",
+    description="RDS instances log in with IAM, take minor upgrades on an engine without the log_fdw flaw, use a "
+    "current certificate authority, copy tags to snapshots, send enhanced monitoring, and run Multi-AZ in "
+    "production.",
     control=A_5_23,
     severity=Severity.MEDIUM,
     remediation="iamDatabaseAuthenticationEnabled, autoMinorVersionUpgrade, caCertIdentifier rds-ca-rsa2048-g1, "
-    "copyTagsToSnapshot true; multiAz true in production.",
+    "copyTagsToSnapshot true, monitoringInterval with monitoringRoleArn, PostgreSQL 14+; multiAz in production.",
 )
 def rds_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE:
@@ -34,6 +50,13 @@ def rds_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | N
         problems.append("tags not copied to snapshots")
     if stack.context.production and not res.truthy(resource.get("multiAz")):
         problems.append("not Multi-AZ")
+    interval = res.number(resource.get("monitoringInterval"))
+    if not interval or not resource.get("monitoringRoleArn"):
+        problems.append("enhanced monitoring off")
+    if str(resource.get("engine", "")).startswith("postgres") and _log_fdw_vulnerable(
+        str(resource.get("engineVersion"))
+    ):
+        problems.append(f"engine {resource.get('engineVersion')} has the log_fdw flaw (AWS-2022-004)")
     return [(not problems, "; ".join(problems) or "IAM auth, minor upgrades, current CA, tags on snapshots, Multi-AZ")]
 
 

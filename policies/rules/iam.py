@@ -47,7 +47,13 @@ DATA_EXFILTRATION = {
     "ssm:getparametersbypath",
     "kms:decrypt",
 }
+READ_ONLY_VERBS = ("describe", "list")
 ADMIN_MANAGED_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
+
+
+def _read_only(action: str) -> bool:
+    verb = action.split(":", 1)[-1]
+    return verb.startswith(READ_ONLY_VERBS) and "*" not in verb
 
 
 def _statements(document: Any) -> Iterator[Mapping[str, Any]]:
@@ -69,19 +75,20 @@ def _allow_problems(statement: Mapping[str, Any]) -> list[str]:
     if "NotAction" in statement:
         problems.append("NotAction (grants everything else)")
     if "*" in resources and not statement.get("Condition"):
-        wide = [a for a in actions if a.endswith(":*") and a != "iam:*"]
         risky = [a for a in actions if a in PRIVILEGE_ESCALATION | CREDENTIALS_EXPOSURE | DATA_EXFILTRATION]
-        if wide:
-            problems.append(f"{', '.join(wide)} on every resource")
+        # Anything but describing and listing changes, exposes or manages: never on every resource.
+        unbounded = [a for a in actions if a not in risky and a != "*" and not _read_only(a)]
         if risky:
             problems.append(f"{', '.join(sorted(risky))} on every resource")
+        if unbounded:
+            problems.append(f"{', '.join(sorted(unbounded))} on every resource without a condition")
     return problems
 
 
 @resource_rule(
     name="iam-least-privilege",
-    description="Inline IAM policies grant named actions on named resources: no '*' action, no 'service:*' or "
-    "privilege-escalation, credential or data-reading action on every resource without a condition.",
+    description="Inline IAM policies grant named actions on named resources: no '*' or 'iam:*' action, and on "
+    "every resource ('*') without a condition nothing but Describe/List actions.",
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="Name the actions and the resource ARNs the service needs; add a condition where '*' is unavoidable.",

@@ -6,6 +6,7 @@ NSG, standalone security-group rules, and standalone NSG rules.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -291,7 +292,61 @@ def security_group_attached(resource: ResourceView, stack: StackView) -> list[Ve
     return [(False, "attached to nothing")]
 
 
+@resource_rule(
+    name="elastic-ip-attached",
+    description="Every Elastic IP serves something (the NAT gateway, an instance): no stray public address.",
+    control=A_8_20,
+    severity=Severity.LOW,
+    remediation="Release the unused Elastic IP or attach it where it belongs.",
+    needs_stack=True,
+)
+def elastic_ip_attached(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.EIP:
+        return None
+    if resource.get("instance") or resource.get("networkInterface"):
+        return [(True, "attached to an instance or interface")]
+    users = [
+        *stack.referencing(resource, *res.NAT_GATEWAY, prop="allocationId"),
+        *stack.referencing(resource, *res.EIP_ASSOCIATION, prop="allocationId"),
+    ]
+    if users:
+        return [(True, f"used by {res.names(users)}")]
+    return [(False, "attached to nothing")]
+
+
+@resource_rule(
+    name="vnet-dns-local",
+    description="A VNet that names its own DNS servers names at least two, inside its address space (no reliance "
+    "on a single or outside resolver); the Azure-provided DNS passes.",
+    control=A_8_20,
+    severity=Severity.LOW,
+    remediation="Leave dhcpOptions unset (Azure DNS + private DNS zones) or list two resolvers inside the VNet.",
+)
+def vnet_dns_local(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.AZ_VNET:
+        return None
+    servers = [str(s) for s in res.as_list(resource.get("dhcpOptions.dnsServers"))]
+    if not servers:
+        return [(True, "Azure-provided DNS")]
+    spaces = [str(p) for p in res.as_list(resource.get("addressSpace.addressPrefixes"))]
+    outside = [s for s in servers if not any(_in_network(s, p) for p in spaces)]
+    if len(servers) < 2:
+        return [(False, "a single DNS server")]
+    if outside:
+        return [(False, f"DNS servers outside the VNet: {', '.join(outside)}")]
+    return [(True, f"{len(servers)} DNS servers inside the VNet")]
+
+
+def _in_network(address: str, network: str) -> bool:
+    try:
+        return ipaddress.ip_address(address) in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
 RULES = (
+    elastic_ip_attached,
+    vnet_dns_local,
     security_group_attached,
     no_world_ingress,
     no_unrestricted_egress,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 
 from opcloud import residency
@@ -99,6 +100,33 @@ def s3_policy_no_public_allow(resource: ResourceView, stack: StackView) -> list[
     return [(True, "every Allow names its principal")]
 
 
+LOCKOUT_ACTIONS = ("s3:PutBucketPolicy", "s3:*BucketPolicy", "s3:Put*", "s3:*", "*")
+
+
+@resource_rule(
+    name="s3-policy-no-lockout",
+    description="No bucket policy denies everyone, without a condition, the right to change the policy: only the "
+    "root user could undo it.",
+    control=A_8_12,
+    severity=Severity.MEDIUM,
+    remediation="Add a condition to the Deny (aws:SecureTransport, aws:PrincipalArn...) or narrow its actions.",
+)
+def s3_policy_no_lockout(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type not in res.S3_POLICY or resource.get("policy") == UNKNOWN:
+        return None
+    document = res.parse_json(resource.get("policy"))
+    if not isinstance(document, Mapping):
+        return [(False, "bucket policy cannot be read")]
+    for statement in res.as_list(document.get("Statement")):
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny" or statement.get("Condition"):
+            continue
+        principal = statement.get("Principal")
+        aws = principal.get("AWS") if isinstance(principal, Mapping) else principal
+        if "*" in res.as_list(aws) and set(map(str, res.as_list(statement.get("Action")))) & set(LOCKOUT_ACTIONS):
+            return [(False, f"statement {statement.get('Sid', '?')} denies everyone the bucket policy")]
+    return [(True, "no unconditional deny of the policy to everyone")]
+
+
 def _log_buckets(stack: StackView) -> list[ResourceView]:
     """The CloudTrail bucket(s) and the access-log delivery target(s)."""
     found = {t.urn: t for tr in stack.of_type(*res.CLOUDTRAIL) for t in stack.resolve(tr.get("s3BucketName"))}
@@ -158,6 +186,9 @@ def azure_storage_hardening(resource: ResourceView, stack: StackView) -> list[Ve
     if resource.type not in res.AZ_STORAGE:
         return None
     problems = []
+    name = resource.get("accountName")
+    if isinstance(name, str) and name != UNKNOWN and not re.fullmatch(r"[a-z0-9]{3,24}", name):
+        problems.append(f"account name {name!r} is not 3-24 lowercase letters and digits")
     if resource.get("allowSharedKeyAccess") is not False:
         problems.append("shared key access allowed")
     if res.truthy(resource.get("isLocalUserEnabled")):
@@ -173,6 +204,7 @@ def azure_storage_hardening(resource: ResourceView, stack: StackView) -> list[Ve
 
 
 RULES = (
+    s3_policy_no_lockout,
     s3_versioning,
     s3_acls_disabled,
     s3_lifecycle,

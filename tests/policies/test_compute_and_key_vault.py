@@ -86,11 +86,13 @@ def test_no_credentials_in_user_data() -> None:
 
 
 def test_launch_templates_and_auto_scaling() -> None:
-    good = make(
-        TEMPLATE, "lt", iamInstanceProfile={"arn": "arn:aws:iam::1:instance-profile/p"}, monitoring={"enabled": True}
-    )
+    profile = {"arn": "arn:aws:iam::1:instance-profile/p"}
+    good = make(TEMPLATE, "lt", iamInstanceProfile=profile, monitoring={"enabled": True}, ebsOptimized="true")
     assert verdict(launch_template_hardening, good) is True
-    assert verdict(launch_template_hardening, make(TEMPLATE, "lt", monitoring={"enabled": True})) is False
+    no_profile = make(TEMPLATE, "lt", monitoring={"enabled": True}, ebsOptimized="true")
+    assert verdict(launch_template_hardening, no_profile) is False
+    not_optimised = make(TEMPLATE, "lt", iamInstanceProfile=profile, monitoring={"enabled": True})
+    assert verdict(launch_template_hardening, not_optimised) is False
     asg = "aws:autoscaling/group:Group"
     tags = [{"key": "owner", "value": "o", "propagateAtLaunch": True}]
     healthy = make(asg, "g", launchTemplate={"id": "lt-id"}, targetGroupArns=["tg"], healthCheckType="ELB", tags=tags)

@@ -110,6 +110,10 @@ def test_iam_least_privilege() -> None:
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(full_iam))) is False
     escalate = {"Effect": "Allow", "Action": ["iam:PassRole"], "Resource": "*"}
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(escalate))) is False
+    write = {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": "*"}
+    assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(write))) is False
+    describe = {"Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"}
+    assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(describe))) is True
     exfiltrate = {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": "*"}
     assert verdict(iam_least_privilege, make(role_policy, "p", policy=_policy(exfiltrate))) is False
     assert verdict(iam_least_privilege, make(role_policy, "p", policy="not json")) is False

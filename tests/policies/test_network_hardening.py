@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from policies.rules.network_hardening import (
     default_security_group_closed,
+    elastic_ip_attached,
     hosts_no_public_ip,
     nic_no_ip_forwarding,
     no_unrestricted_egress,
@@ -14,6 +15,7 @@ from policies.rules.network_hardening import (
     security_group_descriptions,
     subnet_no_auto_public_ip,
     subnets_have_nsg,
+    vnet_dns_local,
 )
 from tests.policies.conftest import IE_AZURE, make, verdict
 
@@ -122,3 +124,22 @@ def test_security_groups_are_attached() -> None:
     # Another group admitting it as a source is not an attachment.
     source = make(SG, "data-sg", description="data", ingress=[{"securityGroups": ["app-sg-id"], "description": "d"}])
     assert verdict(security_group_attached, group, source) is False
+
+
+def test_elastic_ips_serve_something() -> None:
+    eip = make("aws:ec2/eip:Eip", "nat-ip", domain="vpc")
+    nat = make("aws:ec2/natGateway:NatGateway", "nat", allocationId="nat-ip-id")
+    assert verdict(elastic_ip_attached, eip, nat) is True
+    assert verdict(elastic_ip_attached, eip) is False
+
+
+def test_vnet_dns_servers() -> None:
+    vnet = "azure-native:network:VirtualNetwork"
+    space = {"addressPrefixes": ["10.60.0.0/16"]}
+    assert verdict(vnet_dns_local, make(vnet, "v", addressSpace=space), context=IE_AZURE) is True
+    inside = {"dnsServers": ["10.60.0.4", "10.60.0.5"]}
+    assert verdict(vnet_dns_local, make(vnet, "v", addressSpace=space, dhcpOptions=inside), context=IE_AZURE) is True
+    one = {"dnsServers": ["10.60.0.4"]}
+    assert verdict(vnet_dns_local, make(vnet, "v", addressSpace=space, dhcpOptions=one), context=IE_AZURE) is False
+    outside = {"dnsServers": ["8.8.8.8", "1.1.1.1"]}
+    assert verdict(vnet_dns_local, make(vnet, "v", addressSpace=space, dhcpOptions=outside), context=IE_AZURE) is False

@@ -17,6 +17,7 @@ from policies.rules.storage_hardening import (
     azure_storage_hardening,
     s3_acls_disabled,
     s3_lifecycle,
+    s3_policy_no_lockout,
     s3_policy_no_public_allow,
     s3_versioning,
 )
@@ -33,6 +34,9 @@ GOOD_RDS = {
     "multiAz": True,
     "performanceInsightsEnabled": True,
     "performanceInsightsKmsKeyId": "arn:aws:kms:eu-west-1:1:key/k",
+    "monitoringInterval": 60,
+    "monitoringRoleArn": "arn:aws:iam::1:role/rds-monitoring",
+    "engineVersion": "15",
 }
 
 
@@ -124,8 +128,12 @@ def test_rds_hardening() -> None:
         {"iamDatabaseAuthenticationEnabled": False},
         {"caCertIdentifier": "rds-ca-2019"},
         {"multiAz": False},
+        {"monitoringInterval": 0},
+        {"engineVersion": "13.2"},
+        {"engineVersion": "12.6"},
     ):
         assert verdict(rds_hardening, make(RDS, "db", **{**GOOD_RDS, **change})) is False, change
+    assert verdict(rds_hardening, make(RDS, "db", **{**GOOD_RDS, "engineVersion": "13.4"})) is True
     assert verdict(rds_performance_insights_cmk, make(RDS, "db", **GOOD_RDS)) is True
     no_key = {**GOOD_RDS, "performanceInsightsKmsKeyId": None}
     assert verdict(rds_performance_insights_cmk, make(RDS, "db", **no_key)) is False
@@ -172,3 +180,28 @@ def test_log_retention_and_trail_to_cloudwatch() -> None:
     live = make(trail, "t", cloudWatchLogsGroupArn="arn:aws:logs:eu-west-1:1:log-group:t:*", cloudWatchLogsRoleArn="r")
     assert verdict(trail_to_cloudwatch, live) is True
     assert verdict(trail_to_cloudwatch, make(trail, "t")) is False
+
+
+def test_bucket_policy_cannot_lock_everyone_out() -> None:
+    policy = "aws:s3/bucketPolicy:BucketPolicy"
+    tls_only = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    assert verdict(s3_policy_no_lockout, make(policy, "p", policy=json.dumps({"Statement": [tls_only]}))) is True
+    lockout = {"Sid": "Freeze", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["s3:PutBucketPolicy"]}
+    assert verdict(s3_policy_no_lockout, make(policy, "p", policy=json.dumps({"Statement": [lockout]}))) is False
+
+
+def test_storage_account_names_follow_azure_rules() -> None:
+    account = "azure-native:storage:StorageAccount"
+    closed = {
+        "allowSharedKeyAccess": False,
+        "networkRuleSet": {"bypass": "AzureServices"},
+        "sasPolicy": {"sasExpirationPeriod": "0.08:00:00"},
+    }
+    qa = replace(IE_AZURE, environment="qa")
+    assert verdict(azure_storage_hardening, make(account, "a", accountName="docs01", **closed), context=qa) is True
+    assert verdict(azure_storage_hardening, make(account, "a", accountName="Docs-01", **closed), context=qa) is False

@@ -257,4 +257,5 @@ def test_each_role_is_assumable_only_by_the_service_that_needs_it(manifest: Mani
         "prozorro-sale-prod-audit-trail-bucket-replication-role": {"Service": "s3.amazonaws.com"},
         "prozorro-sale-prod-audit-access-logs-replication-role": {"Service": "s3.amazonaws.com"},
         "prozorro-sale-prod-audit-vpc-flow-logs-role": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "prozorro-sale-prod-database-monitoring-role": {"Service": "monitoring.rds.amazonaws.com"},
     }

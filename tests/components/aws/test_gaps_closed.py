@@ -63,3 +63,17 @@ def test_load_balancer_speaks_tls_to_the_hosts(manifest: Manifest) -> None:
     for group in groups:
         assert group.inputs["protocol"] == "HTTPS", group.name
         assert group.inputs["healthCheck"]["protocol"] == "HTTPS", group.name
+
+
+def test_database_sends_enhanced_monitoring_under_its_own_role(manifest: Manifest) -> None:
+    instance = manifest.one("aws:rds/instance:Instance").inputs
+    role = manifest.named(f"{STACK}-database-monitoring-role")
+    assert instance["monitoringInterval"] == 60
+    assert instance["monitoringRoleArn"] == f"arn:aws:iam:mock:123456789012:{role.name}"
+    attachment = manifest.named(f"{STACK}-database-monitoring-policy").inputs
+    assert attachment["policyArn"].endswith("service-role/AmazonRDSEnhancedMonitoringRole")
+
+
+def test_hosts_are_ebs_optimised(manifest: Manifest) -> None:
+    for template in manifest.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        assert template.inputs["ebsOptimized"] == "true", template.name
