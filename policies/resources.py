@@ -239,14 +239,6 @@ AZ_VM = ("azure-native:compute:VirtualMachine",)
 AZ_VMSS = ("azure-native:compute:VirtualMachineScaleSet",)
 
 
-def pointed_at(stack: StackView, resource: ResourceView, prop: str, *types: str) -> list[ResourceView]:
-    """Resources of `types` that `resource`'s property `prop` (dotted) points at, by value or, when the value is
-    not known yet (preview), by the engine's dependency on its top-level property."""
-    value = resource.get(prop)
-    top = prop.split(".")[0]
-    return [r for r in stack.of_type(*types) if r.urn in resource.refs.get(top, ()) or r in stack.resolve(value)]
-
-
 EIP = ("aws:ec2/eip:Eip",)
 EIP_ASSOCIATION = ("aws:ec2/eipAssociation:EipAssociation",)
 NAT_GATEWAY = ("aws:ec2/natGateway:NatGateway",)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from policies import resources as res
 from policies.model import A_5_23, A_8_15, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.rules import links
 
 # PostgreSQL minor versions fixed for the log_fdw flaw (AWS-2022-004), by major; 14 and later never had it.
 LOG_FDW_FIXED = {13: 3, 12: 7, 11: 12, 10: 17}
@@ -104,7 +105,7 @@ def backup_copies_cmk(resource: ResourceView, stack: StackView) -> list[Verdict]
 def postgres_query_logging(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE or not str(resource.get("engine", "")).startswith("postgres"):
         return None
-    groups = res.pointed_at(stack, resource, "parameterGroupName", *res.RDS_PARAMETER_GROUP)
+    groups = links.pointed_at(stack, resource, "parameterGroupName", *res.RDS_PARAMETER_GROUP)
     values = {
         str(p.get("name")): str(p.get("value"))
         for g in groups

@@ -7,6 +7,7 @@ from typing import Any
 
 from policies import resources as res
 from policies.model import A_8_20, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.rules import links
 
 # Managed rule groups that block the Log4Shell lookup (CVE-2021-44228).
 AWS_LOG4J_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAnonymousIpList")
@@ -119,7 +120,7 @@ def waf_protects_entry(resource: ResourceView, stack: StackView) -> list[Verdict
         acls = [
             acl
             for association in stack.referencing(resource, *res.WAF_ASSOCIATION, prop="resourceArn")
-            for acl in res.pointed_at(stack, association, "webAclArn", *res.WAF_ACL)
+            for acl in links.pointed_at(stack, association, "webAclArn", *res.WAF_ACL)
         ]
         if not acls:
             return [(False, "no web ACL associated with the public load balancer")]
@@ -129,7 +130,7 @@ def waf_protects_entry(resource: ResourceView, stack: StackView) -> list[Verdict
     if resource.type in res.AZ_APP_GATEWAY:
         if str(resource.get("sku.tier", "")) != "WAF_v2":
             return [(False, f"gateway tier {resource.get('sku.tier', 'unset')} has no WAF")]
-        policies = res.pointed_at(stack, resource, "firewallPolicy.id", *res.AZ_WAF_POLICY)
+        policies = links.pointed_at(stack, resource, "firewallPolicy.id", *res.AZ_WAF_POLICY)
         if not policies:
             return [(False, "no WAF policy attached")]
         return _azure_waf_verdicts(policies[0])

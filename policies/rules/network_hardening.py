@@ -12,6 +12,7 @@ from typing import Any
 
 from policies import resources as res
 from policies.model import A_8_20, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.rules import links
 
 # The one port the world may reach: TLS on the public entry (still narrowed by the WAF allow-list).
 PUBLIC_TLS_PORT = 443
@@ -184,7 +185,7 @@ def subnets_have_nsg(resource: ResourceView, stack: StackView) -> list[Verdict] 
         return None
     if str(resource.get("subnetName", "")) in ("GatewaySubnet", "AzureFirewallSubnet", "RouteServerSubnet"):
         return None  # Azure refuses an NSG on these
-    if resource.get("networkSecurityGroup.id") or res.pointed_at(
+    if resource.get("networkSecurityGroup.id") or links.pointed_at(
         stack, resource, "networkSecurityGroup.id", *res.AZ_NSG
     ):
         return [(True, "NSG attached")]
