@@ -38,10 +38,12 @@ def _finish(data: dict, as_json: bool, render: object) -> None:
         raise typer.Exit(1)
 
 
-_VERIFICATION = """Every copied object is verified: our SHA-256, computed while it streams, goes into the state and the
-target's metadata. Where the target checks an MD5 we send with every write and block (Azure), a successful write
-proves the bytes; elsewhere (S3, SFTP, files, server-side copies) each object is read back and its SHA-256
-compared. --read-back reads back everything; `opcloud migrate verify` rereads a whole pair at any time."""
+_VERIFICATION = """Every copied object is verified to be the same object: key, bytes (our SHA-256, computed while it
+streams, kept in the state and the target's metadata), content type, system headers and user metadata. Where the
+target checks an MD5 we send with every write and block (Azure), a successful write proves the bytes and a HEAD
+the rest; elsewhere (S3, SFTP, files, server-side copies) each object is read back and compared. Keys the target
+cannot hold faithfully are encoded reversibly or refused by name (exit 1) before anything is written.
+--read-back reads back everything; `opcloud migrate verify` rereads a whole pair at any time."""
 
 
 @app.command(help=f"Copy every object of SRC to DST, resumably, and verify each one.\n\n{_VERIFICATION}\n\n{_URLS}")
@@ -60,6 +62,12 @@ def copy(
     jurisdiction: str | None = typer.Option(None, help="Refuse a target outside this country code (or EU)."),
     server_side: bool = typer.Option(True, help="Copy server-side when both stores are on the same service."),
     read_back: bool = typer.Option(False, "--read-back", help="Read every copied object back, even when checked."),
+    check_metadata: bool = typer.Option(
+        False,
+        "--check-metadata",
+        help="HEAD every object the listings show unchanged, on both sides, and recopy it if its content type, "
+        "headers or metadata differ: for sources whose listing does not show such changes (file and SFTP trees).",
+    ),
     as_json: bool = Json,
     no_progress: bool = NoProgress,
 ) -> None:
@@ -81,6 +89,7 @@ def copy(
         dry_run=dry_run,
         server_side=server_side,
         read_back=read_back,
+        check_metadata=check_metadata,
         progress=not no_progress,
     )
     _finish(engine.copy(src, dst, options).to_dict(), as_json, render.copy_report)

@@ -4,10 +4,15 @@ A run: open and check both stores (nothing is written if either is wrong) -> str
 state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
 failures with backoff; an interrupted multipart upload resumes) -> verification -> report.
 
-Verification: our SHA-256 of every object is computed while it streams and stored in the state and in the
-target's metadata. Where the target checks an MD5 we send with every write and block (Azure), a successful
-write proves the bytes arrived intact; everywhere else (S3, SFTP, files, server-side copies), and for every
-object with `read_back`, the object is read back from the target and its SHA-256 compared.
+Keys the target cannot hold faithfully, and keys that would land on one target name, are refused by name after
+the listings and before anything is written (migrate/stores/keys.py); uploads left by an earlier run whose source
+is gone or changed are aborted, and partial files no upload needs are removed.
+
+Verification checks "the same object" (migrate/sameobject.py): our SHA-256 of every object is computed while it
+streams and stored in the state and in the target's metadata. Where the target checks an MD5 we send with every
+write and block (Azure), a successful write proves the bytes arrived intact and a HEAD checks the properties;
+everywhere else (S3, SFTP, files, server-side copies), and for every object with `read_back`, the object is read
+back from the target: its SHA-256, content type, system headers and user metadata compared with the source's.
 """
 
 from __future__ import annotations
@@ -25,11 +30,10 @@ from typing import TypeVar
 from migrate import transfer
 from migrate.progress import Progress
 from migrate.report import CopyReport, Failure, VerifyReport
+from migrate.sameobject import carried, user_metadata
 from migrate.state import StateDB, Todo, state_path
-from migrate.stores import metakeys
-from migrate.stores.base import SHA256_KEY, ObjectInfo, Store, StoreError
+from migrate.stores.base import SHA256_KEY, MultipartStore, ObjectInfo, PartialFilesStore, Store, StoreError
 from migrate.stores.registry import open_store
-from migrate.stores.tree import TreeStore, check_key
 from opcloud.errors import OpcloudError
 
 T = TypeVar("T")
@@ -49,6 +53,7 @@ class CopyOptions:
     retries: int = 5
     server_side: bool = True
     read_back: bool = False  # read back even objects the target checked in transit
+    check_metadata: bool = False  # a HEAD per unchanged object on both sides: sees every change of properties
     progress: bool = True
 
 
@@ -92,12 +97,30 @@ def open_pair(source_url: str, target_url: str) -> tuple[Store, Store]:
 
 
 def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
-    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes)."""
+    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
+    Source keys the target cannot hold, or would hold under one name, are recorded as refused."""
+    rules = target.features.keys
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
         target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
-        listed = state.load_listing("src", _filtered(source.list(), keep))  # its error first; the pool still waits
+        # The source's error first; the pool still waits.
+        listed = state.load_listing("src", _filtered(source.list(), keep), target_keys=rules)
         target_listing.result()
+    state.refuse_collisions(file_tree=rules.file_tree)
     return listed
+
+
+def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int) -> None:
+    """Abort uploads whose source is gone or changed (S3 bills kept parts), drop their rows, and remove partial
+    files no remaining upload needs. Before any copy, so nothing of this run is touched. Uploads of keys this
+    run does not select (--include/--exclude) are not judged: they were not listed."""
+    for key, upload_id in state.stale_uploads():
+        if not keep(key):
+            continue
+        if isinstance(target, MultipartStore):
+            _retrying(lambda k=key, u=upload_id: target.abort_upload(k, u), retries)  # type: ignore[misc]
+        state.end_upload(key)
+    if isinstance(target, PartialFilesStore):
+        target.sweep_partials(state.upload_ids())
 
 
 def _retrying(action: Callable[[], T], retries: int) -> T:
@@ -117,36 +140,54 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:300]
 
 
-def verify_object(ctx: transfer.Context, key: str, size: int, expected_sha: str) -> str | None:
-    """Read the target back; None when it matches `expected_sha` in content and in its metadata."""
+def _stored_sha(head: ObjectInfo, expected_sha: str) -> str | None:
+    stored = (head.metadata or {}).get(SHA256_KEY)
+    if stored != expected_sha:
+        return f"target metadata {SHA256_KEY}={stored!r} differs from the source's SHA-256"
+    return None
+
+
+def verify_object(ctx: transfer.Context, expected: ObjectInfo, expected_sha: str) -> str | None:
+    """Read the target back; None when it is the same object as `expected` (the source's info) with content
+    `expected_sha`: size, content, our stored SHA-256 and every property the pair carries."""
+    key, size = expected.key, expected.size
     head, stream = transfer.fetch(ctx.target, key, ctx.fetch_target)  # one GET where it can: metadata, content
     if head is None or stream is None:
         return "missing in the target"
-    if head.size != size:
+    problem = (
+        (f"size {head.size} in the target, {size} in the source" if head.size != size else None)
+        or _stored_sha(head, expected_sha)
+        or transfer.check_properties(ctx, expected, head)
+    )
+    if problem is not None:
         stream.close()
-        return f"size {head.size} in the target, {size} in the source"
-    stored = (head.metadata or {}).get(SHA256_KEY)
-    if stored != expected_sha:
-        stream.close()
-        return f"target metadata {SHA256_KEY}={stored!r} differs from the source's SHA-256"
+        return problem
     actual = transfer.hash_stream(ctx, ctx.target, key, size, count=False, stream=stream)
     if actual != expected_sha:
         return f"content SHA-256 {actual[:12]}... differs from the source's {expected_sha[:12]}..."
     return None
 
 
-def _maps_metadata_keys(target: Store) -> bool:
-    """Whether the target renames metadata keys it cannot hold (Azure wants C# identifiers). An attribute, not
-    isinstance(target, AzureStore): that would import the Azure SDK (~0.15 s) into copies that never use it."""
-    return bool(getattr(target, "maps_metadata_keys", False))
+def verify_properties(ctx: transfer.Context, expected: ObjectInfo, expected_sha: str) -> str | None:
+    """After a write whose bytes the target checked in transit: a HEAD, and the properties compared."""
+    head = ctx.target.head(expected.key)
+    if head is None:
+        return "missing in the target"
+    if head.size != expected.size:
+        return f"size {head.size} in the target, {expected.size} in the source"
+    return _stored_sha(head, expected_sha) or transfer.check_properties(ctx, expected, head)
 
 
-def _map_report(metadata: dict[str, str] | None, seen: set[str], lock: threading.Lock) -> None:
-    if metadata:
-        _, mapped = metakeys.to_identifiers(metadata)
-        if mapped:
-            with lock:
-                seen.update(mapped)
+def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
+    """--check-metadata (and the one-time check of a legacy-tagged object): whether source and target still
+    hold the same properties (a HEAD each)."""
+    source, target = ctx.source.head(item.key), ctx.target.head(item.key)
+    if source is None or target is None or (source.size, source.version) != (item.size, item.version):
+        return False
+    sha = ctx.state.known_sha(item.key, item.size, recorded_tag)
+    if sha is None or _stored_sha(target, sha) is not None:
+        return False
+    return transfer.check_properties(ctx, source, target) is None
 
 
 def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
@@ -164,9 +205,12 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         keep = _selected(options.include, options.exclude)
         with progress.listing(source.url):
             report.listed, report.listed_bytes = _load_listings(state, source, target, keep)
-        plan = state.plan(delete_extra=options.delete)
+        report.refused = [Failure(key, reason) for key, reason in state.refused()]
+        pair = carried(source.features, target.features)
+        report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
+        plan = state.plan(delete_extra=options.delete, check_metadata=options.check_metadata)
         to_copy = plan.get("copy", (0, 0))
-        report.unchanged = report.listed - to_copy[0] - plan.get("verify", (0, 0))[0]
+        report.unchanged = report.listed - len(report.refused) - to_copy[0] - plan.get("verify", (0, 0))[0]
         if options.dry_run:
             report.copied, report.copied_bytes = to_copy
             report.deleted = plan.get("delete", (0, 0))[0]
@@ -211,8 +255,41 @@ def _run(
         read_back=options.read_back,
     )
     progress.start_copy(to_copy[0], to_copy[1])
-    tree_target = isinstance(target, TreeStore)
-    maps_keys = _maps_metadata_keys(target)
+    _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
+    metadata_keys = target.features.metadata_keys
+
+    def copy_and_verify(item: Todo) -> None:
+        info: ObjectInfo | None = None
+        sha = state.known_sha(item.key, item.size, item.tag) if item.action == "verify" else None
+        if sha is None:
+            sha, info = _retrying(
+                lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
+            )
+            if metadata_keys is not None and info.metadata:
+                with lock:
+                    mapped.update(metadata_keys.mapped(user_metadata(info)))
+            with lock:
+                report.copied += 1
+                report.copied_bytes += item.size
+                report.server_side += ctx.copy_target
+            progress.object_done()
+        expected = info or ctx.source.head(item.key)
+        if expected is None:
+            raise StoreError(f"{item.key}: no longer in the source")
+        in_transit = ctx.checked_in_transit and info is not None
+        check = verify_properties if in_transit else verify_object
+        problem = _retrying(lambda: check(ctx, expected, sha), options.retries)
+        if problem is not None:
+            state.forget(item.key)  # the next run copies it again
+            with lock:
+                report.failed.append(Failure(item.key, f"verification failed: {problem}"))
+            return
+        state.record_verified(item.key)
+        with lock:
+            if in_transit:
+                report.verified_in_transit += 1
+            else:
+                report.verified_read_back += 1
 
     def work(item: Todo) -> None:
         try:
@@ -221,37 +298,16 @@ def _run(
                 with lock:
                     report.deleted += 1
                 return
-            if tree_target:
-                try:
-                    check_key(item.key)
-                except StoreError as error:
-                    with lock:
-                        report.skipped.append(Failure(item.key, str(error)))
+            if item.action in ("check", "retag"):
+                recorded_tag = item.version if item.action == "retag" else item.tag
+                if _retrying(lambda: _unchanged(ctx, item, recorded_tag), options.retries):
+                    if item.action == "retag":
+                        state.renew_tag(item.key, item.tag)
                     return
-            sha = state.known_sha(item.key, item.size, item.version) if item.action == "verify" else None
-            if sha is None:
-                sha, info = _retrying(
-                    lambda: transfer.copy_object(ctx, item.key, item.size, item.version), options.retries
-                )
-                if maps_keys:
-                    _map_report(info.metadata, mapped, lock)
                 with lock:
-                    report.copied += 1
-                    report.copied_bytes += item.size
-                    report.server_side += ctx.copy_target
-                    report.verified_in_transit += ctx.checked_in_transit
-                progress.object_done()
-                if ctx.checked_in_transit:
-                    return
-            problem = _retrying(lambda: verify_object(ctx, item.key, item.size, sha), options.retries)
-            if problem is not None:
-                state.forget(item.key)  # the next run copies it again
-                with lock:
-                    report.failed.append(Failure(item.key, f"verification failed: {problem}"))
-                return
-            state.record_verified(item.key)
-            with lock:
-                report.verified_read_back += 1
+                    report.unchanged -= 1
+                item = Todo(item.key, item.size, item.version, "copy", item.tag)
+            copy_and_verify(item)
         except Exception as error:  # one object's failure is reported; the others go on
             with lock:
                 report.failed.append(Failure(item.key, _reason(error)))
@@ -286,7 +342,8 @@ def verify(
     include: list[str] | None = None,
     exclude: list[str] | None = None,
 ) -> VerifyReport:
-    """Compare every source object with the target by reading the target back (never trusting ETags).
+    """Compare every source object with the target by reading the target back (never trusting ETags): bytes
+    (SHA-256) and every property the pair carries (sameobject), the source's taken from a HEAD.
 
     The source's SHA-256 comes from the state database when the object is unchanged since it was copied;
     otherwise the source is read too.
@@ -312,6 +369,7 @@ def verify(
             keep = _selected(include or [], exclude or [])
             report.objects, report.bytes = _load_listings(state, source, target, keep)
         report.extra = state.extra_count()
+        report.carried, report.not_carried = list(ctx.properties.carried), list(ctx.properties.not_carried)
         bar.start_copy(report.objects, report.bytes)
 
         def work(item: Todo) -> None:
@@ -320,18 +378,23 @@ def verify(
                     with lock:
                         report.missing.append(item.key)
                     return
-                sha = state.known_sha(item.key, item.size, item.version)
+                sha = state.known_sha(item.key, item.size, item.tag)
 
                 def check() -> str | None:
                     nonlocal sha  # a source hashed once is not hashed again on a retry
+                    expected = source.head(item.key)
+                    if expected is None:
+                        return "no longer in the source"
                     if sha is None:
                         sha = transfer.hash_stream(ctx, source, item.key, item.size)
-                    return verify_object(ctx, item.key, item.size, sha)
+                    return verify_object(ctx, expected, sha)
 
                 problem = _retrying(check, 3)
                 with lock:
-                    if problem is None:
+                    if problem is None and ctx.properties.complete:
                         report.verified += 1
+                    elif problem is None:
+                        report.verified_partially += 1
                     else:
                         report.mismatched.append(Failure(item.key, problem))
             except Exception as error:
@@ -341,8 +404,8 @@ def verify(
                 bar.object_done()
 
         items = (
-            Todo(key, size, version, "missing" if dst is None else "verify")
-            for key, size, version, dst in state.pairs()
+            Todo(key, size, version, "missing" if dst is None else "verify", tag)
+            for key, size, version, dst, tag in state.pairs()
         )
         _parallel(items, work, transfers)
     finally:

@@ -6,6 +6,7 @@ jurisdiction: UA            # every target must lie here; checked before a byte 
 state_dir: .opcloud-state   # relative to the plan file
 transfers: 16
 read_back: false            # true: read back every copied object, even those the target checked in transit
+check_metadata: false       # true: a HEAD per unchanged object on both sides (trees show no metadata change)
 buckets:
   - name: documents
     source: s3://prozorro-docs/?region=eu-central-1
@@ -63,6 +64,7 @@ class Plan(BaseModel):
     bwlimit: str | None = Field(None, description="bytes per second for all transfers, e.g. 50M")
     memory: str = Field("128M", description="bound on the part buffers held at once")
     read_back: bool = Field(False, description="read back every copied object, even those checked in transit")
+    check_metadata: bool = Field(False, description="compare properties of unchanged objects by a HEAD each side")
     buckets: list[BucketPair] = Field(default_factory=list)
     databases: list[DatabasePair] = Field(default_factory=list)
 

@@ -41,21 +41,33 @@ def copy_report(data: dict[str, Any]) -> None:
     table.add_row("unchanged", str(data["unchanged"]), "")
     table.add_row("deleted" if not data["dry_run"] else "would delete", str(data["deleted"]), "")
     if not data["dry_run"]:
-        table.add_row("verified in transit (target checked our MD5)", str(data["verified_in_transit"]), "")
-        table.add_row("verified by reading back (our SHA-256)", str(data["verified_read_back"]), "")
+        in_transit = str(data["verified_in_transit"])
+        table.add_row("verified in transit (target checked our MD5; properties by HEAD)", in_transit, "")
+        table.add_row("verified by reading back (SHA-256 and properties)", str(data["verified_read_back"]), "")
+        if data["verified_partially"]:
+            table.add_row("verified only in part (see not carried)", str(data["verified_partially"]), "")
         table.add_row("resumed parts", str(data["resumed_parts"]), "")
     console.print(table)
     if data["metadata_keys_mapped"]:
         keys = ", ".join(data["metadata_keys_mapped"])
         console.print(f"metadata keys renamed for the target (restored when copied back): {keys}", markup=False)
-    _failures("skipped (cannot be stored in the target)", data["skipped"])
+    console.print(f"carried and compared: key, bytes, {', '.join(data['carried'])}", markup=False)
+    if data["not_carried"]:
+        console.print(f"the target cannot hold: {', '.join(data['not_carried'])}", markup=False)
+    _failures("refused (the target cannot hold these keys faithfully; nothing written for them)", data["refused"])
     _failures("failed", data["failed"])
     console.print(f"{'[green]ok[/]' if data['ok'] else '[red]NOT complete[/]'} in {data['seconds']:.1f} s")
 
 
 def verify_report(data: dict[str, Any]) -> None:
     console.print(f"verify {data['source']} -> {data['target']}", markup=False)
-    console.print(f"  {data['verified']} of {data['objects']} objects ({_size(data['bytes'])}) match by SHA-256")
+    console.print(
+        f"  {data['verified']} of {data['objects']} objects ({_size(data['bytes'])}) are the same: bytes (SHA-256), "
+        f"{', '.join(data['carried'])}"
+    )
+    if data["verified_partially"]:
+        partly, lacking = data["verified_partially"], data["not_carried"]
+        console.print(f"  {partly} match only in part: the target cannot hold {lacking}", markup=False)
     if data["extra"]:
         console.print(f"  {data['extra']} objects in the target are not in the source")
     _failures("missing in the target", data["missing"])

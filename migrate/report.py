@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from migrate.sameobject import Carried
+
 
 @dataclass
 class Failure:
@@ -18,10 +20,13 @@ class VerifyReport:
     target: str
     objects: int = 0
     bytes: int = 0
-    verified: int = 0
+    verified: int = 0  # the same object in full: bytes and every property the source holds
+    verified_partially: int = 0  # matched in all the target can hold, but it cannot hold `not_carried`
     missing: list[str] = field(default_factory=list)
     mismatched: list[Failure] = field(default_factory=list)
     extra: int = 0  # objects in the target that are not in the source (reported, not an error)
+    carried: list[str] = field(default_factory=list)  # properties compared besides key and bytes
+    not_carried: list[str] = field(default_factory=list)  # properties of the source the target cannot hold
 
     @property
     def ok(self) -> bool:
@@ -44,20 +49,40 @@ class CopyReport:
     deleted: int = 0
     resumed_parts: int = 0  # parts of interrupted uploads that were not sent again
     server_side: int = 0
-    verified_in_transit: int = 0  # the target checked our MD5 of every byte it received
-    verified_read_back: int = 0  # read back from the target, our SHA-256 compared
+    # Both: bytes proven and every carried property compared (sameobject); failures land in `failed`.
+    verified_in_transit: int = 0  # the target checked our MD5 of every byte it received; properties by a HEAD
+    verified_read_back: int = 0  # read back from the target, our SHA-256 and the properties compared
     failed: list[Failure] = field(default_factory=list)
-    skipped: list[Failure] = field(default_factory=list)  # keys the target cannot represent
+    refused: list[Failure] = field(default_factory=list)  # keys the target cannot hold faithfully: not written
     metadata_keys_mapped: list[str] = field(default_factory=list)  # renamed for the target, restored on return
+    carried: list[str] = field(default_factory=list)  # properties carried and compared besides key and bytes
+    not_carried: list[str] = field(default_factory=list)  # properties of the source the target cannot hold
     seconds: float = 0.0
 
     @property
+    def complete(self) -> bool:
+        """Whether a verification checks all the source holds."""
+        return Carried(tuple(self.carried), tuple(self.not_carried)).complete
+
+    @property
     def verified(self) -> int:
-        return self.verified_in_transit + self.verified_read_back
+        """Objects checked in full; where the target cannot hold all, none are (see verified_partially)."""
+        return self.verified_in_transit + self.verified_read_back if self.complete else 0
+
+    @property
+    def verified_partially(self) -> int:
+        return 0 if self.complete else self.verified_in_transit + self.verified_read_back
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped  # every copied object was verified: failures land in failed
+        # Every copied object was verified (failures land in failed), in full.
+        return not self.failed and not self.refused and self.complete
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "copy", "ok": self.ok, "verified": self.verified, **asdict(self)}
+        return {
+            "kind": "copy",
+            "ok": self.ok,
+            "verified": self.verified,
+            "verified_partially": self.verified_partially,
+            **asdict(self),
+        }

@@ -66,6 +66,7 @@ def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False
         delete=pair.delete,
         dry_run=dry_run,
         read_back=plan.read_back,
+        check_metadata=plan.check_metadata,
         progress=progress,
     )
 

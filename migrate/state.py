@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from migrate.stores.base import ObjectInfo
+from migrate.stores.keys import KeyRules
 from opcloud.errors import InputError
 
 _SCHEMA = """
@@ -33,13 +34,21 @@ CREATE TABLE IF NOT EXISTS parts (  -- sha256: of the object's bytes from its st
     key TEXT NOT NULL, number INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (key, number)
 );
 """
+# tag: what change detection compares (the version, plus the listing's `modified` stamp where it has one);
+# name: the name the target would store the key under (encoded, folded as the target folds), for collisions.
 _WORK = """
-CREATE TABLE work.src (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL);
-CREATE TABLE work.dst (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL);
+CREATE TABLE work.src (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
+                       name TEXT NOT NULL);
+CREATE TABLE work.dst (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
+                       name TEXT NOT NULL);
+CREATE TABLE work.refused (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, version TEXT NOT NULL,
-                        action TEXT NOT NULL);
+                        tag TEXT NOT NULL, action TEXT NOT NULL);
 """
 _BATCH = 1000
+# A row recorded before change tags carried the listing's `modified` stamp: its tag is the bare version. Such an
+# object is not recopied on upgrade; its properties are compared by HEAD once ('retag') and the tag renewed.
+LEGACY_TAG = "(o.src_version = s.version AND s.tag != s.version)"
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,8 @@ class Todo:
     key: str
     size: int
     version: str
-    action: str  # "copy" | "verify" | "delete"
+    action: str  # "copy" | "verify" | "delete" | "check" (compare properties: --check-metadata)
+    tag: str = ""  # the change tag recorded in the state (see _WORK)
 
 
 @dataclass(frozen=True)
@@ -112,51 +122,100 @@ class StateDB:
 
     # -- listings --------------------------------------------------------------------------------
 
-    def load_listing(self, table: str, infos: Iterable[ObjectInfo]) -> tuple[int, int]:
-        """Stream a listing into work.src / work.dst in batches; returns (count, bytes)."""
+    def load_listing(
+        self, table: str, infos: Iterable[ObjectInfo], target_keys: KeyRules | None = None
+    ) -> tuple[int, int]:
+        """Stream a listing into work.src / work.dst in batches; returns (count, bytes). With `target_keys` (the
+        source listing), keys the target cannot hold are recorded in work.refused with the reason."""
         assert table in ("src", "dst")
         count = size = 0
-        batch: list[tuple[str, int, str]] = []
+        batch: list[tuple[str, int, str, str, str]] = []
+        refused: list[tuple[str, str]] = []
         with self._lock:
             self.db.execute(f"DELETE FROM work.{table}")
+            if target_keys is not None:
+                self.db.execute("DELETE FROM work.refused")
         for info in infos:
-            batch.append((info.key, info.size, info.version))
+            tag = f"{info.version}@{info.modified}" if info.modified else info.version
+            name = info.key
+            if target_keys is not None:
+                problem = target_keys.problem(info.key)
+                if problem is not None:
+                    refused.append((info.key, problem))
+                name = target_keys.collision_key(info.key)
+            batch.append((info.key, info.size, info.version, tag, name))
             count += 1
             size += info.size
             if len(batch) >= _BATCH:
-                self._insert(table, batch)
-                batch = []
-        self._insert(table, batch)
+                self._insert(table, batch, refused)
+                batch, refused = [], []
+        self._insert(table, batch, refused)
         return count, size
 
-    def _insert(self, table: str, rows: list[tuple[str, int, str]]) -> None:
+    def _insert(self, table: str, rows: list[tuple[str, int, str, str, str]], refused: list[tuple[str, str]]) -> None:
         if rows:
             with self._lock:
                 self.db.execute("BEGIN")
-                self.db.executemany(f"INSERT OR REPLACE INTO work.{table} VALUES (?, ?, ?)", rows)
+                self.db.executemany(f"INSERT OR REPLACE INTO work.{table} VALUES (?, ?, ?, ?, ?)", rows)
+                self.db.executemany("INSERT OR REPLACE INTO work.refused VALUES (?, ?)", refused)
                 self.db.execute("COMMIT")
 
-    def plan(self, delete_extra: bool) -> dict[str, tuple[int, int]]:
-        """Fill work.todo from the listings and the state; returns {action: (count, bytes)}."""
+    def refuse_collisions(self, file_tree: bool) -> None:
+        """Refuse every source key that would land on the same target name as another (after encoding and the
+        target's folding), and on a file tree every key that is also a folder of another (`a` and `a/b`)."""
+        with self._lock:
+            self.db.execute("CREATE INDEX IF NOT EXISTS work.src_name ON src (name)")
+            self.db.execute(
+                """INSERT OR IGNORE INTO work.refused
+                   SELECT s.key, 'would be stored under the same name as ' || (
+                       SELECT MIN(o.key) FROM work.src o WHERE o.name = s.name AND o.key != s.key)
+                   FROM work.src s
+                   WHERE EXISTS (SELECT 1 FROM work.src o WHERE o.name = s.name AND o.key != s.key)"""
+            )
+            if file_tree:  # names in [name + '/', name + '0') are exactly those under name + '/'
+                inside = "o.name >= s.name || '/' AND o.name < s.name || '0'"
+                self.db.execute(
+                    f"""INSERT OR IGNORE INTO work.refused
+                       SELECT s.key, 'a file here, but a folder for ' || (
+                           SELECT MIN(o.key) FROM work.src o WHERE {inside})
+                       FROM work.src s WHERE EXISTS (SELECT 1 FROM work.src o WHERE {inside})"""
+                )
+                self.db.execute(
+                    f"""INSERT OR IGNORE INTO work.refused
+                       SELECT o.key, 'inside ' || s.key || ', which is a file' FROM work.src s JOIN work.src o
+                       ON {inside}"""
+                )
+
+    def refused(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return [(str(k), str(r)) for k, r in self.db.execute("SELECT key, reason FROM work.refused ORDER BY key")]
+
+    def plan(self, delete_extra: bool, check_metadata: bool = False) -> dict[str, tuple[int, int]]:
+        """Fill work.todo from the listings and the state; returns {action: (count, bytes)}. Refused keys get
+        nothing; with `check_metadata`, objects the listings show unchanged get a 'check' of their properties."""
         with self._lock:
             self.db.execute("DELETE FROM work.todo")
             self.db.execute(
-                """INSERT INTO work.todo (key, size, version, action)
-                   SELECT s.key, s.size, s.version,
-                          CASE WHEN o.key IS NULL OR o.size != s.size OR o.src_version != s.version
+                f"""INSERT INTO work.todo (key, size, version, tag, action)
+                   SELECT s.key, s.size, s.version, s.tag,
+                          CASE WHEN o.key IS NULL OR o.size != s.size
+                                    OR (o.src_version != s.tag AND NOT ({LEGACY_TAG} AND o.verified = 1))
                                     OR d.key IS NULL OR d.size != s.size OR d.version != o.dst_version
-                               THEN 'copy' ELSE 'verify' END
+                               THEN 'copy' WHEN o.src_version != s.tag THEN 'retag'
+                               WHEN o.verified = 0 THEN 'verify' ELSE 'check' END
                    FROM work.src s
                    LEFT JOIN objects o ON o.key = s.key
                    LEFT JOIN work.dst d ON d.key = s.key
-                   WHERE o.key IS NULL OR o.size != s.size OR o.src_version != s.version
+                   WHERE s.key NOT IN (SELECT key FROM work.refused) AND (
+                      o.key IS NULL OR o.size != s.size OR o.src_version != s.tag
                       OR d.key IS NULL OR d.size != s.size OR d.version != o.dst_version OR o.verified = 0
+                      OR {int(check_metadata)})
                    ORDER BY s.key"""
             )
             if delete_extra:
                 self.db.execute(
-                    """INSERT INTO work.todo (key, size, version, action)
-                       SELECT d.key, d.size, d.version, 'delete' FROM work.dst d
+                    """INSERT INTO work.todo (key, size, version, tag, action)
+                       SELECT d.key, d.size, d.version, d.tag, 'delete' FROM work.dst d
                        WHERE NOT EXISTS (SELECT 1 FROM work.src s WHERE s.key = d.key) ORDER BY d.key"""
                 )
             rows = self.db.execute("SELECT action, COUNT(*), COALESCE(SUM(size), 0) FROM work.todo GROUP BY action")
@@ -168,13 +227,13 @@ class StateDB:
         while True:
             with self._lock:
                 rows = self.db.execute(
-                    "SELECT id, key, size, version, action FROM work.todo WHERE id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, key, size, version, action, tag FROM work.todo WHERE id > ? ORDER BY id LIMIT ?",
                     (last, _BATCH),
                 ).fetchall()
             if not rows:
                 return
             for row in rows:
-                yield Todo(row[1], row[2], row[3], row[4])
+                yield Todo(row[1], row[2], row[3], row[4], row[5])
             last = rows[-1][0]
 
     def extra_count(self) -> int:
@@ -184,13 +243,14 @@ class StateDB:
             ).fetchone()
         return int(row[0])
 
-    def pairs(self) -> Iterator[tuple[str, int, str, int | None]]:
-        """(key, source size, source version, target size or None) for every listed source object, paged."""
+    def pairs(self) -> Iterator[tuple[str, int, str, int | None, str]]:
+        """(key, source size, source version, target size or None, source tag) for every listed source object."""
         last = ""
         while True:
             with self._lock:
                 rows = self.db.execute(
-                    """SELECT s.key, s.size, s.version, d.size FROM work.src s LEFT JOIN work.dst d ON d.key = s.key
+                    """SELECT s.key, s.size, s.version, d.size, s.tag FROM work.src s
+                       LEFT JOIN work.dst d ON d.key = s.key
                        WHERE s.key > ? ORDER BY s.key LIMIT ?""",
                     (last, _BATCH),
                 ).fetchall()
@@ -216,6 +276,24 @@ class StateDB:
                 "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, size, src_version, sha256, dst_version, int(verified), time.time()),
             )
+
+    def stale_uploads(self) -> list[tuple[str, str]]:
+        """(key, upload id) of uploads in flight whose source object is gone or changed since they began."""
+        with self._lock:
+            rows = self.db.execute(
+                """SELECT u.key, u.upload_id FROM uploads u LEFT JOIN work.src s ON s.key = u.key
+                   WHERE s.key IS NULL OR s.size != u.size OR s.version != u.src_version ORDER BY u.key"""
+            ).fetchall()
+        return [(str(k), str(u)) for k, u in rows]
+
+    def upload_ids(self) -> set[str]:
+        with self._lock:
+            return {str(row[0]) for row in self.db.execute("SELECT upload_id FROM uploads")}
+
+    def renew_tag(self, key: str, tag: str) -> None:
+        """A legacy-tagged object found the same by its properties: record the current change tag."""
+        with self._lock:
+            self.db.execute("UPDATE objects SET src_version = ? WHERE key = ?", (tag, key))
 
     def record_verified(self, key: str) -> None:
         with self._lock:

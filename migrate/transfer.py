@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from migrate.sameobject import Carried, carried, differences, headers_to_carry
 from migrate.state import StateDB
 from migrate.stores.base import (
     SHA256_KEY,
@@ -90,8 +91,10 @@ class Context:
     multipart_target: bool = field(init=False)
     copy_target: bool = field(init=False)
     checked_in_transit: bool = field(init=False)  # a successful write proves the bytes: no read-back needed
+    properties: Carried = field(init=False)  # what this pair carries and compares besides key and bytes
 
     def __post_init__(self) -> None:
+        self.properties = carried(self.source.features, self.target.features)
         self.fetch_source = isinstance(self.source, FetchStore)
         self.fetch_target = isinstance(self.target, FetchStore)
         self.multipart_target = isinstance(self.target, MultipartStore)
@@ -160,6 +163,12 @@ def read_exact(stream: ResumingReader, size: int, ctx: Context, hasher: hashlib.
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of the part, not two
 
 
+def check_properties(ctx: Context, expected: ObjectInfo, actual: ObjectInfo) -> str | None:
+    """None when `actual` holds every property of `expected` this pair carries; else what differs."""
+    found = differences(expected, actual, ctx.properties.carried)
+    return "; ".join(found) if found else None
+
+
 def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
     metadata = {k: v for k, v in (info.metadata or {}).items() if k != SHA256_KEY}
     metadata[SHA256_KEY] = sha256
@@ -189,15 +198,16 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, ObjectInfo]:
-    """Copy one object and record it in the state (as verified when `ctx.checked_in_transit`); returns our
-    SHA-256 of its content and the source's info."""
+def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo]:
+    """Copy one object with its properties and record it in the state under the change `tag` (not yet verified);
+    returns our SHA-256 of its content and the source's info."""
     target = ctx.target
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
         info = describe(ctx, key, size, version)
         sha = hash_stream(ctx, ctx.source, key, size)
-        result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha))
+        headers = headers_to_carry(info, target.features)
+        result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha), headers)
     elif ctx.multipart_target and size > ctx.part_size:
         assert isinstance(target, MultipartStore)
         info = describe(ctx, key, size, version)
@@ -219,10 +229,11 @@ def copy_object(ctx: Context, key: str, size: int, version: str) -> tuple[str, O
             finally:
                 stream.close()
             sha = hasher.hexdigest()
-            result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha))
+            headers = headers_to_carry(info, target.features)
+            result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha), headers)
         finally:
             ctx.buffers.release()
-    ctx.state.record_copied(key, size, version, sha, result.version, ctx.checked_in_transit)
+    ctx.state.record_copied(key, size, tag, sha, result.version)
     return sha, info
 
 
@@ -314,6 +325,7 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
     if errors:
         raise errors[0]
     sha = hasher.hexdigest()
-    result = target.complete_upload(key, upload_id, parts, size, info.content_type, _metadata(info, sha))
+    headers = headers_to_carry(info, ctx.target.features)
+    result = target.complete_upload(key, upload_id, parts, size, info.content_type, _metadata(info, sha), headers)
     ctx.state.end_upload(key)
     return sha, result

@@ -12,6 +12,8 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+COMPLETION_OPTIONS = ("install_completion", "show_completion")
+
 
 def lazy_group(groups: Mapping[str, str]) -> type[TyperGroup]:
     """A typer group class whose sub-groups `name -> module` are imported on first use (module.app)."""
@@ -26,6 +28,9 @@ def lazy_group(groups: Mapping[str, str]) -> type[TyperGroup]:
                 return super().get_command(ctx, name)
             command = typer.main.get_command(import_module(module).app)
             command.name = name
+            # Completion is installed once, for `opcloud` itself: a group's own option would write a script
+            # for a program named after the group.
+            command.params = [p for p in command.params if p.name not in COMPLETION_OPTIONS]
             return command
 
     return LazyGroup

@@ -9,6 +9,7 @@ A jurisdiction is an ISO 3166-1 alpha-2 country code (`UA`, `MD`, `IE`) or a uni
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address, IPv4Network, ip_address
 from typing import Literal
 
 from opcloud.errors import InputError
@@ -100,6 +101,30 @@ IAAS_SITES: dict[str, str] = {
 }
 
 REGIONS: dict[str, dict[str, str]] = {"aws": AWS_REGIONS, "azure": AZURE_REGIONS, "iaas": IAAS_SITES}
+
+# Address blocks each IaaS site routes (hosts, filers, iSCSI portals), as the providers assign them to our
+# tenancies. A host, volume or share is placed by its address, so a label cannot move it to another site.
+IAAS_SITE_NETWORKS: dict[str, tuple[IPv4Network, ...]] = {
+    "denovo-kyiv-1": (IPv4Network("10.60.0.0/16"), IPv4Network("10.62.0.0/16")),
+    "denovo-kyiv-2": (IPv4Network("10.61.0.0/16"), IPv4Network("10.63.0.0/16")),
+    "mcloud-chisinau-1": (IPv4Network("172.20.0.0/16"),),
+    "mcloud-chisinau-2": (IPv4Network("172.21.0.0/16"),),
+}
+
+
+def site_of_address(address: str | IPv4Address) -> str | None:
+    """The IaaS site routing `address` (most specific block wins); None when no site claims it."""
+    try:
+        ip = ip_address(str(address).rsplit(":", 1)[0] if str(address).count(":") == 1 else str(address))
+    except ValueError:
+        return None
+    best: tuple[int, str] | None = None
+    for site, networks in IAAS_SITE_NETWORKS.items():
+        for network in networks:
+            if ip in network and (best is None or network.prefixlen > best[0]):
+                best = (network.prefixlen, site)
+    return best[1] if best else None
+
 
 # Azure's geo-redundant storage and geo backups go to the region's fixed pair.
 AZURE_PAIRS: dict[str, str] = {

@@ -15,10 +15,19 @@ from policies.report import print_report, write_report
 def check_command(
     env: str = typer.Argument(..., help="Stack name from environments/ or a path to a Pulumi.<stack>.yaml file."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    report: Path | None = typer.Option(None, "--report", help="Also write the report to FILE.md or FILE.html."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also write the report to FILE.md, FILE.html or FILE.json."
+    ),
+    previous: Path | None = typer.Option(
+        None, "--previous", help="A previous FILE.json report: show what changed since that audit."
+    ),
 ) -> None:
-    """Check a stack against the policy rules (ISO/IEC 27001, residency); exit 1 on a mandatory violation."""
-    _, result = check_stack(env)
+    """Check a stack against the policy rules (ISO/IEC 27001, residency).
+
+    COMPLIANT (exit 0): every mandatory rule evaluated and passed; INCOMPLETE (exit 1): a mandatory rule could
+    not be evaluated; VIOLATED (exit 1): a mandatory rule failed.
+    """
+    _, result = check_stack(env, previous)
     if report is not None:
         write_report(result, report)
     if json_output:
@@ -27,6 +36,9 @@ def check_command(
         print_report(result, console)
     if report is not None:
         err_console.print(f"report written to {report}", markup=False, highlight=False)
-    if not result.ok:
+    if result.verdict == "VIOLATED":
         count = len(result.mandatory_violations)
-        raise CheckFailed(f"{result.stack}: {count} mandatory policy violation{'s' if count != 1 else ''}")
+        raise CheckFailed(f"{result.stack}: VIOLATED: {count} mandatory policy violation{'s' if count != 1 else ''}")
+    if result.verdict == "INCOMPLETE":
+        names = ", ".join(r.rule.name for r in result.mandatory_incomplete)
+        raise CheckFailed(f"{result.stack}: INCOMPLETE: mandatory rules not evaluated: {names}")

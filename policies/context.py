@@ -27,6 +27,11 @@ def from_environment(stack: str, environment: Environment) -> StackContext:
         geo_redundancy=backup.geo_redundancy,
         backup=BackupPolicy(backup.full_weekday, backup.log_interval_minutes, backup.retention_days),
         program="platform",
+        allow_limits=environment.network.public_address_limits.as_map(),
+        tags=environment.standard_tags(),
+        nfs_integrity_only=frozenset(
+            s.name for s in (environment.inventory.nfs if environment.inventory else []) if s.sec == "krb5i"
+        ),
     )
 
 

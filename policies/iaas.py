@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from ipaddress import ip_network
 from typing import Any
 
 from components.schedules import WEEKDAYS
-from policies.model import ResourceView
+from opcloud import residency
+from policies.model import UNKNOWN, ResourceView, StackView
 
 STEP_TYPES = ("pulumi-python:dynamic:Resource",)
 _DAYS = {d[:3].capitalize(): d for d in WEEKDAYS}
@@ -72,6 +74,17 @@ def pg_hba_plain_lines(text: str) -> list[str]:
     return bad
 
 
+def pg_hba_sources(text: str) -> list[str]:
+    """Networks pg_hba lets in over the network (`host*` lines that do not reject); `all` is the world."""
+    sources = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 5 and fields[0].startswith("host") and fields[-1] != "reject":
+            address = fields[3]
+            sources.append("0.0.0.0/0" if address in ("all", "0.0.0.0/0") else address)
+    return sources
+
+
 def spec_value(resource: ResourceView, key: str) -> Any:
     return resource.get(f"spec.{key}")
 
@@ -81,3 +94,58 @@ def postgresql_conf(step: ResourceView) -> str:
     return "\n".join(
         text for path, text in files(step).items() if path.endswith("postgresql.conf") or "/conf.d/" in path
     )
+
+
+# ------------------------------------------------------------------------------------------ the IaaS adapter
+# Where each store, copy, key, listener and backup of a VM-only cloud lives, read from the host steps:
+# hosts by their SSH address, iSCSI volumes by their portal, NFS shares by their server, the backup
+# repository by the share mounted in the "backups" row. Places come from the residency registry by address.
+
+DATA_KINDS = ("iscsi-attach", "luks", "filesystem", "postgresql", "pgbackrest", "nfs-mount")
+
+
+def steps(stack: StackView) -> list[ResourceView]:
+    return [r for r in stack.resources if kind(r) is not None]
+
+
+def host_address(step: ResourceView) -> str | None:
+    value = step.get("connection.address")
+    return str(value) if value else None
+
+
+def row(step: ResourceView) -> str | None:
+    value = step.get("row") or spec_value(step, "row")
+    return str(value) if value else None
+
+
+def storage_address(step: ResourceView) -> str | None:
+    """The address serving a volume or share: the iSCSI portal's IP, the NFS server."""
+    if kind(step) == "iscsi-attach":
+        portal = spec_value(step, "portal")
+        return str(portal).rsplit(":", 1)[0] if portal else None
+    if kind(step) == "nfs-mount":
+        server = spec_value(step, "server")
+        return str(server) if server else None
+    return None
+
+
+def site_of(address: str | None) -> tuple[str, str] | None:
+    """(site, country) of an address through the residency registry; None when no site claims it."""
+    if not address or address == UNKNOWN:
+        return None
+    site = residency.site_of_address(address)
+    if site is None:
+        return None
+    return site, residency.IAAS_SITES[site]
+
+
+def is_global(address: str) -> bool:
+    """A public (globally routed) address or network: anything but private, shared and reserved space."""
+    try:
+        return ip_network(address, strict=False).is_global
+    except ValueError:
+        return True  # an unreadable source is treated as the world
+
+
+def same_host(stack: StackView, step: ResourceView, wanted: str) -> list[ResourceView]:
+    return [r for r in steps(stack) if kind(r) == wanted and r.get("host") == step.get("host")]

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from opcloud import allowlists
+
 UNKNOWN = "[unknown]"
 SECRET = "[secret]"
 
@@ -114,6 +116,12 @@ class StackContext:
     geo_redundancy: Literal["region", "zones"] = "region"
     backup: BackupPolicy | None = None
     program: str = "platform"
+    # Public addresses a firewall may admit per port class (admin, data, web): the environment's limits.
+    allow_limits: Mapping[str, int] = field(default_factory=lambda: dict(allowlists.DEFAULT_LIMITS), hash=False)
+    # The stack's standard tags (owner, platform, environment, jurisdiction, managed-by).
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    # NFS shares documented to use krb5i (integrity without privacy) instead of krb5p.
+    nfs_integrity_only: frozenset[str] = frozenset()
 
     @property
     def production(self) -> bool:
@@ -152,6 +160,15 @@ class StackView:
                 return self._by_alias[head]
         return []
 
+    def points_at(self, source: ResourceView, prop: str, target: ResourceView) -> bool:
+        """Does `source`'s (dotted) `prop` point at `target`, by the engine's dependency or by value?
+
+        The engine reports dependencies per top-level property, so a nested property is judged by its top.
+        """
+        if target.urn in source.refs.get(prop.split(".")[0], ()):
+            return True
+        return any(target in self.resolve(value) for value in _values(source.get(prop)))
+
     def referencing(self, target: ResourceView, *types: str, prop: str) -> list[ResourceView]:
         """Resources of `types` whose `prop` points at `target` (by engine dependency or by value)."""
         hits = []
@@ -161,9 +178,17 @@ class StackView:
         return hits
 
 
+def _values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One rule's verdict on one resource (or on the stack when `urn` is None)."""
+    """One rule's verdict on one resource (or on the stack when `urn` is None).
+
+    `evaluated` is False when the rule could not decide (a value unknown until `up`, an address the
+    registry does not know): such a finding is neither a pass nor a violation, and makes the rule INCOMPLETE.
+    """
 
     rule: str
     ok: bool
@@ -171,11 +196,17 @@ class Finding:
     urn: str | None = None
     resource: str | None = None  # "type name" for people
     resource_type: str | None = None
+    evaluated: bool = True
+
+    @property
+    def violation(self) -> bool:
+        return self.evaluated and not self.ok
 
     def to_json(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "ok": self.ok,
+            "evaluated": self.evaluated,
             "message": self.message,
             "urn": self.urn,
             "resource": self.resource,
@@ -183,9 +214,22 @@ class Finding:
         }
 
 
-Verdict = tuple[bool, str]
+# (True, why) passed, (False, why) violated, (None, why) could not be evaluated (see `unevaluated`).
+Verdict = tuple[bool | None, str]
+
+
+def unevaluated(message: str) -> Verdict:
+    """A verdict the rule cannot reach: never a pass, never a violation; the rule is then INCOMPLETE."""
+    return None, message
+
+
+def pending(what: str) -> Verdict:
+    """A value the engine computes during the update: "will be known", checked again at `up`."""
+    return None, f"{what} is computed by the provider: will be known at update time and checked then"
+
+
 ResourceCheck = Callable[[ResourceView, StackView], Iterable[Verdict] | None]
-StackCheck = Callable[[StackView], Iterable[tuple[ResourceView | None, bool, str]]]
+StackCheck = Callable[[StackView], Iterable[tuple[ResourceView | None, bool | None, str]]]
 
 
 @dataclass(frozen=True)
@@ -207,6 +251,19 @@ class Rule:
     stack_check: StackCheck | None = None
     # Whether the resource check needs other resources (then Pulumi runs it as a stack policy).
     needs_stack: bool = False
+    # Where the resources this rule covers cannot exist: cloud ("iaas") or "program:<name>" -> the reason.
+    # Anywhere else a rule that finds nothing to judge is INCOMPLETE, never "not applicable".
+    not_applicable: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def not_applicable_reason(self, context: StackContext) -> str | None:
+        """Why the rule has nothing to judge in this stack, if the kind it covers does not exist there."""
+        if context.program != "platform" and f"program:{context.program}" in self.not_applicable:
+            return self.not_applicable[f"program:{context.program}"]
+        if context.cloud is not None and context.cloud in self.not_applicable:
+            return self.not_applicable[context.cloud]
+        if not context.production and "non-production" in self.not_applicable:
+            return self.not_applicable["non-production"]
+        return None
 
     def run(self, stack: StackView) -> Iterator[Finding]:
         if self.stack_check is not None:
@@ -221,10 +278,12 @@ class Rule:
             for ok, message in verdicts:
                 yield self._finding(resource, ok, message)
 
-    def _finding(self, resource: ResourceView | None, ok: bool, message: str) -> Finding:
+    def _finding(self, resource: ResourceView | None, ok: bool | None, message: str) -> Finding:
+        evaluated = ok is not None
         if resource is None:
-            return Finding(self.name, ok, message)
-        return Finding(self.name, ok, message, resource.urn, f"{resource.type} {resource.name}", resource.type)
+            return Finding(self.name, bool(ok), message, evaluated=evaluated)
+        where = f"{resource.type} {resource.name}"
+        return Finding(self.name, bool(ok), message, resource.urn, where, resource.type, evaluated)
 
 
 def resource_rule(
@@ -236,11 +295,23 @@ def resource_rule(
     remediation: str,
     enforcement: Enforcement = Enforcement.MANDATORY,
     needs_stack: bool = False,
+    not_applicable: Mapping[str, str] | None = None,
 ) -> Callable[[ResourceCheck], Rule]:
     """Decorator: turn `check(resource, stack)` into a `Rule` carrying its metadata."""
 
     def wrap(check: ResourceCheck) -> Rule:
-        return Rule(name, description, control, severity, enforcement, remediation, check, None, needs_stack)
+        return Rule(
+            name,
+            description,
+            control,
+            severity,
+            enforcement,
+            remediation,
+            check,
+            None,
+            needs_stack,
+            dict(not_applicable or {}),
+        )
 
     return wrap
 
@@ -253,8 +324,20 @@ def stack_rule(
     severity: Severity,
     remediation: str,
     enforcement: Enforcement = Enforcement.MANDATORY,
+    not_applicable: Mapping[str, str] | None = None,
 ) -> Callable[[StackCheck], Rule]:
     def wrap(check: StackCheck) -> Rule:
-        return Rule(name, description, control, severity, enforcement, remediation, None, check, True)
+        return Rule(
+            name,
+            description,
+            control,
+            severity,
+            enforcement,
+            remediation,
+            None,
+            check,
+            True,
+            dict(not_applicable or {}),
+        )
 
     return wrap

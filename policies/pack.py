@@ -103,7 +103,7 @@ def _context(views: Iterable[ResourceView]) -> StackContext:
 
 def _report(rule: Rule, stack: View, report: pp.ReportViolation) -> None:
     for finding in rule.run(stack):
-        if not finding.ok:
+        if finding.violation:  # an unevaluated finding ("will be known") is checked again at `up`
             report(f"{finding.resource}: {finding.message}" if finding.resource else finding.message, finding.urn)
 
 

@@ -1,15 +1,19 @@
 """The compliance report: for each ISO/IEC 27001 control, the rules, their evidence and their violations.
 
-Three renderings of one `CheckResult`: the terminal (rich), Markdown and a self-contained HTML page an
-auditor can be handed. Every value from the stack is escaped: resource names and messages are data.
+Renderings of one `CheckResult`: the terminal (rich), Markdown, a self-contained HTML page an auditor can be
+handed, and JSON (the input of the next audit's `--previous`). Each carries the verdict, the provenance (tool
+version, commit, sha256 of every input), the reason of every "not applicable" or "not evaluated", links from
+the summary to each control's section, and what changed since the previous audit. Findings are in a stable
+order, so two runs differ only in their timestamp. Every value from the stack is escaped: names and messages
+are data.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -17,9 +21,11 @@ from rich.markup import escape as rich_escape
 
 from opcloud.errors import InputError
 from policies.check import CheckResult, RuleResult
+from policies.compare import Comparison
 from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
 
-_ICON = {"passed": "PASS", "violated": "FAIL", "not-applicable": "N/A"}
+_ICON = {"passed": "PASS", "violated": "FAIL", "incomplete": "INCOMPLETE", "not-applicable": "N/A"}
+_STYLE = {"passed": "green", "violated": "red", "incomplete": "yellow", "not-applicable": "dim"}
 
 
 def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]]:
@@ -30,13 +36,18 @@ def by_control(result: CheckResult) -> Iterator[tuple[Control, list[RuleResult]]
             yield control, rules
 
 
+def anchor(text: str) -> str:
+    """A stable fragment id for a control or rule: `A.8.13` -> `a-8-13`."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def _summary(result: CheckResult) -> str:
     counts = result.counts
-    verdict = "COMPLIANT" if result.ok else "NOT COMPLIANT"
     return (
-        f"{verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
-        f"({len(result.mandatory_violations)} mandatory violations), {counts['not-applicable']} not applicable; "
-        f"{result.resource_count} resources checked in {result.seconds:.2f}s"
+        f"{result.verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
+        f"({len(result.mandatory_violations)} mandatory violations), {counts['incomplete']} not evaluated "
+        f"({len(result.mandatory_incomplete)} mandatory), {counts['not-applicable']} not applicable; "
+        f"{result.resource_count} resources checked"
     )
 
 
@@ -49,23 +60,54 @@ def _context_line(result: CheckResult) -> str:
     )
 
 
+def _provenance_lines(result: CheckResult) -> list[str]:
+    p = result.provenance
+    if not p:
+        return ["provenance: not recorded (checked from a manifest)"]
+    dirty = " (uncommitted changes)" if p.get("dirty") else ""
+    lines = [f"tool: {p.get('tool')} {p.get('version')}, commit {p.get('commit')}{dirty}"]
+    lines += [f"sha256 {digest}  {name}" for name, digest in sorted((p.get("inputs") or {}).items())]
+    return lines
+
+
+def _comparison_lines(comparison: Comparison) -> list[str]:
+    lines = [
+        f"previous audit: {comparison.previous_verdict} (generated {comparison.previous_generated or '?'}, "
+        f"commit {comparison.previous_commit or '?'})"
+    ]
+    if comparison.unchanged:
+        lines.append("no change in the verdict, the rules or their findings")
+    lines += [f"rule {r['rule']}: {r['before']} -> {r['after']}" for r in comparison.rules]
+    lines += [f"new {f['kind']}: {f['rule']}: {f['resource']}: {f['message']}" for f in comparison.findings_new]
+    lines += [f"gone {f['kind']}: {f['rule']}: {f['resource']}: {f['message']}" for f in comparison.findings_gone]
+    lines += [f"input changed: {name}" for name in comparison.inputs_changed]
+    return lines
+
+
 # ------------------------------------------------------------------------------------------------ terminal
 
 
 def print_report(result: CheckResult, console: Console) -> None:
     console.print(f"[bold]Compliance of stack {rich_escape(result.stack)}[/] ({rich_escape(_context_line(result))})")
+    for line in _provenance_lines(result):
+        console.print(f"[dim]{rich_escape(line)}[/]")
     for control, rules in by_control(result):
         console.print(f"\n[bold]{control.id} {rich_escape(control.title)}[/]")
         for rule_result in rules:
             rule = rule_result.rule
             status = rule_result.status
-            style = {"passed": "green", "violated": "red", "not-applicable": "dim"}[status]
             level = "" if rule.enforcement is Enforcement.MANDATORY else " (advisory)"
             evidence = f", {len(rule_result.passes)} resources" if rule_result.passes else ""
-            console.print(f"  [{style}]{_ICON[status]:4}[/] {rule.name}{level}{evidence}")
-            for finding in rule_result.violations:
+            console.print(f"  [{_STYLE[status]}]{_ICON[status]:4}[/] {rule.name}{level}{evidence}")
+            if rule_result.reason:
+                console.print(f"       [dim]{rich_escape(rule_result.reason)}[/]")
+            for finding in [*rule_result.violations, *rule_result.unevaluated]:
                 where = finding.resource or "stack"
                 console.print(f"       [red]-[/] {rich_escape(where)}: {rich_escape(finding.message)}")
+    if result.comparison is not None:
+        console.print("\n[bold]Since the previous audit[/]")
+        for line in _comparison_lines(result.comparison):
+            console.print(f"  {rich_escape(line)}")
     style = "green" if result.ok else "red"
     console.print(f"\n[bold {style}]{rich_escape(_summary(result))}[/]")
 
@@ -87,10 +129,12 @@ def to_markdown(result: CheckResult) -> str:
     lines = [
         f"# Compliance report: stack {_md(result.stack)}",
         "",
+        f"- Verdict: **{result.verdict}**",
         f"- Framework: {FRAMEWORK}:{FRAMEWORK_VERSION} Annex A, and the data-residency law of the jurisdiction",
         f"- Stack: {_md(_context_line(result))}",
-        f"- Generated: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} by `opcloud stack check` "
+        f"- Generated: {result.generated_at} by `opcloud stack check` "
         "(offline, on the synthesized resource manifest; the same rules run in `pulumi preview --policy-pack`)",
+        *[f"- {_md(line)}" for line in _provenance_lines(result)],
         f"- Result: **{_md(_summary(result))}**",
         "",
         "| Control | Rule | Enforcement | Severity | Status |",
@@ -99,14 +143,19 @@ def to_markdown(result: CheckResult) -> str:
     for control, rules in by_control(result):
         for r in rules:
             lines.append(
-                f"| {control.id} | {r.rule.name} | {r.rule.enforcement.value} | {r.rule.severity.value} | "
-                f"{_ICON[r.status]} |"
+                f"| [{control.id}](#{anchor(control.id)}) | [{r.rule.name}](#{anchor(r.rule.name)}) | "
+                f"{r.rule.enforcement.value} | {r.rule.severity.value} | {_ICON[r.status]} |"
             )
+    if result.comparison is not None:
+        lines += ["", "## Since the previous audit", ""]
+        lines += [f"- {_md(line)}" for line in _comparison_lines(result.comparison)]
     for control, rules in by_control(result):
-        lines += ["", f"## {control.id} {_md(control.title)}"]
+        lines += ["", f'<a id="{anchor(control.id)}"></a>', "", f"## {control.id} {_md(control.title)}"]
         for r in rules:
             rule = r.rule
             lines += [
+                "",
+                f'<a id="{anchor(rule.name)}"></a>',
                 "",
                 f"### {rule.name}: {_ICON[r.status]}",
                 "",
@@ -114,11 +163,17 @@ def to_markdown(result: CheckResult) -> str:
                 "",
             ]
             if r.status == "not-applicable":
-                lines.append("Not applicable: the stack declares no resource this rule covers.")
+                lines.append(f"Not applicable: {_md(r.reason or '')}")
+            elif r.reason:
+                lines.append(f"Not evaluated: {_md(r.reason)}")
             if r.violations:
                 lines.append("Violations:")
                 lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.violations]
                 lines += ["", f"Remediation: {_md(rule.remediation)}", ""]
+            if r.unevaluated:
+                lines.append("Not evaluated:")
+                lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.unevaluated]
+                lines.append("")
             if r.passes:
                 lines.append("Evidence:")
                 lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.passes]
@@ -130,8 +185,8 @@ def to_markdown(result: CheckResult) -> str:
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;line-height:1.4}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}
-.passed{color:#176f2c}.violated{color:#b00020;font-weight:bold}.not-applicable{color:#777}
-code{background:#f4f4f4;padding:0 .2em}h2{border-bottom:2px solid #ddd;margin-top:2em}
+.passed{color:#176f2c}.violated{color:#b00020;font-weight:bold}.incomplete{color:#a15c00;font-weight:bold}
+.not-applicable{color:#777}code{background:#f4f4f4;padding:0 .2em}h2{border-bottom:2px solid #ddd;margin-top:2em}
 """
 
 
@@ -144,54 +199,76 @@ def _items(findings: list, css: str) -> str:
     return f'<ul class="{css}">{rows}</ul>'
 
 
+def _list(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{_h(line)}</li>" for line in lines) + "</ul>"
+
+
 def to_html(result: CheckResult) -> str:
-    status_class = "passed" if result.ok else "violated"
+    status_class = {"COMPLIANT": "passed", "INCOMPLETE": "incomplete", "VIOLATED": "violated"}[result.verdict]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Compliance report: {_h(result.stack)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Compliance report: stack {_h(result.stack)}</h1>",
+        f'<p class="{status_class}">Verdict: {_h(result.verdict)}</p>',
         f"<p>Framework: {_h(FRAMEWORK)}:{_h(FRAMEWORK_VERSION)} Annex A, and the data-residency law of the "
         f"jurisdiction.<br>Stack: {_h(_context_line(result))}<br>Generated "
-        f"{_h(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))} by <code>opcloud stack check</code>.</p>",
+        f"{_h(result.generated_at)} by <code>opcloud stack check</code>.</p>",
+        _list(_provenance_lines(result)),
         f'<p class="{status_class}">{_h(_summary(result))}</p>',
         "<table><tr><th>Control</th><th>Rule</th><th>Enforcement</th><th>Severity</th><th>Status</th></tr>",
     ]
     for control, rules in by_control(result):
         for r in rules:
             parts.append(
-                f"<tr><td>{_h(control.id)}</td><td>{_h(r.rule.name)}</td><td>{_h(r.rule.enforcement.value)}</td>"
+                f'<tr><td><a href="#{anchor(control.id)}">{_h(control.id)}</a></td>'
+                f'<td><a href="#{anchor(r.rule.name)}">{_h(r.rule.name)}</a></td>'
+                f"<td>{_h(r.rule.enforcement.value)}</td>"
                 f'<td>{_h(r.rule.severity.value)}</td><td class="{r.status}">{_ICON[r.status]}</td></tr>'
             )
     parts.append("</table>")
+    if result.comparison is not None:
+        parts.append("<h2>Since the previous audit</h2>" + _list(_comparison_lines(result.comparison)))
     for control, rules in by_control(result):
-        parts.append(f"<h2>{_h(control.id)} {_h(control.title)}</h2>")
+        parts.append(f'<h2 id="{anchor(control.id)}">{_h(control.id)} {_h(control.title)}</h2>')
         for r in rules:
             rule = r.rule
-            parts.append(f'<h3>{_h(rule.name)}: <span class="{r.status}">{_ICON[r.status]}</span></h3>')
+            parts.append(
+                f'<h3 id="{anchor(rule.name)}">{_h(rule.name)}: <span class="{r.status}">{_ICON[r.status]}</span></h3>'
+            )
             parts.append(
                 f"<p>{_h(rule.description)} ({_h(rule.enforcement.value)}, severity {_h(rule.severity.value)})</p>"
             )
             if r.status == "not-applicable":
-                parts.append('<p class="not-applicable">Not applicable: no resource this rule covers.</p>')
+                parts.append(f'<p class="not-applicable">Not applicable: {_h(r.reason or "")}</p>')
+            elif r.reason:
+                parts.append(f'<p class="incomplete">Not evaluated: {_h(r.reason)}</p>')
             if r.violations:
                 parts.append("<p>Violations:</p>" + _items(r.violations, "violated"))
                 parts.append(f"<p>Remediation: {_h(rule.remediation)}</p>")
+            if r.unevaluated:
+                parts.append("<p>Not evaluated:</p>" + _items(r.unevaluated, "incomplete"))
             if r.passes:
                 parts.append("<p>Evidence:</p>" + _items(r.passes, "passed"))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
 
+def to_json_text(result: CheckResult) -> str:
+    return json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n"
+
+
 def write_report(result: CheckResult, path: Path) -> None:
-    """Write the Markdown (.md) or HTML (.html/.htm) report; the suffix picks the format."""
+    """Write the Markdown (.md), HTML (.html/.htm) or JSON (.json) report; the suffix picks the format."""
     suffix = path.suffix.lower()
     if suffix == ".md":
         text = to_markdown(result)
     elif suffix in (".html", ".htm"):
         text = to_html(result)
+    elif suffix == ".json":
+        text = to_json_text(result)
     else:
-        raise InputError(f"{path}: a report is FILE.md or FILE.html")
+        raise InputError(f"{path}: a report is FILE.md, FILE.html or FILE.json")
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opcloud import residency
+from opcloud import allowlists, residency
 from policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 # ------------------------------------------------------------------------------------------------ AWS
@@ -88,20 +88,8 @@ DATA_STORES: tuple[str, ...] = (
 )
 DATABASES: tuple[str, ...] = (*RDS_INSTANCE, *RDS_CLUSTER, *AZ_PG)
 
-# Ports of data services: never open to the world.
-DATA_PORTS: dict[int, str] = {
-    22: "SSH",
-    111: "rpcbind",
-    445: "SMB",
-    2049: "NFS",
-    3260: "iSCSI",
-    3306: "MySQL",
-    3389: "RDP",
-    5432: "PostgreSQL",
-    6379: "Redis",
-    9200: "Elasticsearch",
-    27017: "MongoDB",
-}
+# Ports of data and admin services (kept for rules reading them; the classes live in opcloud.allowlists).
+DATA_PORTS: dict[int, str] = {**allowlists.ADMIN_PORTS, **allowlists.DATA_PORTS}
 WORLD = ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "internet")
 
 
@@ -111,7 +99,9 @@ def cloud_of(resource: ResourceView) -> str:
         return "aws"
     if package == "azure-native":
         return "azure"
-    return "iaas"
+    if package == "pulumi-python" or resource.type.startswith("opcloud:iaas:"):
+        return "iaas"
+    return "unknown"  # an unknown provider is never taken for the stack's own cloud
 
 
 def truthy(value: Any) -> bool:
@@ -161,7 +151,12 @@ def arn_region(arn: Any) -> str | None:
 
 
 def target_region(stack: StackView, value: Any) -> tuple[ResourceView | None, str | None]:
-    """The stack's resource a copy destination points at and its region; else the region its ARN names."""
+    """The stack's resource a copy destination points at and its region; else the region its ARN names.
+
+    A destination the provider computes (a preview's unknown) gives the region UNKNOWN: "will be known".
+    """
+    if value == UNKNOWN:
+        return None, UNKNOWN
     targets = stack.resolve(value)
     if targets:
         return targets[0], region_of(targets[0], stack.context)

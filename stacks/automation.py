@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from opcloud.errors import CheckFailed, InputError, ToolMissingError
-from stacks.environment import ENVIRONMENTS_DIR, open_stack
+from opcloud.project import find_project
+from stacks.environment import open_stack
 from stacks.synth import validate
 
-PROJECT_DIR = ENVIRONMENTS_DIR.parent
 Operation = Literal["up", "preview", "destroy"]
 
 
@@ -30,11 +30,11 @@ def require_pulumi_cli() -> str:
 
 
 def select_stack(stack_name: str) -> Any:
-    """The Automation API stack for `stack_name`, using Pulumi.yaml and environments/ of this project."""
+    """The Automation API stack for `stack_name`, in the project around the working directory."""
     from pulumi import automation
 
     require_pulumi_cli()
-    return automation.create_or_select_stack(stack_name=stack_name, work_dir=str(PROJECT_DIR))
+    return automation.create_or_select_stack(stack_name=stack_name, work_dir=str(find_project().directory))
 
 
 def run(env: str, operation: Operation, on_output: Callable[[str], None]) -> dict[str, Any]:
@@ -42,8 +42,9 @@ def run(env: str, operation: Operation, on_output: Callable[[str], None]) -> dic
     from pulumi import automation
 
     stack_file = open_stack(env)
-    if stack_file.path.resolve().parent != ENVIRONMENTS_DIR.resolve():
-        raise InputError(f"{stack_file.path}: deploy only stacks kept in {ENVIRONMENTS_DIR} (synth takes any file)")
+    stacks_dir = find_project().stacks_dir
+    if stack_file.path.resolve().parent != stacks_dir:
+        raise InputError(f"{stack_file.path}: deploy only stacks kept in {stacks_dir} (synth takes any file)")
     validate(stack_file)
     stack = select_stack(stack_file.stack)
     try:

@@ -8,7 +8,8 @@ agree with it. Every error names the file and the key, on one line.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import time
 from ipaddress import IPv4Address, IPv4Network
@@ -19,17 +20,25 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from opcloud import residency
+from opcloud import allowlists, residency
 from opcloud.errors import InputError, ResidencyError
+from opcloud.project import find_project
 
 PROJECT = "opcloud"
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
 SECRET_PLACEHOLDER = "[secret]"
 ModelT = TypeVar("ModelT", bound="BaseModel")
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 # Provider config keys we understand; any other provider namespace is passed through untouched.
 PROVIDER_REGION_KEYS = {"aws": "aws:region", "azure": "azure-native:location"}
+
+
+class KeyedError(ValueError):
+    """A model-level error about one key (`backup.copyRegion`, relative to the model raising it)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _not_the_world(cidr: IPv4Network) -> IPv4Network:
@@ -58,11 +67,54 @@ class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
 
+class PublicAddressLimits(ConfigModel):
+    """Public addresses an allow-list may open per port class; strict defaults, hard ceilings."""
+
+    admin: int = Field(allowlists.DEFAULT_LIMITS["admin"], ge=0, le=allowlists.CEILINGS["admin"])
+    data: int = Field(allowlists.DEFAULT_LIMITS["data"], ge=0, le=allowlists.CEILINGS["data"])
+    web: int = Field(allowlists.DEFAULT_LIMITS["web"], ge=0, le=allowlists.CEILINGS["web"])
+
+    def as_map(self) -> dict[str, int]:
+        return {"admin": self.admin, "data": self.data, "web": self.web}
+
+
+def check_allow_list(networks: list[IPv4Network], limit: int, key: str | None = None) -> None:
+    """Refuse a list whose networks together open more public space than `limit` (0.0.0.0/1 + 128.0.0.0/1...)."""
+    count = allowlists.public_addresses(str(n) for n in networks) or 0
+    if count > limit:
+        message = f"the networks admit {allowlists.describe(count)}, above the limit of {limit}"
+        raise KeyedError(key, message) if key else ValueError(message)
+
+
+def _default_limit(cls: allowlists.PortClass) -> AfterValidator:
+    def check(networks: list[IPv4Network]) -> list[IPv4Network]:
+        check_allow_list(networks, allowlists.DEFAULT_LIMITS[cls])
+        return networks
+
+    return AfterValidator(check)
+
+
+# Allow-lists held to the default limits (a model without per-environment limits: the test stand).
+EntryAllowList = Annotated[list[AllowedNetwork], _default_limit("web")]
+AdminAllowList = Annotated[list[AllowedNetwork], _default_limit("admin")]
+
+
 class Network(ConfigModel):
     cidr: IPv4Network = Field(description="Address space of the platform network (a /16 to a /20).")
     zones: int = Field(3, ge=2, le=3, description="Availability zones the tiers spread over.")
     allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="Who may reach the public entry (TLS).")
     admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="Operators' networks (SSH, DB admin).")
+    public_address_limits: PublicAddressLimits = Field(
+        default_factory=PublicAddressLimits, description="Public addresses allowed per port class."
+    )
+
+    @model_validator(mode="after")
+    def _allow_lists(self) -> Network:
+        limits = self.public_address_limits
+        check_allow_list(self.allowed_cidrs, limits.web, "allowedCidrs")
+        # Admin networks reach SSH and, on IaaS hosts, PostgreSQL: both limits hold.
+        check_allow_list(self.admin_cidrs, min(limits.admin, limits.data), "adminCidrs")
+        return self
 
     @field_validator("cidr")
     @classmethod
@@ -201,7 +253,7 @@ class IscsiVolume(ConfigModel):
     target: str = Field(pattern=r"^iqn\.\d{4}-\d{2}\.[a-z0-9.-]+(:[A-Za-z0-9._:-]+)?$", description="Target IQN.")
     lun: int = Field(ge=0, le=16383)
     size_gb: int | None = Field(None, ge=1)
-    chap: Chap | None = None
+    chap: Chap = Field(description="CHAP credentials: no volume is attached without authentication.")
     luks_key: SecretRef
     filesystem: Literal["ext4", "xfs"] = "ext4"
     mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
@@ -219,7 +271,16 @@ class NfsShare(ConfigModel):
     purpose: Literal["documents", "backup"]
     mount: str = Field(pattern=r"^/[A-Za-z0-9._/-]+$")
     hosts: list[str] = Field(min_length=1, description="Hosts that mount the share.")
-    sec: Literal["sys", "krb5", "krb5i", "krb5p"] = "krb5p"
+    sec: Literal["krb5i", "krb5p"] = Field(
+        "krb5p", description="Kerberos privacy; krb5i (integrity only) needs secReason."
+    )
+    sec_reason: str | None = Field(None, min_length=10, description="Why this share cannot use krb5p.")
+
+    @model_validator(mode="after")
+    def _documented_integrity_only(self) -> NfsShare:
+        if self.sec == "krb5i" and self.sec_reason is None:
+            raise KeyedError("secReason", "sec krb5i sends data unencrypted: document why in secReason")
+        return self
 
 
 class Inventory(ConfigModel):
@@ -284,14 +345,32 @@ class Inventory(ConfigModel):
         return next(b for b in self.bastions if b.name == name)
 
     def check_sites(self, site: str, copy_site: str | None) -> None:
-        """Documents are served at the primary site; backups go to the second site of the same country."""
-        for share in self.nfs:
+        """Documents are served at the primary site; backups go to the second site of the same country.
+
+        Every place the residency registry knows is read from the address: a label cannot move a share. An
+        address no registered site routes (a lab) is left to `stack check`, which then cannot show residency
+        and says INCOMPLETE.
+        """
+        for i, host in enumerate(self.hosts):
+            if residency.site_of_address(host.address) not in (site, None):
+                raise KeyedError(f"inventory.hosts[{i}].address", f"{host.address} is not an address of site {site}")
+        for i, volume in enumerate(self.iscsi):
+            portal = volume.portal.rsplit(":", 1)[0]
+            if residency.site_of_address(portal) not in (site, None):
+                raise KeyedError(f"inventory.iscsi[{i}].portal", f"{portal} is not an address of site {site}")
+        for i, share in enumerate(self.nfs):
+            key = f"inventory.nfs[{i}]"
             if share.site not in residency.IAAS_SITES:
-                raise ValueError(f"nfs {share.name}: unknown site {share.site!r}")
+                raise KeyedError(f"{key}.site", f"unknown site {share.site!r}")
             if share.purpose == "documents" and share.site != site:
-                raise ValueError(f"nfs {share.name}: documents are served at the primary site {site}")
+                raise KeyedError(f"{key}.site", f"documents are served at the primary site {site}")
             if share.purpose == "backup" and share.site != copy_site:
-                raise ValueError(f"nfs {share.name}: backups go to backup.copyRegion {copy_site}, not {share.site}")
+                raise KeyedError(f"{key}.site", f"backups go to backup.copyRegion {copy_site}, not {share.site}")
+            served_from = residency.site_of_address(share.server)
+            if served_from not in (share.site, None):
+                raise KeyedError(
+                    f"{key}.server", f"{share.server} is at site {served_from}, not at {share.site} as labelled"
+                )
 
 
 class Environment(ConfigModel):
@@ -322,42 +401,43 @@ class Environment(ConfigModel):
         region_country = residency.country_of(self.cloud, self.region)
         if not residency.within(self.jurisdiction, region_country):
             raise ResidencyError(
-                f"region {self.region} lies in {region_country}, outside jurisdiction {self.jurisdiction}"
+                f"{PROJECT}:region: {self.region} lies in {region_country}, outside jurisdiction {self.jurisdiction}"
             )
         copy_region = self.backup.copy_region
         if self.backup.geo_redundancy == "zones":
             others = [r for r in residency.regions_within(self.cloud, self.jurisdiction) if r != self.region]
             if others:
-                raise ValueError(
-                    f"backup.geoRedundancy 'zones' is only for a jurisdiction with one region; use copyRegion "
-                    f"(one of {', '.join(others)})"
+                raise KeyedError(
+                    "backup.geoRedundancy",
+                    f"'zones' is only for a jurisdiction with one region; use copyRegion (one of {', '.join(others)})",
                 )
             if copy_region is not None:
-                raise ValueError("backup.copyRegion and geoRedundancy 'zones' exclude each other")
+                raise KeyedError("backup.copyRegion", "copyRegion and geoRedundancy 'zones' exclude each other")
         elif copy_region is None:
-            raise ValueError("backup.copyRegion is required: a second region (or site) for the backup copy")
+            raise KeyedError("backup.copyRegion", "required: a second region (or site) for the backup copy")
         else:
             copy_country = residency.country_of(self.cloud, copy_region)
             if not residency.within(self.jurisdiction, copy_country):
                 raise ResidencyError(
-                    f"backup.copyRegion {copy_region} lies in {copy_country}, outside jurisdiction {self.jurisdiction}"
+                    f"{PROJECT}:backup.copyRegion: {copy_region} lies in {copy_country}, "
+                    f"outside jurisdiction {self.jurisdiction}"
                 )
             if copy_region == self.region:
-                raise ValueError("backup.copyRegion must differ from the primary region")
+                raise KeyedError("backup.copyRegion", "must differ from the primary region")
         if self.cloud == "azure" and self.app.admin_ssh_public_key is None:
-            raise ValueError("opcloud:app.adminSshPublicKey is required on Azure: Linux scale sets need one")
+            raise KeyedError("app.adminSshPublicKey", "required on Azure: Linux scale sets need one")
         if self.cloud == "azure" and self.azure is None:
-            raise ValueError("opcloud:azure (tenantId, adminGroupObjectId, adminGroupName) is required on Azure")
+            raise KeyedError("azure", "required on Azure (tenantId, adminGroupObjectId, adminGroupName)")
         if self.cloud == "iaas" and self.inventory is None:
-            raise ValueError("opcloud:inventory (hosts and volumes) is required on an IaaS cloud")
+            raise KeyedError("inventory", "required on an IaaS cloud (hosts and volumes)")
         if self.cloud == "iaas" and self.inventory is not None:
             # The backup copy must survive the loss of the primary site without leaving the country.
             if copy_region is not None and residency.country_of("iaas", copy_region) != region_country:
-                raise ValueError(f"backup.copyRegion {copy_region} must be a site in {region_country}")
+                raise KeyedError("backup.copyRegion", f"{copy_region} must be a site in {region_country}")
             self.inventory.check_sites(self.region, copy_region)
-            for host in self.inventory.hosts:
+            for i, host in enumerate(self.inventory.hosts):
                 if host.address not in self.network.cidr:
-                    raise ValueError(f"inventory host {host.name}: {host.address} lies outside network.cidr")
+                    raise KeyedError(f"inventory.hosts[{i}].address", f"{host.address} lies outside network.cidr")
         return self
 
     @property
@@ -390,6 +470,16 @@ def _key_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
+def _parse_key(key: str) -> tuple[str | int, ...]:
+    """`inventory.nfs[1].server` -> ("inventory", "nfs", 1, "server")."""
+    parts: list[str | int] = []
+    for part in key.split("."):
+        name, *indexes = part.replace("]", "").split("[")
+        parts.append(name)
+        parts += [int(i) for i in indexes]
+    return tuple(parts)
+
+
 def decode_config_value(value: Any) -> Any:
     """Pulumi passes structured config as JSON strings; files hold them as YAML objects."""
     if isinstance(value, str):
@@ -415,7 +505,11 @@ def validate_config(model: type[ModelT], config: Mapping[str, Any], source: str)
         return model.model_validate(fields)
     except ValidationError as error:
         first = error.errors()[0]
-        where = _key_path(first["loc"]) if first["loc"] else f"{PROJECT}:"
+        cause = (first.get("ctx") or {}).get("error")
+        loc = tuple(first["loc"])
+        if isinstance(cause, KeyedError):
+            loc = (*loc, *_parse_key(cause.key))
+        where = _key_path(loc) if loc else PROJECT
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown key"
@@ -440,11 +534,12 @@ def _check_provider_region(environment: Environment, config: Mapping[str, Any], 
 
 
 def stack_file(stack: str) -> Path:
-    return ENVIRONMENTS_DIR / f"Pulumi.{stack}.yaml"
+    """`Pulumi.<stack>.yaml` in the stackConfigDir of the project around the working directory."""
+    return find_project().stack_file(stack)
 
 
 def resolve(env: str) -> tuple[str, Path]:
-    """ENV is a stack name from environments/ or a path to a `Pulumi.<stack>.yaml` file."""
+    """ENV is a stack name of the project (its stackConfigDir) or a path to a `Pulumi.<stack>.yaml` file."""
     candidate = Path(env)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         if not candidate.is_file():
@@ -511,4 +606,58 @@ def open_stack(env: str) -> StackFile:
 
 
 def list_stacks() -> list[str]:
-    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ENVIRONMENTS_DIR.glob("Pulumi.*.yaml"))
+    """The stacks of the project around the working directory, as `pulumi stack ls` would name them."""
+    return find_project().stacks()
+
+
+# ---------------------------------------------------------------------------------------------- secrets
+
+# Provider config keys their own schemas mark secret (credentials).
+PROVIDER_SECRET_KEYS = frozenset(
+    {
+        "aws:accessKey",
+        "aws:secretKey",
+        "aws:token",
+        "azure-native:clientSecret",
+        "azure-native:clientCertificatePassword",
+        "azure-native:oidcToken",
+        "azure-native:oidcRequestToken",
+    }
+)
+# Keys of namespaces we have no schema for: a secret-sounding name is treated as a secret too.
+_SECRET_NAME = re.compile(r"password|passwd|passphrase|secret|token|private_?key|luks|credential|apikey", re.I)
+
+
+def _secret_fields(model: BaseModel, path: str) -> Iterator[tuple[str, str]]:
+    """(config key, why) of every value the model's schema marks secret: hidden fields and references."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{path}.{info.alias or to_camel(name)}" if path else info.alias or to_camel(name)
+        if isinstance(value, SecretRef):
+            if value.config:
+                yield value.config, f"referenced by {PROJECT}:{key}"
+        elif not info.repr and value is not None:
+            yield f"{PROJECT}:{key}", "a secret by the schema"
+        elif isinstance(value, BaseModel):
+            yield from _secret_fields(value, key)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _secret_fields(item, f"{key}[{i}]")
+
+
+def check_plain_secrets(stack_file: StackFile, model: BaseModel) -> None:
+    """Refuse a secret written as a plain value: it would be committed to git with the stack file."""
+    wanted = dict(_secret_fields(model, ""))
+    for key in stack_file.config:
+        namespace = key.partition(":")[0]
+        if key in PROVIDER_SECRET_KEYS:
+            wanted.setdefault(key, "a credential by the provider's schema")
+        elif namespace != PROJECT and _SECRET_NAME.search(key.partition(":")[2]):
+            wanted.setdefault(key, "a secret by its name")
+    for key, why in sorted(wanted.items()):
+        if key in stack_file.config and key not in stack_file.secret_keys:
+            raise InputError(
+                f"{stack_file.path}: {key}: holds a secret ({why}) but is a plain value: "
+                f"set it with `pulumi config set --secret {key}`"
+            )

@@ -49,7 +49,11 @@ class PlatformOutputs:
 
 Composer = Callable[[Environment], PlatformOutputs]
 
-_COMPOSERS = {"aws": "stacks.platform_aws", "azure": "stacks.platform_azure", "iaas": "stacks.platform_iaas"}
+_COMPOSERS = {
+    "aws": "stacks.platform_aws",
+    "azure": "stacks.platform_azure",
+    "iaas": "stacks.platform_iaas",
+}
 
 
 def placement_of(environment: Environment) -> Placement:

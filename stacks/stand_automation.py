@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opcloud.errors import CheckFailed, InputError
-from stacks.automation import PROJECT_DIR, failure_line, require_pulumi_cli, select_stack
+from opcloud.project import find_project
+from stacks.automation import failure_line, require_pulumi_cli, select_stack
 from stacks.environment import PROJECT, open_stack
 from stacks.stand_lifecycle import Stand, expiry, format_time, parse_time, stack_name, stand_of_stack
 from stacks.synth import validate
@@ -108,7 +109,8 @@ def up(stand: str, ttl: timedelta, owner: str, on_output: OnOutput, now: datetim
         if full not in existing:
             config[full] = (secrets.token_urlsafe(24), True)
     # Validate exactly what the program will see before Pulumi creates anything.
-    validate(dataclasses.replace(stack_file, config={k: v for k, (v, _) in config.items()}, secret_keys=frozenset()))
+    secret_keys = frozenset(k for k, (_, secret) in config.items() if secret) | stack_file.secret_keys
+    validate(dataclasses.replace(stack_file, config={k: v for k, (v, _) in config.items()}, secret_keys=secret_keys))
     stack.set_all_config({key: _config_value(value, secret) for key, (value, secret) in config.items()})
     try:
         result = stack.up(on_output=on_output)
@@ -153,7 +155,7 @@ def list_stands() -> list[Stand]:
     from pulumi import automation
 
     require_pulumi_cli()
-    workspace = automation.LocalWorkspace(work_dir=str(PROJECT_DIR))
+    workspace = automation.LocalWorkspace(work_dir=str(find_project().directory))
     stands = []
     for summary in workspace.list_stacks():
         name = stand_of_stack(summary.name)

@@ -18,7 +18,14 @@ from pulumi.runtime import rpc, settings
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from stacks.environment import PROJECT, SECRET_PLACEHOLDER, StackFile, from_config, open_stack
+from stacks.environment import (
+    PROJECT,
+    SECRET_PLACEHOLDER,
+    StackFile,
+    check_plain_secrets,
+    from_config,
+    open_stack,
+)
 
 UNKNOWN_PLACEHOLDER = "[unknown]"
 MOCK_ACCOUNT = "123456789012"
@@ -204,11 +211,11 @@ def synthesize_program(
 def validate(stack_file: StackFile) -> None:
     """Validate the environment before any resource is declared (raises InputError)."""
     if stack_file.program == "platform":
-        from_config(stack_file.config, str(stack_file.path))
+        check_plain_secrets(stack_file, from_config(stack_file.config, str(stack_file.path)))
     elif stack_file.program == "test-stand":
         from stacks.test_stand import settings_from_config
 
-        settings_from_config(stack_file.config, str(stack_file.path))
+        check_plain_secrets(stack_file, settings_from_config(stack_file.config, str(stack_file.path)))
 
 
 def synth(env: str) -> Manifest:

@@ -46,8 +46,9 @@ from opcloud.errors import InputError
 from stacks.environment import (
     PROJECT,
     SECRET_PLACEHOLDER,
-    AllowedNetwork,
+    AdminAllowList,
     ConfigModel,
+    EntryAllowList,
     Jurisdiction,
     decode_config_value,
     validate_config,
@@ -76,8 +77,8 @@ def _as_value_error(check: Callable[[str], Any], value: str) -> Any:
 
 class StandNetworkSettings(ConfigModel):
     cidr: IPv4Network = Field(IPv4Network("10.90.0.0/24"), description="Stand address space, split in two subnets.")
-    allowed_cidrs: list[AllowedNetwork] = Field(min_length=1, description="May reach Jenkins on 443 (UI, webhooks).")
-    admin_cidrs: list[AllowedNetwork] = Field(default_factory=list, description="May SSH to the controller.")
+    allowed_cidrs: EntryAllowList = Field(min_length=1, description="May reach Jenkins on 443 (UI, webhooks).")
+    admin_cidrs: AdminAllowList = Field(default_factory=list, description="May SSH to the controller.")
 
     @field_validator("cidr")
     @classmethod

@@ -4,6 +4,7 @@ check that exit codes, stdout through a pipe and error lines still come out whol
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,3 +58,33 @@ def test_failed_copy_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] is False and [failure["key"] for failure in report["failed"]] == ["a"]
+
+
+def test_opcloud_alone_prints_help_and_succeeds() -> None:
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and "migrate" in done.stdout and "stack" in done.stdout
+
+
+def _complete(words: str) -> list[str]:
+    env = {**os.environ, "_OPCLOUD_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}  # fmt: skip
+    # The installed console script, as a shell calls it: the completion variable is named after the program.
+    done = subprocess.run([str(Path(sys.executable).parent / "opcloud")], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_shell_completion_works_from_the_root() -> None:
+    assert _complete("opcloud mi") == ["migrate"]
+    assert set(_complete("opcloud migrate db c")) == {"copy", "cutover"}
+    assert "prozorro-ua-prod" in _complete("opcloud stack synth prozorro-ua")
+    shown = run("--show-completion", "bash")
+    assert shown.returncode == 0 and "_OPCLOUD_COMPLETE=complete_bash" in shown.stdout
+
+
+def test_only_the_root_offers_to_install_completion() -> None:
+    assert "--install-completion" in run("--help").stdout
+    for group in ("stack", "migrate", "hosts", "stand"):
+        assert "--install-completion" not in run(group, "--help").stdout, group

@@ -4,19 +4,18 @@ argv), every NFS export is served (libnfs's `nfs-ls`, NFSv4). Nothing is changed
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from components.iaas.runner import RunOptions, executor_for
+from components.iaas.runner import RunOptions, executor_for, in_parallel, require_keys, selected
 from components.iaas.secrets import resolve
 from opcloud.errors import OpcloudError, ToolMissingError
-from stacks.environment import Environment, IscsiVolume, NfsShare
-
-TOOL_TIMEOUT = 30
+from stacks.environment import Environment, IscsiVolume, NfsShare, SshHost
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,11 @@ def probe_iscsi(volume: IscsiVolume, options: RunOptions) -> Probe:
     argv = [_tool("iscsi-ls", "libiscsi-bin"), "-s", f"iscsi://{volume.portal}"]
     name = f"{volume.name} ({volume.portal} {volume.target} lun {volume.lun})"
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=TOOL_TIMEOUT, check=False)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, env=env, timeout=options.connect_timeout, check=False
+        )
     except subprocess.TimeoutExpired:
-        return Probe("iscsi", name, False, f"no answer from {volume.portal} within {TOOL_TIMEOUT}s")
+        return Probe("iscsi", name, False, f"no answer from {volume.portal} within {options.connect_timeout:g}s")
     targets = parse_iscsi_ls(result.stdout)
     if result.returncode != 0 and not targets:
         why = (result.stderr or result.stdout).strip().splitlines()
@@ -76,39 +77,59 @@ def probe_iscsi(volume: IscsiVolume, options: RunOptions) -> Probe:
     return Probe("iscsi", name, True, "target and LUN present")
 
 
-def probe_nfs(share: NfsShare) -> Probe:
+def probe_nfs(share: NfsShare, options: RunOptions) -> Probe:
     url = f"nfs://{share.server}{share.export}?version=4&nfsport={share.port}"
     argv = [_tool("nfs-ls", "libnfs-utils"), url]
     name = f"{share.name} ({share.server}:{share.export})"
     try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=options.connect_timeout, check=False)
     except subprocess.TimeoutExpired:
-        return Probe("nfs", name, False, f"no answer within {TOOL_TIMEOUT}s")
+        return Probe("nfs", name, False, f"no answer within {options.connect_timeout:g}s")
     if result.returncode != 0:
         why = (result.stderr or result.stdout).strip().splitlines()
         return Probe("nfs", name, False, f"export not served: {why[-1] if why else result.returncode}")
     return Probe("nfs", name, True, "export served (NFSv4)")
 
 
+def _probe_ssh(environment: Environment, host: SshHost, options: RunOptions) -> Probe:
+    try:
+        with executor_for(environment, host, options) as executor:
+            result = executor.run("true", timeout=options.connect_timeout)
+    except OpcloudError as error:
+        return Probe("ssh", host.name, False, str(error))
+    ok = result.exit_code == 0
+    return Probe("ssh", host.name, ok, "answers, host key verified" if ok else f"exit {result.exit_code}")
+
+
+def _probe_volume(volume: IscsiVolume, options: RunOptions) -> Probe:
+    try:
+        return probe_iscsi(volume, options)
+    except ToolMissingError:
+        raise
+    except OpcloudError as error:
+        return Probe("iscsi", volume.name, False, str(error))
+
+
 def preflight(environment: Environment, options: RunOptions) -> Iterator[Probe]:
+    """Every probe of the selected hosts at once (SSH, and the iSCSI volumes and NFS shares they use), yielded
+    as each answers. Missing keys and passwords are one input error before anything is probed."""
     inventory = environment.inventory
     assert inventory is not None
-    for host in inventory.hosts:
-        if options.hosts and host.name not in options.hosts:
-            continue
-        try:
-            with executor_for(environment, host, options) as executor:
-                result = executor.run("true", timeout=options.connect_timeout)
-            ok = result.exit_code == 0
-            yield Probe("ssh", host.name, ok, "answers, host key verified" if ok else f"exit {result.exit_code}")
-        except OpcloudError as error:
-            yield Probe("ssh", host.name, False, str(error))
-    for volume in inventory.iscsi:
-        try:
-            yield probe_iscsi(volume, options)
-        except ToolMissingError:
-            raise
-        except OpcloudError as error:
-            yield Probe("iscsi", volume.name, False, str(error))
-    for share in inventory.nfs:
-        yield probe_nfs(share)
+    hosts = [plan.host for plan in selected(environment, options)]
+    names = {host.name for host in hosts}
+    volumes = [volume for volume in inventory.iscsi if volume.host in names]
+    shares = [share for share in inventory.nfs if names & set(share.hosts)]
+    require_keys(environment, hosts, options)
+    for volume in volumes:
+        if volume.chap is not None:
+            resolve(volume.chap.password, options.config)
+    if volumes:
+        _tool("iscsi-ls", "libiscsi-bin")
+    if shares:
+        _tool("nfs-ls", "libnfs-utils")
+    probes: list[Callable[[], Probe]] = [
+        *(functools.partial(_probe_ssh, environment, host, options) for host in hosts),
+        *(functools.partial(_probe_volume, volume, options) for volume in volumes),
+        *(functools.partial(probe_nfs, share, options) for share in shares),
+    ]
+    yield from in_parallel(probes, lambda probe: [probe()])

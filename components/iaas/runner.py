@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from components.iaas.plan import HostPlan, plan
 from components.iaas.script import Mode, Outcome, Step, parse_outcome, secret_prelude
@@ -14,6 +17,11 @@ from opcloud.errors import ConnectionFailed, OpcloudError
 from stacks.environment import Environment, Inventory, SecretRef, SshHost
 
 STEP_TIMEOUT = 900.0  # an apt-get install or a first mkfs on a large volume can take minutes
+CONNECT_TIMEOUT = 5.0  # `opcloud hosts`: a host that has not answered SSH by then is reported, not waited for
+MAX_PARALLEL_HOSTS = 16
+
+T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,7 @@ class RunOptions:
     insecure_accept_host_keys: bool = False
     hosts: tuple[str, ...] = ()  # only these hosts (names); empty: all
     kinds: tuple[str, ...] = ()  # only these step kinds; empty: all
-    connect_timeout: float = 15.0
+    connect_timeout: float = 15.0  # under `pulumi up` a slow answer is waited for rather than failed
     step_timeout: float = STEP_TIMEOUT
     config: ConfigLookup | None = None  # Pulumi secret config lookup
 
@@ -90,28 +98,82 @@ def selected(environment: Environment, options: RunOptions) -> list[HostPlan]:
     return chosen
 
 
-def run(environment: Environment, mode: Mode, options: RunOptions) -> Iterator[StepResult]:
-    """Every selected step of every selected host, in order. In apply mode a failed step skips the rest of its
-    host (later steps build on it); in check mode every step is checked."""
-    for host_plan in selected(environment, options):
-        host = host_plan.host
+def require_keys(environment: Environment, hosts: Iterable[SshHost], options: RunOptions) -> None:
+    """Resolve the SSH key of every host (and its bastion) before connecting anywhere: a key that is not
+    there is one input error (exit 2), not the same failure on every step of every host."""
+    inventory = environment.inventory
+    assert inventory is not None
+    for host in hosts:
+        _key(inventory, host.key, options)
+        if host.bastion:
+            _key(inventory, inventory.bastion(host.bastion).key, options)
+
+
+def in_parallel(
+    items: Iterable[Item], work: Callable[[Item], Iterable[T]], limit: int = MAX_PARALLEL_HOSTS
+) -> Iterator[T]:
+    """Run `work` on every item in threads and yield what each produces as soon as it does (live rows).
+    A Ctrl-C stops waiting at once; work already on the wire ends with its own timeouts."""
+    items = list(items)
+    if not items:
+        return
+    results: queue.Queue[tuple[str, object]] = queue.Queue()
+
+    def drain(item: Item) -> None:
         try:
-            executor = executor_for(environment, host, options).connect()
-        except OpcloudError as error:
-            for step in host_plan.steps:
-                yield StepResult(host.name, step.name, step.kind, "failed", str(error))
-            continue
-        with executor:
-            failed = False
-            for step in host_plan.steps:
-                if failed:
-                    yield StepResult(host.name, step.name, step.kind, "skipped", "an earlier step failed")
-                    continue
-                try:
-                    outcome = run_step(executor, step, mode, options)
-                except OpcloudError as error:
-                    outcome = Outcome("failed", str(error), "")
-                failed = mode == "apply" and outcome.status == "failed"
-                yield StepResult(
-                    host.name, step.name, step.kind, outcome.status, outcome.detail, tuple(outcome.drift_reasons)
-                )
+            for produced in work(item):
+                results.put(("item", produced))
+        except BaseException as error:  # re-raised in the caller's thread
+            results.put(("error", error))
+        finally:
+            results.put(("done", None))
+
+    pool = ThreadPoolExecutor(max_workers=min(limit, len(items)), thread_name_prefix="opcloud-host")
+    try:
+        for item in items:
+            pool.submit(drain, item)
+        running = len(items)
+        while running:
+            kind, value = results.get()
+            if kind == "done":
+                running -= 1
+            elif kind == "error":
+                assert isinstance(value, BaseException)
+                raise value
+            else:
+                yield value  # type: ignore[misc]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run(environment: Environment, mode: Mode, options: RunOptions) -> Iterator[StepResult]:
+    """Every selected step of every selected host: hosts in parallel, each host's steps in order, results as
+    they come. In apply mode a failed step skips the rest of its host (later steps build on it); in check
+    mode every step is checked."""
+    plans = selected(environment, options)
+    require_keys(environment, (p.host for p in plans), options)
+    yield from in_parallel(plans, lambda host_plan: _run_host(environment, host_plan, mode, options))
+
+
+def _run_host(environment: Environment, host_plan: HostPlan, mode: Mode, options: RunOptions) -> Iterator[StepResult]:
+    host = host_plan.host
+    try:
+        executor = executor_for(environment, host, options).connect()
+    except OpcloudError as error:
+        for step in host_plan.steps:
+            yield StepResult(host.name, step.name, step.kind, "failed", str(error))
+        return
+    with executor:
+        failed = False
+        for step in host_plan.steps:
+            if failed:
+                yield StepResult(host.name, step.name, step.kind, "skipped", "an earlier step failed")
+                continue
+            try:
+                outcome = run_step(executor, step, mode, options)
+            except OpcloudError as error:
+                outcome = Outcome("failed", str(error), "")
+            failed = mode == "apply" and outcome.status == "failed"
+            yield StepResult(
+                host.name, step.name, step.kind, outcome.status, outcome.detail, tuple(outcome.drift_reasons)
+            )

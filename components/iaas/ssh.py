@@ -8,7 +8,10 @@ Secrets travel only on the command's stdin, and every line of output is masked b
 
 from __future__ import annotations
 
+import errno
 import io
+import logging
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +23,10 @@ from opcloud.errors import ConnectionFailed
 
 LineSink = Callable[[str], None]
 MASK = "********"
+
+# paramiko logs each failed handshake with a traceback from its transport thread; our one-line errors say
+# what happened. A handler here keeps Python's last-resort stderr handler away; --verbose can still see them.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)
@@ -118,18 +125,38 @@ class SshExecutor:
             client.close()
             raise ConnectionFailed(f"{endpoint.label}: host key does not match {self.known_hosts}") from None
         except paramiko.SSHException as error:
+            # When the transport thread failed first (no banner), connect() only says "No existing session".
+            transport = client.get_transport()
+            cause = (transport.get_exception() if transport is not None else None) or error
             client.close()
-            if "not found in known_hosts" in str(error):
-                raise ConnectionFailed(
-                    f"{endpoint.label}: unknown host key (not in {self.known_hosts}); add it after checking "
-                    "its fingerprint, or pass --insecure-accept-host-keys"
-                ) from None
-            raise ConnectionFailed(f"{endpoint.label}: SSH failed: {error}") from None
+            raise ConnectionFailed(f"{endpoint.label}: {self._why(cause)}") from None
         except (OSError, TimeoutError) as error:
             client.close()
-            raise ConnectionFailed(f"{endpoint.label}: cannot connect: {error}") from None
+            raise ConnectionFailed(f"{endpoint.label}: {self._why(error)}") from None
         self._clients.append(client)
         return client
+
+    def _why(self, error: Exception) -> str:
+        """The cause of a failed connection in words, never paramiko's internal state."""
+        text = str(error)
+        seconds = f"{self.connect_timeout:g}s"
+        if "not found in known_hosts" in text:
+            return (
+                f"unknown host key (not in {self.known_hosts}); add it after checking its fingerprint, "
+                "or pass --insecure-accept-host-keys"
+            )
+        if "protocol banner" in text or "No existing session" in text or "Negotiation failed" in text:
+            return f"no SSH handshake within {seconds} (the port accepts connections but does not answer as SSH)"
+        if isinstance(error, paramiko.AuthenticationException):
+            return "the server refused the SSH key"
+        if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+            codes = {e.errno for e in error.errors.values() if isinstance(e, OSError)}
+            return "connection refused" if codes <= {errno.ECONNREFUSED} else f"cannot connect: {text}"
+        if isinstance(error, (TimeoutError, socket.timeout)):
+            return f"no answer within {seconds} (address unreachable or filtered)"
+        if isinstance(error, OSError) and error.strerror:
+            return f"cannot connect: {error.strerror}"
+        return f"SSH failed: {text}"
 
     def connect(self) -> SshExecutor:
         if self._clients:

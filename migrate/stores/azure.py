@@ -13,7 +13,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 from urllib.parse import unquote
@@ -38,8 +38,10 @@ from azure.storage.blob._deserialize import load_many_xml_nodes
 from azure.storage.blob._list_blobs_helper import IgnoreListBlobsDeserializer
 from azure.storage.blob._shared.response_handlers import process_storage_error, return_raw_deserialized
 
-from migrate.stores import metakeys
+from migrate.sameobject import ALL_PROPERTIES, CONTENT_MD5, Features
 from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from migrate.stores.keys import KeyCodec, KeyRules
+from migrate.stores.metakeys import AZURE_KEYS
 from migrate.stores.url import StoreURL
 from opcloud.errors import ConnectionFailed, InputError
 
@@ -53,6 +55,34 @@ _CLIENT_OPTIONS: dict[str, Any] = {
     "connection_timeout": 10,
     "read_timeout": 60,
 }
+
+
+_MAX_NAME_CHARS = 1024
+_MAX_SEGMENTS = 254
+# System headers (sameobject names) and their ContentSettings fields.
+_HEADERS = {
+    "content-disposition": "content_disposition",
+    "cache-control": "cache_control",
+    "content-language": "content_language",
+    "content-encoding": "content_encoding",
+}
+
+
+def _content_settings(content_type: str | None, headers: Mapping[str, str] | None) -> ContentSettings:
+    given = dict(headers or {})
+    settings = ContentSettings(
+        content_type=content_type, **{field: given.get(name) for name, field in _HEADERS.items()}
+    )
+    if given.get(CONTENT_MD5):
+        settings.content_md5 = bytearray(base64.b64decode(given[CONTENT_MD5]))
+    return settings
+
+
+def _headers(settings: Any) -> dict[str, str]:
+    found = {name: getattr(settings, field) for name, field in _HEADERS.items() if getattr(settings, field, None)}
+    if getattr(settings, "content_md5", None):
+        found[CONTENT_MD5] = base64.b64encode(bytes(settings.content_md5)).decode()
+    return found
 
 
 class _Reader:
@@ -114,12 +144,18 @@ class AzureStore:
     max_parts = 50_000
     part_concurrency = 4
     checks_content_md5 = True  # writes and blocks go with validate_content: the service checks our MD5
-    maps_metadata_keys = True  # names must be C# identifiers: others are renamed (metakeys), restored on reading
 
     def __init__(self, url: StoreURL) -> None:
         self.url = url.redacted()
         self.container_name = url.netloc_host
         self.prefix = url.prefix
+        self.features = Features(
+            holds=ALL_PROPERTIES,
+            # The service folds `\` to `/` and drops trailing dots; names are encoded (keys.py) and decoded back.
+            keys=KeyRules(codec=KeyCodec(), max_chars=_MAX_NAME_CHARS - len(self.prefix), max_segments=_MAX_SEGMENTS),
+            listing_sees_metadata_changes=True,  # a change of metadata or headers changes the ETag
+            metadata_keys=AZURE_KEYS,  # names must be C# identifiers: others are mapped, restored on reading
+        )
         env = url.params.get("connection_env", "AZURE_STORAGE_CONNECTION_STRING")
         connection = os.environ.get(env)
         self._account_key: str | None = None
@@ -148,7 +184,7 @@ class AzureStore:
         self.container = self.service.get_container_client(self.container_name)
 
     def _blob(self, key: str) -> Any:
-        return self.container.get_blob_client(self.prefix + key)
+        return self.container.get_blob_client(self.prefix + self.features.keys.encode(key))
 
     def check(self) -> None:
         try:
@@ -168,19 +204,24 @@ class AzureStore:
 
     @staticmethod
     def _info(key: str, props: Any) -> ObjectInfo:
-        metadata = {k: metakeys.decode_value(v) for k, v in (props.metadata or {}).items()}
         return ObjectInfo(
             key=key,
             size=int(props.size),
             version=str(props.etag).strip('"'),
             content_type=props.content_settings.content_type,
-            metadata=metakeys.from_identifiers(metadata),
+            metadata=AZURE_KEYS.from_stored(props.metadata or {}),
+            headers=_headers(props.content_settings),
         )
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
-        for name, size, etag in _listing(self.container, self.prefix + prefix):
-            yield ObjectInfo(key=name[skip:], size=size, version=etag)
+        keys = self.features.keys
+        # Encoding depends on where a character stands in its segment: list from the last whole segment.
+        folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
+        for name, size, etag in _listing(self.container, self.prefix + keys.encode(folder)):
+            key = keys.decode(name[skip:])
+            if key.startswith(prefix):
+                yield ObjectInfo(key=key, size=size, version=etag)
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -190,7 +231,7 @@ class AzureStore:
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         try:
-            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1)
+            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1, decompress=False)
         except ResourceNotFoundError:
             raise StoreError(f"{key}: no longer in the source") from None
         return _Reader(downloader.chunks())  # type: ignore[return-value]
@@ -198,25 +239,27 @@ class AzureStore:
     def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
         """Properties and body in one GET (saves a request per object)."""
         try:
-            downloader = self._blob(key).download_blob(max_concurrency=1)
+            # decompress=False: a gzip Content-Encoding is a property we carry; the bytes are copied as stored.
+            downloader = self._blob(key).download_blob(max_concurrency=1, decompress=False)
         except ResourceNotFoundError:
             raise StoreError(f"{key}: not found") from None
         return self._info(key, downloader.properties), _Reader(downloader.chunks())  # type: ignore[return-value]
 
-    @staticmethod
-    def _metadata(metadata: dict[str, str]) -> dict[str, str]:
-        mapped, _ = metakeys.to_identifiers(metadata)
-        return {k: metakeys.encode_value(v) for k, v in mapped.items()}
-
     def write(
-        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         reply = self._blob(key).upload_blob(
             data,
             length=size,
             overwrite=True,
-            metadata=self._metadata(metadata),
-            content_settings=ContentSettings(content_type=content_type),
+            metadata=AZURE_KEYS.to_stored(metadata),
+            content_settings=_content_settings(content_type, headers),
             max_concurrency=1,
             validate_content=True,
         )
@@ -255,12 +298,21 @@ class AzureStore:
         self._blob(key).stage_block(self._block_id(upload_id, number), data, length=len(data), validate_content=True)
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        upload_id: str,
+        parts: int,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         blocks = [BlobBlock(block_id=self._block_id(upload_id, n)) for n in range(1, parts + 1)]
         try:
             reply = self._blob(key).commit_block_list(
-                blocks, content_settings=ContentSettings(content_type=content_type), metadata=self._metadata(metadata)
+                blocks,
+                content_settings=_content_settings(content_type, headers),
+                metadata=AZURE_KEYS.to_stored(metadata),
             )
         except HttpResponseError as error:
             if error.error_code == "InvalidBlockList":
@@ -269,8 +321,14 @@ class AzureStore:
         return WriteResult(version=str(reply["etag"]).strip('"'))
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        # Uncommitted blocks cannot be deleted one by one; Azure drops them after a week or at the next commit.
-        return None
+        # Uncommitted blocks cannot be deleted one by one. Where no committed blob exists, deleting the blob drops
+        # them; next to a committed blob they stay until its next commit, or a week (Azure's garbage collection).
+        blob = self._blob(key)
+        try:
+            blob.get_blob_properties()
+        except ResourceNotFoundError:
+            with contextlib.suppress(ResourceNotFoundError):
+                blob.delete_blob()
 
     # -- server-side copy within one account -------------------------------------------------------
 
@@ -282,7 +340,13 @@ class AzureStore:
         )
 
     def copy_from(
-        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+        self,
+        source: Store,
+        src: ObjectInfo,
+        key: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         assert isinstance(source, AzureStore) and source._account_key
         blob = source._blob(src.key)
@@ -297,7 +361,7 @@ class AzureStore:
         target = self._blob(key)
         target.start_copy_from_url(
             f"{blob.url}?{sas}",
-            metadata=self._metadata(metadata),
+            metadata=AZURE_KEYS.to_stored(metadata),
             source_etag=src.version,
             source_match_condition=MatchConditions.IfNotModified,
         )
@@ -309,5 +373,5 @@ class AzureStore:
             if status in ("failed", "aborted"):
                 raise StoreError(f"{key}: server-side copy {status}")
             time.sleep(0.2)
-        reply = target.set_http_headers(content_settings=ContentSettings(content_type=content_type))
+        reply = target.set_http_headers(content_settings=_content_settings(content_type, headers))
         return WriteResult(version=str(reply["etag"]).strip('"'))

@@ -9,9 +9,12 @@ Keys are always relative to the store's prefix and use `/` as separator.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from migrate.sameobject import Features
 
 # Our own SHA-256 travels in the target object's metadata under this name: a valid C# identifier
 # (Azure) and a valid S3 metadata key, so it needs no mapping on any backend.
@@ -29,6 +32,10 @@ class ObjectInfo:
     version: str
     content_type: str | None = None
     metadata: dict[str, str] | None = None  # None when the listing does not carry it (head does)
+    headers: dict[str, str] | None = None  # system headers by lower-case name (sameobject.SYSTEM_HEADERS)
+    # Listings only: a stamp that changes when metadata or headers change even if `version` does not (S3's
+    # LastModified: a metadata-only copy keeps the ETag); "" where `version` already shows such changes.
+    modified: str = ""
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Store(Protocol):
     """The core every backend implements."""
 
     url: str  # the redacted URL: safe to print, log and store
+    features: Features  # what it can hold (properties, keys)
 
     def check(self) -> None:
         """Reach the store and fail with ConnectionFailed/InputError if it is missing or refuses us."""
@@ -61,9 +69,15 @@ class Store(Protocol):
         """A stream of the object's bytes from `offset` (ranged read)."""
 
     def write(
-        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Store `size` bytes read from `data` in one request, with content type and metadata."""
+        """Store `size` bytes read from `data` in one request, with content type, metadata and system headers."""
 
     def delete(self, key: str) -> None:
         """Remove the object; deleting a missing object is not an error."""
@@ -91,12 +105,27 @@ class MultipartStore(Protocol):
         """Send part `number` (bytes from (number-1)*part_size)."""
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        upload_id: str,
+        parts: int,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Assemble the parts into the object, with content type and metadata (our SHA-256 among them)."""
+        """Assemble the parts into the object, with content type, metadata (our SHA-256 among them), headers."""
 
     def abort_upload(self, key: str, upload_id: str) -> None:
-        """Drop the parts of an upload that will not be completed."""
+        """Drop the parts of an upload that will not be completed (also after a crash, from a new client)."""
+
+
+@runtime_checkable
+class PartialFilesStore(Protocol):
+    """Optional: a store that writes partial files of its own (trees) and can remove those no upload needs."""
+
+    def sweep_partials(self, live_uploads: set[str]) -> int:
+        """Remove partial files that belong to no upload in `live_uploads`; returns how many."""
 
 
 @runtime_checkable
@@ -124,6 +153,13 @@ class ServerSideCopyStore(Protocol):
         """True when `source` is reachable from this store's service (same endpoint and account)."""
 
     def copy_from(
-        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+        self,
+        source: Store,
+        src: ObjectInfo,
+        key: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        """Copy `src` of `source` to `key` here, replacing metadata; fails if the source changed since listed."""
+        """Copy `src` of `source` to `key` here, replacing metadata and headers; fails if the source changed
+        since listed."""

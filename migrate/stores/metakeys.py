@@ -1,78 +1,123 @@
-"""Reversible mapping of user-metadata keys a backend refuses.
+"""Reversible mapping of user-metadata keys and values onto what a service holds in its headers.
 
-Azure wants metadata names to be C# identifiers, so `tender-id` is refused there. Such a key is stored as
-`opcx_` + the key with every character other than a letter or digit written `_XX` (its UTF-8 bytes in hex):
-`tender-id` -> `opcx_tender_2did`. Reading it back gives `tender-id` again, so S3 -> Azure -> S3 keeps the
-original names. A valid key that happens to start with `opcx_` is encoded too, so decoding is never ambiguous.
+Keys: each service holds some keys as they are (`MetadataKeys.plain`): S3 lower-case header tokens (it lower-cases
+every name), Azure lower-case C# identifiers (it compares names without case). Any other key is stored as
+`opcx_` + the key with every character but `a-z0-9` written `_XX` (its UTF-8 bytes in hex): `tender-id` ->
+`opcx_tender_2did` on Azure, `Owner` -> `opcx__4fwner` everywhere. The stored names that are such mappings are
+listed in our own `opcloud_mapped` entry, and only those are decoded: a user's own `opcx_note` or `opcx_bad_zz`
+(written by us or by anyone) is read as it is, and a plain key that a mapping would land on is mapped too, so no
+two keys ever share a stored name.
+
+Values: header-borne metadata must be printable ASCII without surrounding blanks (HTTP trims them); any other
+value travels RFC 2047-encoded (`=?utf-8?b?...?=`, as S3 itself returns such values), and so does a value that
+is itself in that form, so every value comes back exactly.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import re
+from dataclasses import dataclass
 
 PREFIX = "opcx_"
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAPPED_KEY = "opcloud_mapped"  # ours: the stored names that are mappings, comma-separated
+_ESCAPED = re.compile(r"_([0-9a-f]{2})|([a-z0-9])")
 
 
-def is_identifier(key: str) -> bool:
-    return bool(_IDENTIFIER.match(key)) and not key.lower().startswith(PREFIX)
+@dataclass(frozen=True)
+class MetadataKeys:
+    """The keys a service holds as they are."""
+
+    plain: re.Pattern[str]
+
+    def is_plain(self, key: str) -> bool:
+        return bool(self.plain.fullmatch(key)) and key != MAPPED_KEY
+
+    def names(self, metadata: dict[str, str]) -> dict[str, str]:
+        """key -> stored name, no two alike: a plain key that another key's mapping would land on is mapped too
+        (its own mapping is longer, so this ends)."""
+        names = {key: (key if self.is_plain(key) else encode(key)) for key in metadata}
+        while True:
+            mapped = {name for key, name in names.items() if name != key}
+            clashing = [key for key, name in names.items() if name == key and name in mapped]
+            if not clashing:
+                return names
+            for key in clashing:
+                names[key] = encode(key)
+
+    def to_stored(self, metadata: dict[str, str]) -> dict[str, str]:
+        names = self.names(metadata)
+        stored = {names[k]: encode_value(v) for k, v in metadata.items()}
+        mapped = sorted(name for key, name in names.items() if name != key)
+        if mapped:
+            stored[MAPPED_KEY] = ",".join(mapped)
+        return stored
+
+    def from_stored(self, stored: dict[str, str]) -> dict[str, str]:
+        entries = dict(stored)
+        mapped = set(entries.pop(MAPPED_KEY, "").split(","))
+        return {(decode(k) if k in mapped else k): decode_value(v) for k, v in entries.items()}
+
+    def mapped(self, metadata: dict[str, str]) -> list[str]:
+        """The keys of `metadata` stored under another name."""
+        return [key for key, name in self.names(metadata).items() if name != key]
+
+
+# S3 lower-cases names; the rest of an HTTP token is safe.
+S3_KEYS = MetadataKeys(re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+"))
+# Azure: C# identifiers, compared without case (so only lower-case ones are plain).
+AZURE_KEYS = MetadataKeys(re.compile(r"[a-z_][a-z0-9_]*"))
 
 
 def encode(key: str) -> str:
     out = []
     for char in key:
-        if char.isascii() and char.isalnum():
+        if char.isascii() and (char.islower() or char.isdigit()):
             out.append(char)
         else:
             out.extend(f"_{byte:02x}" for byte in char.encode())
     return PREFIX + "".join(out)
 
 
-def decode(key: str) -> str:
-    if not key.lower().startswith(PREFIX):
-        return key
-    body, raw, i = key[len(PREFIX) :], bytearray(), 0
-    while i < len(body):
-        if body[i] == "_":
-            raw.append(int(body[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            raw.extend(body[i].encode())
-            i += 1
-    return raw.decode()
+def decode(name: str) -> str:
+    """The user's key for a stored mapping (a malformed one, never ours, is kept as it is)."""
+    if not name.startswith(PREFIX):
+        return name
+    body, raw, position = name[len(PREFIX) :], bytearray(), 0
+    for match in _ESCAPED.finditer(body):
+        if match.start() != position:
+            return name
+        raw.extend(bytes.fromhex(match.group(1)) if match.group(1) else match.group(2).encode())
+        position = match.end()
+    if position != len(body):
+        return name
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        return name
 
 
-def to_identifiers(metadata: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Metadata with every non-identifier key encoded, and the original keys that were mapped."""
-    mapped: list[str] = []
-    result: dict[str, str] = {}
-    for key, value in metadata.items():
-        if is_identifier(key):
-            result[key] = value
-        else:
-            result[encode(key)] = value
-            mapped.append(key)
-    return result, mapped
-
-
-def from_identifiers(metadata: dict[str, str]) -> dict[str, str]:
-    return {decode(key): value for key, value in metadata.items()}
-
-
-# Header-borne metadata (S3, Azure) must be ASCII: other values travel RFC 2047-encoded, as S3 itself
-# returns them, and are decoded on the way back.
-_ENCODED_VALUE = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$", re.IGNORECASE)
+_ENCODED_VALUE = re.compile(r"=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=", re.IGNORECASE)
 
 
 def encode_value(value: str) -> str:
-    if value.isascii() and value.isprintable() and not _ENCODED_VALUE.match(value):
+    if (
+        value
+        and value.isascii()
+        and value.isprintable()
+        and value == value.strip()
+        and not _ENCODED_VALUE.fullmatch(value)
+    ):
         return value
     return f"=?utf-8?b?{base64.b64encode(value.encode()).decode()}?="
 
 
 def decode_value(value: str) -> str:
-    match = _ENCODED_VALUE.match(value)
+    match = _ENCODED_VALUE.fullmatch(value)
     if not match:
         return value
-    return base64.b64decode(match.group(1)).decode()
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return value

@@ -5,7 +5,7 @@ Credentials come from the standard chain (environment, `?profile=`, instance rol
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 import boto3
@@ -13,12 +13,22 @@ import botocore.exceptions as bex
 import botocore.session
 from botocore.config import Config
 
-from migrate.stores import metakeys
+from migrate.sameobject import WITHOUT_MD5, Features
 from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from migrate.stores.keys import KeyRules
+from migrate.stores.metakeys import S3_KEYS
 from migrate.stores.url import StoreURL
 from opcloud.errors import ConnectionFailed, InputError
 
 _SINGLE_COPY_LIMIT = 5 * 1024**3  # copy_object's limit; larger objects need a multipart copy
+_MAX_KEY_BYTES = 1024
+# System headers (sameobject names) and their boto3 parameter names.
+_HEADERS = {
+    "content-disposition": "ContentDisposition",
+    "cache-control": "CacheControl",
+    "content-language": "ContentLanguage",
+    "content-encoding": "ContentEncoding",
+}
 
 
 def _code(error: bex.ClientError) -> str:
@@ -37,8 +47,13 @@ class S3Store:
         self.endpoint = url.params.get("endpoint")
         self.region = url.params.get("region")
         self.profile = url.params.get("profile")
+        self.features = Features(
+            holds=WITHOUT_MD5,  # S3 keeps no Content-MD5 header
+            keys=KeyRules(max_bytes=_MAX_KEY_BYTES - len(self.prefix.encode())),
+            listing_sees_metadata_changes=True,  # LastModified changes on a metadata-only copy
+        )
         core = botocore.session.Session()
-        # LastModified is never used, and parsing it with dateutil is a good part of a listing's CPU.
+        # LastModified is only compared as text, and parsing it with dateutil is a good part of a listing's CPU.
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
         try:
             session = boto3.session.Session(botocore_session=core, profile_name=self.profile)
@@ -83,7 +98,12 @@ class S3Store:
         skip = len(self.prefix)
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
             for item in page.get("Contents", []):
-                yield ObjectInfo(key=item["Key"][skip:], size=int(item["Size"]), version=item["ETag"].strip('"'))
+                yield ObjectInfo(
+                    key=item["Key"][skip:],
+                    size=int(item["Size"]),
+                    version=item["ETag"].strip('"'),
+                    modified=str(item.get("LastModified", "")),
+                )
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -118,27 +138,39 @@ class S3Store:
     @staticmethod
     def _info(key: str, reply: dict[str, Any]) -> ObjectInfo:
         """An object's info from the headers of a HEAD or GET reply."""
-        metadata = {k: metakeys.decode_value(v) for k, v in reply.get("Metadata", {}).items()}
         return ObjectInfo(
             key=key,
             size=int(reply["ContentLength"]),
             version=reply["ETag"].strip('"'),
             content_type=reply.get("ContentType"),
-            metadata=metakeys.from_identifiers(metadata),
+            metadata=S3_KEYS.from_stored(reply.get("Metadata", {})),
+            headers={name: reply[arg] for name, arg in _HEADERS.items() if reply.get(arg)},
         )
 
     @staticmethod
-    def _metadata(metadata: dict[str, str]) -> dict[str, str]:
-        # S3 accepts any header-safe name; values must be ASCII.
-        return {k.lower(): metakeys.encode_value(v) for k, v in metadata.items()}
-
-    def write(
-        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
-    ) -> WriteResult:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ContentLength": size}
-        args["Metadata"] = self._metadata(metadata)
+    def _attributes(
+        content_type: str | None, metadata: dict[str, str], headers: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        """boto3 arguments for an object's content type, metadata and system headers."""
+        args: dict[str, Any] = {"Metadata": S3_KEYS.to_stored(metadata)}
         if content_type:
             args["ContentType"] = content_type
+        for name, value in (headers or {}).items():
+            if name in _HEADERS and value:
+                args[_HEADERS[name]] = value
+        return args
+
+    def write(
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ContentLength": size}
+        args.update(self._attributes(content_type, metadata, headers))
         reply = self.client.put_object(**args)
         return WriteResult(version=reply["ETag"].strip('"'))
 
@@ -176,7 +208,14 @@ class S3Store:
         )
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        upload_id: str,
+        parts: int,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         listed = {int(p["PartNumber"]): p["ETag"] for p in self._parts(key, upload_id)}
         missing = [n for n in range(1, parts + 1) if n not in listed]
@@ -189,7 +228,8 @@ class S3Store:
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": listed[n]} for n in range(1, parts + 1)]},
         )
         # Our SHA-256 is known only now: stamp it (and the metadata) by a server-side copy onto itself.
-        return self._copy(self.bucket, self._key(key), None, key, size, content_type, metadata)
+        attributes = self._attributes(content_type, metadata, headers)
+        return self._copy(self.bucket, self._key(key), None, key, size, attributes)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
@@ -208,10 +248,17 @@ class S3Store:
         )
 
     def copy_from(
-        self, source: Store, src: ObjectInfo, key: str, content_type: str | None, metadata: dict[str, str]
+        self,
+        source: Store,
+        src: ObjectInfo,
+        key: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         assert isinstance(source, S3Store)
-        return self._copy(source.bucket, source._key(src.key), src.version, key, src.size, content_type, metadata)
+        attributes = self._attributes(content_type, metadata, headers)
+        return self._copy(source.bucket, source._key(src.key), src.version, key, src.size, attributes)
 
     def _copy(
         self,
@@ -220,12 +267,10 @@ class S3Store:
         if_match: str | None,
         key: str,
         size: int,
-        content_type: str | None,
-        metadata: dict[str, str],
+        attributes: dict[str, Any],
     ) -> WriteResult:
-        extra: dict[str, Any] = {"MetadataDirective": "REPLACE", "Metadata": self._metadata(metadata)}
-        if content_type:
-            extra["ContentType"] = content_type
+        """A server-side copy that replaces content type, metadata and headers with `attributes`."""
+        extra: dict[str, Any] = {"MetadataDirective": "REPLACE", **attributes}
         if size <= _SINGLE_COPY_LIMIT:
             if if_match:
                 extra["CopySourceIfMatch"] = if_match

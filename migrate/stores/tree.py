@@ -1,9 +1,11 @@
 """Directory trees as stores: `file:///path` (also a mounted NFS share) and `sftp://...` share this logic.
 
-A key `a/b/c.pdf` is the file ROOT/a/b/c.pdf. Files carry no content type or user metadata, so both live in a
-JSON sidecar ROOT/.opcloud-meta/<key>.json (with our SHA-256), which lets S3 -> tree -> S3 keep them. Writes go
-to ROOT/.opcloud-partial/<id> and are renamed into place, so a reader never sees half an object, and a crashed
-large write resumes from the partial file.
+A key `a/b/c.pdf` is the file ROOT/a/b/c.pdf. Files carry no content type, headers or user metadata, so these
+live in a JSON sidecar ROOT/.opcloud-meta/a/b/c.pdf (with our SHA-256), which lets S3 -> tree -> S3 keep them.
+The sidecar tree mirrors the data tree name for name, so two sidecars collide only where two files would (`a`
+and `a/b`, which the engine refuses before writing). Writes go to ROOT/.opcloud-partial/<unique id> and are
+renamed into place, so a reader never sees half an object; a failed write removes its partial file, a crashed
+large write resumes from it, and the next run removes partial files no upload needs (`sweep_partials`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
+from migrate.sameobject import ALL_PROPERTIES, Features
 from migrate.stores.base import ObjectInfo, StoreError, WriteResult
+from migrate.stores.keys import KeyRules
 
 META_DIR = ".opcloud-meta"
 PARTIAL_DIR = ".opcloud-partial"
 _RESERVED = (META_DIR, PARTIAL_DIR)
 _COPY_CHUNK = 1024 * 1024
+_NAME_MAX = 255  # bytes per path segment (Linux NAME_MAX)
+_PATH_MAX = 4096  # bytes per path, with the root and the sidecar folder
 
 
 @dataclass(frozen=True)
@@ -46,11 +52,18 @@ class FileSystem(Protocol):
     def close(self) -> None: ...
 
 
-def check_key(key: str) -> None:
-    """A key must map to a file path: no empty, `.` or `..` segments, not inside our own directories."""
-    parts = key.split("/")
-    if not key or any(p in ("", ".", "..") for p in parts) or parts[0] in _RESERVED or "\0" in key:
-        raise StoreError(f"key {key!r} cannot be stored as a file path")
+def tree_features(root: str) -> Features:
+    """A tree holds every property (in sidecars); its names are file paths."""
+    return Features(
+        holds=ALL_PROPERTIES,
+        keys=KeyRules(
+            max_bytes=_PATH_MAX - 1 - len(f"{root.rstrip('/')}/{META_DIR}/".encode()),
+            max_segment_bytes=_NAME_MAX,
+            file_tree=True,
+            reserved_first_segments=_RESERVED,
+        ),
+        listing_sees_metadata_changes=False,  # a sidecar's change leaves the file's mtime: --check-metadata
+    )
 
 
 class TreeStore:
@@ -62,13 +75,19 @@ class TreeStore:
         self.url = url
         self.fs = fs
         self.root = root.rstrip("/") or "/"
+        self.features = tree_features(self.root)
         self._partial_dir_made = False  # made on the first write, not checked again per object (a round trip)
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
     def _meta_path(self, key: str) -> str:
-        return self._path(META_DIR, key + ".json")
+        return self._path(META_DIR, key)
+
+    def _check(self, key: str) -> None:
+        problem = self.features.keys.problem(key)
+        if problem is not None:
+            raise StoreError(f"key {key!r} cannot be stored as a file path: {problem}")
 
     def _makedirs_for(self, path: str) -> None:
         self.fs.makedirs(path.rsplit("/", 1)[0])
@@ -109,7 +128,7 @@ class TreeStore:
             return {}
 
     def head(self, key: str) -> ObjectInfo | None:
-        check_key(key)
+        self._check(key)
         entry = self.fs.stat(self._path(key))
         if entry is None or entry.is_dir:
             return None
@@ -118,23 +137,36 @@ class TreeStore:
             meta = {}  # the file changed behind our back: its sidecar no longer describes it
         content_type = meta.get("content_type")
         metadata = meta.get("metadata")
+        headers = meta.get("headers")
         return ObjectInfo(
             key=key,
             size=entry.size,
             version=entry.version,
             content_type=content_type if isinstance(content_type, str) else None,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
+            headers=dict(headers) if isinstance(headers, dict) else {},
         )
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
-        check_key(key)
+        self._check(key)
         try:
             return self.fs.open_read(self._path(key), offset)
         except FileNotFoundError:
             raise StoreError(f"{key}: no longer in the source") from None
 
-    def _publish(self, partial: str, key: str, content_type: str | None, metadata: dict[str, str]) -> WriteResult:
-        """Move a complete partial file into place and write its sidecar."""
+    def _remove_quietly(self, path: str) -> None:
+        with contextlib.suppress(OSError):
+            self.fs.remove(path)
+
+    def _publish(
+        self,
+        partial: str,
+        key: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None,
+    ) -> WriteResult:
+        """Move a complete partial file into place and write its sidecar (itself via a partial file)."""
         target = self._path(key)
         self._makedirs_for(target)
         self.fs.rename(partial, target)
@@ -143,30 +175,44 @@ class TreeStore:
             raise StoreError(f"{key}: missing right after it was written")
         meta_path = self._meta_path(key)
         self._makedirs_for(meta_path)
-        sidecar = json.dumps({"content_type": content_type, "metadata": metadata, "version": entry.version})
-        meta_partial = self._partial(uuid.uuid4().hex + ".json")
-        with self.fs.open_write(meta_partial, None) as handle:
-            handle.write(sidecar.encode())
-        self.fs.rename(meta_partial, meta_path)
+        properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
+        sidecar = json.dumps({**properties, "version": entry.version})
+        meta_partial = self._partial(uuid.uuid4().hex)
+        try:
+            with self.fs.open_write(meta_partial, None) as handle:
+                handle.write(sidecar.encode())
+            self.fs.rename(meta_partial, meta_path)
+        except BaseException:
+            self._remove_quietly(meta_partial)
+            raise
         return WriteResult(version=entry.version)
 
     def write(
-        self, key: str, data: BinaryIO, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        check_key(key)
+        self._check(key)
         partial = self._partial(uuid.uuid4().hex)
-        written = 0
-        with self.fs.open_write(partial, None) as handle:
-            while chunk := data.read(_COPY_CHUNK):
-                handle.write(chunk)
-                written += len(chunk)
-        if written != size:
-            self.fs.remove(partial)
-            raise StoreError(f"{key}: expected {size} bytes, got {written}")
-        return self._publish(partial, key, content_type, metadata)
+        try:
+            written = 0
+            with self.fs.open_write(partial, None) as handle:
+                while chunk := data.read(_COPY_CHUNK):
+                    handle.write(chunk)
+                    written += len(chunk)
+            if written != size:
+                raise StoreError(f"{key}: expected {size} bytes, got {written}")
+            return self._publish(partial, key, content_type, metadata, headers)
+        except BaseException:
+            self._remove_quietly(partial)  # gone already when it was renamed into place
+            raise
 
     def delete(self, key: str) -> None:
-        check_key(key)
+        self._check(key)
         for path in (self._path(key), self._meta_path(key)):
             with contextlib.suppress(FileNotFoundError):
                 self.fs.remove(path)
@@ -188,7 +234,7 @@ class TreeStore:
     # -- resumable writes: one partial file per upload, parts written in order --------------------
 
     def begin_upload(self, key: str, size: int) -> str:
-        check_key(key)
+        self._check(key)
         upload_id = uuid.uuid4().hex
         with self.fs.open_write(self._partial(upload_id), None):
             pass
@@ -205,7 +251,14 @@ class TreeStore:
             handle.write(data)
 
     def complete_upload(
-        self, key: str, upload_id: str, parts: int, size: int, content_type: str | None, metadata: dict[str, str]
+        self,
+        key: str,
+        upload_id: str,
+        parts: int,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
         partial = self._path(PARTIAL_DIR, upload_id)
         entry = self.fs.stat(partial)
@@ -213,8 +266,19 @@ class TreeStore:
             raise StoreError(f"{key}: partial file incomplete; the upload restarts")
         if entry.size > size:
             raise StoreError(f"{key}: partial file longer than the object; the upload restarts")
-        return self._publish(partial, key, content_type, metadata)
+        return self._publish(partial, key, content_type, metadata, headers)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.fs.remove(self._path(PARTIAL_DIR, upload_id))
+
+    def sweep_partials(self, live_uploads: set[str]) -> int:
+        """Remove partial files of writes that died (a kill, a lost connection) and of uploads no longer resumed."""
+        if not self.fs.exists_dir(self._path(PARTIAL_DIR)):
+            return 0
+        removed = 0
+        for entry in list(self.fs.scandir(self._path(PARTIAL_DIR))):
+            if not entry.is_dir and entry.name not in live_uploads:
+                self._remove_quietly(self._path(PARTIAL_DIR, entry.name))
+                removed += 1
+        return removed

@@ -14,6 +14,7 @@ from policies.rules import (
     encryption_in_transit,
     iam,
     key_vault,
+    known_types,
     logging_hardening,
     network_hardening,
     public_access,
@@ -31,6 +32,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *audit_logging.RULES,
     *deletion_protection.RULES,
     *tags.RULES,
+    *known_types.RULES,
     # Checkov-level hardening (see policies/CHECKOV_COVERAGE.csv).
     *network_hardening.RULES,
     *edge.RULES,

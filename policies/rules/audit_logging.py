@@ -116,6 +116,11 @@ def data_access_logging(resource: ResourceView, stack: StackView) -> list[Verdic
         if "postgresql" in exports:
             return [(True, "PostgreSQL logs exported to CloudWatch")]
         return [(False, "enabledCloudwatchLogsExports lacks 'postgresql'")]
+    if iaas.kind(resource) == "postgresql":
+        conf = iaas.settings(iaas.postgresql_conf(resource))
+        if conf.get("log_connections") == "on" and conf.get("log_disconnections") == "on":
+            return [(True, "PostgreSQL logs every connection and disconnection (shipped with the host's logs)")]
+        return [(False, "log_connections / log_disconnections are not on")]
     if t in res.AZ_PG or t in res.AZ_KEY_VAULT or t in res.AZ_STORAGE:
         verdict = _diagnostic_verdict(resource, stack)
         if not verdict[0] and t in res.AZ_STORAGE:

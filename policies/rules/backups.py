@@ -17,7 +17,17 @@ from components.schedules import WEEKDAYS
 from opcloud import residency
 from policies import iaas
 from policies import resources as res
-from policies.model import A_8_13, ResourceView, Severity, StackContext, StackView, Verdict, resource_rule, stack_rule
+from policies.model import (
+    A_8_13,
+    ResourceView,
+    Severity,
+    StackContext,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+    stack_rule,
+)
 
 _DAY_NAMES = {day[:3].upper(): day for day in WEEKDAYS}  # "SUN" -> "sunday"
 _DAY_ORDER = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron's 1-7
@@ -125,6 +135,7 @@ def _platform(stack: StackView) -> bool:
     severity=Severity.HIGH,
     remediation="Give the backup plan (AWS Backup / Data Protection policy / pgBackRest timers) the schedule of "
     "components.schedules for the environment's backup settings.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
     ctx = stack.context
@@ -181,6 +192,7 @@ def _db_log_shipping(resource: ResourceView) -> Verdict | None:
     severity=Severity.HIGH,
     remediation="Keep backup.logIntervalMinutes between 5 and 10 and automated backups on (RDS retention >= 1, "
     "Azure backup retention, pgBackRest archive_timeout <= 600 s).",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_log_interval(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     verdict = _db_log_shipping(resource)
@@ -198,6 +210,7 @@ def backup_log_interval(resource: ResourceView, stack: StackView) -> list[Verdic
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="RDS: backupRetentionPeriod >= 1; Azure: backup.backupRetentionDays >= 7; IaaS: WAL archiving.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.RDS_INSTANCE or resource.type in res.RDS_CLUSTER:
@@ -262,6 +275,7 @@ def _retention(resource: ResourceView, ctx: StackContext) -> Iterable[Verdict]:
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="Set the plan's lifecycle deleteAfter (and the copy's) to backup.retentionDays or more.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if iaas.kind(resource) == "pgbackrest":
@@ -297,6 +311,8 @@ def _zones_allowed(ctx: StackContext, cloud: str) -> Verdict:
 
 
 def _second_region(region: str | None, ctx: StackContext, cloud: str, what: str) -> Verdict:
+    if region == res.UNKNOWN:
+        return pending(f"{what}: the region")
     if region is None:
         return False, f"{what}: region of the copy cannot be established"
     if region == ctx.region:
@@ -310,14 +326,19 @@ def _second_region(region: str | None, ctx: StackContext, cloud: str, what: str)
 def _primary_buckets(stack: StackView) -> list[ResourceView]:
     """Buckets holding platform data: not replicas, not log targets."""
     replicas = {
-        target.urn
+        bucket.urn
         for config in stack.of_type(*res.S3_REPLICATION)
-        for rule in res.as_list(config.get("rules"))
-        for target in stack.resolve(((rule or {}).get("destination") or {}).get("bucket"))
+        for bucket in stack.of_type(*res.S3_BUCKET)
+        if not stack.points_at(config, "bucket", bucket)
+        and any(
+            stack.points_at(config, f"rules.{i}.destination.bucket", bucket)
+            for i in range(len(res.as_list(config.get("rules"))))
+        )
     }
-    logs = {t.urn for lg in stack.of_type(*res.S3_LOGGING) for t in stack.resolve(lg.get("targetBucket"))}
-    logs |= {t.urn for tr in stack.of_type(*res.CLOUDTRAIL) for t in stack.resolve(tr.get("s3BucketName"))}
-    logs |= {t.urn for lb in stack.of_type(*res.LB) for t in stack.resolve(lb.get("accessLogs.bucket"))}
+    buckets = stack.of_type(*res.S3_BUCKET)
+    logs = {b.urn for lg in stack.of_type(*res.S3_LOGGING) for b in buckets if stack.points_at(lg, "targetBucket", b)}
+    logs |= {b.urn for tr in stack.of_type(*res.CLOUDTRAIL) for b in buckets if stack.points_at(tr, "s3BucketName", b)}
+    logs |= {b.urn for lb in stack.of_type(*res.LB) for b in buckets if stack.points_at(lb, "accessLogs.bucket", b)}
     return [b for b in stack.of_type(*res.S3_BUCKET) if b.urn not in replicas | logs]
 
 
@@ -395,6 +416,7 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool,
     severity=Severity.HIGH,
     remediation="Add a copy action / replication to the copy region; on Azure use GRS/geo backups where the "
     "pair is inside the jurisdiction and ZRS/zone-redundant HA where it is not.",
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
     if not _platform(stack):
@@ -404,18 +426,31 @@ def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
         yield from _aws_copies(stack)
     elif cloud == "azure":
         yield from _azure_copies(stack)
+    elif cloud == "iaas":
+        yield from _iaas_copies(stack)
+
+
+def _iaas_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    """The pgBackRest repository's share must be served from another site of the country, by its address."""
+    ctx = stack.context
+    shares = [s for s in iaas.steps(stack) if iaas.kind(s) == "nfs-mount" and iaas.row(s) == "backups"]
+    if not shares:
+        yield None, False, "no backup share mounted: the pgBackRest repository has no second-site copy"
+    for share in shares:
+        address = iaas.storage_address(share)
+        place = iaas.site_of(address)
+        if place is None:
+            yield share, None, f"backup share at {address}: no site of the residency registry routes this address"
+            continue
+        yield (share, *_second_region(place[0], ctx, "iaas", f"backup share at {address} (site {place[0]})"))
 
 
 def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
-    hits = [
-        s
-        for s in stack.of_type(*res.BACKUP_SELECTION)
-        if any(target in stack.resolve(arn) for arn in res.as_list(s.get("resources")))
-    ]
+    hits = [s for s in stack.of_type(*res.BACKUP_SELECTION) if stack.points_at(s, "resources", target)]
     hits += [
         b
         for b in stack.of_type(*res.AZ_BACKUP_INSTANCE)
-        if target in stack.resolve(b.get("properties.dataSourceInfo.resourceID"))
+        if stack.points_at(b, "properties.dataSourceInfo.resourceID", target)
     ]
     return hits
 
@@ -427,6 +462,7 @@ def _protected_by(target: ResourceView, stack: StackView) -> list[ResourceView]:
     severity=Severity.HIGH,
     remediation="Add the store to the AWS Backup selection / a Data Protection backup instance.",
     needs_stack=True,
+    not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not _platform(stack):
@@ -437,6 +473,20 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
         if hits:
             return [(True, f"protected by {res.names(hits)}")]
         return [(False, "not in any backup selection / backup instance")]
+    if iaas.kind(resource) == "postgresql":
+        backups = iaas.same_host(stack, resource, "pgbackrest")
+        if backups:
+            return [(True, f"backed up by pgBackRest ({res.names(backups)})")]
+        return [(False, f"no pgBackRest step on {resource.get('host')}: the database is not backed up")]
+    if iaas.kind(resource) == "nfs-mount" and iaas.row(resource) == "documents":
+        # opcloud configures no backup of the filer: its snapshots or replication are invisible to the stack.
+        return [
+            (
+                None,
+                f"documents share {iaas.storage_address(resource)}:{iaas.spec_value(resource, 'export')}: "
+                "no backup of it is declared, and the filer's own snapshots cannot be seen",
+            )
+        ]
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -10,8 +11,7 @@ def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
     for lock in stack.of_type(*res.AZ_LOCKS):
         if str(lock.get("level", "")) not in ("CanNotDelete", "ReadOnly"):
             continue
-        scope = lock.get("scope")
-        if resource in stack.resolve(scope) or resource in stack.resolve(lock.get("resourceName")):
+        if stack.points_at(lock, "scope", resource) or stack.points_at(lock, "resourceName", resource):
             return True, f"management lock {lock.name} ({lock.get('level')})"
         if lock.type.endswith("AtResourceGroupLevel") and lock.get("resourceGroupName") == resource.get(
             "resourceGroupName"
@@ -28,6 +28,7 @@ def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:
     remediation="RDS deletionProtection true and a final snapshot; no forceDestroy on buckets and vaults; a "
     "CanNotDelete lock and purge protection on Azure.",
     needs_stack=True,
+    not_applicable={"non-production": "only production data stores must survive a careless delete"},
 )
 def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not stack.context.production:
@@ -60,7 +61,16 @@ def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdic
         return [(False, f"soft delete {soft_delete or 'off'}, immutability {immutability or 'off'}, and no lock")]
     if t in res.AZ_PG or t in res.AZ_STORAGE:
         return [_azure_locked(resource, stack)]
+    if iaas.kind(resource) in iaas.DATA_KINDS:
+        return [_host_step_kept(resource)]
     return None
+
+
+def _host_step_kept(step: ResourceView) -> Verdict:
+    """IaaS: deleting a host step leaves the host as it is; LUKS must also refuse to format a volume with data."""
+    if iaas.kind(step) == "luks" and "refusing to format" not in str(step.get("apply", "")):
+        return False, "the LUKS step may format a volume that already holds data"
+    return True, "deleting the stack leaves the data on the host (host steps are never undone)"
 
 
 RULES = (deletion_protection,)

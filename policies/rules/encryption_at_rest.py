@@ -107,6 +107,10 @@ def encryption_at_rest(resource: ResourceView, stack: StackView) -> list[Verdict
     control=A_8_24,
     severity=Severity.MEDIUM,
     remediation="Enable rotation (KMS enableKeyRotation; Key Vault rotationPolicy with a rotate action).",
+    not_applicable={
+        "iaas": "a VM-only cloud has no managed key service with rotation: LUKS keys are referenced secrets kept "
+        "off the hosts (encryption-at-rest-cmk)"
+    },
 )
 def key_rotation(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.KMS_KEY:

@@ -7,7 +7,8 @@ from typing import Any
 
 from policies import iaas
 from policies import resources as res
-from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, pending, resource_rule
+from policies.rules.public_access import azure_ingress  # one reading of NSG rules
 
 # ELB policies that refuse anything below TLS 1.2.
 AWS_TLS12_POLICY_PREFIXES = (
@@ -36,11 +37,19 @@ def _denies_insecure_transport(statement: Any) -> bool:
     severity=Severity.HIGH,
     remediation="Attach a bucket policy with a Deny on aws:SecureTransport=false (components.aws.bucket does).",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure storage has no bucket policies: HTTPS-only and the TLS floor are checked by "
+        "tls-minimum-version",
+        "iaas": "a VM-only cloud has no object store: documents are on NFS with Kerberos privacy "
+        "(iaas-storage-protocols)",
+    },
 )
 def tls_only_bucket_policy(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_BUCKET:
         return None
     for policy in stack.referencing(resource, *res.S3_POLICY, prop="bucket"):
+        if policy.get("policy") == res.UNKNOWN:
+            return [pending(f"bucket policy {policy.name}'s document (it names the bucket's ARN)")]
         document = res.parse_json(policy.get("policy"))
         statements = res.as_list((document or {}).get("Statement")) if isinstance(document, dict) else []
         if any(_denies_insecure_transport(s) for s in statements):
@@ -115,6 +124,7 @@ def _rds_parameters(instance: ResourceView, stack: StackView) -> dict[str, str] 
     remediation="rds.force_ssl=1 in the RDS parameter group; require_secure_transport=on on Azure; "
     "hostssl-only pg_hba and ssl=on on IaaS hosts.",
     needs_stack=True,
+    not_applicable={"program:test-stand": "the test stand runs no database"},
 )
 def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.RDS_INSTANCE and str(resource.get("engine", "postgres")).startswith("postgres"):
@@ -145,9 +155,23 @@ def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verd
     description="Load balancers listen on plain HTTP only to redirect to HTTPS.",
     control=A_8_24,
     severity=Severity.HIGH,
-    remediation="Make the HTTP listener's default action a redirect to HTTPS (status 301).",
+    remediation="Make the HTTP listener's default action a redirect to HTTPS (status 301); IaaS services start "
+    "with --tls-cert; the test stand's NSG admits no plain HTTP port.",
 )
 def no_plaintext_listeners(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "app-unit":
+        units = [text for path, text in iaas.files(resource).items() if path.endswith(".service")]
+        starts = [line for text in units for line in text.splitlines() if line.startswith("ExecStart=")]
+        if starts and all("--tls-cert" in line for line in starts):
+            return [(True, "the service listens with TLS only (--tls-cert)")]
+        return [(False, "a service unit starts without --tls-cert: it would serve plain HTTP")]
+    if stack.context.program == "test-stand" and resource.type in (*res.AZ_NSG, *res.AZ_NSG_RULE):
+        plain = [
+            port for port in PLAIN_HTTP_PORTS for sources, ports in azure_ingress(resource) if sources and port in ports
+        ]
+        if plain:
+            return [(False, f"the NSG admits plain HTTP on port {', '.join(map(str, sorted(set(plain))))}")]
+        return [(True, "the NSG admits no plain HTTP port: Jenkins is reached over HTTPS only")]
     if resource.type in res.LB_LISTENER:
         if resource.get("protocol") in ("HTTPS", "TLS"):
             return [(True, f"{resource.get('protocol')} listener on port {resource.get('port')}")]
@@ -170,4 +194,44 @@ def no_plaintext_listeners(resource: ResourceView, stack: StackView) -> list[Ver
     return None
 
 
-RULES = (tls_only_bucket_policy, tls_minimum_version, postgres_ssl_required, no_plaintext_listeners)
+@resource_rule(
+    name="iaas-storage-protocols",
+    description="IaaS storage is reached securely: every NFS mount uses Kerberos privacy (sec=krb5p; krb5i only "
+    "where the environment documents why), every iSCSI volume authenticates with CHAP.",
+    control=A_8_24,
+    severity=Severity.HIGH,
+    remediation="Set sec krb5p on the share (or krb5i with secReason); give every iSCSI volume chap credentials.",
+    not_applicable={
+        "aws": "AWS has no NFS or iSCSI storage in this platform: EBS/S3 are covered by the encryption rules",
+        "azure": "Azure has no NFS or iSCSI storage in this platform: disks and storage accounts are covered by "
+        "the encryption rules",
+        "program:test-stand": "the test stand mounts no NFS share and attaches no iSCSI volume",
+    },
+)
+def iaas_storage_protocols(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "nfs-mount":
+        sec = iaas.spec_value(resource, "sec")
+        share = iaas.spec_value(resource, "share")
+        if sec == "krb5p":
+            return [(True, f"NFS share {share}: sec=krb5p (Kerberos privacy)")]
+        if sec == "krb5i" and share in stack.context.nfs_integrity_only:
+            return [(True, f"NFS share {share}: sec=krb5i, integrity only, documented in the environment")]
+        return [(False, f"NFS share {share}: sec={sec or 'sys'} sends data without Kerberos privacy")]
+    if iaas.kind(resource) == "iscsi-attach":
+        user, password = iaas.spec_value(resource, "chap_username"), iaas.spec_value(resource, "chap_password")
+        if user and password:
+            return [(True, f"iSCSI volume {iaas.spec_value(resource, 'volume')}: CHAP as {user} (one-way)")]
+        return [(False, f"iSCSI volume {iaas.spec_value(resource, 'volume')}: attached without CHAP")]
+    return None
+
+
+PLAIN_HTTP_PORTS = (80, 8080)
+
+
+RULES = (
+    tls_only_bucket_policy,
+    tls_minimum_version,
+    postgres_ssl_required,
+    no_plaintext_listeners,
+    iaas_storage_protocols,
+)

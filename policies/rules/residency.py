@@ -9,13 +9,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from opcloud import residency
+from policies import iaas
 from policies import resources as res
-from policies.model import A_5_23, A_5_34, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import (
+    A_5_23,
+    A_5_34,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+    stack_rule,
+    unevaluated,
+)
 
 
 def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:
     if jurisdiction is None:
         return False, f"{what}: no jurisdiction known (stack config or 'jurisdiction' tag)"
+    if region == res.UNKNOWN:
+        return pending(f"{what}: the region")
     if region is None:
         return False, f"{what}: region cannot be established, so residency cannot be shown"
     country = res.country(cloud, region)
@@ -24,6 +38,38 @@ def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) 
     if residency.within(jurisdiction, country):
         return True, f"{what} in {region} ({country}), inside {jurisdiction}"
     return False, f"{what} in {region} ({country}), outside jurisdiction {jurisdiction}"
+
+
+def _place_address(what: str, address: str | None, jurisdiction: str | None) -> Verdict:
+    """Residency of an IaaS host, volume or share by its address (a label cannot move it)."""
+    if jurisdiction is None:
+        return False, f"{what}: no jurisdiction known (stack config or 'jurisdiction' tag)"
+    if not address or address == res.UNKNOWN:
+        return unevaluated(f"{what}: no address to place it by")
+    place = iaas.site_of(address)
+    if place is None:
+        return unevaluated(f"{what} at {address}: no site of the residency registry routes this address")
+    site, country = place
+    if residency.within(jurisdiction, country):
+        return True, f"{what} at {address}: site {site} ({country}), inside {jurisdiction}"
+    return False, f"{what} at {address}: site {site} ({country}), outside jurisdiction {jurisdiction}"
+
+
+def _iaas_places(step: ResourceView, jurisdiction: str | None) -> list[Verdict]:
+    """Every IaaS step runs on a host, placed by its address; volumes and shares by their server's."""
+    verdicts = [_place_address(f"host {step.get('host')}", iaas.host_address(step), jurisdiction)]
+    storage = iaas.storage_address(step)
+    if iaas.kind(step) in ("iscsi-attach", "nfs-mount"):
+        what = "iSCSI volume" if iaas.kind(step) == "iscsi-attach" else f"NFS share ({iaas.row(step)})"
+        verdicts.append(_place_address(what, storage, jurisdiction))
+    return verdicts
+
+
+def _named(target: ResourceView | None, value: object) -> str:
+    """A copy destination for people: the stack's resource, the ARN it names, or one not created yet."""
+    if target is not None:
+        return target.name
+    return "not created yet" if value == res.UNKNOWN else str(value)
 
 
 def _azure_pair(region: str | None) -> str | None:
@@ -38,13 +84,13 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
             destination = (rule or {}).get("destination") or {}
             arn = destination.get("bucket")
             target, region = res.target_region(stack, arn)
-            yield "aws", region, f"replica bucket {target.name if target else arn}"
+            yield "aws", region, f"replica bucket {_named(target, arn)}"
     elif resource.type in res.BACKUP_PLAN:
         for rule in res.as_list(resource.get("rules")):
             for action in res.as_list((rule or {}).get("copyActions")):
                 arn = (action or {}).get("destinationVaultArn")
                 target, region = res.target_region(stack, arn)
-                yield "aws", region, f"backup copy to vault {target.name if target else arn}"
+                yield "aws", region, f"backup copy to vault {_named(target, arn)}"
     elif resource.type in res.RDS_BACKUP_REPLICATION:
         yield "aws", res.region_of(resource, ctx), "replicated automated backups"
     elif resource.type in res.RDS_INSTANCE and resource.get("replicateSourceDb"):
@@ -71,6 +117,8 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
 def data_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     ctx = stack.context
     jurisdiction = res.jurisdiction_of(resource, ctx)
+    if iaas.kind(resource) is not None:
+        return _iaas_places(resource, jurisdiction)
     verdicts = [_place(cloud, region, jurisdiction, what) for cloud, region, what in _copies(resource, stack)]
     if resource.type in res.DATA_STORES:
         cloud = res.cloud_of(resource)
@@ -84,24 +132,35 @@ PROVIDER_REGION_KEYS = {
 }
 
 
-@resource_rule(
+@stack_rule(
     name="provider-residency",
-    description="Every cloud provider the stack configures points at a region inside the jurisdiction.",
+    description="Every cloud provider the stack configures, the default one included, points at a region "
+    "inside the jurisdiction.",
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="Configure the provider (aws:region, a copy-region provider) with a region of the jurisdiction.",
+    not_applicable={
+        "iaas": "a VM-only cloud has no provider region: hosts, volumes and shares are placed by "
+        "address (data-residency)"
+    },
 )
-def provider_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if resource.type not in PROVIDER_REGION_KEYS:
-        return None
-    cloud, key = PROVIDER_REGION_KEYS[resource.type]
-    region = resource.get(key)
-    if not isinstance(region, str) or region == res.UNKNOWN:
-        # A provider without a region inherits the stack's, checked by the environment model.
-        return None
-    if cloud == "azure":
-        region = res.normalize_location(region)
-    return [_place(cloud, region, stack.context.jurisdiction, "provider")]
+def provider_residency(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    ctx = stack.context
+    if ctx.cloud in ("aws", "azure"):
+        # The default provider takes the stack's region (the environment model checks aws:region agrees).
+        if ctx.region is None:
+            yield None, None, "the default provider's region is not known"
+        else:
+            yield (None, *_place(ctx.cloud, ctx.region, ctx.jurisdiction, "default provider"))
+    for resource in stack.of_type(*PROVIDER_REGION_KEYS):
+        cloud, key = PROVIDER_REGION_KEYS[resource.type]
+        region = resource.get(key)
+        if not isinstance(region, str) or region == res.UNKNOWN:
+            # A provider without a region inherits the stack's, checked above.
+            continue
+        if cloud == "azure":
+            region = res.normalize_location(region)
+        yield (resource, *_place(cloud, region, ctx.jurisdiction, "provider"))
 
 
 RULES = (data_residency, provider_residency)

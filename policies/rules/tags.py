@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from policies import iaas
 from policies import resources as res
 from policies.model import A_5_9, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -19,6 +20,17 @@ ALWAYS_TAGGED = (*res.DATA_STORES, *res.KMS_KEY, *res.AZ_KEY, *res.CLOUDTRAIL, *
     remediation="Pass the environment's standard_tags() to the resource.",
 )
 def required_tags(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "packages":
+        # A VM-only cloud keeps no tags: each host is inventoried in the environment under the stack's tags.
+        missing = [key for key in REQUIRED_TAGS if not stack.context.tags.get(key)]
+        if missing:
+            return [(False, f"host {resource.get('host')}: the environment's tags lack {', '.join(missing)}")]
+        return [
+            (
+                True,
+                f"host {resource.get('host')} inventoried under the stack's tags (owner {stack.context.tags['owner']})",
+            )
+        ]
     if "tags" not in resource.props and resource.type not in ALWAYS_TAGGED:
         return None
     if resource.props.get("tags") == res.UNKNOWN:

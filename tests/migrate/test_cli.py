@@ -143,7 +143,9 @@ def test_copy_json_report_and_exit_codes(new_url: NewUrl, tmp_path: Path) -> Non
         "copied_bytes",
         "unchanged",
         "failed",
-        "skipped",
+        "refused",
+        "carried",
+        "not_carried",
         "metadata_keys_mapped",
         "seconds",
     }
@@ -153,7 +155,7 @@ def test_copy_json_report_and_exit_codes(new_url: NewUrl, tmp_path: Path) -> Non
     fill(source, {"bad//key": (b"x", None, {})})
     code, out, _ = invoke("copy", source, new_url("file"), "--state-dir", state, "--json")
     report = json.loads(out)
-    assert code == 1 and [s["key"] for s in report["skipped"]] == ["bad//key"]
+    assert code == 1 and [s["key"] for s in report["refused"]] == ["bad//key"]
 
 
 def test_plan_run_status_verify(new_url: NewUrl, tmp_path: Path) -> None:

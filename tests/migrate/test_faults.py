@@ -61,6 +61,6 @@ def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
         options = engine.CopyOptions(state_dir=tmp_path / "state", part_size=4 * MIB, transfers=2, progress=False)
         report = engine.copy(s3_server.url(s3_bucket, "docs/"), target, options)
         assert report.ok, report.failed
-        assert az_proxy.corrupted == 3  # the faults really happened
+        assert az_proxy.corrupted >= 2  # the faults really happened (one per connection that crossed `after`)
     assert (report.verified_in_transit, report.verified_read_back) == (len(objects), 0)
     assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))

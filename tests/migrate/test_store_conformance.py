@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 
 import pytest
 
-from migrate.stores.base import MultipartStore, ServerSideCopyStore, Store
+from migrate.stores import base
+from migrate.stores.base import FetchStore, MultipartStore, ServerSideCopyStore, Store
 from migrate.stores.registry import open_store
 from opcloud.errors import InputError
 from tests.migrate.conftest import NewUrl
@@ -107,3 +109,116 @@ def test_server_side_copy_within_one_service(backend: str, new_url: NewUrl) -> N
     assert head is not None and head.content_type == "text/plain"
     assert head.metadata == {"a": "1", "opcloud_sha256": "f" * 64}
     assert read(target, "copied/doc.txt") == b"server side"
+
+
+# -- the same object: keys, headers, metadata (issue 13) -------------------------------------------------------
+
+# Keys some service would change: unicode NFC/NFD twins, case twins, backslash (Azure folds it to `/`), URL
+# characters, trailing dots and spaces, 60 levels, 800 bytes, and the encoding's own look-alikes.
+TRICKY_KEYS = [
+    "nfc/caf\u00e9.txt",
+    "nfc/cafe\u0301.txt",
+    "case/Report.PDF",
+    "case/report.pdf",
+    "docs\\contract.pdf",
+    "docs/contract.pdf",
+    "chars/a+b%20c#d?e;f.txt",
+    "trail/dot.",
+    "trail/space ",
+    "trail/dir./x",
+    "trail/dir /x",
+    "deep/" + "/".join(f"l{i}" for i in range(60)) + "/leaf",
+    "long/" + "x" * 795,
+    "look-alikes/\uff3c\uff0e\u2420\u201b.",
+]
+HEADERS = {
+    "content-disposition": 'attachment; filename="contract.pdf"',
+    "cache-control": "private, max-age=60",
+    "content-language": "uk",
+    "content-encoding": "identity",
+}
+TRICKY_METADATA = {
+    "opcx_note": "looks mapped",
+    "opcx_bad_zz": "looks mapped, malformed",
+    "Owner": "Київ",
+    "tender-id": " padded ",
+    "encoded": "=?utf-8?b?SGk=?=",
+    "q-word": "=?utf-8?q?caf=C3=A9?=",
+}
+
+
+def test_tricky_keys_come_back_exactly_or_are_refused_by_name(store: Store) -> None:
+    held = [key for key in TRICKY_KEYS if store.features.keys.problem(key) is None]
+    for number, key in enumerate(held):
+        put(store, key, f"object {number}".encode())
+    assert sorted(info.key for info in store.list()) == sorted(held)  # none folded onto another
+    for number, key in enumerate(held):
+        assert read(store, key) == f"object {number}".encode()
+    refused = set(TRICKY_KEYS) - set(held)
+    assert refused <= {"long/" + "x" * 795}  # only a file system refuses a name (its 795-byte segment)
+
+
+def test_system_headers_and_content_type_round_trip(store: Store) -> None:
+    store.write("h/doc.pdf", io.BytesIO(b"%PDF"), 4, "application/pdf", {}, HEADERS)
+    info = store.head("h/doc.pdf")
+    assert info is not None and info.content_type == "application/pdf"
+    assert {k: v for k, v in (info.headers or {}).items() if k in HEADERS} == HEADERS
+
+
+def test_metadata_keys_and_values_come_back_exactly(store: Store) -> None:
+    put(store, "m/doc.txt", b"meta", "text/plain", TRICKY_METADATA)
+    info = store.head("m/doc.txt")
+    assert info is not None and info.metadata == TRICKY_METADATA
+
+
+def test_sidecars_of_a_and_a_json_slash_b_do_not_collide(store: Store) -> None:
+    put(store, "a", b"first", "text/plain", {"which": "a"})
+    put(store, "a.json/b", b"second", "text/csv", {"which": "a.json/b"})
+    first, second = store.head("a"), store.head("a.json/b")
+    assert first is not None and (first.content_type, first.metadata) == ("text/plain", {"which": "a"})
+    assert second is not None and (second.content_type, second.metadata) == ("text/csv", {"which": "a.json/b"})
+
+
+class _BreaksAfter:
+    """A source stream that fails after its first chunk (a lost connection)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.calls += 1
+        if self.calls > 1:
+            raise ConnectionResetError("source connection lost")
+        return b"x" * 1000
+
+
+def test_a_failed_write_leaves_no_partial_file(store: Store, backend: str) -> None:
+    if not isinstance(store, base.PartialFilesStore):
+        assert backend in ("s3", "az")  # object stores write in one request: a failed one leaves nothing
+        return
+    with pytest.raises(ConnectionResetError):
+        store.write("broken.bin", _BreaksAfter(), 10_000, None, {})  # type: ignore[arg-type]
+    assert store.head("broken.bin") is None
+    assert store.sweep_partials(set()) == 0  # the failed write removed its own partial file
+
+
+def test_an_aborted_upload_leaves_no_parts_for_a_new_client(store: Store) -> None:
+    assert isinstance(store, MultipartStore)
+    part = max(store.min_part_size, 64 * 1024)
+    upload = store.begin_upload("gone/object.bin", 3 * part)
+    store.upload_part("gone/object.bin", upload, 1, part, b"p" * part)
+    again = open_store(store.url)  # as after a kill: a new client aborts what the old one began
+    assert isinstance(again, MultipartStore)
+    again.abort_upload("gone/object.bin", upload)
+    assert not again.parts_present("gone/object.bin", upload, part)  # None (S3: no such upload) or nothing
+    assert again.head("gone/object.bin") is None and list(again.list()) == []
+
+
+def test_gzip_encoded_objects_read_back_as_stored(store: Store) -> None:
+    """Content-Encoding: gzip is a property to carry, not a request to decompress: the bytes come back as stored."""
+    data = gzip.compress(b"tender " * 1000)
+    store.write("z/doc.txt", io.BytesIO(data), len(data), "text/plain", {}, {"content-encoding": "gzip"})
+    assert read(store, "z/doc.txt") == data
+    if isinstance(store, FetchStore):
+        info, stream = store.fetch("z/doc.txt")
+        assert (info.headers or {}).get("content-encoding") == "gzip" and stream.read() == data

@@ -39,7 +39,7 @@ def test_check_writes_markdown_and_html_reports(tmp_path: Path) -> None:
 
 def test_bad_report_suffix_and_unknown_stack_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["stack", "check", "rialto-prod", "--report", str(tmp_path / "r.pdf")])
-    assert result.exit_code == 2 and "FILE.md or FILE.html" in result.output
+    assert result.exit_code == 2 and "FILE.md, FILE.html or FILE.json" in result.output
     assert runner.invoke(app, ["stack", "check", "atlantis-prod"]).exit_code == 2
 
 
@@ -79,4 +79,4 @@ def test_html_report_escapes_every_value() -> None:
 def test_markdown_report_escapes_table_and_emphasis() -> None:
     text = to_markdown(_hostile_result())
     assert "\\| \\*\\*x\\*\\*" in text and "\\<script\\>" in text
-    assert "NOT COMPLIANT" in text
+    assert "VIOLATED" in text

@@ -1,5 +1,5 @@
 from policies.rules.public_access import database_not_public, no_world_open_data_ports, public_access_blocked
-from tests.policies.conftest import make, verdict
+from tests.policies.conftest import make, run, verdict
 
 FLAGS = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}
 PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -39,7 +39,7 @@ def test_security_group_open_to_the_world_on_postgres_fails() -> None:
     sg = "aws:ec2/securityGroup:SecurityGroup"
     world = [{"protocol": "tcp", "fromPort": 5432.0, "toPort": 5432.0, "cidrBlocks": ["0.0.0.0/0"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=world)) is False
-    https = [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"]}]
+    https = [{"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["198.51.100.0/24"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=https)) is True
     admin = [{"protocol": "tcp", "fromPort": 22.0, "toPort": 22.0, "cidrBlocks": ["192.0.2.0/28"]}]
     assert verdict(no_world_open_data_ports, make(sg, "sg", ingress=admin)) is True
@@ -57,3 +57,10 @@ def test_separate_ingress_rule_and_azure_nsg() -> None:
     assert verdict(no_world_open_data_ports, make(nsg, "nsg", securityRules=[limited])) is True
     deny = {**open_ssh, "access": "Deny"}
     assert verdict(no_world_open_data_ports, make(nsg, "nsg", securityRules=[deny])) is True
+
+
+def test_a_rule_whose_ports_cannot_be_read_is_not_a_pass() -> None:
+    sg = "aws:ec2/securityGroup:SecurityGroup"
+    unreadable = [{"protocol": "tcp", "fromPort": "[unknown]", "toPort": "[unknown]", "cidrBlocks": ["0.0.0.0/0"]}]
+    findings = run(no_world_open_data_ports, make(sg, "sg", ingress=unreadable))
+    assert findings and not findings[0].evaluated and not findings[0].ok

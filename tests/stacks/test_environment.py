@@ -115,7 +115,7 @@ def test_primary_region_outside_the_jurisdiction_is_refused(tmp_path: Path) -> N
         "prokuria-eu-prod",
         lambda c: c.update({"opcloud:region": "westeurope", "azure-native:location": "westeurope"}),
     )
-    assert "region westeurope lies in NL, outside jurisdiction IE" in load_error(path)
+    assert ": opcloud:region: westeurope lies in NL, outside jurisdiction IE" in load_error(path)
 
 
 def test_zone_redundancy_only_where_no_second_region_exists(tmp_path: Path) -> None:

@@ -92,20 +92,61 @@ def test_unknown_stack_exits_2() -> None:
     assert code == 2 and "unknown stack 'atlantis-prod'" in err
 
 
-def test_diff_of_the_two_aws_stacks_has_the_same_parts() -> None:
+def _resource(diff: dict, type_: str, name: str) -> dict:
+    return next(r for p in diff["parts"] for r in p["resources"] if r["type"] == type_ and r["name"] == name)
+
+
+def _changes(resource: dict) -> dict[str, tuple]:
+    return {c["path"]: (c.get("a"), c.get("b")) for c in resource["changes"]}
+
+
+def test_diff_of_two_aws_stacks_names_each_changed_property_old_and_new() -> None:
     code, out, err = invoke("stack", "diff", "prozorro-sale-prod", "rialto-prod", "--json")
     assert code == 0, err
-    parts = json.loads(out)["parts"]
-    assert len(parts) == 7 and all(p["inA"] and p["inB"] for p in parts)
-    assert all(p["onlyA"] == {} and p["onlyB"] == {} for p in parts)
+    diff = json.loads(out)
+    assert diff["same"] is False
+    config = {c["path"]: (c.get("a"), c.get("b")) for c in diff["config"]}
+    assert config["opcloud:network.cidr"] == ("10.40.0.0/16", "10.41.0.0/16")
+    assert config["opcloud:database.size"] == ("db.r6g.xlarge", "db.r6g.large")
+    vpc = _resource(diff, "aws:ec2/vpc:Vpc", "network-vpc")
+    assert vpc["status"] == "changed" and _changes(vpc)["cidrBlock"] == ("10.40.0.0/16", "10.41.0.0/16")
+    database = _changes(_resource(diff, "aws:rds/instance:Instance", "database-instance"))
+    assert database["instanceClass"] == ("db.r6g.xlarge", "db.r6g.large")
+    assert database["allocatedStorage"] == (500, 200)
+    replication = _resource(diff, "aws:rds/instanceAutomatedBackupsReplication:InstanceAutomatedBackupsReplication",
+                            "database-backup-replication")
+    assert _changes(replication)["region"] == ("eu-central-1", "eu-north-1")
+    # Each stack's own name prefix is taken out: names alone never make a difference.
+    assert not any(c["path"].startswith("tags.Name") for p in diff["parts"] for r in p["resources"]
+                   for c in r["changes"])
+
+
+def test_diff_of_a_stack_with_itself_is_the_same() -> None:
+    code, out, err = invoke("stack", "diff", "prozorro-sale-prod", "prozorro-sale-prod", "--json")
+    assert code == 0, err
+    diff = json.loads(out)
+    assert diff["same"] is True and diff["config"] == []
+    assert all(p["same"] and p["resources"] == [] for p in diff["parts"])
+
+
+def test_diff_of_iaas_stacks_names_the_host_and_step() -> None:
+    code, out, err = invoke("stack", "diff", "prozorro-ua-prod", "prozorro-ua-staging")
+    assert code == 0, err
+    assert "- pulumi-python:dynamic:Resource network-api-2-firewall (only in A)" in out
+    assert 'connection.address: "10.60.1.11" -> "10.62.1.11"' in out
+    assert 'opcloud:inventory.hosts.3.name: "db-1" -> (absent)' in out
+    # rendered scripts are summarised, never dumped into the terminal
+    assert "put_file" not in out and "apply: (text, " in out
 
 
 def test_diff_across_clouds_names_what_each_side_lacks() -> None:
     code, out, err = invoke("stack", "diff", "prozorro-sale-prod", "prokuria-eu-prod", "--json")
     assert code == 0, err
     storage = next(p for p in json.loads(out)["parts"] if p["part"] == "object storage (documents)")
-    assert storage["onlyA"]["aws:s3/bucket:Bucket"] >= 2
-    assert "azure-native:storage:StorageAccount" in storage["onlyB"]
+    only_a = {r["type"] for r in storage["resources"] if r["status"] == "onlyA"}
+    only_b = {r["type"] for r in storage["resources"] if r["status"] == "onlyB"}
+    assert "aws:s3/bucket:Bucket" in only_a
+    assert "azure-native:storage:StorageAccount" in only_b
 
 
 @pytest.mark.parametrize("operation", ["up", "preview"])
@@ -115,3 +156,35 @@ def test_deploy_without_the_pulumi_cli_says_how_to_install_it(operation: str, mo
     assert code == 2
     assert "the Pulumi CLI is not installed" in err and "get.pulumi.com" in err and "synth" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_destroy_says_the_cli_is_missing_before_asking_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    result = runner.invoke(app, ["stack", "destroy", "prozorro-sale-prod"], input="")
+    assert result.exit_code == 2
+    assert "the Pulumi CLI is not installed" in result.stderr
+    assert "Destroy every resource" not in result.stdout + result.stderr
+
+
+def test_list_has_a_header_row() -> None:
+    code, out, _ = invoke("stack", "list")
+    assert code == 0
+    assert out.splitlines()[0].split() == ["stack", "program", "cloud", "region", "jurisdiction"]
+
+
+def test_synth_refuses_an_unwritable_out_path_before_synthesizing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacks import cli as stack_cli
+
+    def no_synth(env: str) -> None:
+        raise AssertionError("synthesized before checking --out")
+
+    monkeypatch.setattr(stack_cli, "synth", no_synth)
+    code, _, err = invoke("stack", "synth", "rialto-prod", "--out", str(tmp_path))
+    assert code == 2 and "is a directory" in err and len(err.strip().splitlines()) == 1
+
+
+def test_synth_tree_names_types_as_the_manifest_and_check_do() -> None:
+    code, out, err = invoke("stack", "synth", "rialto-prod")
+    assert code == 0, err
+    assert "aws:s3/bucket:Bucket" in out and "aws:s3:Bucket" not in out
