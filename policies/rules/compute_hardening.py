@@ -12,7 +12,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_5_23, A_8_12, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import (
+    A_5_23,
+    A_8_12,
+    A_8_24,
+    UNKNOWN,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+)
 
 # Credentials in a recognisable format (private keys, AWS access keys, Azure account keys and SAS signatures).
 # Assignments such as `PASSWORD=...` are not guessed at: user data legitimately names the vault secrets it reads.
@@ -38,6 +49,10 @@ def _vm_profile(resource: ResourceView) -> Mapping[str, Any]:
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="metadataOptions: httpTokens required, httpPutResponseHopLimit 1.",
+    not_applicable={
+        "azure": "the Azure instance metadata service needs a Metadata header and is not reachable through a proxy",
+        "iaas": "IaaS hosts have no cloud metadata service",
+    },
 )
 def instance_metadata_v2(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in (*res.LAUNCH_TEMPLATE, *res.EC2_INSTANCE):
@@ -60,6 +75,7 @@ def instance_metadata_v2(resource: ResourceView, stack: StackView) -> list[Verdi
     control=A_8_24,
     severity=Severity.HIGH,
     remediation="ebs.encrypted true with kmsKeyId; securityProfile.encryptionAtHost true.",
+    not_applicable={"iaas": "IaaS data volumes are LUKS (encryption-at-rest-cmk)"},
 )
 def host_disks_encrypted(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.LAUNCH_TEMPLATE:
@@ -88,6 +104,10 @@ def host_disks_encrypted(resource: ResourceView, stack: StackView) -> list[Verdi
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="linuxConfiguration.disablePasswordAuthentication true with ssh.publicKeys; no adminPassword.",
+    not_applicable={
+        "aws": "AWS hosts have no SSH at all: Session Manager only (no key pair in the launch templates)",
+        "iaas": "IaaS host log-in is managed by the host steps",
+    },
 )
 def host_ssh_keys_only(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in (*res.AZ_VM, *res.AZ_VMSS):
@@ -111,6 +131,11 @@ def host_ssh_keys_only(resource: ResourceView, stack: StackView) -> list[Verdict
     severity=Severity.MEDIUM,
     remediation="upgradePolicy.automaticOSUpgradePolicy.enableAutomaticOSUpgrade true / patchMode "
     "AutomaticByPlatform; provisionVMAgent true.",
+    not_applicable={
+        "aws": "AWS hosts are replaced from the newest image by the auto scaling groups",
+        "iaas": "IaaS hosts are patched by the host steps",
+        "non-production": "only production hosts must take OS updates automatically",
+    },
 )
 def host_os_patching(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in (*res.AZ_VM, *res.AZ_VMSS) or not stack.context.production:
@@ -143,6 +168,7 @@ def _decoded(value: Any) -> str:
     control=A_8_12,
     severity=Severity.HIGH,
     remediation="Read secrets at boot from Key Vault / Secrets Manager with the host's identity.",
+    not_applicable={"iaas": "IaaS hosts get no user data: steps run over SSH"},
 )
 def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in (*res.LAUNCH_TEMPLATE, *res.EC2_INSTANCE):
@@ -154,7 +180,7 @@ def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Ve
     if not data:
         return [(True, "no user data")]
     if data == UNKNOWN:
-        return None  # rendered from outputs not known before deployment: checked again at `pulumi up`
+        return [pending("the user data")]
     text = _decoded(data)
     if any(p.search(text) for p in _SECRET_PATTERNS):
         return [(False, "user data looks like it holds a credential")]
@@ -167,6 +193,10 @@ def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Ve
     control=A_5_23,
     severity=Severity.MEDIUM,
     remediation="Set iamInstanceProfile, monitoring.enabled true and ebsOptimized true on the launch template.",
+    not_applicable={
+        "azure": "Azure hosts are judged by the VM rules",
+        "iaas": "no launch templates on a VM-only cloud",
+    },
 )
 def launch_template_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.LAUNCH_TEMPLATE:
@@ -188,6 +218,10 @@ def launch_template_hardening(resource: ResourceView, stack: StackView) -> list[
     control=A_5_23,
     severity=Severity.MEDIUM,
     remediation="launchTemplate set; healthCheckType ELB when targetGroupArns are set; propagateAtLaunch on tags.",
+    not_applicable={
+        "azure": "Azure scale sets are judged by the VM rules",
+        "iaas": "no auto scaling on a VM-only cloud",
+    },
 )
 def autoscaling_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AUTOSCALING_GROUP:

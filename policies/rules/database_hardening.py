@@ -36,6 +36,11 @@ MODERN_CAS = ("rds-ca-rsa2048-g1", "rds-ca-rsa4096-g1", "rds-ca-ecc384-g1")
     severity=Severity.MEDIUM,
     remediation="iamDatabaseAuthenticationEnabled, autoMinorVersionUpgrade, caCertIdentifier rds-ca-rsa2048-g1, "
     "copyTagsToSnapshot true, monitoringInterval with monitoringRoleArn, PostgreSQL 14+; multiAz in production.",
+    not_applicable={
+        "azure": "Azure PostgreSQL is judged by database-not-public, postgres-ssl-required and the backup rules",
+        "iaas": "self-managed PostgreSQL is configured by the host steps",
+        "program:test-stand": "the test stand runs no database",
+    },
 )
 def rds_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE:
@@ -67,6 +72,11 @@ def rds_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | N
     control=A_8_24,
     severity=Severity.MEDIUM,
     remediation="performanceInsightsEnabled true with performanceInsightsKmsKeyId.",
+    not_applicable={
+        "azure": "no Performance Insights on Azure",
+        "iaas": "self-managed PostgreSQL",
+        "program:test-stand": "the test stand runs no database",
+    },
 )
 def rds_performance_insights_cmk(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE:
@@ -84,8 +94,18 @@ def rds_performance_insights_cmk(resource: ResourceView, stack: StackView) -> li
     control=A_8_24,
     severity=Severity.HIGH,
     remediation="Set kmsKeyId (the copy region's key) on the automated backups replication.",
+    needs_stack=True,
+    not_applicable={
+        "azure": "Azure geo backups are encrypted with the geo key (encryption-at-rest-cmk)",
+        "iaas": "pgBackRest copies are judged by the IaaS rules",
+        "program:test-stand": "the test stand runs no database",
+    },
 )
 def backup_copies_cmk(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if resource.type in res.RDS_INSTANCE:
+        if stack.referencing(resource, *res.RDS_BACKUP_REPLICATION, prop="sourceDbInstanceArn"):
+            return None  # judged on the replication itself
+        return [(True, "its backups are not copied to another region (backup-geo-copy judges whether they must be)")]
     if resource.type not in res.RDS_BACKUP_REPLICATION:
         return None
     if resource.get("kmsKeyId"):
@@ -101,6 +121,11 @@ def backup_copies_cmk(resource: ResourceView, stack: StackView) -> list[Verdict]
     severity=Severity.MEDIUM,
     remediation="Set log_statement ddl (or mod/all) and log_min_duration_statement in the parameter group.",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure PostgreSQL logs through pgaudit (data-access-logging)",
+        "iaas": "self-managed PostgreSQL is configured by the host steps",
+        "program:test-stand": "the test stand runs no database",
+    },
 )
 def postgres_query_logging(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.RDS_INSTANCE or not str(resource.get("engine", "")).startswith("postgres"):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_8_20, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_8_20, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, pending, resource_rule
 from policies.rules import links
 
 # Managed rule groups that block the Log4Shell lookup (CVE-2021-44228).
@@ -23,6 +23,11 @@ DESYNC_OK = ("defensive", "strictest")
     severity=Severity.MEDIUM,
     remediation="dropInvalidHeaderFields true, desyncMitigationMode defensive, accessLogs enabled, "
     "enableDeletionProtection true in production.",
+    not_applicable={
+        "azure": "the Application Gateway is judged by waf-protects-entry and tls-to-hosts",
+        "iaas": "HAProxy/keepalived are configured by host steps",
+        "program:test-stand": "the test stand has no load balancer",
+    },
 )
 def load_balancer_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.LB or resource.get("loadBalancerType", "application") != "application":
@@ -47,6 +52,10 @@ def load_balancer_hardening(resource: ResourceView, stack: StackView) -> list[Ve
     severity=Severity.HIGH,
     remediation="Target groups protocol HTTPS with an HTTPS health check; Application Gateway backend settings "
     "and probes Https.",
+    not_applicable={
+        "iaas": "HAProxy to hosts is configured by host steps",
+        "program:test-stand": "the test stand has no load balancer: Jenkins terminates TLS itself",
+    },
 )
 def tls_to_hosts(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.TARGET_GROUP:
@@ -112,20 +121,26 @@ def _azure_waf_verdicts(policy: ResourceView) -> list[Verdict]:
     severity=Severity.HIGH,
     remediation="Associate a WAFv2 web ACL (AWS) / a WAF policy in Prevention mode (Azure) with the entry.",
     needs_stack=True,
+    not_applicable={
+        "iaas": "no managed WAF on a VM-only cloud: HAProxy rate limits are host steps",
+        "program:test-stand": "the test stand has no public load balancer: its NSG admits only the allow-list",
+    },
 )
 def waf_protects_entry(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.LB:
         if res.truthy(resource.get("internal")):
             return None
-        acls = [
-            acl
-            for association in stack.referencing(resource, *res.WAF_ASSOCIATION, prop="resourceArn")
-            for acl in links.pointed_at(stack, association, "webAclArn", *res.WAF_ACL)
-        ]
+        acls = links.by_name(
+            [
+                acl
+                for association in stack.referencing(resource, *res.WAF_ASSOCIATION, prop="resourceArn")
+                for acl in links.pointed_at(stack, association, "webAclArn", *res.WAF_ACL)
+            ]
+        )
         if not acls:
             return [(False, "no web ACL associated with the public load balancer")]
         if acls[0].get("rules") == UNKNOWN:
-            return None  # the rules are known at `pulumi up`, checked again then
+            return [pending("the web ACL's rules")]
         return _aws_waf_verdicts(acls[0], stack)
     if resource.type in res.AZ_APP_GATEWAY:
         if str(resource.get("sku.tier", "")) != "WAF_v2":

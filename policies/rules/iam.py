@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_5_23, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import A_5_23, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, pending, resource_rule
 
 # Actions that hand out more power, credentials or data when granted on every resource (Checkov's lists,
 # trimmed to the services we run).
@@ -92,13 +92,17 @@ def _allow_problems(statement: Mapping[str, Any]) -> list[str]:
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="Name the actions and the resource ARNs the service needs; add a condition where '*' is unavoidable.",
+    not_applicable={
+        "azure": "Azure access is granted by role assignments of built-in roles (tested per component)",
+        "iaas": "no cloud IAM on a VM-only cloud",
+    },
 )
 def iam_least_privilege(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in (*res.IAM_ROLE_POLICY, *res.IAM_POLICY):
         return None
     document = resource.get("policy")
     if document == UNKNOWN:
-        return None  # built from ARNs not known before deployment: checked again at `pulumi up`
+        return [pending("the policy document")]
     if res.parse_json(document) is None:
         return [(False, "policy document cannot be read")]
     problems = [p for s in _statements(document) for p in _allow_problems(s)]
@@ -113,12 +117,16 @@ def iam_least_privilege(resource: ResourceView, stack: StackView) -> list[Verdic
     control=A_5_23,
     severity=Severity.HIGH,
     remediation="Name the service principal (e.g. ec2.amazonaws.com) in the assume-role policy.",
+    not_applicable={
+        "azure": "Azure managed identities are not assumable by other principals",
+        "iaas": "no cloud IAM on a VM-only cloud",
+    },
 )
 def iam_role_trust(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.IAM_ROLE:
         return None
     if resource.get("assumeRolePolicy") == UNKNOWN:
-        return None  # checked again at `pulumi up`, when it is known
+        return [pending("the assume-role policy")]
     statements = list(_statements(resource.get("assumeRolePolicy")))
     if not statements:
         return [(False, "assume-role policy cannot be read")]
@@ -143,6 +151,10 @@ def iam_role_trust(resource: ResourceView, stack: StackView) -> list[Verdict] | 
     control=A_5_23,
     severity=Severity.CRITICAL,
     remediation="Attach a policy with the actions the role needs instead.",
+    not_applicable={
+        "azure": "Azure access is granted by role assignments of built-in roles (tested per component)",
+        "iaas": "no cloud IAM on a VM-only cloud",
+    },
 )
 def iam_no_admin_policies(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     arns = []
@@ -167,6 +179,10 @@ def iam_no_admin_policies(resource: ResourceView, stack: StackView) -> list[Verd
     control=A_8_24,
     severity=Severity.HIGH,
     remediation="Give the key a policy naming the account root and the services (with aws:SourceAccount).",
+    not_applicable={
+        "azure": "Key Vault uses RBAC, not key policies (key-vault-private, key-hardening)",
+        "iaas": "no managed key service on a VM-only cloud",
+    },
 )
 def kms_key_policy(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.KMS_KEY:
@@ -174,7 +190,7 @@ def kms_key_policy(resource: ResourceView, stack: StackView) -> list[Verdict] | 
     if resource.get("isEnabled") is False:
         return [(False, "the key is disabled")]
     if resource.get("policy") == UNKNOWN:
-        return None  # built from the account id: checked again at `pulumi up`
+        return [pending("the key policy")]
     statements = list(_statements(resource.get("policy")))
     if not statements:
         return [(False, "no key policy of its own (the default lets every IAM policy of the account use it)")]

@@ -3,6 +3,8 @@ that expire."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from policies import resources as res
 from policies.model import (
     A_8_20,
@@ -15,7 +17,10 @@ from policies.model import (
     StackView,
     Verdict,
     resource_rule,
+    stack_rule,
+    unevaluated,
 )
+from policies.rules import links
 
 
 @resource_rule(
@@ -27,6 +32,10 @@ from policies.model import (
     severity=Severity.HIGH,
     remediation="publicNetworkAccess Disabled, no IP rules, and a private endpoint (group 'vault') in the VNet.",
     needs_stack=True,
+    not_applicable={
+        "aws": "AWS has no Key Vault: KMS keys (kms-key-policy)",
+        "iaas": "no managed key vault on a VM-only cloud",
+    },
 )
 def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_KEY_VAULT:
@@ -40,15 +49,17 @@ def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict]
         problems.append("public network access is not Disabled")
     if acls.get("ipRules"):
         problems.append("IP rules admit public addresses")
-    endpoints = [
-        e
-        for e in stack.of_type(*res.AZ_PRIVATE_ENDPOINT)
-        if resource.urn in e.refs.get("privateLinkServiceConnections", ())
-        or any(
-            resource in stack.resolve((c or {}).get("privateLinkServiceId"))
-            for c in res.as_list(e.get("privateLinkServiceConnections"))
-        )
-    ]
+    endpoints = links.by_name(
+        [
+            e
+            for e in stack.of_type(*res.AZ_PRIVATE_ENDPOINT)
+            if resource.urn in e.refs.get("privateLinkServiceConnections", ())
+            or any(
+                resource in stack.resolve((c or {}).get("privateLinkServiceId"))
+                for c in res.as_list(e.get("privateLinkServiceConnections"))
+            )
+        ]
+    )
     if endpoints:
         return [(not problems, "; ".join(problems) or f"private endpoint {endpoints[0].name} only")]
     region = res.region_of(resource, stack.context)
@@ -65,6 +76,10 @@ def key_vault_private(resource: ResourceView, stack: StackView) -> list[Verdict]
     control=A_8_24,
     severity=Severity.HIGH,
     remediation="enableSoftDelete true and enablePurgeProtection true.",
+    not_applicable={
+        "aws": "AWS has no Key Vault: KMS deletion windows (encryption-at-rest-cmk)",
+        "iaas": "no managed key vault on a VM-only cloud",
+    },
 )
 def key_vault_recoverable(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_KEY_VAULT:
@@ -84,6 +99,10 @@ def key_vault_recoverable(resource: ResourceView, stack: StackView) -> list[Verd
     control=A_8_24,
     severity=Severity.MEDIUM,
     remediation="rotationPolicy.attributes.expiryTime (or attributes.expires); kty RSA-HSM in a premium vault.",
+    not_applicable={
+        "aws": "KMS keys are judged by key-rotation and kms-key-policy",
+        "iaas": "no managed key vault on a VM-only cloud",
+    },
 )
 def key_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_KEY:
@@ -98,7 +117,19 @@ def key_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | N
     return [(not problems, "; ".join(problems) or "expires, HSM-backed where it must be")]
 
 
-@resource_rule(
+def _secret_verdict(secret: ResourceView) -> Verdict:
+    properties = secret.get("properties")
+    if properties in (SECRET, UNKNOWN) or not isinstance(properties, dict):
+        return unevaluated("the secret's properties are masked whole offline; pulumi preview --policy-pack reads them")
+    problems = []
+    if not (properties.get("attributes") or {}).get("expires"):
+        problems.append("no expiry")
+    if not properties.get("contentType"):
+        problems.append("no content type")
+    return not problems, "; ".join(problems) or "expires, content type set"
+
+
+@stack_rule(
     name="key-vault-secret-expiry",
     description="Key Vault secrets expire and say what they hold (content type). Advisory: offline, a secret's "
     "properties are masked whole, so only `pulumi preview --policy-pack` can read them.",
@@ -106,19 +137,16 @@ def key_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | N
     severity=Severity.MEDIUM,
     remediation="properties.attributes.expires (seconds since the epoch) and properties.contentType.",
     enforcement=Enforcement.ADVISORY,
+    not_applicable={"aws": "no Key Vault secrets on AWS", "iaas": "no managed key vault on a VM-only cloud"},
 )
-def key_vault_secret_expiry(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if resource.type not in res.AZ_SECRET:
-        return None
-    properties = resource.get("properties")
-    if properties in (SECRET, UNKNOWN) or not isinstance(properties, dict):
-        return [(False, "cannot be evaluated here: the secret's properties are masked; check under pulumi preview")]
-    problems = []
-    if not (properties.get("attributes") or {}).get("expires"):
-        problems.append("no expiry")
-    if not properties.get("contentType"):
-        problems.append("no content type")
-    return [(not problems, "; ".join(problems) or "expires, content type set")]
+def key_vault_secret_expiry(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    if stack.context.cloud != "azure":
+        return
+    secrets = stack.of_type(*res.AZ_SECRET)
+    if not secrets:
+        yield None, True, "no Key Vault secrets in the stack"
+    for secret in secrets:
+        yield (secret, *_secret_verdict(secret))
 
 
 RULES = (key_vault_private, key_vault_recoverable, key_hardening, key_vault_secret_expiry)

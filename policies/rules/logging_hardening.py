@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policies import resources as res
 from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.rules import links
 
 LOG_RETENTION_DAYS = 365  # a year of logs: the yearly internal audit reads them
 FLOW_LOG_RETENTION_DAYS = 90
@@ -25,12 +26,16 @@ def _flow_log_retention(flow_log: ResourceView) -> Verdict:
     severity=Severity.MEDIUM,
     remediation="Wire the audit component's flow logs to the network (record_flow_logs / AzureFlowLogs).",
     needs_stack=True,
+    not_applicable={
+        "iaas": "IaaS hosts log their own connections (nftables + shipped logs)",
+        "program:test-stand": "the test stand is short-lived and holds no platform data",
+    },
 )
 def flow_logs(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if stack.context.program != "platform":
         return None
     if resource.type in res.VPC:
-        logs = stack.referencing(resource, *res.FLOW_LOG, prop="vpcId")
+        logs = links.by_name(stack.referencing(resource, *res.FLOW_LOG, prop="vpcId"))
         if not logs:
             return [(False, "no flow log on the VPC")]
         partial = [f.name for f in logs if f.get("trafficType") != "ALL"]
@@ -40,7 +45,7 @@ def flow_logs(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.AZ_VNET:
         logs = [
             f
-            for f in stack.referencing(resource, *res.AZ_FLOW_LOG, prop="targetResourceId")
+            for f in links.by_name(stack.referencing(resource, *res.AZ_FLOW_LOG, prop="targetResourceId"))
             if f.get("enabled") is not False
         ]
         if not logs:
@@ -56,6 +61,10 @@ def flow_logs(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     control=A_8_15,
     severity=Severity.MEDIUM,
     remediation=f"Set retentionInDays >= {LOG_RETENTION_DAYS} (CloudWatch: 365, 400, 545, 731...).",
+    not_applicable={
+        "iaas": "IaaS logs are shipped to the site's log store",
+        "non-production": "only production logs must be kept a year",
+    },
 )
 def log_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if not stack.context.production:
@@ -79,6 +88,11 @@ def log_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | N
     control=A_8_15,
     severity=Severity.LOW,
     remediation="Set cloudWatchLogsGroupArn and cloudWatchLogsRoleArn on the trail.",
+    not_applicable={
+        "azure": "the activity log goes straight to Log Analytics (audit-trail)",
+        "iaas": "no cloud trail on a VM-only cloud",
+        "program:test-stand": "the test stand keeps no CloudTrail",
+    },
 )
 def trail_to_cloudwatch(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.CLOUDTRAIL:

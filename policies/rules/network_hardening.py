@@ -11,7 +11,17 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import resources as res
-from policies.model import A_8_20, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import (
+    A_8_20,
+    UNKNOWN,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+    stack_rule,
+)
 from policies.rules import links
 
 # The one port the world may reach: TLS on the public entry (still narrowed by the WAF allow-list).
@@ -68,6 +78,7 @@ def _azure_ports(rule: Mapping[str, Any]) -> list[str]:
     control=A_8_20,
     severity=Severity.HIGH,
     remediation="Narrow the rule's source to the allow-list, or serve the port through the load balancer on 443.",
+    not_applicable={"iaas": "nftables allow-lists are judged by the IaaS allow-list rule"},
 )
 def no_world_ingress(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     problems: list[str] = []
@@ -101,6 +112,10 @@ def no_world_ingress(resource: ResourceView, stack: StackView) -> list[Verdict] 
     control=A_8_20,
     severity=Severity.MEDIUM,
     remediation="Allow egress per port (443 to endpoints, 5432 inside the VPC) instead of protocol -1 to 0.0.0.0/0.",
+    not_applicable={
+        "azure": "NSGs end with deny-all inbound; outbound goes through the NAT gateway (no egress lists)",
+        "iaas": "nftables allow-lists are judged by the IaaS allow-list rule",
+    },
 )
 def no_unrestricted_egress(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in (*res.SECURITY_GROUP, *res.SG_RULE, *res.SG_EGRESS_RULE):
@@ -122,11 +137,12 @@ def no_unrestricted_egress(resource: ResourceView, stack: StackView) -> list[Ver
     severity=Severity.MEDIUM,
     remediation="Manage aws.ec2.DefaultSecurityGroup with empty ingress and egress.",
     needs_stack=True,
+    not_applicable={"azure": "Azure has no default security group", "iaas": "a VM-only cloud has no VPC"},
 )
 def default_security_group_closed(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.VPC:
         return None
-    groups = stack.referencing(resource, *res.DEFAULT_SECURITY_GROUP, prop="vpcId")
+    groups = links.by_name(stack.referencing(resource, *res.DEFAULT_SECURITY_GROUP, prop="vpcId"))
     if not groups:
         return [(False, "default security group not managed: AWS leaves it open between its members")]
     for group in groups:
@@ -141,6 +157,10 @@ def default_security_group_closed(resource: ResourceView, stack: StackView) -> l
     control=A_8_20,
     severity=Severity.LOW,
     remediation="Give the group and every ingress/egress entry a description.",
+    not_applicable={
+        "azure": "NSG rules carry names, not descriptions",
+        "iaas": "nftables rules live on the hosts themselves",
+    },
 )
 def security_group_descriptions(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.SECURITY_GROUP:
@@ -163,6 +183,10 @@ def security_group_descriptions(resource: ResourceView, stack: StackView) -> lis
     control=A_8_20,
     severity=Severity.MEDIUM,
     remediation="Set mapPublicIpOnLaunch false; only the load balancer and NAT gateway face the internet.",
+    not_applicable={
+        "azure": "Azure subnets never assign public IPs (hosts-no-public-ip)",
+        "iaas": "a VM-only cloud has no managed subnets",
+    },
 )
 def subnet_no_auto_public_ip(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.SUBNET:
@@ -179,6 +203,10 @@ def subnet_no_auto_public_ip(resource: ResourceView, stack: StackView) -> list[V
     severity=Severity.MEDIUM,
     remediation="Attach the tier's NSG to the subnet (networkSecurityGroup.id).",
     needs_stack=True,
+    not_applicable={
+        "aws": "AWS subnets are filtered by security groups on each interface",
+        "iaas": "a VM-only cloud has no managed subnets",
+    },
 )
 def subnets_have_nsg(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_SUBNET:
@@ -190,7 +218,7 @@ def subnets_have_nsg(resource: ResourceView, stack: StackView) -> list[Verdict] 
     ):
         return [(True, "NSG attached")]
     if resource.get("networkSecurityGroup") == UNKNOWN:
-        return None  # known at `pulumi up`, checked again then
+        return [pending("the subnet's network security group")]
     return [(False, "no network security group")]
 
 
@@ -216,6 +244,10 @@ def _public_ip_configs(resource: ResourceView) -> list[str]:
     control=A_8_20,
     severity=Severity.HIGH,
     remediation="Remove associatePublicIpAddress / publicIPAddress; reach hosts through the load balancer or SSM.",
+    not_applicable={
+        "program:test-stand": "the Jenkins controller is reached on 443 from its allow-list by design",
+        "iaas": "IaaS hosts are addressed by the site; their exposure is judged by the allow-list rules",
+    },
 )
 def hosts_no_public_ip(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if stack.context.program != "platform":
@@ -242,6 +274,10 @@ def hosts_no_public_ip(resource: ResourceView, stack: StackView) -> list[Verdict
     control=A_8_20,
     severity=Severity.MEDIUM,
     remediation="Leave enableIPForwarding off (Azure) / sourceDestCheck on (AWS) unless the host is a router.",
+    not_applicable={
+        "aws": "AWS interfaces are covered by launch templates (no forwarding is declared)",
+        "iaas": "a VM-only cloud has no managed interfaces",
+    },
 )
 def nic_no_ip_forwarding(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type in res.AZ_NIC:
@@ -273,46 +309,65 @@ def _strings(value: Any) -> Iterator[str]:
     severity=Severity.LOW,
     remediation="Delete the unused security group or attach it where it belongs.",
     needs_stack=True,
+    not_applicable={
+        "azure": "NSGs are judged by subnets-have-nsg",
+        "iaas": "nftables rules live on the hosts themselves",
+    },
 )
 def security_group_attached(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.SECURITY_GROUP:
         return None
-    for other in stack.resources:
-        # Rules and groups naming this group as a source do not attach it to anything.
-        if other is resource or other.type in (
-            *res.SECURITY_GROUP,
-            *res.SG_RULE,
-            *res.SG_INGRESS_RULE,
-            *res.SG_EGRESS_RULE,
-        ):
-            continue
-        if any(resource.urn in urns for urns in other.refs.values()) or any(
-            resource in stack.resolve(value) for value in _strings(other.props)
-        ):
-            return [(True, f"attached to {other.type.split(':')[-1]} {other.name}")]
+    rules = (*res.SECURITY_GROUP, *res.SG_RULE, *res.SG_INGRESS_RULE, *res.SG_EGRESS_RULE)
+    # Rules and groups naming this group as a source do not attach it to anything.
+    users = [
+        other
+        for other in stack.resources
+        if other is not resource
+        and other.type not in rules
+        and (
+            any(resource.urn in urns for urns in other.refs.values())
+            or any(resource in stack.resolve(value) for value in _strings(other.props))
+        )
+    ]
+    if users:
+        first = links.by_name(users)[0]
+        return [(True, f"attached to {first.type.split(':')[-1]} {first.name}")]
     return [(False, "attached to nothing")]
 
 
-@resource_rule(
+def _eip_verdict(eip: ResourceView, stack: StackView) -> Verdict:
+    if eip.get("instance") or eip.get("networkInterface"):
+        return True, "attached to an instance or interface"
+    users = links.by_name(
+        [
+            *stack.referencing(eip, *res.NAT_GATEWAY, prop="allocationId"),
+            *stack.referencing(eip, *res.EIP_ASSOCIATION, prop="allocationId"),
+        ]
+    )
+    if users:
+        return True, f"used by {res.names(users)}"
+    return False, "attached to nothing"
+
+
+@stack_rule(
     name="elastic-ip-attached",
     description="Every Elastic IP serves something (the NAT gateway, an instance): no stray public address.",
     control=A_8_20,
     severity=Severity.LOW,
     remediation="Release the unused Elastic IP or attach it where it belongs.",
-    needs_stack=True,
+    not_applicable={
+        "azure": "Azure has no Elastic IPs (public IPs are judged by hosts-no-public-ip)",
+        "iaas": "a VM-only cloud has no Elastic IPs",
+    },
 )
-def elastic_ip_attached(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if resource.type not in res.EIP:
-        return None
-    if resource.get("instance") or resource.get("networkInterface"):
-        return [(True, "attached to an instance or interface")]
-    users = [
-        *stack.referencing(resource, *res.NAT_GATEWAY, prop="allocationId"),
-        *stack.referencing(resource, *res.EIP_ASSOCIATION, prop="allocationId"),
-    ]
-    if users:
-        return [(True, f"used by {res.names(users)}")]
-    return [(False, "attached to nothing")]
+def elastic_ip_attached(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    if stack.context.cloud != "aws":
+        return
+    eips = stack.of_type(*res.EIP)
+    if not eips:
+        yield None, True, "no Elastic IP in the stack"
+    for eip in eips:
+        yield (eip, *_eip_verdict(eip, stack))
 
 
 @resource_rule(
@@ -322,6 +377,10 @@ def elastic_ip_attached(resource: ResourceView, stack: StackView) -> list[Verdic
     control=A_8_20,
     severity=Severity.LOW,
     remediation="Leave dhcpOptions unset (Azure DNS + private DNS zones) or list two resolvers inside the VNet.",
+    not_applicable={
+        "aws": "AWS VPCs use the Amazon-provided resolver: there is no per-network DNS server list",
+        "iaas": "IaaS hosts resolve through the site's own DNS, outside the stack",
+    },
 )
 def vnet_dns_local(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_VNET:

@@ -7,7 +7,19 @@ from collections.abc import Iterator, Mapping
 
 from opcloud import residency
 from policies import resources as res
-from policies.model import A_5_33, A_8_12, A_8_13, UNKNOWN, ResourceView, Severity, StackView, Verdict, resource_rule
+from policies.model import (
+    A_5_33,
+    A_8_12,
+    A_8_13,
+    UNKNOWN,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+)
+from policies.rules import links
 
 
 @resource_rule(
@@ -17,6 +29,10 @@ from policies.model import A_5_33, A_8_12, A_8_13, UNKNOWN, ResourceView, Severi
     severity=Severity.MEDIUM,
     remediation="Add BucketVersioning with status Enabled.",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure blob versioning is part of the document store (backups)",
+        "iaas": "documents are an NFS share",
+    },
 )
 def s3_versioning(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_BUCKET:
@@ -34,6 +50,10 @@ def s3_versioning(resource: ResourceView, stack: StackView) -> list[Verdict] | N
     severity=Severity.HIGH,
     remediation="BucketOwnershipControls with objectOwnership BucketOwnerEnforced; drop BucketAcl resources.",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure storage has no object ACLs (public-access-blocked)",
+        "iaas": "documents are an NFS share",
+    },
 )
 def s3_acls_disabled(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_BUCKET:
@@ -56,11 +76,15 @@ def s3_acls_disabled(resource: ResourceView, stack: StackView) -> list[Verdict] 
     severity=Severity.LOW,
     remediation="Add a BucketLifecycleConfiguration with an abortIncompleteMultipartUpload rule.",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure lifecycle management is part of the document store",
+        "iaas": "documents are an NFS share",
+    },
 )
 def s3_lifecycle(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_BUCKET:
         return None
-    configs = stack.referencing(resource, *res.S3_LIFECYCLE, prop="bucket")
+    configs = links.by_name(stack.referencing(resource, *res.S3_LIFECYCLE, prop="bucket"))
     rules = [r for c in configs for r in res.as_list(c.get("rules")) if isinstance(r, Mapping)]
     enabled = [r for r in rules if r.get("status") == "Enabled"]
     if not enabled:
@@ -84,12 +108,16 @@ def _allow_statements(policy: ResourceView) -> Iterator[Mapping]:
     control=A_8_12,
     severity=Severity.CRITICAL,
     remediation="Replace Principal '*' by the account or service principal, with aws:SourceAccount.",
+    not_applicable={
+        "azure": "Azure storage has no bucket policies",
+        "iaas": "no object store policies on a VM-only cloud",
+    },
 )
 def s3_policy_no_public_allow(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.S3_POLICY:
         return None
     if resource.get("policy") == UNKNOWN:
-        return None  # built from the bucket ARN: checked again at `pulumi up`
+        return [pending("the bucket policy")]
     if res.parse_json(resource.get("policy")) is None:
         return [(False, "bucket policy cannot be read")]
     for statement in _allow_statements(resource):
@@ -110,10 +138,16 @@ LOCKOUT_ACTIONS = ("s3:PutBucketPolicy", "s3:*BucketPolicy", "s3:Put*", "s3:*", 
     control=A_8_12,
     severity=Severity.MEDIUM,
     remediation="Add a condition to the Deny (aws:SecureTransport, aws:PrincipalArn...) or narrow its actions.",
+    not_applicable={
+        "azure": "Azure storage has no bucket policies",
+        "iaas": "no object store policies on a VM-only cloud",
+    },
 )
 def s3_policy_no_lockout(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if resource.type not in res.S3_POLICY or resource.get("policy") == UNKNOWN:
+    if resource.type not in res.S3_POLICY:
         return None
+    if resource.get("policy") == UNKNOWN:
+        return [pending("the bucket policy")]
     document = res.parse_json(resource.get("policy"))
     if not isinstance(document, Mapping):
         return [(False, "bucket policy cannot be read")]
@@ -142,25 +176,32 @@ def _log_buckets(stack: StackView) -> list[ResourceView]:
     severity=Severity.HIGH,
     remediation="Replicate the log buckets to the copy region (components/aws/audit.py).",
     needs_stack=True,
+    not_applicable={
+        "azure": "Azure audit logs go to Log Analytics, not buckets",
+        "iaas": "IaaS logs are shipped over TLS by the host steps",
+        "program:test-stand": "the test stand keeps no audit-log buckets",
+    },
 )
 def audit_logs_replicated(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     ctx = stack.context
-    if resource.type not in res.S3_BUCKET or ctx.copy_region is None or resource not in _log_buckets(stack):
+    if resource.type not in res.S3_BUCKET or resource not in _log_buckets(stack):
         return None
+    if ctx.copy_region is None:
+        return [(True, "no copy region: the logs stay in S3's copies across the region's availability zones")]
     configs = stack.referencing(resource, *res.S3_REPLICATION, prop="bucket")
     regions = []
-    pending = False
+    waiting = False
     for config in configs:
         for rule in res.as_list(config.get("rules")):
             if isinstance(rule, Mapping) and rule.get("status") == "Enabled":
                 destination = (rule.get("destination") or {}).get("bucket")
                 if destination == UNKNOWN or config.get("rules") == UNKNOWN:
-                    pending = True  # the replica's ARN is known at `pulumi up`, checked again then
+                    waiting = True  # the replica's ARN is known at `pulumi up`, checked again then
                     continue
                 regions.append(res.target_region(stack, destination)[1])
-        pending = pending or config.get("rules") == UNKNOWN
-    if not regions and pending:
-        return None
+        waiting = waiting or config.get("rules") == UNKNOWN
+    if not regions and waiting:
+        return [pending("the replica's ARN")]
     if not regions:
         return [(False, "audit logs not replicated to the copy region")]
     for region in regions:
@@ -181,6 +222,7 @@ def audit_logs_replicated(resource: ResourceView, stack: StackView) -> list[Verd
     remediation="allowSharedKeyAccess false, isLocalUserEnabled false, sasPolicy, networkRuleSet bypass AzureServices, "
     "BlobServiceProperties deleteRetentionPolicy enabled.",
     needs_stack=True,
+    not_applicable={"aws": "S3 buckets are judged by the s3-* rules", "iaas": "documents are an NFS share"},
 )
 def azure_storage_hardening(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if resource.type not in res.AZ_STORAGE:

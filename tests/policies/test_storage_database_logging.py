@@ -99,8 +99,8 @@ def test_audit_log_buckets_replicate_inside_the_jurisdiction() -> None:
     assert verdict(audit_logs_replicated, logs, logging) is False
     abroad = make(BUCKET, "logs-replica", bucket="logs-us-east-1", region="us-east-1")
     assert verdict(audit_logs_replicated, logs, logging, abroad, replicated) is False
-    # Without a copy region (zone-redundant stacks) there is nothing to replicate to.
-    assert verdict(audit_logs_replicated, logs, logging, context=replace(EU_AWS, copy_region=None)) is None
+    # Without a copy region (zone-redundant stacks) there is nothing to replicate to: S3 keeps the copies.
+    assert verdict(audit_logs_replicated, logs, logging, context=replace(EU_AWS, copy_region=None)) is True
 
 
 def test_azure_storage_hardening() -> None:
