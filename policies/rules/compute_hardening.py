@@ -105,7 +105,7 @@ def host_disks_encrypted(resource: ResourceView, stack: StackView) -> list[Verdi
     severity=Severity.HIGH,
     remediation="linuxConfiguration.disablePasswordAuthentication true with ssh.publicKeys; no adminPassword.",
     not_applicable={
-        "aws": "AWS hosts have no SSH at all: Session Manager only (no key pair in the launch templates)",
+        "aws": "EC2 has no password log-in setting: images take key pairs only",
         "iaas": "IaaS host log-in is managed by the host steps",
     },
 )

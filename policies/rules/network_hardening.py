@@ -113,7 +113,8 @@ def no_world_ingress(resource: ResourceView, stack: StackView) -> list[Verdict] 
     severity=Severity.MEDIUM,
     remediation="Allow egress per port (443 to endpoints, 5432 inside the VPC) instead of protocol -1 to 0.0.0.0/0.",
     not_applicable={
-        "azure": "NSGs end with deny-all inbound; outbound goes through the NAT gateway (no egress lists)",
+        "azure": "this rule reads AWS security-group egress lists; Azure NSG outbound rules are not judged "
+        "(gap: the NSGs keep Azure's default outbound rule)",
         "iaas": "nftables allow-lists are judged by the IaaS allow-list rule",
     },
 )
@@ -275,7 +276,8 @@ def hosts_no_public_ip(resource: ResourceView, stack: StackView) -> list[Verdict
     severity=Severity.MEDIUM,
     remediation="Leave enableIPForwarding off (Azure) / sourceDestCheck on (AWS) unless the host is a router.",
     not_applicable={
-        "aws": "AWS interfaces are covered by launch templates (no forwarding is declared)",
+        "aws": "AWS forwarding is a source/destination check on an instance or interface, which launch "
+        "templates cannot turn off",
         "iaas": "a VM-only cloud has no managed interfaces",
     },
 )
