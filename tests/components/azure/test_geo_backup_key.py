@@ -80,3 +80,4 @@ def test_the_german_stack_passes_encryption_at_rest(germany: Manifest) -> None:
     assert any(f.resource_type == SERVER for f in rule.passes)
     # The whole legitimate stack passes: the geo vault is audited and unreachable from any network.
     assert result.mandatory_violations == [], [f"{f.rule}: {f.message}" for f in result.mandatory_violations]
+    assert result.verdict == "COMPLIANT", [(r.rule.name, r.reason) for r in result.mandatory_incomplete]
