@@ -27,12 +27,13 @@ def storage_account_name(prefix: str, purpose: str) -> str:
     return compact[:16] + _digest(prefix, purpose, length=8)
 
 
-def key_vault_name(prefix: str) -> str:
+def key_vault_name(prefix: str, purpose: str = "") -> str:
     """Azure Key Vault: global, 3-24 of [a-zA-Z0-9-], starts with a letter, no double hyphen."""
-    name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", f"{prefix}-kv".lower())).strip("-")
+    base = f"{prefix}-{purpose}-kv" if purpose else f"{prefix}-kv"
+    name = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", base.lower())).strip("-")
     if len(name) <= 24:
         return name
-    return f"{name[:15].rstrip('-')}-{_digest(prefix, length=8)}"
+    return f"{name[:15].rstrip('-')}-{_digest(prefix, purpose, length=8) if purpose else _digest(prefix, length=8)}"
 
 
 def database_server_name(prefix: str) -> str:

@@ -203,3 +203,37 @@ def jurisdiction_of(resource: ResourceView, context: StackContext) -> str | None
 
 def names(resources: Iterable[ResourceView]) -> str:
     return ", ".join(r.name for r in resources)
+
+
+# ------------------------------------------------------------------------ types the hardening rules read
+VPC = ("aws:ec2/vpc:Vpc",)
+FLOW_LOG = ("aws:ec2/flowLog:FlowLog",)
+DEFAULT_SECURITY_GROUP = ("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",)
+SG_EGRESS_RULE = ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",)
+SUBNET = ("aws:ec2/subnet:Subnet",)
+TARGET_GROUP = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+AUTOSCALING_GROUP = ("aws:autoscaling/group:Group",)
+WAF_ACL = ("aws:wafv2/webAcl:WebAcl",)
+WAF_ASSOCIATION = ("aws:wafv2/webAclAssociation:WebAclAssociation",)
+WAF_LOGGING = ("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",)
+IAM_ROLE = ("aws:iam/role:Role",)
+IAM_ROLE_POLICY = ("aws:iam/rolePolicy:RolePolicy",)
+IAM_POLICY = ("aws:iam/policy:Policy",)
+IAM_ATTACHMENT = ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment")
+S3_LIFECYCLE = ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",)
+S3_OWNERSHIP = ("aws:s3/bucketOwnershipControls:BucketOwnershipControls",)
+S3_ACL = ("aws:s3/bucketAcl:BucketAcl", "aws:s3/bucketAclV2:BucketAclV2")
+AZ_VNET = ("azure-native:network:VirtualNetwork",)
+AZ_SUBNET = ("azure-native:network:Subnet",)
+AZ_FLOW_LOG = ("azure-native:network:FlowLog",)
+AZ_NIC = ("azure-native:network:NetworkInterface",)
+AZ_PRIVATE_ENDPOINT = ("azure-native:network:PrivateEndpoint",)
+AZ_WAF_POLICY = ("azure-native:network:WebApplicationFirewallPolicy",)
+AZ_SECRET = ("azure-native:keyvault:Secret",)
+AZ_VM = ("azure-native:compute:VirtualMachine",)
+AZ_VMSS = ("azure-native:compute:VirtualMachineScaleSet",)
+
+
+EIP = ("aws:ec2/eip:Eip",)
+EIP_ASSOCIATION = ("aws:ec2/eipAssociation:EipAssociation",)
+NAT_GATEWAY = ("aws:ec2/natGateway:NatGateway",)

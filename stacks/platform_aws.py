@@ -23,6 +23,8 @@ def compose(environment: Environment) -> PlatformOutputs:
     network = AwsNetwork(f"{prefix}-network", network_args(environment))
     keys = AwsKeys(f"{prefix}-keys", keys_args(environment))
     audit = AwsAudit(f"{prefix}-audit", audit_args(environment, keys.outputs))
+    # NetworkArgs carries no log target: the VPC's flow logs are wired here, where both are known.
+    audit.record_flow_logs("vpc", network.outputs.network_id)
     # S3 and ALB access logs go to the audit component's log-delivery bucket.
     access_logs = audit.native.access_logs.bucket.bucket
     documents = AwsDocumentStore(

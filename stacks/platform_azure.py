@@ -17,6 +17,7 @@ from components.azure import (
     PrivateEndpointArgs,
     ResourceGroupArgs,
 )
+from components.azure.flow_logs import AzureFlowLogs, FlowLogsArgs
 from components.azure.network import data_subnet
 from stacks.environment import Environment
 from stacks.platform import (
@@ -66,7 +67,22 @@ def compose(environment: Environment) -> PlatformOutputs:
     )
     # KeysArgs and DatabaseArgs carry no log target: the audit component watches them itself.
     audit.watch("vault", keys.native.vault.id)
+    if keys.native.geo is not None:
+        audit.watch("geo-vault", keys.native.geo.vault.id)
     audit.watch("postgres", database.outputs.server_id)
+    # NetworkArgs carries no log target either: the VNet's flow logs are wired here, where both are known.
+    AzureFlowLogs(
+        f"{prefix}-flow-logs",
+        FlowLogsArgs(
+            placement=placement,
+            keys=keys.outputs,
+            network_id=network.outputs.network_id,
+            workspace_id=workspace,
+            workspace_guid=audit.native.workspace.customer_id,
+            retention_days=environment.audit.retention_days,
+        ),
+        opts=in_group,
+    )
 
     backups = AzureBackups(
         f"{prefix}-backups",

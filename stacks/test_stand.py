@@ -308,6 +308,7 @@ def compose(config: Mapping[str, Any], source: str) -> dict[str, Any]:
             _password(settings.admin_password),
             _password(settings.agent_password),
             tags,
+            expires,
         ),
         opts=child,
     )

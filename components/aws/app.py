@@ -1,4 +1,4 @@
-"""App tier: API and document hosts in auto scaling groups behind an HTTPS-only ALB with WAF."""
+"""App tier: API and document hosts in auto scaling groups behind an HTTPS-only ALB with WAF, TLS end to end."""
 
 from __future__ import annotations
 
@@ -90,9 +90,11 @@ class AwsAppTier(pulumi.ComponentResource):
                 f"{name}-{service}-tg",
                 vpc_id=network.network_id,
                 port=port,
-                protocol="HTTP",
+                # TLS to the hosts too: the ALB re-encrypts towards each host (it accepts the host's own,
+                # e.g. self-signed, certificate), so nothing crosses the VPC in clear text.
+                protocol="HTTPS",
                 target_type="instance",
-                health_check={"path": "/health", "matcher": "200", "port": str(port)},
+                health_check={"path": "/health", "matcher": "200", "port": str(port), "protocol": "HTTPS"},
                 tags=tags,
                 opts=child,
             )
@@ -228,6 +230,7 @@ class AwsAppTier(pulumi.ComponentResource):
                 }
             ],
             monitoring={"enabled": True},
+            ebs_optimized="true",
             tag_specifications=[
                 {"resource_type": "instance", "tags": {**tags, "service": service}},
                 {"resource_type": "volume", "tags": {**tags, "service": service}},

@@ -1,15 +1,21 @@
-"""Audit logging: a multi-region CloudTrail with log file validation, S3 data events and access logs."""
+"""Audit logging: a multi-region CloudTrail with log file validation, S3 data events, access logs, flow logs.
+
+With a copy region, the trail bucket and the access-log bucket replicate to it (inside the jurisdiction),
+so the audit trail survives the loss of the primary region. VPC flow logs (every accepted and rejected
+flow) go to a KMS-encrypted CloudWatch group kept as long as the trail.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components.aws.bucket import SecureBucket, SecureBucketArgs
 from components.aws.iam import service_trust_policy
+from components.aws.replication import replicate
 from components.interfaces import AuditArgs, AuditOutputs
 from components.naming import bucket_name
 
@@ -24,6 +30,8 @@ class AwsAuditNative:
     trail_bucket: SecureBucket
     access_logs: SecureBucket
     log_group: aws.cloudwatch.LogGroup
+    replicas: dict[str, SecureBucket] = field(default_factory=dict)
+    flow_logs: dict[str, aws.ec2.FlowLog] = field(default_factory=dict)
 
 
 class AwsAudit(pulumi.ComponentResource):
@@ -65,22 +73,14 @@ class AwsAudit(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        for part, bucket in (("trail-bucket", trail_bucket), ("access-logs", access_logs)):
-            aws.s3.BucketLifecycleConfiguration(
-                f"{name}-{part}-retention",
-                bucket=bucket.bucket.id,
-                region=placement.region,
-                rules=[
-                    {
-                        "id": "retention",
-                        "status": "Enabled",
-                        "filter": {"prefix": ""},
-                        "expiration": {"days": args.retention_days},
-                        "noncurrent_version_expiration": {"noncurrent_days": 30},
-                    }
-                ],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.versioning]),
-            )
+        replicas: dict[str, SecureBucket] = {}
+        for part, purpose, bucket in (
+            ("trail-bucket", "audit-trail", trail_bucket),
+            ("access-logs", "access-logs", access_logs),
+        ):
+            self._retention(f"{name}-{part}", bucket, placement.region, args.retention_days)
+            if placement.copy_region is not None:
+                replicas[part] = self._replica(name, part, purpose, bucket, args, tags)
 
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-trail-logs",
@@ -138,11 +138,117 @@ class AwsAudit(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[trail_bucket.policy]),
         )
 
+        self._args = args
+        self._name = name
+        self._tags = tags
         self.native = AwsAuditNative(
-            trail=trail, trail_bucket=trail_bucket, access_logs=access_logs, log_group=log_group
+            trail=trail, trail_bucket=trail_bucket, access_logs=access_logs, log_group=log_group, replicas=replicas
         )
         self.outputs = AuditOutputs(log_store_id=trail_bucket.bucket.bucket, trail_id=trail.arn)
         self.register_outputs({"trail": trail.arn})
+
+    def _retention(self, name: str, bucket: SecureBucket, region: str, days: int) -> None:
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-retention",
+            bucket=bucket.bucket.id,
+            region=region,
+            rules=[
+                {
+                    "id": "retention",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": days},
+                    "noncurrent_version_expiration": {"noncurrent_days": 30},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[bucket.versioning]),
+        )
+
+    def _replica(
+        self, name: str, part: str, purpose: str, source: SecureBucket, args: AuditArgs, tags: dict[str, str]
+    ) -> SecureBucket:
+        """The log bucket's copy in the copy region, kept as long as the source."""
+        placement = args.placement
+        copy_region = placement.copy_region
+        if copy_region is None or args.keys.copy_key_id is None:
+            raise ValueError("a copy region needs its key")
+        replica = SecureBucket(
+            f"{name}-{part}-replica",
+            SecureBucketArgs(
+                bucket_name=bucket_name(placement.prefix, purpose, copy_region),
+                region=copy_region,
+                tags={**tags, "replica-of": placement.region},
+                kms_key_arn=args.keys.copy_key_id,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._retention(f"{name}-{part}-replica", replica, copy_region, args.retention_days)
+        # Trail files are SSE-KMS and are re-encrypted with the copy key; access logs are SSE-S3 (AWS log
+        # delivery allows nothing else) and S3 keeps their replicas under SSE-S3.
+        kms = (args.keys.key_id, args.keys.copy_key_id) if part == "trail-bucket" else None
+        replicate(self, f"{name}-{part}", source, replica, placement.region, tags, kms, storage_class="STANDARD")
+        return replica
+
+    def record_flow_logs(self, key: str, vpc_id: pulumi.Input[str]) -> aws.ec2.FlowLog:
+        """Every accepted and rejected flow of the VPC, to a KMS-encrypted group kept `retention_days`."""
+        args, name, tags = self._args, self._name, self._tags
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.cloudwatch.LogGroup(
+            f"{name}-{key}-flow-logs",
+            retention_in_days=_cloudwatch_retention(args.retention_days),
+            kms_key_id=args.keys.key_id,
+            region=args.placement.region,
+            tags=tags,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            f"{name}-{key}-flow-logs-role",
+            assume_role_policy=service_trust_policy("vpc-flow-logs.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-{key}-flow-logs-policy",
+            role=role.id,
+            policy=group.arn.apply(flow_log_delivery_policy),
+            opts=child,
+        )
+        flow_log = aws.ec2.FlowLog(
+            f"{name}-{key}-flow-log",
+            vpc_id=vpc_id,
+            traffic_type="ALL",
+            log_destination_type="cloud-watch-logs",
+            log_destination=group.arn,
+            iam_role_arn=role.arn,
+            max_aggregation_interval=60,
+            region=args.placement.region,
+            tags=tags,
+            opts=child,
+        )
+        self.native.flow_logs[key] = flow_log
+        return flow_log
+
+
+def flow_log_delivery_policy(group_arn: str) -> str:
+    """What VPC flow log delivery needs on its own log group, and nothing else."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeLogStreams",
+                    ],
+                    "Resource": [group_arn, f"{group_arn}:*"],
+                }
+            ],
+        }
+    )
 
 
 def _cloudwatch_retention(days: int) -> int:

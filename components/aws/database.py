@@ -7,8 +7,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.aws.iam import service_trust_policy
 from components.interfaces import DatabaseArgs, DatabaseOutputs
 from components.naming import database_server_name
+
+ENHANCED_MONITORING_SECONDS = 60
+ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 
 # Parameters every platform database runs with: TLS only, and an audit trail of who did what.
 SERVER_PARAMETERS = {
@@ -58,6 +62,19 @@ class AwsDatabase(pulumi.ComponentResource):
             opts=child,
         )
         identifier = database_server_name(placement.prefix)
+        # OS-level metrics (processes, memory, I/O) every minute, delivered by RDS under its own role.
+        monitoring_role = aws.iam.Role(
+            f"{name}-monitoring-role",
+            assume_role_policy=service_trust_policy("monitoring.rds.amazonaws.com"),
+            tags=tags,
+            opts=child,
+        )
+        monitoring_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-monitoring-policy",
+            role=monitoring_role.name,
+            policy_arn=ENHANCED_MONITORING_POLICY,
+            opts=child,
+        )
         instance = aws.rds.Instance(
             f"{name}-instance",
             identifier=identifier,
@@ -91,11 +108,13 @@ class AwsDatabase(pulumi.ComponentResource):
             final_snapshot_identifier=f"{identifier}-final",
             performance_insights_enabled=True,
             performance_insights_kms_key_id=args.keys.key_id,
+            monitoring_interval=ENHANCED_MONITORING_SECONDS,
+            monitoring_role_arn=monitoring_role.arn,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             auto_minor_version_upgrade=True,
             ca_cert_identifier="rds-ca-rsa2048-g1",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection, depends_on=[monitoring_policy]),
         )
         backup_replication = None
         if placement.copy_region is not None and args.keys.copy_key_id is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
 from components.aws.bucket import SecureBucket, SecureBucketArgs
-from components.aws.iam import service_trust_policy
+from components.aws.replication import replicate
 from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
 from components.naming import bucket_name
 
@@ -19,37 +18,6 @@ class AwsDocumentStoreNative:
     bucket: SecureBucket
     replica: SecureBucket | None
     replication: aws.s3.BucketReplicationConfig | None
-
-
-def replication_role_policy(source_arn: str, replica_arn: str, key_arn: str, copy_key_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:GetReplicationConfiguration", "s3:ListBucket"],
-                    "Resource": source_arn,
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": [
-                        "s3:GetObjectVersionForReplication",
-                        "s3:GetObjectVersionAcl",
-                        "s3:GetObjectVersionTagging",
-                    ],
-                    "Resource": f"{source_arn}/*",
-                },
-                {
-                    "Effect": "Allow",
-                    "Action": ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"],
-                    "Resource": f"{replica_arn}/*",
-                },
-                {"Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": key_arn},
-                {"Effect": "Allow", "Action": ["kms:Encrypt", "kms:GenerateDataKey"], "Resource": copy_key_arn},
-            ],
-        }
-    )
 
 
 class AwsDocumentStore(pulumi.ComponentResource):
@@ -140,40 +108,29 @@ class AwsDocumentStore(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        role = aws.iam.Role(
-            f"{name}-replication-role",
-            assume_role_policy=service_trust_policy("s3.amazonaws.com"),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-replication-policy",
-            role=role.id,
-            policy=pulumi.Output.all(
-                source.bucket.arn, replica.bucket.arn, args.keys.key_id, args.keys.copy_key_id
-            ).apply(lambda v: replication_role_policy(*v)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        replication = aws.s3.BucketReplicationConfig(
-            f"{name}-replication",
-            bucket=source.bucket.id,
-            region=placement.region,
-            role=role.arn,
+        # Superseded versions on the replica expire as they do on the source.
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-replica-lifecycle",
+            bucket=replica.bucket.id,
+            region=copy_region,
             rules=[
                 {
-                    "id": "copy-region",
+                    "id": "versions",
                     "status": "Enabled",
                     "filter": {"prefix": ""},
-                    "delete_marker_replication": {"status": "Enabled"},
-                    "source_selection_criteria": {"sse_kms_encrypted_objects": {"status": "Enabled"}},
-                    "destination": {
-                        "bucket": replica.bucket.arn,
-                        "storage_class": "STANDARD_IA",
-                        "encryption_configuration": {"replica_kms_key_id": args.keys.copy_key_id},
-                    },
+                    "noncurrent_version_expiration": {"noncurrent_days": args.noncurrent_retention_days},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
                 }
             ],
-            # Replication needs versioning on both sides first.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[source.versioning, replica.versioning]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[replica.versioning]),
+        )
+        replication = replicate(
+            self,
+            name,
+            source,
+            replica,
+            placement.region,
+            tags,
+            kms=(args.keys.key_id, args.keys.copy_key_id),
         )
         return replica, replication

@@ -51,6 +51,32 @@ def geo_redundant_backup(placement: Placement) -> str:
     return "Enabled" if paired_region_within(placement) else "Disabled"
 
 
+def data_encryption(
+    keys: azure_keys.AzureKeysOutputs, geo_backup: bool
+) -> tuple[dbforpostgresql.DataEncryptionArgs, list[pulumi.Output[str]]]:
+    """The server's customer-managed keys and the identities it must wear to use them.
+
+    Geo-redundant backups are encrypted in the paired region with that region's key and identity: without
+    them Azure would keep the geo copy under a service-managed key.
+    """
+    assert keys.identity_id is not None
+    if not geo_backup:
+        args = dbforpostgresql.DataEncryptionArgs(
+            type="AzureKeyVault", primary_key_uri=keys.key_id, primary_user_assigned_identity_id=keys.identity_id
+        )
+        return args, [keys.identity_id]
+    if keys.copy_key_id is None or keys.geo_identity_id is None:
+        raise ValueError("geo-redundant backups need the keys component's paired-region key and identity")
+    args = dbforpostgresql.DataEncryptionArgs(
+        type="AzureKeyVault",
+        primary_key_uri=keys.key_id,
+        primary_user_assigned_identity_id=keys.identity_id,
+        geo_backup_key_uri=keys.copy_key_id,
+        geo_backup_user_assigned_identity_id=keys.geo_identity_id,
+    )
+    return args, [keys.identity_id, keys.geo_identity_id]
+
+
 @dataclass
 class DatabaseNative:
     server: dbforpostgresql.Server
@@ -75,6 +101,7 @@ class AzureDatabase(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         server_name = naming.database_server_name(placement.prefix)
         geo_backup = geo_redundant_backup(placement)
+        encryption, identities = data_encryption(keys, geo_backup == "Enabled")
 
         server = dbforpostgresql.Server(
             f"{name}-server",
@@ -105,13 +132,11 @@ class AzureDatabase(pulumi.ComponentResource):
             ),
             identity=dbforpostgresql.UserAssignedIdentityArgs(
                 type="UserAssigned",
-                user_assigned_identities=keys.identity_id.apply(lambda identity: {identity: {}}),
+                user_assigned_identities=pulumi.Output.all(*identities).apply(
+                    lambda ids: {identity: {} for identity in ids}
+                ),
             ),
-            data_encryption=dbforpostgresql.DataEncryptionArgs(
-                type="AzureKeyVault",
-                primary_key_uri=keys.key_id,
-                primary_user_assigned_identity_id=keys.identity_id,
-            ),
+            data_encryption=encryption,
             tags=tags(placement),
             opts=child,
         )

@@ -1,7 +1,9 @@
-"""Keys on Azure: a Key Vault (RBAC, purge protection, firewall deny by default) and an RSA-HSM key.
+"""Keys on Azure: a Key Vault (RBAC, purge protection, no public network access) and an RSA-HSM key.
 
 One user-assigned identity holds "Key Vault Crypto Service Encryption User" on the key: the storage
-account and the PostgreSQL server wear it to wrap their data keys, so neither needs a secret.
+account and the PostgreSQL server wear it to wrap their data keys, so neither needs a secret. When the
+database keeps geo-redundant backups (the paired region lies in the jurisdiction), a twin vault, key and
+identity live in the paired region: Azure encrypts the geo copy only with a key of that region.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from components import naming
 from components.azure._common import (
     ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
     after,
+    paired_region_within,
     resource_group,
     role_definition_id,
     tags,
 )
 from components.interfaces import KeysArgs, KeysOutputs
+from opcloud import residency
 
 KEY_NAME = "data"
 KEY_SIZE = 3072
@@ -48,14 +52,115 @@ class AzureKeysOutputs(KeysOutputs):
     identity_id: pulumi.Output[str] | None = None  # user-assigned identity allowed to use the key
     identity_principal_id: pulumi.Output[str] | None = None
     identity_client_id: pulumi.Output[str] | None = None
+    # The key that encrypts geo-redundant database backups lives in the paired region, worn by its own
+    # identity there (Azure requires both in the region holding the geo copy). None without geo backups.
+    geo_identity_id: pulumi.Output[str] | None = None
 
 
 @dataclass
-class KeysNative:
+class VaultKeyNative:
+    """A vault, its key, and the identity allowed to wrap data keys with it, all in one region."""
+
     vault: keyvault.Vault
     key: keyvault.Key
     identity: managedidentity.UserAssignedIdentity
     key_user: authorization.RoleAssignment
+
+
+@dataclass
+class KeysNative(VaultKeyNative):
+    geo: VaultKeyNative | None = None
+
+
+def _vault_with_key(
+    parent: pulumi.ComponentResource,
+    name: str,
+    args: KeysArgs,
+    region: str,
+    vault_name: str,
+    identity_name: str,
+    client: pulumi.Output[authorization.GetClientConfigResult],
+) -> VaultKeyNative:
+    placement = args.placement
+    rg = resource_group(placement)
+    child = pulumi.ResourceOptions(parent=parent)
+    vault = keyvault.Vault(
+        f"{name}-vault",
+        resource_group_name=rg,
+        location=region,
+        vault_name=vault_name,
+        properties=keyvault.VaultPropertiesArgs(
+            tenant_id=client.tenant_id,
+            sku=keyvault.SkuArgs(family="A", name="premium"),  # premium: HSM-backed keys
+            enable_rbac_authorization=True,
+            enable_purge_protection=True,
+            enable_soft_delete=True,
+            soft_delete_retention_in_days=min(args.deletion_window_days, SOFT_DELETE_DAYS_MAX),
+            # No public network at all: operators and the app tier come through the private endpoint;
+            # storage and PostgreSQL wrap their keys through the trusted-services bypass.
+            network_acls=keyvault.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices", ip_rules=[]),
+            public_network_access="Disabled",
+            enabled_for_deployment=False,
+            enabled_for_disk_encryption=False,
+            enabled_for_template_deployment=False,
+        ),
+        tags=tags(placement),
+        opts=child,
+    )
+
+    rotate_after, notify_before, expire_after = rotation_periods(args.rotation_days)
+    key = keyvault.Key(
+        f"{name}-key",
+        resource_group_name=rg,
+        vault_name=after(vault, vault_name),
+        key_name=KEY_NAME,
+        properties=keyvault.KeyPropertiesArgs(
+            kty="RSA-HSM",
+            key_size=KEY_SIZE,
+            key_ops=["wrapKey", "unwrapKey"],
+            attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
+            rotation_policy=keyvault.RotationPolicyArgs(
+                attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
+                lifetime_actions=[
+                    keyvault.LifetimeActionArgs(
+                        action=keyvault.ActionArgs(type="rotate"),
+                        trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
+                    ),
+                    keyvault.LifetimeActionArgs(
+                        action=keyvault.ActionArgs(type="notify"),
+                        trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
+                    ),
+                ],
+            ),
+        ),
+        tags=tags(placement),
+        opts=child,
+    )
+
+    identity = managedidentity.UserAssignedIdentity(
+        f"{name}-identity",
+        resource_group_name=rg,
+        location=region,
+        resource_name_=identity_name,
+        tags=tags(placement),
+        opts=child,
+    )
+    key_user = authorization.RoleAssignment(
+        f"{name}-key-user",
+        scope=key.id,
+        principal_id=identity.principal_id,
+        principal_type="ServicePrincipal",
+        role_definition_id=role_definition_id(client.subscription_id, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER),
+        description="storage and PostgreSQL wrap their data keys with the stack key",
+        opts=child,
+    )
+    return VaultKeyNative(vault, key, identity, key_user)
+
+
+def _usable_uri(native: VaultKeyNative, vault_name: str) -> pulumi.Output[str]:
+    """The key's URI, once its role assignment exists: a key consumers cannot use yet would fail them."""
+    uri = key_uri(vault_name)
+    return pulumi.Output.all(native.key.id, native.key_user.id).apply(lambda _: uri)
 
 
 class AzureKeys(pulumi.ComponentResource):
@@ -65,101 +170,34 @@ class AzureKeys(pulumi.ComponentResource):
     def __init__(self, name: str, args: KeysArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("opcloud:azure:Keys", name, None, opts)
         placement = args.placement
-        rg = resource_group(placement)
-        child = pulumi.ResourceOptions(parent=self)
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         vault_name = naming.key_vault_name(placement.prefix)
+        main = _vault_with_key(self, name, args, placement.region, vault_name, f"{placement.prefix}-key-user", client)
 
-        vault = keyvault.Vault(
-            f"{name}-vault",
-            resource_group_name=rg,
-            location=placement.region,
-            vault_name=vault_name,
-            properties=keyvault.VaultPropertiesArgs(
-                tenant_id=client.tenant_id,
-                sku=keyvault.SkuArgs(family="A", name="premium"),  # premium: HSM-backed keys
-                enable_rbac_authorization=True,
-                enable_purge_protection=True,
-                enable_soft_delete=True,
-                soft_delete_retention_in_days=min(args.deletion_window_days, SOFT_DELETE_DAYS_MAX),
-                # Reachable from the private endpoint, the admin networks and trusted Azure services
-                # (storage and PostgreSQL wrap their keys through that bypass); everything else is denied.
-                network_acls=keyvault.NetworkRuleSetArgs(
-                    default_action="Deny",
-                    bypass="AzureServices",
-                    ip_rules=[keyvault.IPRuleArgs(value=str(c)) for c in args.admin_cidrs],
-                ),
-                public_network_access="Enabled" if args.admin_cidrs else "Disabled",
-                enabled_for_deployment=False,
-                enabled_for_disk_encryption=False,
-                enabled_for_template_deployment=False,
-            ),
-            tags=tags(placement),
-            opts=child,
-        )
+        geo = geo_key_id = None
+        pair = residency.azure_pair(placement.region)
+        if paired_region_within(placement) and pair is not None:
+            geo_vault_name = naming.key_vault_name(placement.prefix, "geo")
+            geo = _vault_with_key(
+                self, f"{name}-geo", args, pair, geo_vault_name, f"{placement.prefix}-geo-key-user", client
+            )
+            geo_key_id = _usable_uri(geo, geo_vault_name)
 
-        rotate_after, notify_before, expire_after = rotation_periods(args.rotation_days)
-        key = keyvault.Key(
-            f"{name}-key",
-            resource_group_name=rg,
-            vault_name=after(vault, vault_name),
-            key_name=KEY_NAME,
-            properties=keyvault.KeyPropertiesArgs(
-                kty="RSA-HSM",
-                key_size=KEY_SIZE,
-                key_ops=["wrapKey", "unwrapKey"],
-                attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
-                rotation_policy=keyvault.RotationPolicyArgs(
-                    attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
-                    lifetime_actions=[
-                        keyvault.LifetimeActionArgs(
-                            action=keyvault.ActionArgs(type="rotate"),
-                            trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
-                        ),
-                        keyvault.LifetimeActionArgs(
-                            action=keyvault.ActionArgs(type="notify"),
-                            trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
-                        ),
-                    ],
-                ),
-            ),
-            tags=tags(placement),
-            opts=child,
-        )
-
-        identity = managedidentity.UserAssignedIdentity(
-            f"{name}-identity",
-            resource_group_name=rg,
-            location=placement.region,
-            resource_name_=f"{placement.prefix}-key-user",
-            tags=tags(placement),
-            opts=child,
-        )
-        key_user = authorization.RoleAssignment(
-            f"{name}-key-user",
-            scope=key.id,
-            principal_id=identity.principal_id,
-            principal_type="ServicePrincipal",
-            role_definition_id=role_definition_id(client.subscription_id, ROLE_CRYPTO_SERVICE_ENCRYPTION_USER),
-            description="storage and PostgreSQL wrap their data keys with the stack key",
-            opts=child,
-        )
-
-        uri = key_uri(vault_name)
-        self.native = KeysNative(vault, key, identity, key_user)
-        # Consumers wait for the role assignment: a key they cannot use yet would fail their creation.
-        key_id = pulumi.Output.all(key.id, key_user.id).apply(lambda _: uri)
+        self.native = KeysNative(main.vault, main.key, main.identity, main.key_user, geo)
+        key_id = _usable_uri(main, vault_name)
         self.outputs = AzureKeysOutputs(
             key_id=key_id,
-            copy_key_id=None,  # no second vault: copies stay encrypted with this key (see backup.py)
-            vault_id=vault.id,
+            # Storage GRS copies stay under the primary key; geo database backups need the paired-region key.
+            copy_key_id=geo_key_id,
+            vault_id=main.vault.id,
             vault_uri=f"https://{vault_name}.vault.azure.net/",
             key_name=KEY_NAME,
-            identity_id=identity.id,
-            identity_principal_id=identity.principal_id,
-            identity_client_id=identity.client_id,
+            identity_id=main.identity.id,
+            identity_principal_id=main.identity.principal_id,
+            identity_client_id=main.identity.client_id,
+            geo_identity_id=geo.identity.id if geo else None,
         )
-        self.register_outputs({"keyId": key_id, "vaultId": vault.id})
+        self.register_outputs({"keyId": key_id, "vaultId": main.vault.id})
 
 
 def require_azure(outputs: KeysOutputs) -> AzureKeysOutputs:

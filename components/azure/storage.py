@@ -15,16 +15,12 @@ from pulumi_azure_native import authorization, monitor, storage
 from components import naming
 from components.azure import keys as azure_keys
 from components.azure import network as azure_network
-from components.azure._common import after, paired_region_within, resource_group, tags
-from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs, Placement
+from components.azure._common import after, resource_group
+from components.azure.account import secure_account
+from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
 
 CONTAINER = "documents"
 CHANGE_FEED_RETENTION_DAYS = 365
-
-
-def storage_sku(placement: Placement) -> str:
-    """Standard_GRS when the paired region is inside the jurisdiction, else copies across zones (ZRS)."""
-    return "Standard_GRS" if paired_region_within(placement) else "Standard_ZRS"
 
 
 @dataclass
@@ -50,46 +46,7 @@ class AzureDocumentStore(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account_name = naming.storage_account_name(placement.prefix, "docs")
 
-        account = storage.StorageAccount(
-            f"{name}-account",
-            resource_group_name=rg,
-            location=placement.region,
-            account_name=account_name,
-            kind="StorageV2",
-            sku=storage.SkuArgs(name=storage_sku(placement)),
-            access_tier="Hot",
-            minimum_tls_version="TLS1_2",
-            enable_https_traffic_only=True,
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,  # Entra ID only: no account keys, no SAS signed by them
-            default_to_o_auth_authentication=True,
-            allow_cross_tenant_replication=False,
-            allowed_copy_scope="PrivateLink",
-            public_network_access="Disabled",
-            network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices"),
-            identity=storage.IdentityArgs(
-                type="UserAssigned",
-                user_assigned_identities=[keys.identity_id],
-            ),
-            encryption=storage.EncryptionArgs(
-                key_source="Microsoft.Keyvault",
-                require_infrastructure_encryption=True,
-                key_vault_properties=storage.KeyVaultPropertiesArgs(
-                    # No key version: the account follows the key's automatic rotation.
-                    key_vault_uri=keys.key_id.apply(lambda _: keys.vault_uri),
-                    key_name=keys.key_name,
-                ),
-                encryption_identity=storage.EncryptionIdentityArgs(encryption_user_assigned_identity=keys.identity_id),
-                services=storage.EncryptionServicesArgs(
-                    blob=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
-                    file=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
-                    queue=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
-                    table=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
-                ),
-            ),
-            tags=tags(placement),
-            opts=child,
-        )
+        account = secure_account(f"{name}-account", placement, keys, account_name, self)
         known_account = after(account, account_name)
 
         blob_service = storage.BlobServiceProperties(

@@ -6,12 +6,20 @@ from policies.model import Rule
 from policies.rules import (
     audit_logging,
     backups,
+    compute_hardening,
+    database_hardening,
     deletion_protection,
+    edge,
     encryption_at_rest,
     encryption_in_transit,
+    iam,
+    key_vault,
     known_types,
+    logging_hardening,
+    network_hardening,
     public_access,
     residency,
+    storage_hardening,
     tags,
 )
 
@@ -25,4 +33,13 @@ ALL_RULES: tuple[Rule, ...] = (
     *deletion_protection.RULES,
     *tags.RULES,
     *known_types.RULES,
+    # Checkov-level hardening (see policies/CHECKOV_COVERAGE.csv).
+    *network_hardening.RULES,
+    *edge.RULES,
+    *iam.RULES,
+    *compute_hardening.RULES,
+    *key_vault.RULES,
+    *storage_hardening.RULES,
+    *database_hardening.RULES,
+    *logging_hardening.RULES,
 )

@@ -64,6 +64,9 @@ def test_azure_names_fit_their_limits() -> None:
     assert storage_account_name("prokuria-eu-prod", "documents") != storage_account_name("prokuria-eu-prod", "docs2")
     vault = key_vault_name("prokuria-eu-prod-with-a-long-name")
     assert len(vault) <= 24 and vault[0].isalpha() and "--" not in vault
+    assert key_vault_name("tenders-de-prod", "geo") == "tenders-de-prod-geo-kv"
+    geo = key_vault_name("prokuria-eu-prod-with-a-long-name", "geo")
+    assert len(geo) <= 24 and geo != vault
     assert database_server_name("rialto-prod") == "rialto-prod-pg"
 
 

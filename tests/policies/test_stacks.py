@@ -47,7 +47,7 @@ def test_replica_bucket_in_us_east_1_is_a_residency_violation(synthesized: Synth
 
 def test_replication_rule_to_a_foreign_bucket_is_caught(synthesized: Synth) -> None:
     manifest = synthesized("rialto-prod")
-    config = manifest.one("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    config = manifest.named("rialto-prod-documents-replication")
     rules = [{**config.inputs["rules"][0], "destination": {"bucket": "arn:aws:s3:::replica-in-virginia"}}]
     _set(manifest, config.name, rules=rules)
     assert "data-residency" in _violated(manifest)
@@ -87,7 +87,7 @@ def test_no_log_backups_is_caught(synthesized: Synth) -> None:
 
 def test_azure_geo_redundant_storage_in_ireland_is_caught(synthesized: Synth) -> None:
     manifest = synthesized("prokuria-eu-prod")
-    account = manifest.one("azure-native:storage:StorageAccount")
+    account = manifest.named("prokuria-eu-prod-documents-account")
     _set(manifest, account.name, sku={"name": "Standard_GRS"})
     assert {"data-residency", "backup-geo-copy"} <= _violated(manifest)
 

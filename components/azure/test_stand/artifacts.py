@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import storage
 
+from components.azure.account import SAS_EXPIRATION_PERIOD
+
 
 @dataclass(frozen=True)
 class ArtifactStoreArgs:
@@ -45,6 +47,8 @@ class ArtifactStore(pulumi.ComponentResource):
             enable_https_traffic_only=True,
             minimum_tls_version="TLS1_2",
             allow_cross_tenant_replication=False,
+            is_local_user_enabled=False,
+            sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
             public_network_access="Enabled",  # reachable only from the stand's subnets: default action Deny
             network_rule_set=storage.NetworkRuleSetArgs(
                 default_action="Deny",

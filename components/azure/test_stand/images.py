@@ -23,7 +23,10 @@ def linux_ssh_only(admin_username: str, ssh_public_key: str) -> compute.LinuxCon
 
 
 def trusted_launch() -> compute.SecurityProfileArgs:
+    """Secure boot and vTPM, and encryption at host: temp disks and disk caches are encrypted too, not only
+    the managed disks (needs the subscription feature Microsoft.Compute/EncryptionAtHost registered)."""
     return compute.SecurityProfileArgs(
+        encryption_at_host=True,
         security_type="TrustedLaunch",
         uefi_settings=compute.UefiSettingsArgs(secure_boot_enabled=True, v_tpm_enabled=True),
     )

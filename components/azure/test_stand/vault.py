@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import pulumi
 from pulumi_azure_native import keyvault
@@ -27,6 +28,7 @@ class StandVaultArgs:
     admin_password: pulumi.Input[str]  # a Pulumi secret
     agent_password: pulumi.Input[str]
     tags: Mapping[str, str]
+    expires_at: datetime  # the stand's expiry: its passwords expire with it
 
 
 class StandVault(pulumi.ComponentResource):
@@ -68,7 +70,11 @@ class StandVault(pulumi.ComponentResource):
                 secret_name=secret_name,
                 vault_name=vault.name,
                 resource_group_name=args.resource_group_name,
-                properties=keyvault.SecretPropertiesArgs(value=pulumi.Output.secret(value), content_type="text/plain"),
+                properties=keyvault.SecretPropertiesArgs(
+                    value=pulumi.Output.secret(value),
+                    content_type="text/plain",
+                    attributes=keyvault.SecretAttributesArgs(enabled=True, expires=int(args.expires_at.timestamp())),
+                ),
                 tags=dict(args.tags),
                 opts=child,
             )

@@ -30,6 +30,8 @@ BUCKETS = {
     "prozorro-sale-prod-documents-eu-central-1": ("eu-central-1", COPY_KEY),
     "prozorro-sale-prod-audit-trail-eu-west-1": ("eu-west-1", DATA_KEY),
     "prozorro-sale-prod-access-logs-eu-west-1": ("eu-west-1", None),
+    "prozorro-sale-prod-audit-trail-eu-central-1": ("eu-central-1", COPY_KEY),
+    "prozorro-sale-prod-access-logs-eu-central-1": ("eu-central-1", COPY_KEY),
 }
 
 
@@ -74,7 +76,7 @@ def test_bucket_is_private_versioned_encrypted_and_tls_only(manifest: Manifest, 
 
 
 def test_documents_replicate_to_the_copy_region_with_its_key(manifest: Manifest) -> None:
-    replication = manifest.one("aws:s3/bucketReplicationConfig:BucketReplicationConfig")
+    replication = manifest.named("prozorro-sale-prod-documents-replication")
     rule = replication.inputs["rules"][0]
     assert rule["status"] == "Enabled"
     assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
@@ -252,4 +254,8 @@ def test_each_role_is_assumable_only_by_the_service_that_needs_it(manifest: Mani
         "prozorro-sale-prod-audit-trail-role": {"Service": "cloudtrail.amazonaws.com"},
         "prozorro-sale-prod-backups-role": {"Service": "backup.amazonaws.com"},
         "prozorro-sale-prod-documents-replication-role": {"Service": "s3.amazonaws.com"},
+        "prozorro-sale-prod-audit-trail-bucket-replication-role": {"Service": "s3.amazonaws.com"},
+        "prozorro-sale-prod-audit-access-logs-replication-role": {"Service": "s3.amazonaws.com"},
+        "prozorro-sale-prod-audit-vpc-flow-logs-role": {"Service": "vpc-flow-logs.amazonaws.com"},
+        "prozorro-sale-prod-database-monitoring-role": {"Service": "monitoring.rds.amazonaws.com"},
     }

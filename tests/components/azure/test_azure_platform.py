@@ -123,7 +123,10 @@ def test_everything_lives_in_the_stack_region_and_group(prokuria: Manifest) -> N
         location = resource.inputs.get("location")
         if location is not None:
             assert location in {"northeurope", "global"}, resource.name
-        if "resourceGroupName" in resource.inputs:
+        if resource.type == "azure-native:network:FlowLog":
+            # A flow log is a child of the region's Network Watcher, which Azure keeps in its own group.
+            assert resource.inputs["resourceGroupName"] == "NetworkWatcherRG", resource.name
+        elif "resourceGroupName" in resource.inputs:
             assert resource.inputs["resourceGroupName"] == "prokuria-eu-prod-rg", resource.name
 
 
@@ -131,7 +134,7 @@ def test_everything_lives_in_the_stack_region_and_group(prokuria: Manifest) -> N
 
 
 def test_storage_account_is_locked_down(prokuria: Manifest) -> None:
-    account = prokuria.one(ACCOUNT).inputs
+    account = prokuria.named("prokuria-eu-prod-documents-account").inputs
     assert account["kind"] == "StorageV2"
     assert account["minimumTlsVersion"] == "TLS1_2"
     assert account["enableHttpsTrafficOnly"] is True
@@ -142,7 +145,7 @@ def test_storage_account_is_locked_down(prokuria: Manifest) -> None:
 
 
 def test_storage_account_uses_the_vault_key_through_the_identity(prokuria: Manifest) -> None:
-    account = prokuria.one(ACCOUNT).inputs
+    account = prokuria.named("prokuria-eu-prod-documents-account").inputs
     identity = prokuria.named("prokuria-eu-prod-keys-identity")
     encryption = account["encryption"]
     assert encryption["requireInfrastructureEncryption"] is True
@@ -158,12 +161,12 @@ def test_storage_account_uses_the_vault_key_through_the_identity(prokuria: Manif
 
 def test_storage_redundancy_follows_residency(prokuria: Manifest, eu: Manifest) -> None:
     # IE: the pair (westeurope) is in the Netherlands, so never GRS; EU: the pair is inside the union.
-    assert prokuria.one(ACCOUNT).inputs["sku"] == {"name": "Standard_ZRS"}
-    assert eu.one(ACCOUNT).inputs["sku"] == {"name": "Standard_GRS"}
+    assert prokuria.named("prokuria-eu-prod-documents-account").inputs["sku"] == {"name": "Standard_ZRS"}
+    assert eu.named(f"{EU_STACK}-documents-account").inputs["sku"] == {"name": "Standard_GRS"}
 
 
 def test_blob_versioning_soft_delete_and_private_container(prokuria: Manifest) -> None:
-    service = prokuria.one("azure-native:storage:BlobServiceProperties").inputs
+    service = prokuria.named("prokuria-eu-prod-documents-blob-service").inputs
     assert service["isVersioningEnabled"] is True
     assert service["changeFeed"]["enabled"] is True
     assert service["deleteRetentionPolicy"] == {"enabled": True, "days": 30, "allowPermanentDelete": False}
@@ -192,15 +195,17 @@ def test_private_endpoints_for_blob_and_vault_in_the_data_subnet(prokuria: Manif
 # ------------------------------------------------------------------------------------------------- keys
 
 
-def test_key_vault_rbac_purge_protection_deny_by_default(prokuria: Manifest) -> None:
+def test_key_vault_rbac_purge_protection_no_public_network(prokuria: Manifest) -> None:
     vault = prokuria.one("azure-native:keyvault:Vault").inputs
     props = vault["properties"]
     assert vault["vaultName"] == "prokuria-eu-prod-kv"
     assert props["enableRbacAuthorization"] is True
     assert props["enablePurgeProtection"] is True
     assert props["enableSoftDelete"] is True
+    # Only the private endpoint reaches it, even though the stack has admin networks.
+    assert props["publicNetworkAccess"] == "Disabled"
     assert props["networkAcls"]["defaultAction"] == "Deny"
-    assert [rule["value"] for rule in props["networkAcls"]["ipRules"]] == ["192.0.2.32/28"]
+    assert props["networkAcls"]["ipRules"] == []
     assert "accessPolicies" not in props
 
 
@@ -285,10 +290,12 @@ def test_deletion_lock_follows_deletion_protection(prokuria: Manifest, eu: Manif
             for r in manifest.of_type("azure-native:authorization:ManagementLockByScope")
         }
 
-    # Production data (the database and the document account) cannot be deleted without removing a lock.
+    # Production data (the database, the document account, the flow-log evidence) cannot be deleted
+    # without removing a lock.
     assert locks(prokuria) == {
         "prokuria-eu-prod-database-server-id": "CanNotDelete",
         "prokuria-eu-prod-documents-account-id": "CanNotDelete",
+        "prokuria-eu-prod-flow-logs-account-id": "CanNotDelete",
     }
     assert not [scope for scope in locks(eu) if scope.endswith("-database-server-id")]
 
@@ -439,6 +446,7 @@ def test_diagnostic_settings_send_audit_logs_to_the_workspace(prokuria: Manifest
         for d in prokuria.of_type("azure-native:monitor:DiagnosticSetting")
     }
     assert targets == {
+        "prokuria-eu-prod-flow-logs-account-id/blobServices/default": "prokuria-eu-prod-audit-workspace-id",
         "prokuria-eu-prod-keys-vault-id": "prokuria-eu-prod-audit-workspace-id",
         "prokuria-eu-prod-database-server-id": "prokuria-eu-prod-audit-workspace-id",
         "prokuria-eu-prod-documents-account-id/blobServices/default": "prokuria-eu-prod-audit-workspace-id",
