@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from migrate.stores.backends import BACKENDS
 from opcloud.console import print_json
 from opcloud.interrupts import resumable
 from opcloud.lazy import lazy_group
@@ -17,10 +18,11 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_URLS = """Store URLs: s3://BUCKET/PREFIX[?endpoint=URL&region=R&profile=P],
-az://CONTAINER/PREFIX[?connection_env=VAR|account=NAME&region=R],
-sftp://USER@HOST:PORT/PATH[?key=FILE&known_hosts=FILE&bastion=USER@HOST:PORT], file:///PATH.
-Add ?country=CC where the location cannot be told from the endpoint. URLs never hold secrets."""
+_URLS = (
+    "Store URLs: "
+    + ",\n".join(backend.usage for backend in BACKENDS.values())
+    + ".\nAdd ?country=CC where the location cannot be told from the endpoint. URLs never hold secrets."
+)
 
 _DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "opcloud" / "migrate"
 

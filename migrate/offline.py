@@ -13,6 +13,7 @@ from typing import Any
 from migrate.plan import BucketPair, Plan
 from migrate.residency import country_of_store
 from migrate.runner import PlanReport, check_database_residency
+from migrate.stores.backends import BACKENDS
 from migrate.stores.url import StoreURL, parse
 from opcloud import residency
 from opcloud.errors import ResidencyError
@@ -20,7 +21,7 @@ from opcloud.errors import ResidencyError
 
 def _place(url: StoreURL) -> tuple[str, str, str, str]:
     """Where a store writes: (scheme, endpoint or host, bucket/container/root, prefix)."""
-    if url.scheme in ("s3", "az"):
+    if BACKENDS[url.scheme].layout == "bucket":
         endpoint = url.params.get("endpoint") or url.params.get("account") or url.params.get("connection_env") or ""
         return url.scheme, endpoint, url.netloc_host, url.prefix
     root = url.path.rstrip("/") + "/"

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from migrate.stores.backends import BACKENDS
 from migrate.stores.url import StoreURL, parse
 from opcloud import residency
 from opcloud.errors import InputError, ResidencyError
-
-_CLOUD_OF_SCHEME = {"s3": "aws", "az": "azure", "sftp": "iaas"}
 
 
 def country_of_store(url: StoreURL) -> str | None:
@@ -23,12 +22,13 @@ def country_of_store(url: StoreURL) -> str | None:
         if not (len(country) == 2 and country.isalpha()):
             raise InputError(f"country must be an ISO 3166 code such as UA, got {params['country']!r}")
         return country
-    if "region" in params and url.scheme in _CLOUD_OF_SCHEME:
-        return residency.country_of(_CLOUD_OF_SCHEME[url.scheme], params["region"])
+    backend = BACKENDS[url.scheme]
+    if "region" in params and backend.region_cloud:
+        return residency.country_of(backend.region_cloud, params["region"])
     host = None
-    if (url.scheme == "s3" and "endpoint" in params) or (url.scheme == "az" and "endpoint" in params):
+    if backend.located_by_host == "endpoint" and "endpoint" in params:
         host = urlsplit(params["endpoint"]).hostname
-    elif url.scheme == "sftp":
+    elif backend.located_by_host == "host":
         host = url.netloc_host
     return residency.country_of_host(host) if host else None
 

@@ -10,14 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from migrate.stores.backends import BACKENDS
 from opcloud.errors import InputError
-
-PARAMS: dict[str, frozenset[str]] = {
-    "s3": frozenset({"endpoint", "region", "profile", "country"}),
-    "az": frozenset({"connection_env", "account", "endpoint", "region", "country"}),
-    "sftp": frozenset({"key", "known_hosts", "bastion", "bastion_key", "country", "region"}),
-    "file": frozenset({"country"}),
-}
 
 
 @dataclass(frozen=True)
@@ -47,15 +41,17 @@ def parse(url: str) -> StoreURL:
     """Parse and validate a store URL; every mistake is one clear InputError."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in PARAMS:
+    backend = BACKENDS.get(scheme)
+    if backend is None:
         shown = url.split("://", 1)[0] if "://" in url else url[:40]
-        raise InputError(f"unknown store scheme in {shown!r}: use s3://, az://, sftp:// or file://")
+        known = ", ".join(f"{name}://" for name in BACKENDS)
+        raise InputError(f"unknown store scheme in {shown!r}: use {known}")
     if parts.password:
         raise InputError(f"{scheme}:// URLs must not hold a password: use keys, an agent or a named variable")
     params: dict[str, str] = {}
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name not in PARAMS[scheme]:
-            raise InputError(f"unknown parameter {name!r} in a {scheme}:// URL: allowed are {sorted(PARAMS[scheme])}")
+        if name not in backend.params:
+            raise InputError(f"unknown parameter {name!r} in a {scheme}:// URL: allowed are {sorted(backend.params)}")
         params[name] = value
     host = parts.hostname or ""
     try:
@@ -63,18 +59,15 @@ def parse(url: str) -> StoreURL:
     except ValueError:
         raise InputError(f"bad port in {scheme}:// URL") from None
     path = unquote(parts.path)
-    if scheme in ("s3", "az"):
+    if backend.layout == "bucket":
         if not host:
-            raise InputError(f"{scheme}:// URL needs a bucket or container name: {scheme}://NAME/prefix")
+            raise InputError(f"{scheme}:// URL needs a bucket or container name: {backend.usage}")
         host = parts.netloc  # bucket names keep their case-sensitive form
-    elif scheme == "sftp":
+    elif backend.layout == "host":
         if not host or not parts.username:
-            raise InputError("sftp:// URL needs a user and a host: sftp://user@host:port/path")
+            raise InputError(f"{scheme}:// URL needs a user and a host: {backend.usage}")
         if not path.startswith("/"):
             path = "/" + path
-    elif scheme == "file":
-        if host:
-            raise InputError("file:// URL takes an absolute path: file:///srv/documents")
-        if not path.startswith("/"):
-            raise InputError("file:// URL takes an absolute path: file:///srv/documents")
+    elif host or not path.startswith("/"):
+        raise InputError(f"{scheme}:// URL takes an absolute path: {backend.usage}")
     return StoreURL(scheme, host, parts.username, port, path, params)
