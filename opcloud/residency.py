@@ -9,12 +9,10 @@ A jurisdiction is an ISO 3166-1 alpha-2 country code (`UA`, `MD`, `IE`) or a uni
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from ipaddress import IPv4Address, IPv4Network, ip_address
-from typing import Literal
 
 from opcloud.errors import InputError
-
-Cloud = Literal["aws", "azure", "iaas"]
 
 EU_MEMBERS: frozenset[str] = frozenset(
     [
@@ -100,7 +98,6 @@ IAAS_SITES: dict[str, str] = {
     "mcloud-chisinau-2": "MD",
 }
 
-REGIONS: dict[str, dict[str, str]] = {"aws": AWS_REGIONS, "azure": AZURE_REGIONS, "iaas": IAAS_SITES}
 
 # Address blocks each IaaS site routes (hosts, filers, iSCSI portals), as the providers assign them to our
 # tenancies. A host, volume or share is placed by its address, so a label cannot move it to another site.
@@ -154,11 +151,16 @@ def countries_of(jurisdiction: str) -> frozenset[str]:
     return frozenset({jurisdiction})
 
 
+def _regions(cloud: str) -> Mapping[str, str]:
+    """The regions of a registered cloud (opcloud/clouds.py), imported here on use: it imports these tables."""
+    from opcloud import clouds
+
+    return clouds.get(cloud).regions
+
+
 def country_of(cloud: str, region: str) -> str:
     """The country where `region` of `cloud` lies; an unknown region is an error, never a guess."""
-    table = REGIONS.get(cloud)
-    if table is None:
-        raise InputError(f"unknown cloud {cloud!r}: expected one of {sorted(REGIONS)}")
+    table = _regions(cloud)
     try:
         return table[region]
     except KeyError:
@@ -176,7 +178,7 @@ def region_within(cloud: str, region: str, jurisdiction: str) -> bool:
 def regions_within(cloud: str, jurisdiction: str) -> list[str]:
     """Every known region of `cloud` inside `jurisdiction`, sorted."""
     countries = countries_of(jurisdiction)
-    return sorted(region for region, country in REGIONS[cloud].items() if country in countries)
+    return sorted(region for region, country in _regions(cloud).items() if country in countries)
 
 
 def azure_pair(region: str) -> str | None:

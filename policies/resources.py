@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from opcloud import allowlists, residency
+from opcloud import allowlists, clouds, residency
 from policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 # ------------------------------------------------------------------------------------------------ AWS
@@ -94,14 +94,9 @@ WORLD = ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "internet")
 
 
 def cloud_of(resource: ResourceView) -> str:
-    package = resource.type.split(":")[0]
-    if package == "aws":
-        return "aws"
-    if package == "azure-native":
-        return "azure"
-    if package == "pulumi-python" or resource.type.startswith("opcloud:iaas:"):
-        return "iaas"
-    return "unknown"  # an unknown provider is never taken for the stack's own cloud
+    """The registered cloud (opcloud/clouds.py) of a resource; an unknown provider is never taken for the
+    stack's own cloud."""
+    return clouds.cloud_of_type(resource.type) or "unknown"
 
 
 def truthy(value: Any) -> bool:

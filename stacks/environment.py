@@ -20,7 +20,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from opcloud import allowlists, config_keys, residency
+from opcloud import allowlists, clouds, config_keys, residency
 from opcloud.errors import InputError, InputErrors, ResidencyError
 from opcloud.project import find_project
 
@@ -30,7 +30,6 @@ ModelT = TypeVar("ModelT", bound="BaseModel")
 
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 # Provider config keys we understand; any other provider namespace is passed through untouched.
-PROVIDER_REGION_KEYS = {"aws": "aws:region", "azure": "azure-native:location"}
 
 
 class KeyedError(ValueError):
@@ -39,6 +38,12 @@ class KeyedError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
+
+
+def _registered_cloud(name: str) -> str:
+    if name not in clouds.CLOUDS:
+        raise ValueError(f"unknown cloud {name!r}: known clouds are {', '.join(clouds.CLOUDS)}")
+    return name
 
 
 def _not_the_world(cidr: IPv4Network) -> IPv4Network:
@@ -377,7 +382,7 @@ class Environment(ConfigModel):
     platform: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Platform name, e.g. prozorro-sale.")
     environment: Literal["prod", "staging", "test", "qa", "dev"]
     jurisdiction: Jurisdiction = Field(description="ISO country code or union (EU) the data must stay in.")
-    cloud: Literal["aws", "azure", "iaas"]
+    cloud: Annotated[str, AfterValidator(_registered_cloud)] = Field(description="A cloud of opcloud/clouds.py.")
     region: str = Field(description="Cloud region, or site of a VM-only cloud.")
     network: Network
     app: AppTier
@@ -577,7 +582,7 @@ def _provider_key_errors(config: Mapping[str, Any], source: str) -> list[str]:
 
 
 def _check_provider_region(environment: Environment, config: Mapping[str, Any], source: str) -> None:
-    key = PROVIDER_REGION_KEYS.get(environment.cloud)
+    key = clouds.get(environment.cloud).provider_region_key
     if key and key in config and decode_config_value(config[key]) != environment.region:
         raise InputError(f"{source}: {key}: {config[key]!r} disagrees with {PROJECT}:region {environment.region!r}")
 

@@ -33,6 +33,7 @@ from components.interfaces import (
     Placement,
 )
 from components.schedules import BackupSchedule
+from opcloud import clouds
 from stacks.environment import Environment
 
 
@@ -48,12 +49,6 @@ class PlatformOutputs:
 
 
 Composer = Callable[[Environment], PlatformOutputs]
-
-_COMPOSERS = {
-    "aws": "stacks.platform_aws",
-    "azure": "stacks.platform_azure",
-    "iaas": "stacks.platform_iaas",
-}
 
 
 def placement_of(environment: Environment) -> Placement:
@@ -168,7 +163,7 @@ def app_args(
 
 def compose(environment: Environment) -> PlatformOutputs:
     """Declare the whole platform of `environment` and export its outputs."""
-    composer: Composer = import_module(_COMPOSERS[environment.cloud]).compose
+    composer: Composer = import_module(clouds.get(environment.cloud).composer).compose
     outputs = composer(environment)
     pulumi.export("cloud", environment.cloud)
     pulumi.export("region", environment.region)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opcloud import residency
+from opcloud import clouds, residency
 from policies import iaas
 from policies import resources as res
 from policies.model import (
@@ -126,9 +126,11 @@ def data_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | 
     return verdicts or None
 
 
+# Explicit providers of each registered cloud: their type -> (cloud, the input naming their region).
 PROVIDER_REGION_KEYS = {
-    "pulumi:providers:aws": ("aws", "region"),
-    "pulumi:providers:azure-native": ("azure", "location"),
+    cloud.provider_type: (cloud.name, cloud.provider_region_input)
+    for cloud in clouds.CLOUDS.values()
+    if cloud.provider_type and cloud.provider_region_input
 }
 
 
