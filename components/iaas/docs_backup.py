@@ -159,11 +159,9 @@ class DocumentsBackup:
                 "  export DEBIAN_FRONTEND=noninteractive",
                 "  apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends restic >/dev/null",
                 "fi",
-                *(f.put_if_changed() for f in files),
-                *(f"unit_enable {q(t)}" for t in self.timers),
-                "if systemd_up; then systemctl daemon-reload; fi",
                 # The password goes to a root-only temporary file (printf is a builtin: no argv), is proved
-                # against the repository, and only then replaces the host's file.
+                # against the repository, and only then replaces the host's file; the units come after it,
+                # so a wrong password changes nothing on the host.
                 "mkdir -p /etc/opcloud",
                 f'tmp=$(mktemp {pw}.opcloud.XXXXXX); trap \'rm -f "$tmp"\' EXIT',
                 'printf "%s" "$RESTIC_PASSWORD" > "$tmp"',
@@ -173,6 +171,9 @@ class DocumentsBackup:
                 f"{{ echo 'the restic password does not open {self.repository}' >&2; exit 1; }}",
                 f'if ! cmp -s "$tmp" {pw}; then chown root:root "$tmp"; chmod 600 "$tmp"; mv -f "$tmp" {pw}; fi',
                 f"chown root:root {pw}; chmod 600 {pw}",
+                *(f.put_if_changed() for f in files),
+                *(f"unit_enable {q(t)}" for t in self.timers),
+                "if systemd_up; then systemctl daemon-reload; fi",
             ]
         )
         inputs = {

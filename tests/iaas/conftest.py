@@ -11,6 +11,7 @@ from tests.servers.iaas_host import IaasHost
 
 LUKS_ENV = "OPCLOUD_TEST_LUKS_KEY"
 CHAP_ENV = "OPCLOUD_TEST_CHAP_PASSWORD"
+RESTIC_ENV = "OPCLOUD_TEST_RESTIC_PASSWORD"
 
 
 def write_environment(
@@ -79,6 +80,7 @@ def write_environment(
                     "export": nfs_export,
                     "site": "denovo-kyiv-1",
                     "purpose": "documents",
+                    "backupPassword": {"env": RESTIC_ENV},
                     "mount": "/srv/documents",
                     "hosts": ["vm-docs"],
                 },
@@ -90,7 +92,7 @@ def write_environment(
                     "site": "denovo-kyiv-2",
                     "purpose": "backup",
                     "mount": "/srv/pgbackrest",
-                    "hosts": ["vm-db"],
+                    "hosts": ["vm-db", "vm-docs"],
                 },
             ],
         },

@@ -27,7 +27,7 @@ def test_every_row_and_every_step(stack: str) -> None:
     assert set(steps) == expected
     kinds = {r.inputs["kind"] for r in steps.values()}
     assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount", "postgresql",
-                     "pgbackrest", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
+                     "pgbackrest", "documents-backup", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
     # Each step sits in its row's component and waits for the previous step of its host.
     for resource in steps.values():
         parent = next(r for r in manifest.resources if r.urn == resource.parent)
@@ -81,6 +81,17 @@ def test_mtender_schedule_and_no_bastion() -> None:
         (lambda inv: inv["hosts"][0].update(bastion="nowhere"), "unknown bastion"),
         (lambda inv: inv["hosts"][0].update(address="192.168.1.1"), "outside network.cidr"),
         (lambda inv: inv.update(iscsi=[]), "needs an iscsi volume"),
+        # The documents backup runs on docs-1: it must mount the second-site backup share, and have a password.
+        (lambda inv: inv["nfs"][1].update(hosts=["db-1"]), "inventory.nfs[0].hosts: docs host docs-1 runs"),
+        (lambda inv: inv["nfs"][0].pop("backupPassword"), "inventory.nfs[0].backupPassword: required"),
+        (
+            lambda inv: inv["nfs"].append({**inv["nfs"][0], "name": "scans", "export": "/scans", "hosts": ["api-1"]}),
+            "inventory.nfs[2].hosts: no docs host mounts the share",
+        ),
+        (
+            lambda inv: inv["nfs"][1].update(backupPassword={"env": "X"}),
+            "only a documents share is backed up by restic",
+        ),
     ],
 )
 def test_inventory_errors_are_one_line(change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -100,3 +111,23 @@ def test_backup_site_must_stay_in_the_country() -> None:
     config["opcloud:backup"]["copyRegion"] = "mcloud-chisinau-2"
     with pytest.raises(Exception, match="outside jurisdiction UA"):
         from_config(config, "Pulumi.x.yaml")
+
+
+def test_documents_backup_runs_from_one_docs_host_with_its_password_masked() -> None:
+    manifest = synth("prozorro-ua-prod")
+    steps = [r for r in manifest.of_type("pulumi-python:dynamic:Resource") if r.inputs["kind"] == "documents-backup"]
+    assert [s.inputs["host"] for s in steps] == ["docs-1"]  # not api-1/api-2, which mount the share too
+    backup = steps[0].inputs
+    assert backup["row"] == "backups" and backup["spec"]["repository"] == "/srv/pgbackrest/restic/documents"
+    assert backup["spec"]["password"] == "config:iaas:documentsResticPassword"
+    assert backup["secretRefs"] == {"RESTIC_PASSWORD": {"config": "iaas:documentsResticPassword"}}
+    assert backup["secretConfig"] == "[secret]"
+    files = backup["spec"]["files"]
+    timer = files["/etc/systemd/system/opcloud-docs-backup-documents.timer"]
+    assert "OnCalendar=*-*-* 01:00:00 UTC" in timer
+    assert (
+        "OnCalendar=Sun *-*-* 01:00:00 UTC" in files["/etc/systemd/system/opcloud-docs-backup-documents-maintain.timer"]
+    )
+    script = files["/usr/local/sbin/opcloud-docs-backup-documents"]
+    assert "--keep-daily 35 --keep-weekly 5 --prune" in script and "restic check" in script
+    assert "RESTIC_PASSWORD_FILE=/etc/opcloud/restic-documents.password" in script
