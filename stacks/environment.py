@@ -242,6 +242,14 @@ class SshHost(ConfigModel):
 class Chap(ConfigModel):
     username: str
     password: SecretRef
+    target_username: str | None = Field(None, description="Mutual CHAP: the name the target answers with.")
+    target_password: SecretRef | None = Field(None, description="Mutual CHAP: the target's secret (a reference).")
+
+    @model_validator(mode="after")
+    def _mutual_pair(self) -> Chap:
+        if (self.target_username is None) != (self.target_password is None):
+            raise ValueError("mutual CHAP needs both targetUsername and targetPassword")
+        return self
 
 
 class IscsiVolume(ConfigModel):

@@ -163,7 +163,7 @@ class DocumentsBackup:
                 # against the repository, and only then replaces the host's file; the units come after it,
                 # so a wrong password changes nothing on the host.
                 "mkdir -p /etc/opcloud",
-                f'tmp=$(mktemp {pw}.opcloud.XXXXXX); trap \'rm -f "$tmp"\' EXIT',
+                f"tmp=$(mktemp {pw}.opcloud.XXXXXX); trap 'rm -f \"$tmp\"' EXIT",
                 'printf "%s" "$RESTIC_PASSWORD" > "$tmp"',
                 f'export RESTIC_REPOSITORY={repo} RESTIC_PASSWORD_FILE="$tmp" RESTIC_CACHE_DIR=/var/cache/{self.unit}',
                 f"if [ ! -f {repo}/config ]; then mkdir -p {repo} && chmod 700 {repo} && {RESTIC} init >/dev/null; fi",

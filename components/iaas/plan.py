@@ -59,6 +59,8 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
             volume.lun,
             volume.chap.username if volume.chap else None,
             volume.chap.password if volume.chap else None,
+            volume.chap.target_username if volume.chap else None,
+            volume.chap.target_password if volume.chap else None,
         )
         mapper = f"opcloud-{volume.name}"
         steps.append(attach.step(name))

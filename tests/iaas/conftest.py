@@ -12,6 +12,7 @@ from tests.servers.iaas_host import IaasHost
 LUKS_ENV = "OPCLOUD_TEST_LUKS_KEY"
 CHAP_ENV = "OPCLOUD_TEST_CHAP_PASSWORD"
 RESTIC_ENV = "OPCLOUD_TEST_RESTIC_PASSWORD"
+CHAP_TARGET_ENV = "OPCLOUD_TEST_CHAP_TARGET_PASSWORD"
 
 
 def write_environment(
@@ -22,6 +23,7 @@ def write_environment(
     iqn: str = "iqn.2024-01.test.opcloud:pgdata",
     lun: int = 1,
     chap_user: str = "opcloud-test",
+    chap_target_user: str | None = None,
     nfs_server: str = "127.0.0.1",
     nfs_port: int = 2049,
     nfs_export: str = "/opcloud-test/documents",
@@ -67,7 +69,15 @@ def write_environment(
                     "portal": portal,
                     "target": iqn,
                     "lun": lun,
-                    "chap": {"username": chap_user, "password": {"env": CHAP_ENV}},
+                    "chap": {
+                        "username": chap_user,
+                        "password": {"env": CHAP_ENV},
+                        **(
+                            {"targetUsername": chap_target_user, "targetPassword": {"env": CHAP_TARGET_ENV}}
+                            if chap_target_user
+                            else {}
+                        ),
+                    },
                     "luksKey": {"env": LUKS_ENV},
                     "mount": "/srv/pgdata",
                 }

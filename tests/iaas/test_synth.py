@@ -131,3 +131,46 @@ def test_documents_backup_runs_from_one_docs_host_with_its_password_masked() -> 
     script = files["/usr/local/sbin/opcloud-docs-backup-documents"]
     assert "--keep-daily 35 --keep-weekly 5 --prune" in script and "restic check" in script
     assert "RESTIC_PASSWORD_FILE=/etc/opcloud/restic-documents.password" in script
+
+
+def test_mutual_chap_in_the_attach_step_and_the_policy_report() -> None:
+    from components.iaas.plan import host_steps
+    from policies.check import check_manifest, context_of
+    from policies.rules.encryption_in_transit import iaas_storage_protocols
+
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    chap = config["opcloud:inventory"]["iscsi"][0]["chap"]
+    chap.update(targetUsername="denovo-kyiv1", targetPassword={"config": "iaas:pgdataTargetChapPassword"})
+    environment = from_config(config, "Pulumi.x.yaml")
+    assert environment.inventory is not None
+    attach = next(s for s in host_steps(environment, environment.inventory.host("db-1")) if s.kind == "iscsi-attach")
+    assert "node.session.auth.username_in -v denovo-kyiv1" in attach.apply
+    assert 'node.session.auth.password_in -v "$CHAP_TARGET_PASSWORD"' in attach.apply
+    assert 'grep -qx "node.session.auth.username_in = denovo-kyiv1"' in attach.check
+    assert {k: v.describe() for k, v in attach.secrets.items()} == {
+        "CHAP_PASSWORD": "config:iaas:pgdataChapPassword",
+        "CHAP_TARGET_PASSWORD": "config:iaas:pgdataTargetChapPassword",
+    }
+    assert attach.inputs["chap_target_password"] == "config:iaas:pgdataTargetChapPassword"
+    manifest = synth("prozorro-ua-prod")
+    for i, r in enumerate(manifest.resources):
+        if r.inputs.get("kind") == "iscsi-attach":
+            spec = {
+                **r.inputs["spec"],
+                **{k: attach.inputs[k] for k in ("chap_target_username", "chap_target_password")},
+            }
+            manifest.resources[i] = type(r)(r.urn, r.type, r.name, r.parent, {**r.inputs, "spec": spec})
+    result = check_manifest(manifest, context_of("prozorro-ua-prod"), [iaas_storage_protocols])
+    messages = [f.message for f in result.results[0].passes if "iSCSI" in f.message]
+    assert messages == ["iSCSI volume pgdata: mutual CHAP as prozorro-db-1, target answers as denovo-kyiv1"]
+
+
+def test_mutual_chap_needs_both_name_and_secret() -> None:
+    from opcloud.errors import InputError
+
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    config["opcloud:inventory"]["iscsi"][0]["chap"]["targetUsername"] = "denovo-kyiv1"
+    with pytest.raises(InputError, match="mutual CHAP needs both targetUsername and targetPassword"):
+        from_config(config, "Pulumi.x.yaml")
