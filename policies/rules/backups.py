@@ -517,6 +517,11 @@ def _documents_repository(backup: ResourceView, share: ResourceView, stack: Stac
     host = backup.get("host")
     if not iaas.backs_up_its_mount(stack, backup):
         return False, f"{what}: the backup on {host} does not read the share's mount"
+    daily = iaas.calendar_days(
+        iaas.file_ending(backup, f"opcloud-docs-backup-{iaas.spec_value(backup, 'share')}.timer")
+    )
+    if daily != set(WEEKDAYS):
+        return False, f"{what}: the backup timer on {host} does not take a snapshot every day"
     repository = iaas.spec_value(backup, "repository")
     holder = iaas.repository_share(stack, backup)
     if holder is None:

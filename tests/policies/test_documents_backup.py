@@ -76,6 +76,18 @@ def test_backup_that_reads_another_path_is_a_violation(synthesized: Synth) -> No
     assert _results(manifest)["backup-coverage"].status == "violated"
 
 
+def test_backup_timer_that_is_not_daily_is_a_violation(synthesized: Synth) -> None:
+    manifest = synthesized("prozorro-ua-prod")
+    for i, r in enumerate(manifest.resources):
+        if r.inputs.get("kind") == "documents-backup":
+            files = {
+                p: t.replace("OnCalendar=*-*-*", "OnCalendar=Sun *-*-*") for p, t in r.inputs["spec"]["files"].items()
+            }
+            manifest.resources[i] = replace(r, inputs={**r.inputs, "spec": {**r.inputs["spec"], "files": files}})
+    assert _results(manifest)["backup-coverage"].status == "violated"
+    assert any("every day" in m for _, m in _documents_findings(manifest, "backup-coverage"))
+
+
 def test_repository_share_at_an_unregistered_address_is_incomplete(synthesized: Synth) -> None:
     manifest = synthesized("prozorro-ua-prod")
     _set(manifest, "nfs-mount", "docs-1", "backups", server="10.99.250.20")
