@@ -101,7 +101,7 @@ def postgresql_conf(step: ResourceView) -> str:
 # hosts by their SSH address, iSCSI volumes by their portal, NFS shares by their server, the backup
 # repository by the share mounted in the "backups" row. Places come from the residency registry by address.
 
-DATA_KINDS = ("iscsi-attach", "luks", "filesystem", "postgresql", "pgbackrest", "nfs-mount")
+DATA_KINDS = ("iscsi-attach", "luks", "filesystem", "postgresql", "pgbackrest", "nfs-mount", "documents-backup")
 
 
 def steps(stack: StackView) -> list[ResourceView]:
@@ -149,3 +149,34 @@ def is_global(address: str) -> bool:
 
 def same_host(stack: StackView, step: ResourceView, wanted: str) -> list[ResourceView]:
     return [r for r in steps(stack) if kind(r) == wanted and r.get("host") == step.get("host")]
+
+
+# ------------------------------------------------------------------------- the documents share's backup (restic)
+
+
+def documents_backups(stack: StackView, share: ResourceView) -> list[ResourceView]:
+    """The restic steps backing up the documents share that `share` (an nfs-mount step) mounts."""
+    name = spec_value(share, "share")
+    return [s for s in steps(stack) if kind(s) == "documents-backup" and spec_value(s, "share") == name]
+
+
+def backs_up_its_mount(stack: StackView, backup: ResourceView) -> bool:
+    """The backup's host mounts the documents share where the backup reads it (its source)."""
+    return any(
+        kind(m) == "nfs-mount"
+        and row(m) == "documents"
+        and spec_value(m, "share") == spec_value(backup, "share")
+        and spec_value(m, "mount") == spec_value(backup, "source")
+        for m in same_host(stack, backup, "nfs-mount")
+    )
+
+
+def repository_share(stack: StackView, backup: ResourceView) -> ResourceView | None:
+    """The backup-row NFS mount on the backup's host that holds its repository (the longest mount prefix)."""
+    repository = str(spec_value(backup, "repository") or "")
+    holding = [
+        m
+        for m in same_host(stack, backup, "nfs-mount")
+        if row(m) == "backups" and repository.startswith(str(spec_value(m, "mount") or "?").rstrip("/") + "/")
+    ]
+    return max(holding, key=lambda m: len(str(spec_value(m, "mount"))), default=None)

@@ -247,6 +247,14 @@ class SshHost(ConfigModel):
 class Chap(ConfigModel):
     username: str
     password: SecretRef
+    target_username: str | None = Field(None, description="Mutual CHAP: the name the target answers with.")
+    target_password: SecretRef | None = Field(None, description="Mutual CHAP: the target's secret (a reference).")
+
+    @model_validator(mode="after")
+    def _mutual_pair(self) -> Chap:
+        if (self.target_username is None) != (self.target_password is None):
+            raise ValueError("mutual CHAP needs both targetUsername and targetPassword")
+        return self
 
 
 class IscsiVolume(ConfigModel):
@@ -280,6 +288,9 @@ class NfsShare(ConfigModel):
         "krb5p", description="Kerberos privacy; krb5i (integrity only) needs secReason."
     )
     sec_reason: str | None = Field(None, min_length=10, description="Why this share cannot use krb5p.")
+    backup_password: SecretRef | None = Field(
+        None, description="Documents: password of the restic repository backing the share up (a reference)."
+    )
 
     @model_validator(mode="after")
     def _documented_integrity_only(self) -> NfsShare:
@@ -342,6 +353,32 @@ class Inventory(ConfigModel):
             if "db" in host.roles and not any(host.name in s.hosts and s.purpose == "backup" for s in self.nfs):
                 raise ValueError(f"host {host.name}: a db host needs an nfs share with purpose 'backup'")
         return self
+
+    @model_validator(mode="after")
+    def _documents_backup(self) -> Inventory:
+        """Each documents share is backed up (restic) from one docs host, to a backup share that host mounts."""
+        for i, share in enumerate(self.nfs):
+            key = f"nfs[{i}]"
+            if share.purpose != "documents":
+                if share.backup_password is not None:
+                    raise KeyedError(f"{key}.backupPassword", "only a documents share is backed up by restic")
+                continue
+            if share.backup_password is None:
+                raise KeyedError(f"{key}.backupPassword", "required: the restic repository password (a reference)")
+            runner = self.documents_backup_host(share)
+            if runner is None:
+                raise KeyedError(f"{key}.hosts", "no docs host mounts the share: none can run its backup")
+            if self.backup_mount(runner) is None:
+                message = f"docs host {runner} runs the share's backup: it must mount a share with purpose 'backup'"
+                raise KeyedError(f"{key}.hosts", message)
+        return self
+
+    def documents_backup_host(self, share: NfsShare) -> str | None:
+        """The ONE host that runs a documents share's backup: the first docs host (inventory order) mounting it."""
+        return next((h.name for h in self.hosts if "docs" in h.roles and h.name in share.hosts), None)
+
+    def backup_mount(self, host: str) -> str | None:
+        return next((s.mount for s in self.nfs if host in s.hosts and s.purpose == "backup"), None)
 
     def host(self, name: str) -> SshHost:
         return next(h for h in self.hosts if h.name == name)

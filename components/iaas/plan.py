@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from components.iaas.docs_backup import documents_backup_steps
 from components.iaas.script import ManagedFile, Step
 from components.iaas.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
 from components.schedules import (
@@ -58,6 +59,8 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
             volume.lun,
             volume.chap.username if volume.chap else None,
             volume.chap.password if volume.chap else None,
+            volume.chap.target_username if volume.chap else None,
+            volume.chap.target_password if volume.chap else None,
         )
         mapper = f"opcloud-{volume.name}"
         steps.append(attach.step(name))
@@ -71,6 +74,7 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
         steps.append(
             NfsMount(share.name, str(share.server), share.port, share.export, share.mount, share.sec, row).step(name)
         )
+    steps += documents_backup_steps(environment, host)
     if "db" in host.roles:
         steps.append(_postgres(environment, host).step(name, "database"))
         steps.append(_pgbackrest(environment, host).step(name, "backups"))

@@ -74,7 +74,34 @@ def probe_iscsi(volume: IscsiVolume, options: RunOptions) -> Probe:
     if volume.lun not in targets[volume.target]:
         luns = ", ".join(map(str, sorted(targets[volume.target]))) or "none"
         return Probe("iscsi", name, False, f"LUN {volume.lun} missing (target has {luns})")
+    if volume.chap is not None and volume.chap.target_username and volume.chap.target_password:
+        return _probe_mutual_chap(volume, env, name, options)
     return Probe("iscsi", name, True, "target and LUN present")
+
+
+def _probe_mutual_chap(volume: IscsiVolume, env: dict[str, str], name: str, options: RunOptions) -> Probe:
+    """Log in to the target itself challenging it (libiscsi refuses a wrong CHAP_R). Discovery above stays
+    one-way: a target's outgoing account answers on its own sessions, not on the discovery session (tgt)."""
+    assert volume.chap is not None and volume.chap.target_username and volume.chap.target_password
+    env = {
+        **env,
+        "LIBISCSI_CHAP_TARGET_USERNAME": volume.chap.target_username,
+        "LIBISCSI_CHAP_TARGET_PASSWORD": resolve(volume.chap.target_password, options.config),
+    }
+    url = f"iscsi://{volume.portal}/{volume.target}/{volume.lun}"
+    try:
+        result = subprocess.run(
+            [_tool("iscsi-inq", "libiscsi-bin"), url],
+            capture_output=True, text=True, env=env, timeout=options.connect_timeout, check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return Probe("iscsi", name, False, f"no login answer from {volume.portal} within {options.connect_timeout:g}s")
+    if result.returncode != 0:
+        why = (result.stderr or result.stdout).strip().splitlines()
+        return Probe("iscsi", name, False, f"mutual CHAP: {why[-1] if why else result.returncode}")
+    return Probe(
+        "iscsi", name, True, f"target and LUN present; the target proved itself as {volume.chap.target_username}"
+    )
 
 
 def probe_nfs(share: NfsShare, options: RunOptions) -> Probe:
@@ -123,6 +150,8 @@ def preflight(environment: Environment, options: RunOptions) -> Iterator[Probe]:
     for volume in volumes:
         if volume.chap is not None:
             resolve(volume.chap.password, options.config)
+            if volume.chap.target_password is not None:
+                resolve(volume.chap.target_password, options.config)
     if volumes:
         _tool("iscsi-ls", "libiscsi-bin")
     if shares:

@@ -73,6 +73,9 @@ class IscsiAttach:
     lun: int
     chap_username: str | None = None
     chap_password: SecretRef | None = field(default=None, compare=False)
+    # Mutual CHAP: the target proves itself to the initiator too.
+    chap_target_username: str | None = None
+    chap_target_password: SecretRef | None = field(default=None, compare=False)
 
     @property
     def device(self) -> str:
@@ -92,6 +95,14 @@ class IscsiAttach:
                     if self.chap_username
                     else []
                 ),
+                *(
+                    [
+                        f'grep -qx "node.session.auth.username_in = {self.chap_target_username}" "$rec" '
+                        '|| drift "mutual CHAP not set"'
+                    ]
+                    if self.chap_target_username
+                    else []
+                ),
                 f'[ -e {q(self.device)} ] || drift "not logged in: {self.device} missing"',
             ]
         )
@@ -106,10 +117,19 @@ class IscsiAttach:
             if self.chap_username
             else []
         )
+        mutual = (
+            [
+                f"{update} node.session.auth.username_in -v {q(self.chap_target_username)}",
+                f'{update} node.session.auth.password_in -v "$CHAP_TARGET_PASSWORD"',
+            ]
+            if self.chap_target_username
+            else []
+        )
         apply = "\n".join(
             [
                 f"iscsiadm -m discovery -t sendtargets -p {p} >/dev/null",
                 *chap,
+                *mutual,
                 f"{update} node.startup -v automatic",
                 f"iscsiadm -m session 2>/dev/null | grep -F {q(' ' + self.portal + ',')} "
                 f"| grep -qF {q(' ' + self.target)} || iscsiadm -m node -T {t} -p {p} --login",
@@ -117,6 +137,8 @@ class IscsiAttach:
             ]
         )
         secrets = {"CHAP_PASSWORD": self.chap_password} if self.chap_password else {}
+        if self.chap_target_password:
+            secrets["CHAP_TARGET_PASSWORD"] = self.chap_target_password
         return _step(self, host, f"iscsi-{self.volume}", "iscsi-attach", "keys", check, apply, **secrets)
 
 

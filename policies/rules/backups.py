@@ -280,6 +280,8 @@ def _retention(resource: ResourceView, ctx: StackContext) -> Iterable[Verdict]:
 def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
     if iaas.kind(resource) == "pgbackrest":
         return [_pgbackrest_retention(resource, stack.context)]
+    if iaas.kind(resource) == "documents-backup":
+        return [_restic_retention(resource, stack.context)]
     if resource.type not in (*res.BACKUP_PLAN, *res.AZ_BACKUP_POLICY, *res.DATABASES):
         return None
     verdicts = list(_retention(resource, stack.context))
@@ -297,6 +299,20 @@ def _pgbackrest_retention(step: ResourceView, ctx: StackContext) -> Verdict:
     if kept < wanted:
         return False, f"{fulls} weekly fulls keep {kept} days, the environment asks {wanted}"
     return True, f"{fulls} weekly fulls kept: {kept} days"
+
+
+def _restic_retention(step: ResourceView, ctx: StackContext) -> Verdict:
+    """The `--keep-daily` of every `restic forget` in the script the units run (daily snapshots)."""
+    wanted = ctx.backup.retention_days if ctx.backup else None
+    script = "\n".join(text for path, text in iaas.files(step).items() if path.startswith("/usr/local/sbin/"))
+    forgets = [line for line in script.splitlines() if "restic forget " in line]
+    kept = [re.search(r"--keep-daily (\d+)", line) for line in forgets]
+    if wanted is None or not forgets or not all(kept):
+        return False, "restic forget --keep-daily cannot be shown to cover the retention"
+    days = min(int(m.group(1)) for m in kept if m)
+    if days < wanted:
+        return False, f"restic keeps {days} daily snapshots, the environment asks {wanted} days"
+    return True, f"restic keeps {days} daily snapshots"
 
 
 def _zones_allowed(ctx: StackContext, cloud: str) -> Verdict:
@@ -431,8 +447,11 @@ def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
 
 
 def _iaas_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
-    """The pgBackRest repository's share must be served from another site of the country, by its address."""
+    """The pgBackRest and restic repositories' shares must be served from another site of the country, by address."""
     ctx = stack.context
+    for documents in (s for s in iaas.steps(stack) if iaas.kind(s) == "nfs-mount" and iaas.row(s) == "documents"):
+        for ok, message in _documents_backup(documents, stack):
+            yield documents, ok, message
     shares = [s for s in iaas.steps(stack) if iaas.kind(s) == "nfs-mount" and iaas.row(s) == "backups"]
     if not shares:
         yield None, False, "no backup share mounted: the pgBackRest repository has no second-site copy"
@@ -479,15 +498,43 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
             return [(True, f"backed up by pgBackRest ({res.names(backups)})")]
         return [(False, f"no pgBackRest step on {resource.get('host')}: the database is not backed up")]
     if iaas.kind(resource) == "nfs-mount" and iaas.row(resource) == "documents":
-        # opcloud configures no backup of the filer: its snapshots or replication are invisible to the stack.
-        return [
-            (
-                None,
-                f"documents share {iaas.storage_address(resource)}:{iaas.spec_value(resource, 'export')}: "
-                "no backup of it is declared, and the filer's own snapshots cannot be seen",
-            )
-        ]
+        return _documents_backup(resource, stack)
     return None
+
+
+def _documents_backup(share: ResourceView, stack: StackView) -> list[Verdict]:
+    """An IaaS documents share is covered by a restic step that reads its mount and keeps its repository on a
+    backup share served from another site of the country, by the share's address (the filer's own snapshots,
+    if any, are invisible to the stack and count for nothing)."""
+    what = f"documents share {iaas.storage_address(share)}:{iaas.spec_value(share, 'export')}"
+    backups = iaas.documents_backups(stack, share)
+    if not backups:
+        return [(False, f"{what}: no restic backup step backs it up")]
+    return [_documents_repository(backup, share, stack, what) for backup in backups]
+
+
+def _documents_repository(backup: ResourceView, share: ResourceView, stack: StackView, what: str) -> Verdict:
+    host = backup.get("host")
+    if not iaas.backs_up_its_mount(stack, backup):
+        return False, f"{what}: the backup on {host} does not read the share's mount"
+    daily = iaas.calendar_days(
+        iaas.file_ending(backup, f"opcloud-docs-backup-{iaas.spec_value(backup, 'share')}.timer")
+    )
+    if daily != set(WEEKDAYS):
+        return False, f"{what}: the backup timer on {host} does not take a snapshot every day"
+    repository = iaas.spec_value(backup, "repository")
+    holder = iaas.repository_share(stack, backup)
+    if holder is None:
+        return False, f"{what}: restic repository {repository} on {host} is not on a mounted backup share"
+    address = iaas.storage_address(holder)
+    place = iaas.site_of(address)
+    if place is None:
+        return None, f"{what}: repository share at {address}: no site of the residency registry routes this address"
+    source = iaas.site_of(iaas.storage_address(share))
+    if source is not None and source[0] == place[0]:
+        return False, f"{what}: restic repository at {address} is at the share's own site {place[0]}"
+    ok, message = _second_region(place[0], stack.context, "iaas", f"restic repository at {address} (site {place[0]})")
+    return ok, f"{what}: backed up by restic on {host}; {message}"
 
 
 RULES = (

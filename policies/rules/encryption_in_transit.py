@@ -220,7 +220,11 @@ def iaas_storage_protocols(resource: ResourceView, stack: StackView) -> list[Ver
     if iaas.kind(resource) == "iscsi-attach":
         user, password = iaas.spec_value(resource, "chap_username"), iaas.spec_value(resource, "chap_password")
         if user and password:
-            return [(True, f"iSCSI volume {iaas.spec_value(resource, 'volume')}: CHAP as {user} (one-way)")]
+            volume = iaas.spec_value(resource, "volume")
+            target = iaas.spec_value(resource, "chap_target_username")
+            if target and iaas.spec_value(resource, "chap_target_password"):
+                return [(True, f"iSCSI volume {volume}: mutual CHAP as {user}, target answers as {target}")]
+            return [(True, f"iSCSI volume {volume}: CHAP as {user} (one-way)")]
         return [(False, f"iSCSI volume {iaas.spec_value(resource, 'volume')}: attached without CHAP")]
     return None
 

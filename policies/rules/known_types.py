@@ -106,6 +106,7 @@ STEP_KINDS = frozenset(
         "nfs-mount",
         "postgresql",
         "pgbackrest",
+        "documents-backup",
         "app-unit",
         "audit-rules",
         "log-shipping",

@@ -11,6 +11,8 @@ from tests.servers.iaas_host import IaasHost
 
 LUKS_ENV = "OPCLOUD_TEST_LUKS_KEY"
 CHAP_ENV = "OPCLOUD_TEST_CHAP_PASSWORD"
+RESTIC_ENV = "OPCLOUD_TEST_RESTIC_PASSWORD"
+CHAP_TARGET_ENV = "OPCLOUD_TEST_CHAP_TARGET_PASSWORD"
 
 
 def write_environment(
@@ -21,6 +23,7 @@ def write_environment(
     iqn: str = "iqn.2024-01.test.opcloud:pgdata",
     lun: int = 1,
     chap_user: str = "opcloud-test",
+    chap_target_user: str | None = None,
     nfs_server: str = "127.0.0.1",
     nfs_port: int = 2049,
     nfs_export: str = "/opcloud-test/documents",
@@ -66,7 +69,15 @@ def write_environment(
                     "portal": portal,
                     "target": iqn,
                     "lun": lun,
-                    "chap": {"username": chap_user, "password": {"env": CHAP_ENV}},
+                    "chap": {
+                        "username": chap_user,
+                        "password": {"env": CHAP_ENV},
+                        **(
+                            {"targetUsername": chap_target_user, "targetPassword": {"env": CHAP_TARGET_ENV}}
+                            if chap_target_user
+                            else {}
+                        ),
+                    },
                     "luksKey": {"env": LUKS_ENV},
                     "mount": "/srv/pgdata",
                 }
@@ -79,6 +90,7 @@ def write_environment(
                     "export": nfs_export,
                     "site": "denovo-kyiv-1",
                     "purpose": "documents",
+                    "backupPassword": {"env": RESTIC_ENV},
                     "mount": "/srv/documents",
                     "hosts": ["vm-docs"],
                 },
@@ -90,7 +102,7 @@ def write_environment(
                     "site": "denovo-kyiv-2",
                     "purpose": "backup",
                     "mount": "/srv/pgbackrest",
-                    "hosts": ["vm-db"],
+                    "hosts": ["vm-db", "vm-docs"],
                 },
             ],
         },

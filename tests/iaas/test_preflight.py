@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from components.iaas.preflight import parse_iscsi_ls
 from opcloud.cli import app
-from tests.iaas.conftest import CHAP_ENV, write_environment
+from tests.iaas.conftest import CHAP_ENV, CHAP_TARGET_ENV, write_environment
 from tests.servers.ganesha import NfsExport
 from tests.servers.iaas_host import IaasHost
 from tests.servers.tgt import IscsiTarget
@@ -66,6 +66,25 @@ def test_wrong_lun_and_target(
     other.mkdir()
     code, probes = _preflight(_env(other, iaas_host, tgt_target, ganesha_export, iqn="iqn.2024-01.test.opcloud:nope"))
     assert code == 1 and "target not offered" in probes["iscsi:pgdata"]["detail"]
+
+
+def test_mutual_chap_the_target_must_prove_itself(
+    tmp_path: Path, iaas_host: IaasHost, tgt_target: IscsiTarget, ganesha_export: NfsExport,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv(CHAP_ENV, tgt_target.chap_password)
+    monkeypatch.setenv(CHAP_TARGET_ENV, tgt_target.target_chap_password)
+    env = _env(tmp_path, iaas_host, tgt_target, ganesha_export, chap_target_user=tgt_target.target_chap_user)
+    code, probes = _preflight(env)
+    assert code == 0 and probes["iscsi:pgdata"]["ok"], probes
+    # A target that cannot answer with the secret we hold (an impostor, or a wrong one) is refused.
+    monkeypatch.setenv(CHAP_TARGET_ENV, "not-the-target-secret")
+    result = CliRunner().invoke(app, ["hosts", "preflight", str(env), "--json"])
+    assert result.exit_code == 1
+    assert "not-the-target-secret" not in result.output and tgt_target.target_chap_password not in result.output
+    probes = {p["kind"]: p for p in json.loads(result.stdout)["probes"] if p["kind"] == "iscsi"}
+    assert not probes["iscsi"]["ok"] and "mutual CHAP: " in probes["iscsi"]["detail"], probes
+    assert "Invalid CHAP_R" in probes["iscsi"]["detail"]
 
 
 def test_parse_iscsi_ls() -> None:

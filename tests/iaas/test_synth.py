@@ -27,7 +27,7 @@ def test_every_row_and_every_step(stack: str) -> None:
     assert set(steps) == expected
     kinds = {r.inputs["kind"] for r in steps.values()}
     assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount", "postgresql",
-                     "pgbackrest", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
+                     "pgbackrest", "documents-backup", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
     # Each step sits in its row's component and waits for the previous step of its host.
     for resource in steps.values():
         parent = next(r for r in manifest.resources if r.urn == resource.parent)
@@ -81,6 +81,17 @@ def test_mtender_schedule_and_no_bastion() -> None:
         (lambda inv: inv["hosts"][0].update(bastion="nowhere"), "unknown bastion"),
         (lambda inv: inv["hosts"][0].update(address="192.168.1.1"), "outside network.cidr"),
         (lambda inv: inv.update(iscsi=[]), "needs an iscsi volume"),
+        # The documents backup runs on docs-1: it must mount the second-site backup share, and have a password.
+        (lambda inv: inv["nfs"][1].update(hosts=["db-1"]), "inventory.nfs[0].hosts: docs host docs-1 runs"),
+        (lambda inv: inv["nfs"][0].pop("backupPassword"), "inventory.nfs[0].backupPassword: required"),
+        (
+            lambda inv: inv["nfs"].append({**inv["nfs"][0], "name": "scans", "export": "/scans", "hosts": ["api-1"]}),
+            "inventory.nfs[2].hosts: no docs host mounts the share",
+        ),
+        (
+            lambda inv: inv["nfs"][1].update(backupPassword={"env": "X"}),
+            "only a documents share is backed up by restic",
+        ),
     ],
 )
 def test_inventory_errors_are_one_line(change, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -99,4 +110,67 @@ def test_backup_site_must_stay_in_the_country() -> None:
     config = json.loads(json.dumps(stack_file.config))
     config["opcloud:backup"]["copyRegion"] = "mcloud-chisinau-2"
     with pytest.raises(Exception, match="outside jurisdiction UA"):
+        from_config(config, "Pulumi.x.yaml")
+
+
+def test_documents_backup_runs_from_one_docs_host_with_its_password_masked() -> None:
+    manifest = synth("prozorro-ua-prod")
+    steps = [r for r in manifest.of_type("pulumi-python:dynamic:Resource") if r.inputs["kind"] == "documents-backup"]
+    assert [s.inputs["host"] for s in steps] == ["docs-1"]  # not api-1/api-2, which mount the share too
+    backup = steps[0].inputs
+    assert backup["row"] == "backups" and backup["spec"]["repository"] == "/srv/pgbackrest/restic/documents"
+    assert backup["spec"]["password"] == "config:iaas:documentsResticPassword"
+    assert backup["secretRefs"] == {"RESTIC_PASSWORD": {"config": "iaas:documentsResticPassword"}}
+    assert backup["secretConfig"] == "[secret]"
+    files = backup["spec"]["files"]
+    timer = files["/etc/systemd/system/opcloud-docs-backup-documents.timer"]
+    assert "OnCalendar=*-*-* 01:00:00 UTC" in timer
+    assert (
+        "OnCalendar=Sun *-*-* 01:00:00 UTC" in files["/etc/systemd/system/opcloud-docs-backup-documents-maintain.timer"]
+    )
+    script = files["/usr/local/sbin/opcloud-docs-backup-documents"]
+    assert "--keep-daily 35 --keep-weekly 5 --prune" in script and "restic check" in script
+    assert "RESTIC_PASSWORD_FILE=/etc/opcloud/restic-documents.password" in script
+
+
+def test_mutual_chap_in_the_attach_step_and_the_policy_report() -> None:
+    from components.iaas.plan import host_steps
+    from policies.check import check_manifest, context_of
+    from policies.rules.encryption_in_transit import iaas_storage_protocols
+
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    chap = config["opcloud:inventory"]["iscsi"][0]["chap"]
+    chap.update(targetUsername="denovo-kyiv1", targetPassword={"config": "iaas:pgdataTargetChapPassword"})
+    environment = from_config(config, "Pulumi.x.yaml")
+    assert environment.inventory is not None
+    attach = next(s for s in host_steps(environment, environment.inventory.host("db-1")) if s.kind == "iscsi-attach")
+    assert "node.session.auth.username_in -v denovo-kyiv1" in attach.apply
+    assert 'node.session.auth.password_in -v "$CHAP_TARGET_PASSWORD"' in attach.apply
+    assert 'grep -qx "node.session.auth.username_in = denovo-kyiv1"' in attach.check
+    assert {k: v.describe() for k, v in attach.secrets.items()} == {
+        "CHAP_PASSWORD": "config:iaas:pgdataChapPassword",
+        "CHAP_TARGET_PASSWORD": "config:iaas:pgdataTargetChapPassword",
+    }
+    assert attach.inputs["chap_target_password"] == "config:iaas:pgdataTargetChapPassword"
+    manifest = synth("prozorro-ua-prod")
+    for i, r in enumerate(manifest.resources):
+        if r.inputs.get("kind") == "iscsi-attach":
+            spec = {
+                **r.inputs["spec"],
+                **{k: attach.inputs[k] for k in ("chap_target_username", "chap_target_password")},
+            }
+            manifest.resources[i] = type(r)(r.urn, r.type, r.name, r.parent, {**r.inputs, "spec": spec})
+    result = check_manifest(manifest, context_of("prozorro-ua-prod"), [iaas_storage_protocols])
+    messages = [f.message for f in result.results[0].passes if "iSCSI" in f.message]
+    assert messages == ["iSCSI volume pgdata: mutual CHAP as prozorro-db-1, target answers as denovo-kyiv1"]
+
+
+def test_mutual_chap_needs_both_name_and_secret() -> None:
+    from opcloud.errors import InputError
+
+    stack_file = open_stack("prozorro-ua-prod")
+    config = json.loads(json.dumps(stack_file.config))
+    config["opcloud:inventory"]["iscsi"][0]["chap"]["targetUsername"] = "denovo-kyiv1"
+    with pytest.raises(InputError, match="mutual CHAP needs both targetUsername and targetPassword"):
         from_config(config, "Pulumi.x.yaml")

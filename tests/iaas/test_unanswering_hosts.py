@@ -90,10 +90,10 @@ def _environment(tmp_path: Path, port: int) -> Path:
                        "luksKey": {"file": str(key)}, "mount": "/srv/pgdata"}],
             "nfs": [{"name": "documents", "server": "127.0.0.1", "port": port, "export": "/documents",
                      "site": "denovo-kyiv-1", "purpose": "documents", "mount": "/srv/documents",
-                     "hosts": ["docs-1"]},
+                     "hosts": ["docs-1"], "backupPassword": {"file": str(key)}},
                     {"name": "backups", "server": "127.0.0.2", "port": port, "export": "/backups",
                      "site": "denovo-kyiv-2", "purpose": "backup", "mount": "/srv/pgbackrest",
-                     "hosts": ["db-1"]}],
+                     "hosts": ["db-1", "docs-1"]}],
         },
         "opcloud:tags": {"owner": "opcloud-tests"},
     }

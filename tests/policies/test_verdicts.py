@@ -48,9 +48,6 @@ EXPECTED_NOT_APPLICABLE = {
     "aws": {"iaas-storage-protocols"} | AZURE_HARDENING,
     "azure": {"tls-only-bucket-policy", "iaas-storage-protocols"} | AWS_HARDENING,
 }
-# Known gap, reported to the lead: opcloud declares no backup of an IaaS documents share (the filer's own
-# snapshots are invisible to the stack), so backup-coverage cannot be evaluated there.
-IAAS_DOCUMENTS_BACKUP_GAP = {"backup-coverage"}
 
 
 def _step(manifest: Manifest, kind: str, host: str | None = None) -> tuple[int, ManifestResource]:
@@ -74,7 +71,7 @@ def test_every_shipped_stack_is_evaluated_by_every_mandatory_rule(stack: str, sy
     result = check(synthesized(stack))
     assert result.mandatory_violations == []
     incomplete = {r.rule.name for r in result.mandatory_incomplete}
-    assert incomplete == (IAAS_DOCUMENTS_BACKUP_GAP if stack in IAAS_STACKS else set()), [
+    assert incomplete == set(), [
         (r.rule.name, r.reason, [f.message for f in r.unevaluated]) for r in result.mandatory_incomplete
     ]
     not_applicable = {r.rule.name: r.reason for r in result.results if r.status == "not-applicable"}
@@ -92,13 +89,15 @@ def test_ua_prod_evaluates_the_rules_that_were_not_applicable(synthesized: Synth
         assert statuses[rule] == "passed", rule
 
 
-def test_ua_prod_cli_says_incomplete_and_why_with_exit_1() -> None:
-    result = runner.invoke(app, ["stack", "check", "prozorro-ua-prod", "--json"])
-    assert result.exit_code == 1, result.output
+@pytest.mark.parametrize("stack", IAAS_STACKS)
+def test_iaas_stack_cli_says_compliant_with_the_documents_share_backed_up(stack: str) -> None:
+    result = runner.invoke(app, ["stack", "check", stack, "--json"])
+    assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["verdict"] == "INCOMPLETE" and data["ok"] is False
+    assert data["verdict"] == "COMPLIANT" and data["ok"] is True
     coverage = next(r for r in data["rules"] if r["rule"] == "backup-coverage")
-    assert coverage["status"] == "incomplete" and "documents share" in coverage["unevaluated"][0]["message"]
+    documents = [f["message"] for f in coverage["passed"] if "documents share" in f["message"]]
+    assert documents and all("backed up by restic on docs-1" in m for m in documents), coverage
 
 
 def test_a_mandatory_rule_with_nothing_to_judge_is_incomplete_not_compliant(synthesized: Synth) -> None:
@@ -286,6 +285,6 @@ def test_legitimate_unusual_environments_are_accepted(name: str) -> None:
     result = runner.invoke(app, ["stack", "check", str(ENVIRONMENTS / f"Pulumi.{name}.yaml"), "--json"])
     data = json.loads(result.stdout)
     assert data["summary"]["mandatoryViolations"] == 0
-    assert {r["rule"] for r in data["rules"] if r["status"] == "incomplete"} == IAAS_DOCUMENTS_BACKUP_GAP
+    assert {r["rule"] for r in data["rules"] if r["status"] == "incomplete"} == set()
     firewall = next(r for r in data["rules"] if r["rule"] == "no-world-open-data-ports")
     assert firewall["status"] == "passed"

@@ -31,6 +31,7 @@ SUITE = "bookworm"
 ROOT_PACKAGES = (
     "openssh-server", "sudo", "nftables", "cryptsetup-bin", "systemd", "iproute2", "procps", "e2fsprogs",
     "postgresql-15", "pgbackrest", "ssl-cert", "auditd", "rsyslog", "rsyslog-gnutls", "nfs-common", "open-iscsi",
+    "restic",
 )  # fmt: skip
 USER = "opcloud"
 
