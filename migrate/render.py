@@ -25,28 +25,28 @@ def _failures(title: str, items: list[Any], limit: int = 20) -> None:
 
 
 def copy_report(data: dict[str, Any]) -> None:
-    table = Table(title=f"{data['source']} -> {data['target']}" + (" (dry run)" if data["dry_run"] else ""))
+    table = Table(title=f"{data['source']} -> {data['target']}" + (" (dry run)" if data["dryRun"] else ""))
     table.add_column("")
     table.add_column("objects", justify="right")
     table.add_column("bytes", justify="right")
-    table.add_row("in source", str(data["listed"]), iec(data["listed_bytes"]))
-    table.add_row("would copy" if data["dry_run"] else "copied", str(data["copied"]), iec(data["copied_bytes"]))
+    table.add_row("in source", str(data["listed"]), iec(data["listedBytes"]))
+    table.add_row("would copy" if data["dryRun"] else "copied", str(data["copied"]), iec(data["copiedBytes"]))
     table.add_row("unchanged", str(data["unchanged"]), "")
-    table.add_row("deleted" if not data["dry_run"] else "would delete", str(data["deleted"]), "")
-    if not data["dry_run"]:
-        in_transit = str(data["verified_in_transit"])
+    table.add_row("deleted" if not data["dryRun"] else "would delete", str(data["deleted"]), "")
+    if not data["dryRun"]:
+        in_transit = str(data["verifiedInTransit"])
         table.add_row("verified in transit (target checked our MD5; properties by HEAD)", in_transit, "")
-        table.add_row("verified by reading back (SHA-256 and properties)", str(data["verified_read_back"]), "")
-        if data["verified_partially"]:
-            table.add_row("verified only in part (see not carried)", str(data["verified_partially"]), "")
-        table.add_row("resumed parts", str(data["resumed_parts"]), "")
+        table.add_row("verified by reading back (SHA-256 and properties)", str(data["verifiedReadBack"]), "")
+        if data["verifiedPartially"]:
+            table.add_row("verified only in part (see not carried)", str(data["verifiedPartially"]), "")
+        table.add_row("resumed parts", str(data["resumedParts"]), "")
     console.print(table)
-    if data["metadata_keys_mapped"]:
-        keys = ", ".join(data["metadata_keys_mapped"])
+    if data["metadataKeysMapped"]:
+        keys = ", ".join(data["metadataKeysMapped"])
         console.print(f"metadata keys renamed for the target (restored when copied back): {keys}", markup=False)
     console.print(f"carried and compared: key, bytes, {', '.join(data['carried'])}", markup=False)
-    if data["not_carried"]:
-        console.print(f"the target cannot hold: {', '.join(data['not_carried'])}", markup=False)
+    if data["notCarried"]:
+        console.print(f"the target cannot hold: {', '.join(data['notCarried'])}", markup=False)
     _failures("refused (the target cannot hold these keys faithfully; nothing written for them)", data["refused"])
     _failures("failed", data["failed"])
     console.print(f"{'[green]ok[/]' if data['ok'] else '[red]NOT complete[/]'} in {data['seconds']:.1f} s")
@@ -58,8 +58,8 @@ def verify_report(data: dict[str, Any]) -> None:
         f"  {data['verified']} of {data['objects']} objects ({iec(data['bytes'])}) are the same: bytes (SHA-256), "
         f"{', '.join(data['carried'])}"
     )
-    if data["verified_partially"]:
-        partly, lacking = data["verified_partially"], data["not_carried"]
+    if data["verifiedPartially"]:
+        partly, lacking = data["verifiedPartially"], data["notCarried"]
         console.print(f"  {partly} match only in part: the target cannot hold {lacking}", markup=False)
     if data["extra"]:
         console.print(f"  {data['extra']} objects in the target are not in the source")
@@ -98,7 +98,7 @@ def status_report(data: dict[str, Any]) -> None:
     console.print(f"state: {data['state']}", markup=False)
     console.print(
         f"  {data['verified']:,} of {data['objects']:,} objects verified ({iec(data['bytes'])}), "
-        f"{data['uploads_in_flight']:,} large uploads in flight"
+        f"{data['uploadsInFlight']:,} large uploads in flight"
     )
     console.print("  [green]complete[/]" if data["ok"] else "  [yellow]not complete[/]: run the copy again")
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from migrate.sameobject import Carried
+from opcloud.jsonstyle import to_json
 
 
 @dataclass
@@ -33,7 +34,7 @@ class VerifyReport:
         return not self.missing and not self.mismatched and self.verified == self.objects
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "verify", "ok": self.ok, **asdict(self)}
+        return {"kind": "verify", "ok": self.ok, **to_json(self)}
 
 
 @dataclass
@@ -83,6 +84,6 @@ class CopyReport:
             "kind": "copy",
             "ok": self.ok,
             "verified": self.verified,
-            "verified_partially": self.verified_partially,
-            **asdict(self),
+            "verifiedPartially": self.verified_partially,
+            **to_json(self),
         }

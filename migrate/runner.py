@@ -85,14 +85,14 @@ def pair_status(state_dir: Path, source_url: str, target_url: str) -> dict[str, 
     source, target = parse(source_url).redacted(), parse(target_url).redacted()
     path = state_path(state_dir, source, target)
     if not path.exists():
-        return {"ok": False, "state": None, "objects": 0, "verified": 0, "bytes": 0, "uploads_in_flight": 0}
+        return {"ok": False, "state": None, "objects": 0, "verified": 0, "bytes": 0, "uploadsInFlight": 0}
     state = StateDB(path, source, target, readonly=True)
     try:
         counts = state.counts()
     finally:
         state.close()
     return {
-        "ok": counts["objects"] == counts["verified"] and not counts["uploads_in_flight"],
+        "ok": counts["objects"] == counts["verified"] and not counts["uploadsInFlight"],
         "state": str(path),
         **counts,
     }

@@ -309,7 +309,7 @@ class StateDB:
                 "SELECT COUNT(*), COALESCE(SUM(verified), 0), COALESCE(SUM(size), 0) FROM objects"
             ).fetchone()
             uploads = self.db.execute("SELECT COUNT(*) FROM uploads").fetchone()[0]
-        return {"objects": objects, "verified": verified, "bytes": size, "uploads_in_flight": uploads}
+        return {"objects": objects, "verified": verified, "bytes": size, "uploadsInFlight": uploads}
 
     # -- multipart uploads in flight -------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from opcloud.jsonstyle import camel
 from policies import context as contexts
 from policies.compare import Comparison, compare, load_previous
 from policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
@@ -168,7 +169,7 @@ class CheckResult:
             "generated": {"at": self.generated_at, "seconds": round(self.seconds, 3)},
             "resources": self.resource_count,
             "summary": {
-                **self.counts,
+                **{camel(status.replace("-", "_")): n for status, n in self.counts.items()},
                 "mandatoryViolations": len(self.mandatory_violations),
                 "mandatoryIncomplete": len(self.mandatory_incomplete),
             },

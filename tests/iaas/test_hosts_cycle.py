@@ -131,4 +131,6 @@ def test_bad_environment_is_exit_2(tmp_path: Path) -> None:
     bad.write_text("config:\n  opcloud:cloud: iaas\n")
     result = CliRunner().invoke(app, ["hosts", "check", str(bad)])
     assert result.exit_code == 2
-    assert len(result.output.strip().splitlines()) == 1
+    lines = result.output.strip().splitlines()  # every missing key at once, one line each
+    assert all(line.startswith(f"error: {bad}: opcloud:") for line in lines)
+    assert any(line.endswith("opcloud:platform: missing value") for line in lines)

@@ -140,13 +140,13 @@ def test_copy_json_report_and_exit_codes(new_url: NewUrl, tmp_path: Path) -> Non
     assert code == 0 and report["ok"] and report["copied"] == report["verified"] == 14
     assert set(report) >= {
         "listed",
-        "copied_bytes",
+        "copiedBytes",
         "unchanged",
         "failed",
         "refused",
         "carried",
-        "not_carried",
-        "metadata_keys_mapped",
+        "notCarried",
+        "metadataKeysMapped",
         "seconds",
     }
     code, out, _ = invoke("verify", source, target, "--state-dir", state, "--json")

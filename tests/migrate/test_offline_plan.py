@@ -64,7 +64,7 @@ def test_status_of_a_one_off_copy_from_any_folder(tmp_path: Path) -> None:
     done = subprocess.run(status, capture_output=True, text=True, cwd=elsewhere, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) | {"state": None} == {
-        "ok": True, "state": None, "objects": 1, "verified": 1, "bytes": 1, "uploads_in_flight": 0,
+        "ok": True, "state": None, "objects": 1, "verified": 1, "bytes": 1, "uploadsInFlight": 0,
     }  # fmt: skip
     other = subprocess.run([*status[:6], f"file://{tmp_path}/none", *status[7:]], capture_output=True, text=True,
                            cwd=elsewhere, timeout=120)  # fmt: skip

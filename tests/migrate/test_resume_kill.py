@@ -93,7 +93,7 @@ def test_kill_then_rerun_resumes_to_an_identical_copy(point: str, dst: str, new_
     report = json.loads(rerun.stdout)
     assert report["ok"] and not report["failed"]
     if point == "inside-multipart":
-        assert report["resumed_parts"] >= 1  # parts sent before the kill were not sent again
+        assert report["resumedParts"] >= 1  # parts sent before the kill were not sent again
     assert same_content(snapshot(target), expected(objects))
     assert engine.verify(source, target, state, progress=False).ok
     assert _count(db, "SELECT COUNT(*) FROM uploads") == 0
