@@ -83,7 +83,9 @@ def test_online_copy_with_live_writer_then_cutover(source_db: PgPair, writer_fac
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             src.execute("INSERT INTO app.audit_log VALUES (now(), 'after cutover')")
 
-    final = runner.invoke(app, ["migrate", "db", "verify", pair.source_dsn, pair.target_dsn])
+    final = runner.invoke(
+        app, ["migrate", "db", "verify", pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
+    )
     assert final.exit_code == 0, final.output
     with pair.source.connect() as admin:
         admin.execute(f"ALTER DATABASE {pair.source_db} RESET default_transaction_read_only")
