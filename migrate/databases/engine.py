@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from migrate.databases import catalog, dbprops, guard, largeobjects, replication, schema
 from migrate.databases import copy as copier
@@ -296,11 +297,9 @@ def _copy_under_snapshot(
     recorded = {key: t.status for key, t in st.tables.items()}
     loaded = [t for t in tables if recorded.get(t.key) == "done"]  # by an earlier run
     todo = [t for t in tables if recorded.get(t.key) != "done"]
-    redo = _truncate_half_done(dst, [t for t in todo if recorded.get(t.key) == "started"], tables)
-    if redo:
-        # Tables emptied with them because their foreign keys point at them: copied again too.
-        loaded = [t for t in loaded if t.key not in redo]
-        todo += [t for t in tables if t.key in redo and t not in todo]
+    dropped_keys = _truncate_half_done(dst, [t for t in todo if recorded.get(t.key) == "started"])
+    if dropped_keys:
+        state.update(post_data_done=[e for e in st.post_data_done if e not in dropped_keys])
     lock = threading.Lock()
     units_done = 0
 
@@ -393,38 +392,34 @@ class _TableTotals:
     ranges_done: int = 0
 
 
-def _truncate_half_done(
-    dst: DbEndpoint, half_done: list[catalog.Table], tables: list[catalog.Table]
-) -> set[tuple[str, str]]:
-    """Empty the tables to copy again, with every table whose foreign keys point at them (TRUNCATE needs
-    them all at once). Returns the keys of the tables emptied besides `half_done`."""
-    if not half_done:
-        return set()
-    with dst.connect() as conn:
-        rows = conn.execute(
+def _truncate_half_done(dst: DbEndpoint, tables: list[catalog.Table]) -> list[tuple[str, str, str]]:
+    """Empty the tables to copy again. Foreign keys from or to them (already built when a verification
+    failed, or a crash came during post-data) are dropped first, in the same transaction, so the tables
+    load in any order; returns their pg_dump entry ids, to be built again with the rest of post-data."""
+    if not tables:
+        return []
+    with dst.connect() as conn, conn.transaction():
+        keys = conn.execute(
             """
-            WITH RECURSIVE emptied(oid) AS (
+            WITH t AS (
                 SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                JOIN unnest(%s::text[], %s::text[]) AS t(schema, name) ON n.nspname = t.schema AND c.relname = t.name
-                UNION
-                SELECT k.conrelid FROM pg_constraint k JOIN emptied e ON k.confrelid = e.oid WHERE k.contype = 'f'
+                JOIN unnest(%s::text[], %s::text[]) AS u(schema, name) ON n.nspname = u.schema AND c.relname = u.name
             )
-            SELECT n.nspname, c.relname FROM emptied e JOIN pg_class c ON c.oid = e.oid
-            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'
+            SELECT n.nspname, c.relname, k.conname FROM pg_constraint k
+            JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE k.contype = 'f' AND k.conparentid = 0
+              AND (k.conrelid IN (SELECT oid FROM t) OR k.confrelid IN (SELECT oid FROM t))
             """,
-            ([t.schema for t in half_done], [t.name for t in half_done]),
+            ([t.schema for t in tables], [t.name for t in tables]),
         ).fetchall()
-        known = {t.key: t for t in tables}
-        emptied = [known[(s, n)] for s, n in rows if (s, n) in known]
-        try:
-            conn.execute("TRUNCATE " + ", ".join(f"ONLY {t.qualified}" for t in emptied))  # type: ignore[arg-type]
-        except psycopg.Error as error:
-            first = (str(error).strip().splitlines() or ["error"])[0]
-            raise CheckFailed(
-                f"cannot empty {', '.join(t.display for t in half_done)} on the target to copy again: {first}; "
-                "empty the target database, remove the state file and copy again"
-            ) from None
-    return {t.key for t in emptied} - {t.key for t in half_done}
+        for schema_name, table, constraint in keys:
+            conn.execute(
+                sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+                    sql.Identifier(schema_name), sql.Identifier(table), sql.Identifier(constraint)
+                )
+            )
+        conn.execute("TRUNCATE " + ", ".join(f"ONLY {t.qualified}" for t in tables))  # type: ignore[arg-type]
+    return [("FK CONSTRAINT", schema_name, f"{table} {constraint}") for schema_name, table, constraint in keys]
 
 
 # -- verify, status, cutover, abort ---------------------------------------------------------------------

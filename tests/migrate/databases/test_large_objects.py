@@ -37,7 +37,7 @@ def _database_properties(pair: PgPair) -> None:
     db = pair.source_db
     with pair.src() as conn:
         conn.execute(f"ALTER DATABASE {db} SET work_mem = '8MB'")
-        conn.execute(f"ALTER DATABASE {db} SET search_path = \"$user\", public, app")
+        conn.execute(f'ALTER DATABASE {db} SET search_path = "$user", public, app')
         conn.execute(f"ALTER ROLE app_reader IN DATABASE {db} SET statement_timeout = '5s'")
         conn.execute(f"REVOKE TEMPORARY ON DATABASE {db} FROM PUBLIC")
         conn.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {db} TO app_reader")
@@ -55,7 +55,8 @@ def _lo_rows(conn, oids: list[int]) -> list[tuple]:
 
 def _settings(conn) -> list[tuple]:
     return conn.execute(
-        "SELECT r.rolname, array(SELECT unnest(s.setconfig) ORDER BY 1) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+        "SELECT r.rolname, array(SELECT unnest(s.setconfig) ORDER BY 1)"
+        " FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
         " LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE d.datname = current_database() ORDER BY 1 NULLS FIRST"
     ).fetchall()
 
