@@ -519,7 +519,10 @@ def cutover(
                 progress.log("an earlier cutover stopped with the source guarded: giving writes back first...")
                 _lift_guard(src_conn, state)
             progress.log("checking the subscription is enabled, its worker running and the lag falling...")
-            replication.check_healthy(src_conn, dst_conn, names, min(health_window, timeout))
+            try:
+                replication.check_healthy(src_conn, dst_conn, names, min(health_window, timeout))
+            except CheckFailed as unhealthy:
+                raise CheckFailed(f"cutover refused, the source was not touched: {unhealthy}") from None
             record = guard.plan(src_conn, src.dbname)
             properties = dbprops.read(src_conn).items()  # as they are without the guard
             record["properties"] = sorted(properties)  # what later verifications compare the source as

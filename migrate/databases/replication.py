@@ -104,8 +104,8 @@ class Lag:
 
 def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection, subscription: str) -> Lag:
     row = src.execute(
-        "SELECT pg_current_wal_lsn()::text, s.active, s.confirmed_flush_lsn::text,"
-        " pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn)::bigint"
+        "SELECT pg_current_wal_insert_lsn()::text, s.active, s.confirmed_flush_lsn::text,"
+        " pg_wal_lsn_diff(pg_current_wal_insert_lsn(), s.confirmed_flush_lsn)::bigint"
         " FROM pg_replication_slots s WHERE s.slot_name = %s",
         (slot,),
     ).fetchone()
@@ -129,9 +129,23 @@ def _lsn(text: str | None) -> int:
     return (int(high, 16) << 32) + int(low, 16)
 
 
+MIN_WATCH = 2.0  # seconds the worker is watched even when the lag is already zero
+
+
+def apply_errors(dst: psycopg.Connection, subscription: str) -> int | None:
+    """Errors the subscription's apply worker hit so far (PostgreSQL 15+; None before)."""
+    if dst.execute("SELECT to_regclass('pg_catalog.pg_stat_subscription_stats')").fetchone() == (None,):
+        return None
+    row = dst.execute(
+        "SELECT apply_error_count FROM pg_stat_subscription_stats WHERE subname = %s", (subscription,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def check_healthy(src: psycopg.Connection, dst: psycopg.Connection, names: dict[str, str], window: float) -> Lag:
-    """Before the source is touched: the subscription is enabled, its worker runs, and it keeps up (the lag
-    is zero, or the confirmed position advances and the lag falls within `window` seconds)."""
+    """Before the source is touched: the subscription is enabled, its worker runs at every look and hits no
+    apply error, and it keeps up (the lag is zero, or the confirmed position advances and the lag falls)
+    within `window` seconds, watched for at least MIN_WATCH seconds."""
     row = dst.execute(
         "SELECT subenabled FROM pg_subscription WHERE subname = %s"
         " AND subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -141,25 +155,30 @@ def check_healthy(src: psycopg.Connection, dst: psycopg.Connection, names: dict[
         raise CheckFailed(f"subscription {names['subscription']} does not exist on the target")
     if not row[0]:
         raise CheckFailed(f"subscription {names['subscription']} is disabled on the target")
-    first = lag(src, names["slot"], dst, names["subscription"])
-    deadline = time.monotonic() + window
-    now = first
+    errors_before = apply_errors(dst, names["subscription"])
+    started = time.monotonic()
+    running_since: float | None = None  # a worker that keeps failing never stays up for MIN_WATCH
+    first = now = lag(src, names["slot"], dst, names["subscription"])
     while True:
-        if not now.subscription_running:
+        moment = time.monotonic()
+        running_since = (running_since or moment) if now.subscription_running and now.active else None
+        errors = apply_errors(dst, names["subscription"])
+        if errors is not None and errors_before is not None and errors > errors_before:
             raise CheckFailed(
-                f"the apply worker of subscription {names['subscription']} is not running on the target "
-                f"({_bytes(now.lag_bytes)} behind; the target's server log says why, e.g. a conflicting row)"
+                f"the apply worker of subscription {names['subscription']} hit {errors - errors_before} error(s) "
+                "while watched (the target's server log says why, e.g. a conflicting row)"
             )
-        if not now.active:
-            raise CheckFailed(
-                f"replication slot {names['slot']} is not in use on the source ({_bytes(now.lag_bytes)} behind)"
-            )
-        if (now.lag_bytes or 0) <= 0:
-            return now
         advanced = _lsn(now.confirmed_lsn) > _lsn(first.confirmed_lsn)
-        if advanced and (now.lag_bytes or 0) < (first.lag_bytes or 0):
+        keeping_up = (now.lag_bytes or 0) <= 0 or (advanced and (now.lag_bytes or 0) < (first.lag_bytes or 0))
+        if keeping_up and running_since is not None and moment - running_since >= min(MIN_WATCH, window):
             return now
-        if time.monotonic() > deadline:
+        if moment - started > window:
+            if not now.subscription_running or running_since is None:
+                raise CheckFailed(
+                    f"the apply worker of subscription {names['subscription']} is not running steadily on the "
+                    f"target ({_bytes(now.lag_bytes)} behind; the target's server log says why, e.g. a conflicting "
+                    "row)"
+                )
             raise CheckFailed(
                 f"replication is not catching up: {_bytes(first.lag_bytes)} behind, then {_bytes(now.lag_bytes)} "
                 f"after {window:.0f}s (confirmed position {'advanced' if advanced else 'did not move'})"
@@ -174,7 +193,7 @@ def _bytes(n: int | None) -> str:
 
 def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float) -> None:
     """Wait until the subscriber confirmed everything the source wrote up to now."""
-    row = src.execute("SELECT pg_current_wal_lsn()").fetchone()
+    row = src.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
     assert row is not None
     goal = row[0]
     deadline = time.monotonic() + timeout
