@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from migrate.databases import dsn, engine
-from migrate.databases.state import Phase, load, state_path
+from migrate.databases.state import load, state_path
 from opcloud.cli import app
 from opcloud.errors import CheckFailed
 from tests.servers.postgres import PgPair
@@ -32,7 +32,7 @@ def test_a_failed_verification_is_repaired_by_the_next_run(source_db: PgPair, tm
     with pytest.raises(CheckFailed, match="verification failed"):
         engine.ensure_ok(first)
     state = load(tmp_path, src.identity, dst.identity)
-    assert state is not None and state.phase == Phase.VERIFY_FAILED and state.verified is False
+    assert state is not None and state.phase == "verify-failed" and state.verified is False
     assert state.tables[("app", "tenders")].status == "started"
     assert state.tables[("app", "audit_log")].status == "started"
 
@@ -45,7 +45,7 @@ def test_a_failed_verification_is_repaired_by_the_next_run(source_db: PgPair, tm
     assert again.verification is not None and again.verification.ok, again.verification.problems
     assert set(again.repaired) == {"app.tenders", "app.audit_log"}
     assert {t.table for t in again.tables if not t.resumed} == {"app.tenders", "app.audit_log"}
-    assert load(tmp_path, src.identity, dst.identity).phase == Phase.DONE
+    assert load(tmp_path, src.identity, dst.identity).phase == "done"
     with pair.dst() as conn:
         assert conn.execute("SELECT title FROM app.tenders WHERE id = 5").fetchone()[0] != "changed"
         assert conn.execute("SELECT count(*) FROM app.audit_log").fetchone()[0] == 3000
