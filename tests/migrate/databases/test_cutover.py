@@ -167,10 +167,10 @@ def test_after_cutover_read_write_transactions_are_refused_on_the_source(
     open_session = _connect_as_app(pair)
     report = engine.cutover(src, dst, state_dir=tmp_path, show_progress=False)
     assert report.ok and report.sessions_terminated >= 1
-    assert WRITER not in report.still_able_to_connect
     assert _write_read_write(pair, open_session) is not None
     refused = _write_read_write(pair)
     assert refused is not None and "permission denied for database" in refused
+    assert WRITER not in report.still_able_to_connect
     # the migration role and superusers: read-only by default
     with pair.src() as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("INSERT INTO app.audit_log VALUES (now(), 'after cutover')")

@@ -76,8 +76,6 @@ def test_large_objects_and_database_properties_are_carried_and_verified(pg_pair:
     report = engine.copy_database(
         dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn), state_dir=tmp_path, show_progress=False
     )
-    assert report.verification is not None and report.verification.ok, report.verification.problems
-    assert report.large_objects == 6 and report.verification.large_objects_checked == 6
     with pair.src() as src, pair.dst() as dst:
         source_rows = _lo_rows(src, oids)
         assert [r[2] for r in source_rows] == [150_000] * 5 + [BIG]
@@ -85,6 +83,8 @@ def test_large_objects_and_database_properties_are_carried_and_verified(pg_pair:
         assert _settings(dst) == _settings(src)
         assert _database_acl_and_comment(dst) == _database_acl_and_comment(src)
         assert _database_acl_and_comment(dst)[1] == "procurement documents"
+    assert report.verification is not None and report.verification.ok, report.verification.problems
+    assert report.large_objects == 6 and report.verification.large_objects_checked == 6
 
 
 def test_a_tampered_large_object_is_caught_by_verify(pg_pair: PgPair, tmp_path) -> None:
