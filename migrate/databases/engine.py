@@ -108,6 +108,18 @@ def preflight(
             f"extension(s) {', '.join(missing_ext)} used on the source are not available on the target "
             f"{dst.display}: install them on the target server first"
         )
+    subscriptions = [
+        r[0]
+        for r in src_conn.execute(
+            "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database()) ORDER BY 1"
+        ).fetchall()
+    ]
+    if subscriptions:
+        raise InputError(
+            f"the source database has subscription(s) {', '.join(subscriptions)}, which are not carried (the target "
+            "would subscribe a second time): create them on the target after cutover, or copy without them"
+        )
     props = dbprops.read(src_conn)
     missing_roles = sorted((catalog.referenced_roles(src_conn) | props.roles()) - catalog.existing_roles(dst_conn))
     if missing_roles:
