@@ -104,8 +104,8 @@ class Lag:
 
 def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection, subscription: str) -> Lag:
     row = src.execute(
-        "SELECT pg_current_wal_insert_lsn()::text, s.active, s.confirmed_flush_lsn::text,"
-        " pg_wal_lsn_diff(pg_current_wal_insert_lsn(), s.confirmed_flush_lsn)::bigint"
+        "SELECT pg_current_wal_flush_lsn()::text, s.active, s.confirmed_flush_lsn::text,"
+        " pg_wal_lsn_diff(pg_current_wal_flush_lsn(), s.confirmed_flush_lsn)::bigint"
         " FROM pg_replication_slots s WHERE s.slot_name = %s",
         (slot,),
     ).fetchone()
@@ -192,8 +192,14 @@ def _bytes(n: int | None) -> str:
 
 
 def wait_caught_up(src: psycopg.Connection, slot: str, timeout: float) -> None:
-    """Wait until the subscriber confirmed everything the source wrote up to now."""
-    row = src.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+    """Wait until the subscriber confirmed everything committed on the source up to now.
+
+    A transaction committed with synchronous_commit=off may still be in the WAL buffers, where the walsender
+    cannot see it: one empty transaction of ours committed synchronously flushes the WAL through it first."""
+    src.execute("SET synchronous_commit = on")
+    with src.transaction():
+        src.execute("SELECT txid_current()")  # an xid: the commit writes (and flushes) a commit record
+    row = src.execute("SELECT pg_current_wal_flush_lsn()").fetchone()
     assert row is not None
     goal = row[0]
     deadline = time.monotonic() + timeout
