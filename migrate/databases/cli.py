@@ -93,6 +93,8 @@ def status_cmd(source: str = SRC, target: str = DST, state_dir: Path | None = ST
         f"{report.tables_done}/{report.tables_total}, {report.rows} rows, {human_bytes(report.bytes)}, "
         f"verified: {report.verified}"
     )
+    for problem in report.problems[:20]:
+        console.print(f"  - last verification: {problem}", markup=False)
     if report.lag:
         lag = report.lag
         console.print(

@@ -119,15 +119,42 @@ def test_cutover_refuses_a_broken_subscription_and_leaves_the_source_untouched(
               "--timeout", "5"],
     )  # fmt: skip
     assert result.exit_code == 1, result.output
+    assert _source_acl_and_settings(pair) == before
+    assert _write_read_write(pair) is None  # the application keeps writing
+    assert load(tmp_path, src.identity, dst.identity).phase == "following"
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # after progress lines
     assert len(lines) == 1 and "not touched" in lines[0], lines
     assert "Traceback" not in result.stderr
     assert "not running steadily" in lines[0] or "error(s)" in lines[0] or "not catching up" in lines[0]
-    assert _source_acl_and_settings(pair) == before
-    assert _write_read_write(pair) is None  # the application keeps writing
-    assert load(tmp_path, src.identity, dst.identity).phase == "following"
-    engine.abort(src, dst, tmp_path)
+
+    aborted = CliRunner().invoke(
+        app, ["migrate", "db", "abort", pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
+    )
+    assert aborted.exit_code == 0, aborted.output
     assert _replication_objects(pair) == []
+    assert load(tmp_path, src.identity, dst.identity) is None
+
+
+def test_abort_after_a_cutover_that_timed_out(source_db: PgPair, app_writer: str, tmp_path) -> None:
+    """The subscription stopped: the cutover fails (before or after closing the source, by version), and
+    `abort` then drops everything and forgets the state without crashing; the source takes writes."""
+    pair = source_db
+    src, dst = _online_copy(pair, tmp_path)
+    names = load(tmp_path, src.identity, dst.identity).replication
+    with pair.dst() as conn:
+        conn.execute(f'ALTER SUBSCRIPTION "{names["subscription"]}" DISABLE')
+    with pair.src() as conn:
+        conn.execute("INSERT INTO app.audit_log VALUES (now(), 'not replicated')")
+    runner = CliRunner()
+    args = [pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
+    failed = runner.invoke(app, ["migrate", "db", "cutover", *args, "--timeout", "3"])
+    assert failed.exit_code == 1, failed.output
+    aborted = runner.invoke(app, ["migrate", "db", "abort", *args])
+    assert aborted.exit_code == 0, aborted.output
+    assert "Traceback" not in aborted.output
+    assert _replication_objects(pair) == []
+    assert load(tmp_path, src.identity, dst.identity) is None
+    assert _write_read_write(pair) is None
 
 
 def test_no_other_session_writes_during_cutover_and_a_failure_gives_writes_back(
@@ -221,3 +248,33 @@ def test_the_subscription_password_stays_out_of_the_target_log(source_db: PgPair
     assert PASSWORD not in written
     assert "CREATE SUBSCRIPTION" not in written
     engine.abort(src, dst, tmp_path)
+
+
+def test_abort_reopens_a_source_a_dead_cutover_left_closed(source_db: PgPair, app_writer: str, tmp_path) -> None:
+    pair = source_db
+    src, dst = _online_copy(pair, tmp_path)
+    before = _source_acl_and_settings(pair)
+
+    def fails(*args, **kwargs):
+        raise CheckFailed("the target did not catch up")
+
+    def dies(*args, **kwargs):  # the process dies before it can give writes back
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(replication, "wait_caught_up", fails)
+        patch.setattr(engine.guard, "undo", dies)
+        with pytest.raises(KeyboardInterrupt):
+            engine.cutover(src, dst, state_dir=tmp_path, show_progress=False)
+    assert _write_read_write(pair) is not None  # closed, and nobody reopened it
+    assert load(tmp_path, src.identity, dst.identity).phase == "cutting-over"
+
+    aborted = CliRunner().invoke(
+        app, ["migrate", "db", "abort", pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
+    )
+    assert aborted.exit_code == 0, aborted.output
+    assert "write guard on the source (writes restored)" in aborted.stdout
+    assert _source_acl_and_settings(pair) == before
+    assert _write_read_write(pair) is None
+    assert _replication_objects(pair) == []
+    assert load(tmp_path, src.identity, dst.identity) is None
