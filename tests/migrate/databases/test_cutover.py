@@ -144,6 +144,7 @@ def test_abort_after_a_cutover_that_timed_out(source_db: PgPair, app_writer: str
     with pair.dst() as conn:
         conn.execute(f'ALTER SUBSCRIPTION "{names["subscription"]}" DISABLE')
     with pair.src() as conn:
+        conn.execute("SET synchronous_commit = on")  # flushed: any cutover sees the lag
         conn.execute("INSERT INTO app.audit_log VALUES (now(), 'not replicated')")
     runner = CliRunner()
     args = [pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
