@@ -34,6 +34,12 @@ def copy_cmd(
     jobs: int = JOBS,
     split_rows: int = typer.Option(1_000_000, "--split-rows", min=1000, help="Copy bigger tables in page ranges."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the verification at the end."),
+    subscription_passfile: str | None = typer.Option(
+        None,
+        "--subscription-passfile",
+        help="With --online on a self-managed target: a pgpass file ON THE TARGET SERVER'S MACHINE (readable by "
+        "its postgres user) holding the source's password; the subscription then carries no password at all.",
+    ),
     state_dir: Path | None = STATE_DIR,
     json: bool = JSON,
 ) -> None:
@@ -45,11 +51,12 @@ def copy_cmd(
     target. The CREATE SUBSCRIPTION is kept out of the target's statement log when the migration role may
     turn logging off for its session (superuser, or GRANT SET ON PARAMETER); otherwise a warning says it
     may be logged (log_statement=ddl or all): use a replication role whose password you rotate afterwards.
+    On a self-managed target, --subscription-passfile keeps the password out of every statement.
     """
     src, dst = dsn.parse(source), dsn.parse(target)
     report = engine.copy_database(
         src, dst, online=online, jobs=jobs, split_rows=split_rows, state_dir=state_dir,
-        run_verify=not no_verify, show_progress=True,
+        run_verify=not no_verify, show_progress=True, subscription_passfile=subscription_passfile,
     )  # fmt: skip
     if json:
         print_json(report.to_json())

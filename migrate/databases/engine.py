@@ -193,7 +193,12 @@ def copy_database(
     state_dir: Path | None = None,
     run_verify: bool = True,
     show_progress: bool = True,
+    subscription_passfile: str | None = None,
 ) -> CopyReport:
+    """`subscription_passfile`: a pgpass file on the target server's machine, from which its subscription
+    takes the source's password (self-managed targets only): no password in any statement then."""
+    if subscription_passfile is not None and not online:
+        raise InputError("--subscription-passfile is for an online copy (--online) only")
     started = time.monotonic()
     with reach(src, dst), run_lock(dst):
         state = _state(src, dst, state_dir)
@@ -249,7 +254,8 @@ def copy_database(
                     if online:
                         replication.cleanup(src_conn, dst_conn, names)
                 elif online:
-                    report.subscription_logged = not replication.create_subscription(dst_conn, src, names)
+                    quiet = replication.create_subscription(dst_conn, src, names, subscription_passfile)
+                    report.subscription_logged = not quiet and subscription_passfile is None
                     if report.subscription_logged:
                         report.warnings.append(
                             "statement logging could not be switched off on the target (not superuser): the "

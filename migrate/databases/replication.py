@@ -55,12 +55,15 @@ _QUIET = (
 )
 
 
-def create_subscription(dst: psycopg.Connection, source: DbEndpoint, names: dict[str, str]) -> bool:
+def create_subscription(
+    dst: psycopg.Connection, source: DbEndpoint, names: dict[str, str], passfile: str | None = None
+) -> bool:
     """The target's apply worker connects to the source by its real address (not through our tunnel).
 
     PostgreSQL keeps the password in the subscription's connection string (pg_subscription.subconninfo,
-    readable by superusers only): there is no other way to give it to a managed server. Returns whether
-    statement logging could be switched off for the CREATE SUBSCRIPTION (False: it may be in the log).
+    readable by superusers only): there is no other way to give it to a managed server. Where the target
+    runs on a machine of ours, `passfile` names a pgpass file there and no password is sent at all. Returns
+    whether statement logging could be switched off for the CREATE SUBSCRIPTION (False: it may be logged).
     """
     quiet = True
     with dst.transaction():
@@ -77,7 +80,7 @@ def create_subscription(dst: psycopg.Connection, source: DbEndpoint, names: dict
                     "WITH (create_slot = false, copy_data = false, slot_name = {slot}, enabled = true)"
                 ).format(
                     sub=sql.Identifier(names["subscription"]),
-                    conn=sql.Literal(source.server_conninfo()),
+                    conn=sql.Literal(source.server_conninfo(passfile)),
                     pub=sql.Identifier(names["publication"]),
                     slot=sql.Literal(names["slot"]),
                 )

@@ -5,6 +5,7 @@ it fails, and `abort` then cleans up. The CREATE SUBSCRIPTION with the password 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -279,3 +280,33 @@ def test_abort_reopens_a_source_a_dead_cutover_left_closed(source_db: PgPair, ap
     assert _write_read_write(pair) is None
     assert _replication_objects(pair) == []
     assert load(tmp_path, src.identity, dst.identity) is None
+
+
+def test_a_subscription_password_from_a_passfile_on_the_target_server(source_db: PgPair, tmp_path) -> None:
+    pair = source_db
+    with pair.src() as conn:
+        conn.execute("ALTER TABLE app.audit_log REPLICA IDENTITY FULL")
+    passfile = pair.target.root / f"subscription-{os.getpid()}.pgpass"  # on the target server's machine
+    passfile.write_text(f"127.0.0.1:{pair.source.port}:*:postgres:{PASSWORD}\n")
+    shutil.chown(passfile, "postgres", "postgres")
+    passfile.chmod(0o600)
+    src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
+    try:
+        report = engine.copy_database(src, dst, online=True, state_dir=tmp_path, show_progress=False,
+                                      subscription_passfile=str(passfile))  # fmt: skip
+        assert report.ok and not report.subscription_logged
+        with pair.dst() as conn:
+            conninfo = conn.execute("SELECT subconninfo FROM pg_subscription WHERE subname = %s",
+                                    (report.replication["subscription"],)).fetchone()[0]  # fmt: skip
+        assert PASSWORD not in conninfo and "passfile=" in conninfo
+        with pair.src() as conn:
+            conn.execute("INSERT INTO app.audit_log VALUES (now(), 'through the passfile')")
+        with pair.dst() as conn:  # the subscription logged in with the password from that file
+            for _ in range(600):
+                if conn.execute("SELECT count(*) FROM app.audit_log WHERE line = 'through the passfile'").fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            assert conn.execute("SELECT count(*) FROM app.audit_log WHERE line = 'through the passfile'").fetchone()[0]
+    finally:
+        engine.abort(src, dst, tmp_path)
+        passfile.unlink()
