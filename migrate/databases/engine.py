@@ -7,6 +7,7 @@ only print it. Everything that can be checked is checked before anything is writ
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -89,9 +90,10 @@ def _replication_names(state: StateFile) -> dict[str, str]:
     return replication.names(state.path.stem.removeprefix("db-")[:12])
 
 
-def _crash_hook(units_done: int) -> None:
-    """Tests only: SIGKILL ourselves after N committed units, to prove a rerun resumes."""
-    limit = os.environ.get("OPCLOUD_TEST_KILL_AFTER_UNITS")
+def _crash_hook(units_done: int, variable: str = "OPCLOUD_TEST_KILL_AFTER_UNITS") -> None:
+    """Tests only: SIGKILL ourselves after N committed units (or large-object batches), to prove a rerun
+    resumes."""
+    limit = os.environ.get(variable)
     if limit and units_done >= int(limit):
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -277,11 +279,19 @@ def copy_database(
 
 
 # What a rerun repairs after a failed verification: rows, sequences, large-object contents, database properties.
-_REPAIRABLE = ("rows", "sequence behind", "large object", "database ")
+_REPAIRABLE = re.compile(
+    r"^(.+: \d+ rows on the source, \d+ on the target"
+    r"|.+: same row count \(\d+\) but the rows differ \(hash mismatch\)"
+    r"|sequence behind on the target: .+"
+    r"|large object \d+: .+|large object \d+ only on the target"
+    r"|database properties (missing on the target|only on the target): (?!encoding |collate |ctype ).+)$",
+    re.DOTALL,
+)
 
 
 def _unrepairable(problems: list[str]) -> list[str]:
-    return [p for p in problems if not any(marker in p for marker in _REPAIRABLE)]
+    """Problems a rerun cannot put right (schema, large-object entries): the user has to start over."""
+    return [p for p in problems if not _REPAIRABLE.match(p)]
 
 
 def _record_failed_verification(state: StateFile, verification: VerifyReport) -> None:
@@ -376,9 +386,15 @@ def _copy_under_snapshot(
         copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.display, n), on_unit)
         report.tables.sort(key=lambda t: (t.schema, t.name))
         state.update(phase=Phase.LARGE_OBJECTS)
-        copied = largeobjects.copy(
-            src, dst, snap, st.large_objects_done, lambda oid: state.update(large_objects_done=oid)
-        )
+        batches = 0
+
+        def on_batch(oid: int) -> None:
+            nonlocal batches
+            state.update(large_objects_done=oid)
+            batches += 1
+            _crash_hook(batches, "OPCLOUD_TEST_KILL_AFTER_LARGE_OBJECT_BATCHES")
+
+        copied = largeobjects.copy(src, dst, snap, st.large_objects_done, on_batch)
         report.large_objects, report.large_object_bytes = copied.objects, copied.bytes
         if copied.objects:
             progress.log(f"copied {copied.objects} large objects, {human_bytes(copied.bytes)}")

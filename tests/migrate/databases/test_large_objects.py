@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine
+from migrate.databases import dsn, engine, largeobjects
+from migrate.databases.state import load
 from opcloud.cli import app
 from tests.servers.postgres import PASSWORD, PgPair
+from tests.servers.process import REPO_ROOT
 
 BIG = 2_500_000  # more than two of the 1 MiB pieces copied and hashed at a time
 
@@ -168,3 +173,28 @@ def test_a_database_property_the_target_refuses_is_named_before_anything_is_writ
             with cluster.connect() as admin:
                 admin.execute(f"DROP DATABASE {db}")
                 admin.execute(f"DROP ROLE {role}")
+
+
+def test_a_copy_killed_among_the_large_objects_resumes_after_the_last_batch(pg_pair: PgPair, tmp_path) -> None:
+    pair = pg_pair
+    with pair.src() as conn:
+        conn.execute("CREATE TABLE public.t (id int PRIMARY KEY)")
+        conn.execute(
+            "SELECT lo_from_bytea(0, convert_to(repeat('doc ' || g, 50), 'UTF8')) FROM generate_series(1, 1200) g"
+        )
+    argv = [sys.executable, "-c", "from opcloud.cli import main; main()", "migrate", "db", "copy",
+            pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]  # fmt: skip
+    env = {**os.environ, "OPCLOUD_TEST_KILL_AFTER_LARGE_OBJECT_BATCHES": "1"}
+    crashed = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
+    state = load(tmp_path, src.identity, dst.identity)
+    assert state is not None and state.phase == "large-objects" and state.large_objects_done > 0
+    with pair.dst() as conn:  # the first batch is in, the rest still empty
+        sizes = conn.execute("SELECT length(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY oid").fetchall()
+    assert len(sizes) == 1200 and sum(1 for (n,) in sizes if n) == largeobjects.BATCH_OBJECTS
+
+    report = engine.copy_database(src, dst, state_dir=tmp_path, show_progress=False)
+    assert report.large_objects == 1200 - largeobjects.BATCH_OBJECTS  # only those after the last batch
+    assert report.verification is not None and report.verification.ok, report.verification.problems
+    assert report.verification.large_objects_checked == 1200
