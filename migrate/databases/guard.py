@@ -6,7 +6,7 @@ PUBLIC and from every role that holds it except the migration role, and every ot
 is ended (and waited for). The migration role keeps CONNECT (cutover verifies through it) and, with every
 superuser, is the only one left able to connect; for those new sessions default to read-only.
 
-Needs: ownership of the source database (or GRANT OPTION on CONNECT) and membership of pg_signal_backend
+Needs: ownership of the source database (or membership of its owner role) and membership of pg_signal_backend
 (rds_superuser and azure_pg_admin have both). Superusers' sessions cannot be ended by a non-superuser.
 Undone exactly: the grants taken away are given back and the database's own default_transaction_read_only
 setting is put back as it was; what was recorded is kept in the state file until then.
