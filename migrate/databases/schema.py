@@ -44,11 +44,14 @@ def tool(name: str) -> str:
     return found
 
 
-def dump(src: DbEndpoint, section: str, snapshot: str) -> str:
+def dump(src: DbEndpoint, section: str, snapshot: str | None) -> str:
+    """One section of pg_dump's plain output (`schema`: pre-data and post-data), in `snapshot` when given."""
     argv = [
-        tool("pg_dump"), "-d", src.conninfo(), f"--section={section}", f"--snapshot={snapshot}",
+        tool("pg_dump"), "-d", src.conninfo(), "--schema-only" if section == "schema" else f"--section={section}",
         "--no-subscriptions", "--quote-all-identifiers",
     ]  # fmt: skip
+    if snapshot:
+        argv.append(f"--snapshot={snapshot}")
     result = subprocess.run(argv, capture_output=True, text=True, env=src.subprocess_env())
     if result.returncode != 0:
         raise CheckFailed(f"pg_dump --section={section} failed: {_first_error(redact(result.stderr, src))}")

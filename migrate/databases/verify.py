@@ -11,6 +11,7 @@ without a primary key is hashed in the order of its row hashes (a multiset hash)
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -18,10 +19,11 @@ from typing import Any
 
 import psycopg
 
-from migrate.databases import catalog, dbprops, largeobjects, replication
+from migrate.databases import catalog, dbprops, largeobjects, replication, schema
 from migrate.databases.catalog import Table, quote_ident
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.snapshot import SESSION_SETTINGS, connect_in
+from opcloud.errors import CheckFailed
 
 
 @dataclass
@@ -130,6 +132,7 @@ def verify(
         if check_sequences:
             report.sequences_behind = _sequences_behind(src_conn, dst_conn)
         _compare_large_objects(src_conn, dst_conn, report)
+        _compare_dumps(src, dst, snapshot, report)
     finally:
         src_conn.close()
         dst_conn.close()
@@ -238,6 +241,31 @@ def _compare_large_objects(src: psycopg.Connection, dst: psycopg.Connection, rep
             return
     report.large_objects_checked = len(sides[0])
     report.large_objects = largeobjects.compare(sides[0], sides[1])
+
+
+def _dump_entries(endpoint: DbEndpoint, snapshot: str | None) -> set[str]:
+    """Every entry of pg_dump --schema-only as `KIND schema.name <hash of its SQL>` (an online copy's own
+    publication left out): what pg_dump would restore, compared whole, beyond the catalog queries above."""
+    _, entries = schema.split(schema.dump(endpoint, "schema", snapshot))
+    ours = re.compile(replication.OURS.rstrip("$"))
+    out = set()
+    for entry in entries:
+        if entry.kind.startswith("PUBLICATION") and ours.match(entry.name):
+            continue
+        digest = hashlib.sha256(entry.sql.encode()).hexdigest()[:12]
+        out.add(f"{entry.kind} {entry.schema}.{entry.name} <{digest}>")
+    return out
+
+
+def _compare_dumps(src: DbEndpoint, dst: DbEndpoint, snapshot: str | None, report: VerifyReport) -> None:
+    try:
+        source, target = _dump_entries(src, snapshot), _dump_entries(dst, None)
+    except CheckFailed as error:
+        report.errors.append(f"schema through pg_dump: {error}")
+        return
+    missing, extra = sorted(source - target), sorted(target - source)
+    if missing or extra:
+        report.schema["schema (pg_dump)"] = {"missing": missing, "extra": extra}
 
 
 def _first_line(error: BaseException) -> str:
