@@ -27,7 +27,7 @@ from migrate.databases.progress import CopyProgress, human_bytes
 from migrate.databases.state import DEFAULT_STATE_DIR, FINISHED, Phase, StateFile, load
 from migrate.databases.tunnel import reach
 from migrate.databases.verify import VerifyReport, verify
-from opcloud.errors import CheckFailed, InputError
+from opcloud.errors import CheckFailed, InputError, OpcloudError
 
 
 @dataclass
@@ -561,6 +561,7 @@ def cutover(
             properties = dbprops.read(src_conn).items()  # as they are without the guard
             record["properties"] = sorted(properties)  # what later verifications compare the source as
             state.update(guard=record, phase=Phase.CUTTING_OVER)  # recorded before the first change
+            cleaning = False
             try:
                 progress.log(f"keeping every other session out of {src.dbname} on the source...")
                 report.sessions_terminated = guard.apply(src_conn, record)
@@ -574,15 +575,29 @@ def cutover(
                 report.verification = verify(src, dst, jobs=jobs, source_properties=properties)
                 if not report.verification.ok:
                     raise CheckFailed("verification failed: " + "; ".join(report.verification.problems[:3]))
+                cleaning = True
                 report.cleaned_up = replication.cleanup(src_conn, dst_conn, names)
             except BaseException as error:
                 reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                left = _lift_guard(src_conn, state)
+                try:
+                    with src.connect() as fresh:  # ours may be what broke
+                        _writable_session(fresh)
+                        left = _lift_guard(fresh, state)
+                except (psycopg.Error, OpcloudError) as undo_error:
+                    raise CheckFailed(
+                        f"cutover failed: {reason}; giving writes back to the source failed too "
+                        f"({str(undo_error).strip().splitlines()[0]}): it stays closed; run `opcloud migrate db "
+                        "abort` (the state file keeps what to undo)"
+                    ) from None
                 state.update(phase=Phase.FOLLOWING)
                 undone = "writes restored exactly" if not left else f"writes restored, ACL differs: {'; '.join(left)}"
+                after = (
+                    "replication may be partly removed: run `opcloud migrate db abort` and copy again"
+                    if cleaning
+                    else "replication keeps following"
+                )
                 raise CheckFailed(
-                    f"cutover failed: {reason}; the source {src.display} was made writable again ({undone}), "
-                    "replication keeps following"
+                    f"cutover failed: {reason}; the source {src.display} was made writable again ({undone}), {after}"
                 ) from None
             state.update(phase=Phase.CUT_OVER, verified=True)
     report.next_steps = [
