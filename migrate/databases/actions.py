@@ -12,6 +12,7 @@ from typing import Any
 from migrate.databases import catalog, dsn, engine, state
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.plan import DatabasePair
+from migrate.databases.state import FINISHED, Phase
 from migrate.databases.tunnel import reach
 
 
@@ -19,7 +20,7 @@ def state_dir(plan: Any) -> Path:
     return Path(plan.state_dir) / "databases"
 
 
-def _phase(plan: Any, src: DbEndpoint, dst: DbEndpoint) -> str | None:
+def _phase(plan: Any, src: DbEndpoint, dst: DbEndpoint) -> Phase | None:
     """The recorded phase of this pair's copy, None before any (read from the state file: no connection)."""
     recorded = state.load(state_dir(plan), src.identity, dst.identity)
     return recorded.phase if recorded else None
@@ -30,7 +31,7 @@ def plan_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
     src, dst = dsn.parse(pair.source), dsn.parse(pair.target)
     phase = _phase(plan, src, dst)
     with reach(src, dst), src.connect() as src_conn, dst.connect() as dst_conn:
-        resuming = phase not in ("new", None)
+        resuming = phase not in (Phase.NEW, None)
         warnings = (
             [] if resuming else engine.preflight(src, dst, src_conn, dst_conn, online=pair.online, resuming=False)
         )
@@ -53,7 +54,7 @@ def plan_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
 def run_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
     """Copy (or resume); a pair already copied reports its status instead of copying again."""
     src, dst = dsn.parse(pair.source), dsn.parse(pair.target)
-    if _phase(plan, src, dst) in ("done", "following", "cut-over"):
+    if _phase(plan, src, dst) in FINISHED:
         return status_pair(plan, pair, progress)
     report = engine.copy_database(
         src, dst, online=pair.online, jobs=pair.jobs, split_rows=pair.split_rows, state_dir=state_dir(plan),
@@ -63,11 +64,13 @@ def run_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
 
 
 def verify_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
-    report = engine.verify_databases(dsn.parse(pair.source), dsn.parse(pair.target), jobs=pair.jobs)
+    report = engine.verify_databases(
+        dsn.parse(pair.source), dsn.parse(pair.target), jobs=pair.jobs, state_dir=state_dir(plan)
+    )
     return {"kind": "db-verify", **report.to_json()}
 
 
 def status_pair(plan: Any, pair: DatabasePair, progress: bool) -> dict[str, Any]:
     report = engine.status(dsn.parse(pair.source), dsn.parse(pair.target), state_dir(plan))
-    ok = report.phase == "following" or (report.phase in ("done", "cut-over") and report.verified is True)
+    ok = report.phase == Phase.FOLLOWING or (report.phase in (Phase.DONE, Phase.CUT_OVER) and report.verified is True)
     return {"kind": "db-status", "ok": ok, **report.to_json()}

@@ -5,6 +5,7 @@ Read in the copy's snapshot where it matters, so the list of tables is the one t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import psycopg
@@ -43,9 +44,14 @@ class Table:
         return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
 
     @property
-    def key(self) -> str:
-        """Human and state-file key: schema.name without quoting."""
-        return f"{self.schema}.{self.name}"
+    def key(self) -> tuple[str, str]:
+        """State and lookup key: (schema, name) as two identifiers, never joined into one string."""
+        return (self.schema, self.name)
+
+    @property
+    def display(self) -> str:
+        """For people: `app.tenders`, quoted where a plain name would be ambiguous (`"x.y".z`)."""
+        return display_name(self.schema, self.name)
 
     @property
     def column_list(self) -> str:
@@ -58,6 +64,14 @@ class Table:
 
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def display_name(schema: str, name: str) -> str:
+    """schema.name with each part quoted only when it is not a plain lower-case identifier."""
+    return ".".join(part if _PLAIN.match(part) else quote_ident(part) for part in (schema, name))
 
 
 def tables(conn: psycopg.Connection) -> list[Table]:

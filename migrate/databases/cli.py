@@ -34,14 +34,29 @@ def copy_cmd(
     jobs: int = JOBS,
     split_rows: int = typer.Option(1_000_000, "--split-rows", min=1000, help="Copy bigger tables in page ranges."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the verification at the end."),
+    subscription_passfile: str | None = typer.Option(
+        None,
+        "--subscription-passfile",
+        help="With --online on a self-managed target: a pgpass file ON THE TARGET SERVER'S MACHINE (readable by "
+        "its postgres user) holding the source's password; the subscription then carries no password at all.",
+    ),
     state_dir: Path | None = STATE_DIR,
     json: bool = JSON,
 ) -> None:
-    """Copy schema, data, indexes, sequences, owners and grants; verify; with --online keep following."""
+    """Copy schema, data, large objects, indexes, sequences, owners, grants and the database's own settings,
+    grants and comment; verify all of it; with --online keep following.
+
+    With --online the target's subscription holds the source's password in its connection string
+    (pg_subscription, readable by superusers only): PostgreSQL has no other way to give it to the
+    target. The CREATE SUBSCRIPTION is kept out of the target's statement log when the migration role may
+    turn logging off for its session (superuser, or GRANT SET ON PARAMETER); otherwise a warning says it
+    may be logged (log_statement=ddl or all): use a replication role whose password you rotate afterwards.
+    On a self-managed target, --subscription-passfile keeps the password out of every statement.
+    """
     src, dst = dsn.parse(source), dsn.parse(target)
     report = engine.copy_database(
         src, dst, online=online, jobs=jobs, split_rows=split_rows, state_dir=state_dir,
-        run_verify=not no_verify, show_progress=True,
+        run_verify=not no_verify, show_progress=True, subscription_passfile=subscription_passfile,
     )  # fmt: skip
     if json:
         print_json(report.to_json())
@@ -53,8 +68,12 @@ def copy_cmd(
         console.print(table)
         console.print(
             f"{len(report.tables)} tables, {report.rows} rows, {human_bytes(report.bytes)}, "
-            f"{report.post_data_statements} indexes/constraints, {report.sequences} sequences in {report.seconds:.1f}s"
+            f"{report.large_objects} large objects ({human_bytes(report.large_object_bytes)}), "
+            f"{report.post_data_statements} indexes/constraints, {report.sequences} sequences, "
+            f"{report.database_properties} database-level changes in {report.seconds:.1f}s"
         )
+        if report.repaired:
+            console.print(f"copied again after the failed verification: {', '.join(report.repaired)}")
         for warning in report.warnings:
             console.print(f"warning: {warning}")
         _print_verification(report.verification)
@@ -81,6 +100,8 @@ def status_cmd(source: str = SRC, target: str = DST, state_dir: Path | None = ST
         f"{report.tables_done}/{report.tables_total}, {report.rows} rows, {human_bytes(report.bytes)}, "
         f"verified: {report.verified}"
     )
+    for problem in report.problems[:20]:
+        console.print(f"  - last verification: {problem}", markup=False)
     if report.lag:
         lag = report.lag
         console.print(
@@ -94,12 +115,24 @@ def cutover_cmd(
     source: str = SRC,
     target: str = DST,
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds to wait for the target to catch up."),
+    health_window: float = typer.Option(
+        15.0, "--health-window", min=1.0, help="Seconds to watch the lag fall before the source is touched."
+    ),
     jobs: int = JOBS,
     state_dir: Path | None = STATE_DIR,
     json: bool = JSON,
 ) -> None:
-    """Make the source read-only, wait for zero lag, sync sequences, remove replication, verify."""
-    report = engine.cutover(dsn.parse(source), dsn.parse(target), state_dir=state_dir, jobs=jobs, timeout=timeout)
+    """Check replication is healthy, close the source to writes, wait for zero lag, sync sequences, verify,
+    remove replication. If anything fails once the source is closed, it is opened again.
+
+    Closing the source: CONNECT on the source database is revoked from PUBLIC and every role but the
+    migration role, every other session is ended, and new sessions default to read-only. Needs ownership of
+    the source database and pg_signal_backend; superusers and the migration role can still connect.
+    """
+    report = engine.cutover(
+        dsn.parse(source), dsn.parse(target), state_dir=state_dir, jobs=jobs, timeout=timeout,
+        health_window=health_window,
+    )  # fmt: skip
     if json:
         print_json(report.to_json())
     else:
@@ -107,6 +140,7 @@ def cutover_cmd(
         console.print(
             f"sessions ended on the source: {report.sessions_terminated}; sequences synced: {report.sequences}"
         )
+        console.print(f"roles still able to connect to the source: {', '.join(report.still_able_to_connect)}")
         for item in report.cleaned_up:
             console.print(f"dropped {item}")
         _print_verification(report.verification)
@@ -117,9 +151,12 @@ def cutover_cmd(
 
 
 @app.command("verify")
-def verify_cmd(source: str = SRC, target: str = DST, jobs: int = JOBS, json: bool = JSON) -> None:
-    """Compare row counts, ordered row hashes and schemas of two databases."""
-    report = engine.verify_databases(dsn.parse(source), dsn.parse(target), jobs=jobs)
+def verify_cmd(
+    source: str = SRC, target: str = DST, jobs: int = JOBS, state_dir: Path | None = STATE_DIR, json: bool = JSON
+) -> None:
+    """Compare row counts, ordered row hashes, large objects (contents by hash, owners, grants, comments),
+    sequences, schemas and database-level properties of two databases."""
+    report = engine.verify_databases(dsn.parse(source), dsn.parse(target), jobs=jobs, state_dir=state_dir)
     if json:
         print_json(report.to_json())
     else:
@@ -129,7 +166,8 @@ def verify_cmd(source: str = SRC, target: str = DST, jobs: int = JOBS, json: boo
 
 @app.command("abort")
 def abort_cmd(source: str = SRC, target: str = DST, state_dir: Path | None = STATE_DIR, json: bool = JSON) -> None:
-    """Drop an online copy's subscription, slot and publication and forget its state (target data is kept)."""
+    """Open the source again if a failed cutover left it closed, drop an online copy's subscription, slot and
+    publication, and forget its state (target data is kept)."""
     dropped = engine.abort(dsn.parse(source), dsn.parse(target), state_dir)
     if json:
         print_json({"dropped": dropped})
@@ -143,7 +181,10 @@ def _print_verification(report: VerifyReport | None) -> None:
         return
     rows = sum(t.source_rows for t in report.tables)
     if report.ok:
-        console.print(f"verified: {len(report.tables)} tables, {rows} rows, schemas equal")
+        console.print(
+            f"verified: {len(report.tables)} tables, {rows} rows, {report.large_objects_checked} large objects, "
+            "schemas and database properties equal"
+        )
         return
     console.print(f"[bold red]verification failed[/] ({len(report.problems)} problems):")
     for problem in report.problems[:50]:

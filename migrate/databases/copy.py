@@ -169,7 +169,7 @@ def _copy_one(
     except (psycopg.Error, _SourceFailed) as error:
         dst.rollback()
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckFailed(f"copying {unit.table.key} failed: {message}") from None
+        raise CheckFailed(f"copying {unit.table.display} failed: {message}") from None
     finally:
         if source.poll() is None:
             source.kill()

@@ -91,10 +91,13 @@ class DbEndpoint:
             env["PGPASSWORD"] = self.password
         return env
 
-    def server_conninfo(self) -> str:
-        """Conninfo for another server to reach this one (a subscription): real host, password included."""
-        params = {k: v for k, v in self.params.items() if k not in ("connect_timeout",)}
-        if self.password is not None:
+    def server_conninfo(self, passfile: str | None = None) -> str:
+        """Conninfo for another server to reach this one (a subscription): real host, and the password, or
+        with `passfile` (a pgpass file on that other server's machine) no password at all."""
+        params = {k: v for k, v in self.params.items() if k not in ("connect_timeout", "passfile")}
+        if passfile is not None:
+            params["passfile"] = passfile
+        elif self.password is not None:
             params["password"] = self.password
         return make_conninfo(**params)
 

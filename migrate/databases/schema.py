@@ -44,11 +44,14 @@ def tool(name: str) -> str:
     return found
 
 
-def dump(src: DbEndpoint, section: str, snapshot: str) -> str:
+def dump(src: DbEndpoint, section: str, snapshot: str | None) -> str:
+    """One section of pg_dump's plain output (`schema`: pre-data and post-data), in `snapshot` when given."""
     argv = [
-        tool("pg_dump"), "-d", src.conninfo(), f"--section={section}", f"--snapshot={snapshot}",
-        "--no-publications", "--no-subscriptions", "--quote-all-identifiers",
+        tool("pg_dump"), "-d", src.conninfo(), "--schema-only" if section == "schema" else f"--section={section}",
+        "--no-subscriptions", "--quote-all-identifiers",
     ]  # fmt: skip
+    if snapshot:
+        argv.append(f"--snapshot={snapshot}")
     result = subprocess.run(argv, capture_output=True, text=True, env=src.subprocess_env())
     if result.returncode != 0:
         raise CheckFailed(f"pg_dump --section={section} failed: {_first_error(redact(result.stderr, src))}")
@@ -78,8 +81,8 @@ class Entry:
     sql: str
 
     @property
-    def id(self) -> str:
-        return f"{self.kind}:{self.schema}:{self.name}"
+    def id(self) -> tuple[str, str, str]:
+        return (self.kind, self.schema, self.name)
 
 
 def split(script: str) -> tuple[str, list[Entry]]:
@@ -110,13 +113,13 @@ def phases(entries: list[Entry]) -> list[tuple[bool, list[Entry]]]:
 _TABLE = re.compile(r'(?:\bON (?:ONLY )?|ALTER TABLE (?:ONLY )?)"((?:[^"]|"")+)"\."((?:[^"]|"")+)"')
 
 
-def table_of(entry: Entry) -> str | None:
-    """`schema.table` an index or key is built on (pg_dump quotes every identifier for us)."""
+def table_of(entry: Entry) -> tuple[str, str] | None:
+    """(schema, table) an index or key is built on (pg_dump quotes every identifier for us)."""
     match = _TABLE.search(entry.sql)
     if not match:
         return None
     schema_name, table = (part.replace('""', '"') for part in match.groups())
-    return f"{schema_name}.{table}"
+    return (schema_name, table)
 
 
 class PostData:
@@ -124,22 +127,26 @@ class PostData:
     the rest (attachments, foreign keys, triggers, ...) runs once every table is loaded."""
 
     def __init__(
-        self, dst: DbEndpoint, script: str, jobs: int, done: set[str], on_done: Callable[[Entry, float], None]
-    ) -> None:
+        self, dst: DbEndpoint, script: str, jobs: int, done: set[tuple[str, str, str]],
+        on_done: Callable[[Entry, float], None], skip_publication: str | None = None,
+    ) -> None:  # fmt: skip
         self.dst, self.jobs, self.on_done = dst, jobs, on_done
         self.preamble, entries = split(script)
+        # The source's own publications are carried; the online copy's publication is not.
+        entries = [e for e in entries if not (e.kind.startswith("PUBLICATION") and skip_publication
+                   and (e.name == skip_publication or e.name.startswith(skip_publication + " ")))]  # fmt: skip
         self.phases = [(parallel, [e for e in group if e.id not in done]) for parallel, group in phases(entries)]
-        self.by_table: dict[str | None, list[Entry]] = {}
+        self.by_table: dict[tuple[str, str] | None, list[Entry]] = {}
         for entry in self.phases[0][1]:
             self.by_table.setdefault(table_of(entry), []).append(entry)
         self.pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="index")
         self.futures: list[Future[tuple[Entry, float]]] = []
         self._lock = threading.Lock()
 
-    def entries_on(self, key: str) -> int:
+    def entries_on(self, key: tuple[str, str]) -> int:
         return len(self.by_table.get(key, []))
 
-    def table_loaded(self, key: str) -> None:
+    def table_loaded(self, key: tuple[str, str]) -> None:
         with self._lock:
             for entry in self.by_table.pop(key, []):
                 self.futures.append(self.pool.submit(self._run, entry))

@@ -11,6 +11,7 @@ without a primary key is hashed in the order of its row hashes (a multiset hash)
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -18,15 +19,18 @@ from typing import Any
 
 import psycopg
 
-from migrate.databases import catalog
+from migrate.databases import catalog, dbprops, largeobjects, replication, schema
 from migrate.databases.catalog import Table, quote_ident
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.snapshot import SESSION_SETTINGS, connect_in
+from opcloud.errors import CheckFailed
 
 
 @dataclass
 class TableCheck:
-    table: str
+    table: str  # for people (quoted where ambiguous); schema and name are the identifiers
+    schema: str
+    name: str
     order: str  # "primary key" | "row hash"
     source_rows: int = 0
     target_rows: int = 0
@@ -46,10 +50,16 @@ class VerifyReport:
     tables: list[TableCheck] = field(default_factory=list)
     schema: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # category -> missing/extra
     sequences_behind: list[str] = field(default_factory=list)
+    large_objects: list[str] = field(default_factory=list)  # contents that differ (by hash), missing or extra
+    large_objects_checked: int = 0
+    errors: list[str] = field(default_factory=list)  # what could not be compared: never ok then
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.tables) and not self.schema and not self.sequences_behind
+        return (
+            all(t.ok for t in self.tables) and not self.schema and not self.sequences_behind
+            and not self.large_objects and not self.errors
+        )  # fmt: skip
 
     @property
     def problems(self) -> list[str]:
@@ -67,6 +77,8 @@ class VerifyReport:
             for item in diff.get("extra", []):
                 out.append(f"{category} only on the target: {item}")
         out.extend(f"sequence behind on the target: {s}" for s in self.sequences_behind)
+        out.extend(self.large_objects)
+        out.extend(f"not compared: {e}" for e in self.errors)
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -104,17 +116,23 @@ def verify(
     jobs: int = 4,
     snapshot: str | None = None,
     check_sequences: bool = True,
+    source_properties: set[str] | None = None,
 ) -> VerifyReport:
-    """Compare source (in `snapshot` when given) and target; never raises for a difference."""
+    """Compare source (in `snapshot` when given) and target; never raises for a difference.
+
+    `source_properties`: the source database's own properties as read before cutover closed it (the guard's
+    temporary changes are not the source's)."""
     report = VerifyReport(source=src.display, target=dst.display)
     src_conn = connect_in(src, snapshot) if snapshot else _plain(src)
     dst_conn = _plain(dst)
     try:
         tables = catalog.tables(src_conn)
-        report.schema = compare_schema(src_conn, dst_conn)
+        report.schema = compare_schema(src_conn, dst_conn, source_properties)
         # Sequences are not transactional: while an online copy follows, the source runs ahead until cutover.
         if check_sequences:
             report.sequences_behind = _sequences_behind(src_conn, dst_conn)
+        _compare_large_objects(src_conn, dst_conn, report)
+        _compare_dumps(src, dst, snapshot, report)
     finally:
         src_conn.close()
         dst_conn.close()
@@ -135,7 +153,7 @@ def verify(
 
     def check(table: Table) -> TableCheck:
         sql, order = hash_query(table)
-        result = TableCheck(table=table.key, order=order)
+        result = TableCheck(table=table.display, schema=table.schema, name=table.name, order=order)
         result.source_rows, result.source_hash = table_hash(side(src, True), sql)
         target = side(dst, False)
         try:
@@ -204,18 +222,84 @@ _SCHEMA_QUERIES: dict[str, str] = {
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND {catalog.USER_SCHEMAS}""",
     "extensions": "SELECT extname FROM pg_extension",
+    "large objects (owner, grants, comment)": """
+        SELECT format('%s owner %s acl %s comment %L', m.oid, pg_get_userbyid(m.lomowner),
+               coalesce(m.lomacl::text, 'default'), obj_description(m.oid, 'pg_largeobject'))
+        FROM pg_largeobject_metadata m""",
 }
+
+
+def _compare_large_objects(src: psycopg.Connection, dst: psycopg.Connection, report: VerifyReport) -> None:
+    """Every large object's contents, hashed piece by piece on each server."""
+    sides = []
+    for side, conn in (("source", src), ("target", dst)):
+        try:
+            with conn.transaction():  # a savepoint: a refused read leaves the rest of the checks running
+                sides.append(largeobjects.hashes(conn))
+        except psycopg.Error as error:
+            report.errors.append(f"large objects cannot be read on the {side}: {_first_line(error)}")
+            return
+    report.large_objects_checked = len(sides[0])
+    report.large_objects = largeobjects.compare(sides[0], sides[1])
+
+
+def _dump_entries(endpoint: DbEndpoint, snapshot: str | None) -> set[str]:
+    """Every entry of pg_dump --schema-only as `KIND schema.name <hash of its SQL>` (an online copy's own
+    publication left out): what pg_dump would restore, compared whole, beyond the catalog queries above."""
+    _, entries = schema.split(schema.dump(endpoint, "schema", snapshot))
+    ours = re.compile(replication.OURS.rstrip("$"))
+    out = set()
+    for entry in entries:
+        if entry.kind.startswith("PUBLICATION") and ours.match(entry.name):
+            continue
+        digest = hashlib.sha256(entry.sql.encode()).hexdigest()[:12]
+        out.add(f"{entry.kind} {entry.schema}.{entry.name} <{digest}>")
+    return out
+
+
+def _compare_dumps(src: DbEndpoint, dst: DbEndpoint, snapshot: str | None, report: VerifyReport) -> None:
+    try:
+        source, target = _dump_entries(src, snapshot), _dump_entries(dst, None)
+    except CheckFailed as error:
+        report.errors.append(f"schema through pg_dump: {error}")
+        return
+    missing, extra = sorted(source - target), sorted(target - source)
+    if missing or extra:
+        report.schema["schema (pg_dump)"] = {"missing": missing, "extra": extra}
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+_PUBLICATIONS = """
+    SELECT format('%%I all tables %%s, insert %%s, update %%s, delete %%s, truncate %%s, owner %%s', p.pubname,
+           p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, pg_get_userbyid(p.pubowner))
+    FROM pg_publication p WHERE p.pubname !~ %(ours)s
+    UNION ALL
+    SELECT format('%%I table %%I.%%I', t.pubname, t.schemaname, t.tablename) FROM pg_publication_tables t
+    WHERE t.pubname !~ %(ours)s"""
 
 
 def _schema_sets(conn: psycopg.Connection) -> dict[str, set[str]]:
     conn.execute("SET search_path = ''")  # every name printed schema-qualified, alike on both sides
-    return {name: {r[0] for r in conn.execute(sql).fetchall()} for name, sql in _SCHEMA_QUERIES.items()}  # type: ignore[arg-type]
+    sets = {name: {r[0] for r in conn.execute(sql).fetchall()} for name, sql in _SCHEMA_QUERIES.items()}  # type: ignore[arg-type]
+    sets["publications"] = {r[0] for r in conn.execute(_PUBLICATIONS, {"ours": replication.OURS}).fetchall()}
+    sets["database properties"] = dbprops.read(conn).items()
+    return sets
 
 
-def compare_schema(src: psycopg.Connection, dst: psycopg.Connection) -> dict[str, dict[str, list[str]]]:
+def compare_schema(
+    src: psycopg.Connection, dst: psycopg.Connection, source_properties: set[str] | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """Every category of schema object, and the database's own properties; an online copy's publication
+    (on the source only while it follows) is left out."""
     source, target = _schema_sets(src), _schema_sets(dst)
+    if source_properties is not None:
+        source["database properties"] = set(source_properties)
     diff: dict[str, dict[str, list[str]]] = {}
-    for name in _SCHEMA_QUERIES:
+    for name in source:
         missing, extra = sorted(source[name] - target[name]), sorted(target[name] - source[name])
         if missing or extra:
             diff[name] = {"missing": missing, "extra": extra}

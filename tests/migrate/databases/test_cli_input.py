@@ -112,3 +112,21 @@ def test_online_refuses_tables_without_identity(source_db: PgPair, tmp_path) -> 
         assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM pg_publication").fetchone()[0] == 0
     assert _target_relations(source_db) == 0
+
+
+def test_a_subscription_of_the_source_is_refused_by_name(pg_pair: PgPair, tmp_path) -> None:
+    pair = pg_pair
+    with pair.src() as conn:
+        conn.execute("CREATE TABLE public.t (id int PRIMARY KEY)")
+        conn.execute(
+            f"CREATE SUBSCRIPTION upstream_feed CONNECTION 'host=127.0.0.1 port={free_port()} dbname=x' "
+            "PUBLICATION p WITH (connect = false, enabled = false, create_slot = false, slot_name = NONE)"
+        )
+    try:
+        result = _copy(pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path))
+        assert result.exit_code == 2
+        assert "upstream_feed" in _one_error_line(result) and "not carried" in result.stderr
+        assert _target_relations(pair) == 0
+    finally:
+        with pair.src() as conn:
+            conn.execute("DROP SUBSCRIPTION upstream_feed")

@@ -25,7 +25,7 @@ def test_source_ended_midway_leaves_no_partial_rows(pg_pair: PgPair) -> None:
     snap = snapshots.export(src)
     try:
         with pg_pair.src() as conn:
-            (table,) = [t for t in catalog.tables(conn) if t.key == "public.notices"]
+            (table,) = [t for t in catalog.tables(conn) if t.key == ("public", "notices")]
         ended: list[int] = []
 
         def end_source_copy(unit: copier.Unit, moved: int) -> None:

@@ -89,3 +89,20 @@ def test_verify_reports_schema_and_sequence_drift_and_a_copied_pair_is_not_copie
     assert [item.split(":")[0] for item in report.schema["indexes"]["missing"]] == ["app.tenders_title_lower"]
     with pytest.raises(CheckFailed, match=r"sequence behind on the target: app\.doc_numbers"):
         engine.ensure_ok(report)
+
+
+def test_verify_sees_schema_only_pg_dump_shows(source_db: PgPair, tmp_path) -> None:
+    """A function body and a comment are no row, index or grant: the whole pg_dump --schema-only is compared."""
+    pair = source_db
+    src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
+    engine.copy_database(src, dst, state_dir=tmp_path, show_progress=False)
+    with pair.dst() as conn:
+        conn.execute("COMMENT ON TABLE app.tenders IS 'forged'")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION app.no_future() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+        )
+    result = CliRunner().invoke(app, ["migrate", "db", "verify", pair.source_dsn, pair.target_dsn, "--json"])
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.stdout)["problems"]
+    assert any(p.startswith('schema (pg_dump) only on the target: COMMENT app.TABLE "tenders"') for p in problems)
+    assert any(p.startswith("schema (pg_dump) missing on the target: FUNCTION app.no_future()") for p in problems)

@@ -18,9 +18,21 @@ from tests.servers.postgres import PASSWORD, PgPair
 def _replication_objects(pair: PgPair) -> list[str]:
     with pair.src() as src, pair.dst() as dst:
         return (
-            [f"slot {r[0]}" for r in src.execute("SELECT slot_name FROM pg_replication_slots").fetchall()]
+            # this test's databases only: slots and subscriptions are listed cluster-wide
+            [
+                f"slot {r[0]}"
+                for r in src.execute(
+                    "SELECT slot_name FROM pg_replication_slots WHERE database = current_database()"
+                ).fetchall()
+            ]
             + [f"publication {r[0]}" for r in src.execute("SELECT pubname FROM pg_publication").fetchall()]
-            + [f"subscription {r[0]}" for r in dst.execute("SELECT subname FROM pg_subscription").fetchall()]
+            + [
+                f"subscription {r[0]}"
+                for r in dst.execute(
+                    "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                ).fetchall()
+            ]
         )
 
 
@@ -83,7 +95,9 @@ def test_online_copy_with_live_writer_then_cutover(source_db: PgPair, writer_fac
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             src.execute("INSERT INTO app.audit_log VALUES (now(), 'after cutover')")
 
-    final = runner.invoke(app, ["migrate", "db", "verify", pair.source_dsn, pair.target_dsn])
+    final = runner.invoke(
+        app, ["migrate", "db", "verify", pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]
+    )
     assert final.exit_code == 0, final.output
     with pair.source.connect() as admin:
         admin.execute(f"ALTER DATABASE {pair.source_db} RESET default_transaction_read_only")

@@ -46,7 +46,7 @@ def test_crash_midway_then_resume(source_db: PgPair, tmp_path) -> None:
     report = engine.copy_database(src, dst, jobs=2, split_rows=1000, state_dir=tmp_path, show_progress=False)
     assert report.resumed
     resumed = {t.table for t in report.tables if t.resumed}
-    assert resumed == {first.key}
+    assert resumed == {first.display}
     assert report.verification is not None and report.verification.ok, report.verification.problems
     with pair.dst() as conn:
         assert conn.execute("SELECT count(*) FROM app.tenders").fetchone()[0] == 8000
