@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from migrate.stores.backends import BACKENDS
 from opcloud.console import print_json
 from opcloud.interrupts import resumable
 from opcloud.lazy import lazy_group
+from opcloud.paths import state_home
 
 app = typer.Typer(
     cls=lazy_group({"db": "migrate.databases.cli"}),
@@ -24,9 +24,13 @@ _URLS = (
     + ".\nAdd ?country=CC where the location cannot be told from the endpoint. URLs never hold secrets."
 )
 
-_DEFAULT_STATE = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "opcloud" / "migrate"
-
-StateDir = typer.Option(_DEFAULT_STATE, "--state-dir", help="Where the SQLite state of each pair lives.")
+StateDir = typer.Option(
+    None,
+    "--state-dir",
+    show_default=False,
+    help="Where the state of each pair lives [default: $XDG_STATE_HOME/opcloud/migrate, i.e. "
+    "~/.local/state/opcloud/migrate, whatever the folder].",
+)
 Json = typer.Option(False, "--json", help="Print the report as JSON on stdout (progress stays on stderr).")
 Transfers = typer.Option(8, "--transfers", "-t", min=1, max=256, help="Objects copied at once.")
 NoProgress = typer.Option(False, "--no-progress", help="No progress bar on stderr.")
@@ -53,7 +57,7 @@ cannot hold faithfully are encoded reversibly or refused by name (exit 1) before
 def copy(
     src: str = typer.Argument(..., help="Source store URL."),
     dst: str = typer.Argument(..., help="Target store URL."),
-    state_dir: Path = StateDir,
+    state_dir: Path | None = StateDir,
     transfers: int = Transfers,
     part_size: str = typer.Option("8M", help="Objects larger than this go in resumable parts of this size."),
     memory: str = typer.Option("128M", help="Bound on part buffers held at once across all transfers."),
@@ -81,7 +85,7 @@ def copy(
     if jurisdiction:
         check_within(jurisdiction, [dst])
     options = engine.CopyOptions(
-        state_dir=state_dir,
+        state_dir=state_dir or state_home(),
         transfers=transfers,
         part_size=parse_size(part_size),
         memory=parse_size(memory),
@@ -111,7 +115,7 @@ def copy(
 )
 def verify(
     targets: list[str] = typer.Argument(..., help="SRC DST, or PLAN.yaml."),
-    state_dir: Path = StateDir,
+    state_dir: Path | None = StateDir,
     transfers: int = Transfers,
     as_json: bool = Json,
     no_progress: bool = NoProgress,
@@ -125,7 +129,7 @@ def verify(
     if len(targets) != 2:
         raise InputError("verify takes SRC DST, or one PLAN.yaml")
     with resumable("verification changes nothing; run it again to start over"):
-        report = engine.verify(targets[0], targets[1], state_dir, transfers, not no_progress)
+        report = engine.verify(targets[0], targets[1], state_dir or state_home(), transfers, not no_progress)
     _finish(report.to_dict(), as_json, render.verify_report)
 
 
@@ -177,7 +181,7 @@ def run(
 )
 def status(
     targets: list[str] = typer.Argument(..., help="SRC DST, or PLAN.yaml."),
-    state_dir: Path = StateDir,
+    state_dir: Path | None = StateDir,
     as_json: bool = Json,
 ) -> None:
     from migrate import render, runner
@@ -188,7 +192,7 @@ def status(
         return
     if len(targets) != 2:
         raise InputError("status takes SRC DST, or one PLAN.yaml")
-    data = runner.pair_status(state_dir, targets[0], targets[1])
+    data = runner.pair_status(state_dir or state_home(), targets[0], targets[1])
     if as_json:
         print_json(data)
     else:

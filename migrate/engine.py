@@ -25,14 +25,22 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from migrate import transfer
 from migrate.progress import Progress
-from migrate.report import CopyReport, Failure, VerifyReport
+from migrate.report import CopyReport, Failure, Planned, VerifyReport
 from migrate.sameobject import carried, user_metadata
 from migrate.state import StateDB, Todo, state_path
-from migrate.stores.base import SHA256_KEY, MultipartStore, ObjectInfo, PartialFilesStore, Store, StoreError
+from migrate.stores.base import (
+    SHA256_KEY,
+    MultipartStore,
+    ObjectInfo,
+    PartialFilesStore,
+    RootCreatingStore,
+    Store,
+    StoreError,
+)
 from migrate.stores.registry import open_store
 from opcloud.errors import OpcloudError
 
@@ -82,18 +90,43 @@ def _open_checked(url: str) -> Store:
     return store
 
 
-def open_pair(source_url: str, target_url: str) -> tuple[Store, Store]:
+def open_pair(
+    source_url: str, target_url: str, missing_target_tree: Literal["refuse", "create", "empty"] = "refuse"
+) -> tuple[Store, Store]:
     """Open and check both stores, at once (one's round trips overlap the other's imports); any bad URL, missing
-    bucket or refused credential raises (the source's error first) before any write."""
+    bucket or refused credential raises (the source's error first) before any write. A target directory tree
+    that does not exist yet is refused, created once the source has answered (a copy), or taken as empty
+    (a dry run, which writes nothing)."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="open") as pool:
         opening = [pool.submit(_open_checked, url) for url in (source_url, target_url)]
     errors = [future.exception() for future in opening]
+    if errors[0] is None and errors[1] is not None and missing_target_tree != "refuse":
+        target = _missing_tree(target_url, create=missing_target_tree == "create")
+        if target is not None:
+            return opening[0].result(), target
     if any(errors):
         for future, error in zip(opening, errors, strict=True):
             if error is None:
                 future.result().close()
         raise next(error for error in errors if error is not None)
     return opening[0].result(), opening[1].result()
+
+
+def _missing_tree(url: str, create: bool) -> Store | None:
+    """The target tree whose root is missing, created (or left to list as empty); None if it is no tree."""
+    store = open_store(url)
+    if not isinstance(store, RootCreatingStore):
+        store.close()
+        return None
+    if not create:
+        return store
+    try:
+        store.create_root()
+        store.check()
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
@@ -193,7 +226,7 @@ def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
 def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     """Copy every (selected) object of `source_url` to `target_url`; see the module docstring."""
     started = time.monotonic()
-    source, target = open_pair(source_url, target_url)
+    source, target = open_pair(source_url, target_url, "empty" if options.dry_run else "create")
     report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
     path = state_path(options.state_dir, source.url, target.url)
     if options.dry_run and not path.exists():
@@ -214,6 +247,7 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         if options.dry_run:
             report.copied, report.copied_bytes = to_copy
             report.deleted = plan.get("delete", (0, 0))[0]
+            report.would = _would(state)
             return report
         _run(source, target, state, options, report, progress, to_copy, to_copy[0] + plan.get("verify", (0, 0))[0])
     finally:
@@ -223,6 +257,20 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         source.close()
         target.close()
     return report
+
+
+DRY_RUN_LISTED = 1000  # keys a dry run names; the counts cover all
+
+
+def _would(state: StateDB) -> list[Planned]:
+    """What a dry run would do, key by key (the first DRY_RUN_LISTED): `copy`, `verify` or `delete`."""
+    named = []
+    for item in state.todo():
+        if item.action in ("copy", "verify", "delete"):
+            named.append(Planned(item.key, item.action))
+            if len(named) == DRY_RUN_LISTED:
+                break
+    return named
 
 
 def _run(

@@ -3,7 +3,7 @@
 ```yaml
 name: prozorro-ua-aws-to-denovo
 jurisdiction: UA            # every target must lie here; checked before a byte is copied
-state_dir: .opcloud-state   # relative to the plan file
+state_dir: /var/lib/opcloud/prozorro   # optional; relative to the plan file; default: the state home
 transfers: 16
 read_back: false            # true: read back every copied object, even those the target checked in transit
 check_metadata: false       # true: a HEAD per unchanged object on both sides (trees show no metadata change)
@@ -26,6 +26,7 @@ from migrate.databases.plan import DatabasePair
 from migrate.sizes import parse_size
 from migrate.stores.url import parse
 from opcloud.errors import InputError
+from opcloud.paths import state_home
 
 
 class BucketPair(BaseModel):
@@ -54,12 +55,17 @@ class BucketPair(BaseModel):
         return value
 
 
+LEGACY_STATE_DIR = Path(".opcloud-state")
+
+
 class Plan(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     jurisdiction: str | None = Field(None, description="ISO country code or EU: every target must lie inside")
-    state_dir: Path = Field(Path(".opcloud-state"), description="state databases, relative to the plan file")
+    state_dir: Path | None = Field(
+        None, description="state databases, relative to the plan file (default: the state home, as every command)"
+    )
     transfers: int = Field(8, ge=1, le=256)
     bwlimit: str | None = Field(None, description="bytes per second for all transfers, e.g. 50M")
     memory: str = Field("128M", description="bound on the part buffers held at once")
@@ -107,6 +113,9 @@ def load_plan(path: Path) -> Plan:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InputError(f"{path}: pair names must be unique, repeated: {', '.join(duplicates)}")
-    if not plan.state_dir.is_absolute():
+    if plan.state_dir is None:
+        legacy = path.parent / LEGACY_STATE_DIR  # an earlier version's default: a copy in flight keeps its state
+        plan.state_dir = legacy.resolve() if legacy.is_dir() else state_home()
+    elif not plan.state_dir.is_absolute():
         plan.state_dir = (path.parent / plan.state_dir).resolve()
     return plan

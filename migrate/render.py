@@ -10,6 +10,8 @@ from rich.table import Table
 from opcloud.console import console
 from opcloud.progress import iec
 
+DRY_RUN_SHOWN = 50
+
 
 def _failures(title: str, items: list[Any], limit: int = 20) -> None:
     if not items:
@@ -49,6 +51,13 @@ def copy_report(data: dict[str, Any]) -> None:
         console.print(f"the target cannot hold: {', '.join(data['notCarried'])}", markup=False)
     _failures("refused (the target cannot hold these keys faithfully; nothing written for them)", data["refused"])
     _failures("failed", data["failed"])
+    if data["dryRun"] and data["would"]:
+        shown = data["would"][:DRY_RUN_SHOWN]
+        console.print(f"[bold]would ({data['copied']:,} to copy, {data['deleted']:,} to delete):[/]")
+        for item in shown:
+            console.print(f"  {item['action']:<7} {item['key']}", markup=False)
+        if data["copied"] + data["deleted"] > len(shown):
+            console.print(f"  ... ({len(data['would']):,} named in --json)")
     console.print(f"{'[green]ok[/]' if data['ok'] else '[red]NOT complete[/]'} in {data['seconds']:.1f} s")
 
 

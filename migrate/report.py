@@ -16,6 +16,12 @@ class Failure:
 
 
 @dataclass
+class Planned:
+    key: str
+    action: str  # copy | verify | delete
+
+
+@dataclass
 class VerifyReport:
     source: str
     target: str
@@ -59,6 +65,7 @@ class CopyReport:
     carried: list[str] = field(default_factory=list)  # properties carried and compared besides key and bytes
     not_carried: list[str] = field(default_factory=list)  # properties of the source the target cannot hold
     seconds: float = 0.0
+    would: list[Planned] = field(default_factory=list)  # a dry run: the first 1,000 keys and what it would do
 
     @property
     def complete(self) -> bool:

@@ -17,3 +17,10 @@ def require_writable_file(path: Path, what: str) -> None:
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise InputError(f"{path}: cannot write the {what} there ({parent} is not a writable directory)")
+
+
+def state_home() -> Path:
+    """Where opcloud keeps the state of copies by default: `$XDG_STATE_HOME/opcloud/migrate`
+    (`~/.local/state/opcloud/migrate`), the same from any folder, for buckets, databases and plans."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "opcloud" / "migrate"

@@ -32,9 +32,9 @@ def iec(amount: float) -> str:
     raise AssertionError("unreachable")
 
 
-def count(amount: float, unit: str) -> str:
-    """`12345, "objects"` -> `12,345 objects`."""
-    return f"{amount:,.0f} {unit}"
+def plural(amount: int, noun: str) -> str:
+    """`1, "resource"` -> `1 resource`; `12345, "object"` -> `12,345 objects`."""
+    return f"{amount:,} {noun}" if amount == 1 else f"{amount:,} {noun}s"
 
 
 def _amount(value: float, unit: str) -> str:
@@ -104,16 +104,7 @@ class Display:
         if not self.enabled:
             return Row(None, None)
         if self._bars is None:
-            self._bars = RichProgress(
-                SpinnerColumn(),
-                TextColumn("{task.description:<10}"),
-                BarColumn(),
-                AmountColumn(),
-                RateColumn(),
-                TimeRemainingColumn(),
-                console=err_console,
-                transient=True,
-            )
+            self._bars = RichProgress(*columns(), console=err_console, transient=True)
             self._bars.start()
             _ON_SCREEN.append(self._bars)
         return Row(self._bars, self._bars.add_task(phase, total=total or None, unit=unit))
@@ -124,10 +115,32 @@ class Display:
             self._bars = None
 
 
+def columns() -> tuple[ProgressColumn, ...]:
+    """The columns of every bar: phase, bar, amount in its unit, rate, time left."""
+    return (
+        SpinnerColumn(),
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        AmountColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+    )
+
+
+def on_screen(live: Any) -> None:
+    """Record a live display of a command's own (started), so an interrupt takes it down too."""
+    _ON_SCREEN.append(live)
+
+
 def _take_down(live: Any) -> None:
     live.stop()
     if live in _ON_SCREEN:
         _ON_SCREEN.remove(live)
+
+
+def take_down(live: Any) -> None:
+    """Stop a live display recorded with on_screen."""
+    _take_down(live)
 
 
 def take_down_all() -> None:

@@ -21,6 +21,7 @@ from rich.markup import escape as rich_escape
 
 from opcloud.errors import InputError
 from opcloud.paths import require_writable_file
+from opcloud.progress import plural
 from policies.check import CheckResult, RuleResult
 from policies.compare import Comparison
 from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
@@ -48,7 +49,7 @@ def _summary(result: CheckResult) -> str:
         f"{result.verdict}: {counts['passed']} rules passed, {counts['violated']} violated "
         f"({len(result.mandatory_violations)} mandatory violations), {counts['incomplete']} not evaluated "
         f"({len(result.mandatory_incomplete)} mandatory), {counts['not-applicable']} not applicable; "
-        f"{result.resource_count} resources checked"
+        f"{plural(result.resource_count, 'resource')} checked"
     )
 
 
@@ -98,7 +99,7 @@ def print_report(result: CheckResult, console: Console) -> None:
             rule = rule_result.rule
             status = rule_result.status
             level = "" if rule.enforcement is Enforcement.MANDATORY else " (advisory)"
-            evidence = f", {len(rule_result.passes)} resources" if rule_result.passes else ""
+            evidence = f", {plural(len(rule_result.passes), 'resource')}" if rule_result.passes else ""
             console.print(f"  [{_STYLE[status]}]{_ICON[status]:4}[/] {rule.name}{level}{evidence}")
             if rule_result.reason:
                 console.print(f"       [dim]{rich_escape(rule_result.reason)}[/]")

@@ -12,7 +12,7 @@ from rich.table import Table
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import InputError
 from opcloud.paths import require_writable_file
-from opcloud.progress import Display
+from opcloud.progress import Display, plural
 from policies.cli import check_command
 from stacks import automation, inspect
 from stacks.environment import list_stacks, open_stack
@@ -82,19 +82,15 @@ def synth_command(
     summary = inspect.summarize(manifest)
     console.print(inspect.tree(manifest))
     console.print(
-        f"\n[bold]{_count(summary.resources, 'resource')}[/] in stack [bold]{manifest.stack}[/] "
+        f"\n[bold]{plural(summary.resources, 'resource')}[/] in stack [bold]{manifest.stack}[/] "
         f"({', '.join(f'{p}: {n}' for p, n in summary.by_provider.items())})"
     )
     for part, count in summary.parts.items():
-        console.print(f"  [green]✓[/] {part:<28} {_count(count, 'resource')}")
+        console.print(f"  [green]✓[/] {part:<28} {plural(count, 'resource')}")
     for part in summary.missing_parts:
         console.print(f"  [yellow]-[/] {part:<28} not declared")
     if out is not None:
         err_console.print(f"manifest written to {out}")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _synth_with_spinner(env: str) -> Manifest:

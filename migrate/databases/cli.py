@@ -13,9 +13,10 @@ import typer
 from rich.table import Table
 
 from migrate.databases import dsn, engine
-from migrate.databases.progress import human_bytes
 from migrate.databases.verify import VerifyReport
 from opcloud.console import console, print_json
+from opcloud.interrupts import resumable
+from opcloud.progress import iec
 
 app = typer.Typer(help="Copy PostgreSQL between providers (offline or online), cut over, verify.", no_args_is_help=True)
 
@@ -54,21 +55,24 @@ def copy_cmd(
     On a self-managed target, --subscription-passfile keeps the password out of every statement.
     """
     src, dst = dsn.parse(source), dsn.parse(target)
-    report = engine.copy_database(
-        src, dst, online=online, jobs=jobs, split_rows=split_rows, state_dir=state_dir,
-        run_verify=not no_verify, show_progress=True, subscription_passfile=subscription_passfile,
-    )  # fmt: skip
+    # A copy killed at any point resumes (the suite kills it with SIGKILL): Ctrl-C need not wait. Cutover is
+    # never cut short this way: it gives the source its writes back first.
+    with resumable("tables copied so far are kept in the state; run the same command again to resume"):
+        report = engine.copy_database(
+            src, dst, online=online, jobs=jobs, split_rows=split_rows, state_dir=state_dir,
+            run_verify=not no_verify, show_progress=True, subscription_passfile=subscription_passfile,
+        )  # fmt: skip
     if json:
         print_json(report.to_json())
     else:
         table = Table("table", "rows", "size", "seconds", "ranges", title=f"{report.source} -> {report.target}")
         for t in report.tables:
-            table.add_row(t.table, str(t.rows), human_bytes(t.bytes), f"{t.seconds:.1f}", str(t.ranges)
+            table.add_row(t.table, str(t.rows), iec(t.bytes), f"{t.seconds:.1f}", str(t.ranges)
                           + (" (earlier run)" if t.resumed else ""))  # fmt: skip
         console.print(table)
         console.print(
-            f"{len(report.tables)} tables, {report.rows} rows, {human_bytes(report.bytes)}, "
-            f"{report.large_objects} large objects ({human_bytes(report.large_object_bytes)}), "
+            f"{len(report.tables)} tables, {report.rows} rows, {iec(report.bytes)}, "
+            f"{report.large_objects} large objects ({iec(report.large_object_bytes)}), "
             f"{report.post_data_statements} indexes/constraints, {report.sequences} sequences, "
             f"{report.database_properties} database-level changes in {report.seconds:.1f}s"
         )
@@ -97,7 +101,7 @@ def status_cmd(source: str = SRC, target: str = DST, state_dir: Path | None = ST
         return
     console.print(
         f"{report.mode} copy {report.source} -> {report.target}: {report.phase}, tables "
-        f"{report.tables_done}/{report.tables_total}, {report.rows} rows, {human_bytes(report.bytes)}, "
+        f"{report.tables_done}/{report.tables_total}, {report.rows} rows, {iec(report.bytes)}, "
         f"verified: {report.verified}"
     )
     for problem in report.problems[:20]:
@@ -106,7 +110,7 @@ def status_cmd(source: str = SRC, target: str = DST, state_dir: Path | None = ST
         lag = report.lag
         console.print(
             f"replication slot {lag['slot']}: {'active' if lag['active'] else 'INACTIVE'}, lag "
-            f"{human_bytes(lag['lag_bytes'] or 0)} (source at {lag['source_lsn']}, confirmed {lag['confirmed_lsn']})"
+            f"{iec(lag['lagBytes'] or 0)} (source at {lag['sourceLsn']}, confirmed {lag['confirmedLsn']})"
         )
 
 

@@ -11,7 +11,7 @@ import re
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,13 @@ from migrate.databases import copy as copier
 from migrate.databases import snapshot as snapshots
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.lock import run_lock
-from migrate.databases.progress import CopyProgress, human_bytes
-from migrate.databases.state import DEFAULT_STATE_DIR, FINISHED, Phase, StateFile, load
+from migrate.databases.progress import CopyProgress
+from migrate.databases.state import FINISHED, Phase, StateFile, default_state_dir, load
 from migrate.databases.tunnel import reach
 from migrate.databases.verify import VerifyReport, verify
 from opcloud.errors import CheckFailed, InputError, OpcloudError
+from opcloud.jsonstyle import to_json
+from opcloud.progress import iec
 
 
 @dataclass
@@ -75,14 +77,15 @@ class CopyReport:
         return sum(t.bytes for t in self.tables)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = to_json(self)
         data["verification"] = self.verification.to_json() if self.verification else None
         data.update(ok=self.ok, rows=self.rows, bytes=self.bytes)
         return data
 
 
 def _state(src: DbEndpoint, dst: DbEndpoint, state_dir: Path | None) -> StateFile:
-    return StateFile.open(state_dir or DEFAULT_STATE_DIR, src.identity, dst.identity, src.display, dst.display)
+    directory = state_dir or default_state_dir(src.identity, dst.identity)
+    return StateFile.open(directory, src.identity, dst.identity, src.display, dst.display)
 
 
 def _replication_names(state: StateFile) -> dict[str, str]:
@@ -397,7 +400,7 @@ def _copy_under_snapshot(
         copied = largeobjects.copy(src, dst, snap, st.large_objects_done, on_batch)
         report.large_objects, report.large_object_bytes = copied.objects, copied.bytes
         if copied.objects:
-            progress.log(f"copied {copied.objects} large objects, {human_bytes(copied.bytes)}")
+            progress.log(f"copied {copied.objects} large objects, {iec(copied.bytes)}")
         state.update(phase=Phase.POST_DATA)
         progress.log("data copied; remaining indexes, constraints, foreign keys, triggers...")
         post.finish()
@@ -413,7 +416,7 @@ def _copy_under_snapshot(
         state.update(database_settings_done=True)
     report.sequences = len(seqs)
     state.update(phase=Phase.VERIFY)
-    progress.log(f"copied {len(report.tables)} tables, {report.rows} rows, {human_bytes(report.bytes)}")
+    progress.log(f"copied {len(report.tables)} tables, {report.rows} rows, {iec(report.bytes)}")
 
 
 @dataclass
@@ -461,7 +464,7 @@ def _truncate_half_done(dst: DbEndpoint, tables: list[catalog.Table]) -> list[tu
 
 def verify_databases(src: DbEndpoint, dst: DbEndpoint, jobs: int = 4, state_dir: Path | None = None) -> VerifyReport:
     """After a cutover the source's database properties are compared as they were before it was closed."""
-    recorded = load(state_dir or DEFAULT_STATE_DIR, src.identity, dst.identity)
+    recorded = load(state_dir or default_state_dir(src.identity, dst.identity), src.identity, dst.identity)
     properties = set(recorded.guard["properties"]) if recorded and recorded.guard.get("properties") else None
     with reach(src, dst):
         return verify(src, dst, jobs=jobs, source_properties=properties)
@@ -484,7 +487,8 @@ class StatusReport:
     lag: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = to_json(self)
+        return data
 
 
 def status(src: DbEndpoint, dst: DbEndpoint, state_dir: Path | None = None) -> StatusReport:
@@ -523,7 +527,7 @@ class CutoverReport:
         return self.verification is not None and self.verification.ok
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = to_json(self)
         data["verification"] = self.verification.to_json() if self.verification else None
         data["ok"] = self.ok
         return data

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opcloud import clouds
+
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -37,9 +39,16 @@ class Endpoint(BaseModel):
     ssh: str | None = Field(None, description="bastion as user@host[:port]; the database host is reached through it")
     ssh_key: str | None = Field(None, description="private key for the bastion; default the SSH agent / ~/.ssh keys")
     known_hosts: str | None = Field(None, description="known_hosts file checked for the bastion; default ~/.ssh")
-    cloud: Literal["aws", "azure", "iaas"] | None = None
+    cloud: str | None = Field(None, description="a cloud of opcloud/clouds.py (aws, azure, iaas, ...)")
     region: str | None = Field(None, description="region or site of `cloud` (see opcloud/residency.py)")
     country: str | None = Field(None, description="ISO country code, for a database outside any known region")
+
+    @field_validator("cloud")
+    @classmethod
+    def _registered_cloud(cls, value: str | None) -> str | None:
+        if value is not None and value not in clouds.CLOUDS:
+            raise ValueError(f"unknown cloud {value!r}: known clouds are {', '.join(clouds.CLOUDS)}")
+        return value
 
     @field_validator("dsn_env")
     @classmethod

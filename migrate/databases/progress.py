@@ -7,24 +7,12 @@ import time
 from types import TracebackType
 
 from rich.progress import (
-    BarColumn,
-    DownloadColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
 )
 
 from opcloud.console import err_console
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
+from opcloud.progress import BYTES, columns, iec, on_screen, take_down
 
 
 class CopyProgress:
@@ -34,11 +22,7 @@ class CopyProgress:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
+            *columns(),
             console=err_console,
             transient=True,
             disable=not enabled or not err_console.is_terminal,
@@ -46,10 +30,11 @@ class CopyProgress:
 
     def __enter__(self) -> CopyProgress:
         self._progress.start()
+        on_screen(self._progress)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
-        self._progress.stop()
+        take_down(self._progress)
 
     def log(self, message: str) -> None:
         if self.enabled:
@@ -58,7 +43,7 @@ class CopyProgress:
 
     def add(self, key: str, total: int) -> None:
         with self._lock:
-            self._tasks[key] = self._progress.add_task(key, total=max(total, 1))
+            self._tasks[key] = self._progress.add_task(key, total=max(total, 1), unit=BYTES)
 
     def advance(self, key: str, nbytes: int) -> None:
         task = self._tasks.get(key)
@@ -69,5 +54,5 @@ class CopyProgress:
         task = self._tasks.pop(key, None)
         if task is not None:
             self._progress.remove_task(task)
-        rate = human_bytes(nbytes / seconds) + "/s" if seconds > 0 else "-"
-        self.log(f"copied {key}: {rows} rows, {human_bytes(nbytes)} in {seconds:.1f}s ({rate})")
+        rate = iec(nbytes / seconds) + "/s" if seconds > 0 else "-"
+        self.log(f"copied {key}: {rows} rows, {iec(nbytes)} in {seconds:.1f}s ({rate})")

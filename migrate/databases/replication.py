@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -18,6 +18,7 @@ from psycopg import sql
 from migrate.databases.catalog import Table
 from migrate.databases.dsn import DbEndpoint, redact
 from opcloud.errors import CheckFailed, InputError
+from opcloud.jsonstyle import to_json
 
 OURS = r"^opcloud_[0-9a-f]{12}$"  # the names `names` gives: an online copy's own publication, slot, subscription
 
@@ -102,7 +103,8 @@ class Lag:
     last_message_age_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data: dict[str, Any] = to_json(self)
+        return data
 
 
 def lag(src: psycopg.Connection, slot: str, dst: psycopg.Connection, subscription: str) -> Lag:

@@ -19,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from opcloud.errors import InputError
+from opcloud.paths import state_home
 
-DEFAULT_STATE_DIR = Path(".opcloud/state/databases")
+# Where an earlier version kept database states: relative to the folder it was run from. A pair whose state is
+# still there keeps using it (an online copy in flight must not lose its state); new pairs go to the state home.
+LEGACY_STATE_DIR = Path(".opcloud/state/databases")
+
+
+def default_state_dir(source_id: str, target_id: str) -> Path:
+    """The state home (opcloud.paths.state_home), unless this pair's state is still in the legacy folder."""
+    if state_path(LEGACY_STATE_DIR, source_id, target_id).exists():
+        return LEGACY_STATE_DIR
+    return state_home()
 FORMAT_VERSION = 2  # 1 (no "version" key): tables keyed by a dotted "schema.name" string
 
 TableKey = tuple[str, str]  # (schema, name), unquoted identifiers

@@ -14,7 +14,7 @@ import hashlib
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -24,6 +24,7 @@ from migrate.databases.catalog import Table, quote_ident
 from migrate.databases.dsn import DbEndpoint
 from migrate.databases.snapshot import SESSION_SETTINGS, connect_in
 from opcloud.errors import CheckFailed
+from opcloud.jsonstyle import to_json
 
 
 @dataclass
@@ -82,7 +83,7 @@ class VerifyReport:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        data: dict[str, Any] = to_json(self)
         data["ok"] = self.ok
         for entry, table in zip(data["tables"], self.tables, strict=True):
             entry["ok"] = table.ok

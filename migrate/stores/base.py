@@ -129,6 +129,14 @@ class PartialFilesStore(Protocol):
 
 
 @runtime_checkable
+class RootCreatingStore(Protocol):
+    """Optional: a store whose root a copy may create when it is missing (a directory tree, as rclone does)."""
+
+    def create_root(self) -> None:
+        """Create the root directory (and its parents); an existing one is left as it is."""
+
+
+@runtime_checkable
 class FetchStore(Protocol):
     """Optional: head and body of an object in one request (S3 GET, Azure download)."""
 

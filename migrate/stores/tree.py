@@ -99,6 +99,9 @@ class TreeStore:
             self._partial_dir_made = True
         return self._path(PARTIAL_DIR, name)
 
+    def create_root(self) -> None:
+        self.fs.makedirs(self.root)
+
     def check(self) -> None:
         from opcloud.errors import InputError
 
@@ -106,6 +109,8 @@ class TreeStore:
             raise InputError(f"directory {self.root!r} does not exist at {self.url}")
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.fs.exists_dir(self.root):
+            return  # a target tree a dry run found missing: nothing there yet
         stack = [""]
         while stack:
             relative = stack.pop()

@@ -96,8 +96,9 @@ def test_wrong_credentials_and_unreachable_endpoint(
     assert_input_error(["copy", dead, target, "--state-dir", str(state)], state, contains="cannot reach")
 
 
-def test_bad_plans_are_one_line(tmp_path: Path) -> None:
-    state = tmp_path / ".opcloud-state"
+def test_bad_plans_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    state = tmp_path / "xdg"  # the state home: nothing may be written there
     bad = {
         "malformed.yaml": ("name: [unclosed\n", "malformed YAML"),
         "unknown.yaml": ("name: p\nbuckets: []\ncolour: red\n", "colour: unknown key"),
@@ -113,8 +114,9 @@ def test_bad_plans_are_one_line(tmp_path: Path) -> None:
 
 
 def test_residency_refuses_a_target_outside_the_jurisdiction_before_copying(
-    new_url: NewUrl, azurite: AzuriteServer, azure_container: str, tmp_path: Path
+    new_url: NewUrl, azurite: AzuriteServer, azure_container: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
     source = new_url("file")
     fill(source, dataset(large=1024))
     plan = tmp_path / "plan.yaml"
@@ -122,11 +124,11 @@ def test_residency_refuses_a_target_outside_the_jurisdiction_before_copying(
         f"name: p\njurisdiction: UA\nbuckets:\n  - name: docs\n    source: '{source}'\n"
         f"    target: 'az://{azure_container}/?region=westeurope'\n"
     )
-    line = assert_input_error(["run", str(plan)], tmp_path / ".opcloud-state", contains="outside the jurisdiction UA")
+    line = assert_input_error(["run", str(plan)], tmp_path / "xdg", contains="outside the jurisdiction UA")
     assert "NL" in line
     assert list(azurite.service().get_container_client(azure_container).list_blobs()) == []
     plan.write_text(plan.read_text().replace("?region=westeurope", ""))  # a loopback endpoint: location unknown
-    assert_input_error(["run", str(plan)], tmp_path / ".opcloud-state", contains="cannot tell where")
+    assert_input_error(["run", str(plan)], tmp_path / "xdg", contains="cannot tell where")
 
 
 def test_copy_json_report_and_exit_codes(new_url: NewUrl, tmp_path: Path) -> None:

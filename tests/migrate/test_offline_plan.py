@@ -69,3 +69,19 @@ def test_status_of_a_one_off_copy_from_any_folder(tmp_path: Path) -> None:
     other = subprocess.run([*status[:6], f"file://{tmp_path}/none", *status[7:]], capture_output=True, text=True,
                            cwd=elsewhere, timeout=120)  # fmt: skip
     assert other.returncode == 1 and json.loads(other.stdout)["state"] is None
+
+
+def test_one_state_home_whatever_the_folder(tmp_path: Path) -> None:
+    source, target = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    (source / "a.txt").write_text("a")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
+    copy = [*ENTRY, "migrate", "copy", f"file://{source}", f"file://{target}", "--no-progress"]
+    assert subprocess.run(copy, capture_output=True, cwd=here, env=env, timeout=120).returncode == 0
+    assert list((tmp_path / "xdg" / "opcloud" / "migrate").glob("buckets-*.sqlite"))
+    status = [*ENTRY, "migrate", "status", f"file://{source}", f"file://{target}", "--json"]
+    done = subprocess.run(status, capture_output=True, text=True, cwd=there, env=env, timeout=120)
+    assert done.returncode == 0 and json.loads(done.stdout)["verified"] == 1, done.stderr

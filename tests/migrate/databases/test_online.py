@@ -63,7 +63,7 @@ def test_online_copy_with_live_writer_then_cutover(source_db: PgPair, writer_fac
                                      "--state-dir", str(tmp_path), "--json"])  # fmt: skip
         assert status.exit_code == 0, status.output
         lag = json.loads(status.stdout)["lag"]
-        assert lag["active"] is True and lag["lag_bytes"] is not None
+        assert lag["active"] is True and lag["lagBytes"] is not None
         assert json.loads(status.stdout)["phase"] == "following"
 
         # The writer is still running: cutover ends its session.
@@ -76,9 +76,9 @@ def test_online_copy_with_live_writer_then_cutover(source_db: PgPair, writer_fac
         writer.join(timeout=30)
     assert writer.error is not None  # its session was terminated by the cutover
     assert result["ok"] and result["verification"]["ok"]
-    assert result["sessions_terminated"] >= 1
-    assert any("slot" in item for item in result["cleaned_up"])
-    assert result["next_steps"]
+    assert result["sessionsTerminated"] >= 1
+    assert any("slot" in item for item in result["cleanedUp"])
+    assert result["nextSteps"]
     assert _replication_objects(pair) == []
     assert PASSWORD not in cut.output + copied.output + status.output
 
