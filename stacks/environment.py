@@ -8,6 +8,7 @@ agree with it. Every error names the file and the key, on one line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import time
@@ -97,6 +98,7 @@ class AppTier(ConfigModel):
         pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( .*)?$",
         description="Break-glass SSH public key for the hosts (Azure requires one on Linux VMs).",
     )
+    release: Release | None = Field(None, description="The services' release, delivered to every api/docs host.")
 
 
 class Database(ConfigModel):
@@ -160,6 +162,76 @@ class SecretRef(ConfigModel):
         if self.file:
             return f"file:{self.file}"
         return f"config:{self.config}"
+
+
+# ------------------------------------------------------------------------------------------------ release
+
+# Shell-safe names: they become environment variables, file names and directory names on the hosts.
+SHELL_NAME = r"^[A-Z][A-Z0-9_]{0,62}$"
+RESERVED_SECRET_NAMES = frozenset({"TLS_CERT", "TLS_KEY"})
+
+
+class TlsMaterial(ConfigModel):
+    """The certificate (chain) and private key the services serve, from the platform's secrets."""
+
+    certificate: SecretRef
+    key: SecretRef
+
+
+class RoleRelease(ConfigModel):
+    """One service's release: a tarball in the platform's own artifact store, pinned by its SHA-256."""
+
+    artifact: str = Field(
+        description="https:// or http:// URL in the platform's store inside the jurisdiction, or file:///path on "
+        "the hosts (the IaaS NFS share)."
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+    command: str = Field(
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
+        description="Executable inside the unpacked artifact, e.g. bin/api; started with --listen and --domain.",
+    )
+    health_path: str = Field("/health", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    settings: dict[str, str] = Field(default_factory=dict, description="Environment of the service (no secrets).")
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict, description="Secret name -> reference; the service reads $SECRETS_DIRECTORY/NAME."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> RoleRelease:
+        for kind, names in (("setting", self.settings), ("secret", self.secrets)):
+            for name in names:
+                if not re.match(SHELL_NAME, name):
+                    raise ValueError(f"{kind} {name!r}: names are upper-case shell names (A-Z, 0-9, _)")
+        for name, value in self.settings.items():
+            # One KEY=value line of a systemd EnvironmentFile: no quoting, escapes or line breaks to get wrong.
+            if re.search(r'[\x00-\x1f"\'\\$`]', value):
+                raise ValueError(f"setting {name!r}: quotes, backslashes, $ and control characters are refused")
+        for name in self.secrets:
+            if name in RESERVED_SECRET_NAMES:
+                raise ValueError(f"secret {name!r}: the name is reserved for release.tls")
+            if name in self.settings:
+                raise ValueError(f"{name!r} is both a setting and a secret")
+        if {".", ".."} & set(self.command.split("/")):
+            raise ValueError(f"command {self.command!r}: a path inside the artifact, without . or ..")
+        scheme = self.artifact.partition("://")[0]
+        if scheme not in ("https", "http", "file"):
+            raise ValueError(f"artifact {self.artifact!r}: use https://, http:// or file:///")
+        return self
+
+
+class Release(ConfigModel):
+    """What the api and docs hosts run; `opcloud hosts apply` (IaaS) or cloud-init (AWS, Azure) delivers it."""
+
+    api: RoleRelease
+    docs: RoleRelease
+    tls: TlsMaterial
+    health_timeout_seconds: int = Field(
+        60, ge=5, le=900, description="How long a new version may take to answer its health path before rollback."
+    )
+
+    def role(self, role: str) -> RoleRelease:
+        return self.api if role == "api" else self.docs
 
 
 HostRole = Literal["api", "docs", "db", "backup"]
@@ -360,6 +432,16 @@ class Environment(ConfigModel):
                     raise ValueError(f"inventory host {host.name}: {host.address} lies outside network.cidr")
         return self
 
+    @model_validator(mode="after")
+    def _release_store_inside(self) -> Environment:
+        release = self.app.release
+        if release is not None:
+            for role in ("api", "docs"):
+                problem = artifact_store_problem(release.role(role).artifact, self)
+                if problem:
+                    raise ValueError(f"app.release.{role}.artifact: {problem}")
+        return self
+
     @property
     def stack_prefix(self) -> str:
         return f"{self.platform}-{self.environment}"
@@ -377,6 +459,39 @@ class Environment(ConfigModel):
             "jurisdiction": self.jurisdiction,
             "managed-by": "opcloud",
         }
+
+
+def artifact_store_problem(url: str, environment: Environment) -> str | None:
+    """Why the artifact store at `url` is not the platform's own inside its jurisdiction (None when it is).
+    An address must lie in network.cidr; a name must be one the residency registry places in the jurisdiction;
+    plain http is for an in-network mirror only (the SHA-256 guards the bytes, no secret travels)."""
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/") or ".." in parts.path.split("/"):
+            return f"{url!r}: a file artifact is file:///absolute/path on the hosts"
+        return None
+    host = parts.hostname or ""
+    if not host or not parts.path.strip("/"):
+        return f"{url!r}: no host or no path"
+    try:
+        address = ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address not in environment.network.cidr:
+            return f"{host} lies outside network.cidr {environment.network.cidr}: not the platform's own store"
+        return None
+    if parts.scheme == "http":
+        return f"{url!r}: plain http only to an address inside network.cidr"
+    country = residency.country_of_host(host)
+    if country is None:
+        return f"cannot place {host} in a country: use an address in network.cidr or a known endpoint"
+    if not residency.within(environment.jurisdiction, country):
+        return f"{host} lies in {country}, outside jurisdiction {environment.jurisdiction}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- loading

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from components.iaas.script import ManagedFile, Step
 from components.iaas.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
+from components.release import RELEASE_PACKAGES, release_step
 from components.schedules import (
     BackupSchedule,
     archive_timeout_seconds,
@@ -75,7 +76,9 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
         steps.append(_postgres(environment, host).step(name, "database"))
         steps.append(_pgbackrest(environment, host).step(name, "backups"))
     for role in ("api", "docs"):
-        if role in host.roles:
+        if role in host.roles and environment.app.release is not None:
+            steps.append(release_step(environment, name, role, _documents_mounts(environment, host)))
+        elif role in host.roles:
             steps.append(_app_unit(environment, host, role).step(name, "app"))
     steps.append(_audit(environment, host).step(name, "audit"))
     if inventory.log_server:
@@ -92,6 +95,8 @@ def _packages(environment: Environment, host: SshHost) -> Packages:
         wanted += [*DB_PACKAGES, f"postgresql-{environment.database.engine_version}", "pgbackrest"]
     if {"api", "docs"} & set(host.roles):
         wanted += APP_PACKAGES
+        if environment.app.release is not None:
+            wanted += RELEASE_PACKAGES
     return Packages(tuple(dict.fromkeys(wanted)))
 
 
@@ -278,6 +283,11 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
         extra_check=f'[ -f {info} ] || drift "stanza {name} is not created in {repo}"',
         after=stanza_create,
     )
+
+
+def _documents_mounts(environment: Environment, host: SshHost) -> list[str]:
+    inventory = _inventory(environment)
+    return [s.mount for s in inventory.nfs if host.name in s.hosts and s.purpose == "documents"]
 
 
 def _app_unit(environment: Environment, host: SshHost, role: str) -> ConfigFiles:
