@@ -12,6 +12,7 @@ import pulumi
 
 from components.iaas.components import IaasPart, step_props
 from components.iaas.plan import PG_PORT, plan, stanza
+from components.iaas.runner import ROLLED_KIND
 from components.interfaces import (
     AppTierOutputs,
     AuditOutputs,
@@ -33,10 +34,20 @@ def compose(environment: Environment) -> PlatformOutputs:
     prefix = environment.stack_prefix
     parts = {row: IaasPart(row, f"{prefix}-{row}") for row in ROWS}  # type: ignore[arg-type]
 
+    # Releases roll one host at a time, as `opcloud hosts apply` does: each host's release step also waits for
+    # the previous host's, which succeeds only once its service answers the health path; a failure stops the rest.
+    last_release: tuple[str, pulumi.Resource] | None = None
     for host_plan in plan(environment):
         previous: list[pulumi.Resource] = []
         for step in host_plan.steps:
-            resource = parts[step.row].add(step, step_props(environment, host_plan.host, step), previous)
+            props = step_props(environment, host_plan.host, step)
+            waits = list(previous)
+            if step.kind == ROLLED_KIND:
+                props["rollAfter"] = last_release[0] if last_release else ""
+                waits += [last_release[1]] if last_release else []
+            resource = parts[step.row].add(step, props, waits)
+            if step.kind == ROLLED_KIND:
+                last_release = (step.id, resource)
             previous = [resource]
 
     def ids(row: str, kind: str | None = None, roles: set[str] | None = None) -> list[pulumi.Output[str]]:

@@ -27,7 +27,7 @@ def test_every_row_and_every_step(stack: str) -> None:
     assert set(steps) == expected
     kinds = {r.inputs["kind"] for r in steps.values()}
     assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount", "postgresql",
-                     "pgbackrest", "app-unit", "audit-rules", "log-shipping"}  # fmt: skip
+                     "pgbackrest", "release", "audit-rules", "log-shipping"}  # fmt: skip
     # Each step sits in its row's component and waits for the previous step of its host.
     for resource in steps.values():
         parent = next(r for r in manifest.resources if r.urn == resource.parent)
@@ -62,7 +62,7 @@ def test_step_inputs_and_masked_secrets(monkeypatch: pytest.MonkeyPatch) -> None
         "OnCalendar=Mon,Tue,Wed,Thu,Fri,Sat *-*-* 01:00:00 UTC" in backup["/etc/systemd/system/pgbackrest-diff.timer"]
     )
     assert "repo1-retention-full=5" in backup["/etc/pgbackrest/pgbackrest.conf"]
-    assert "10.61.250.20" not in json.dumps(manifest.named("prozorro-prod-app-api-1-app-api").inputs["spec"])
+    assert "10.61.250.20" not in json.dumps(manifest.named("prozorro-prod-app-api-1-release-api").inputs["spec"])
 
 
 def test_mtender_schedule_and_no_bastion() -> None:
@@ -100,3 +100,33 @@ def test_backup_site_must_stay_in_the_country() -> None:
     config["opcloud:backup"]["copyRegion"] = "mcloud-chisinau-2"
     with pytest.raises(Exception, match="outside jurisdiction UA"):
         from_config(config, "Pulumi.x.yaml")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_release_with_its_health_gate_rolls_host_by_host(stack: str) -> None:
+    manifest = synth(stack)
+    stack_file = open_stack(stack)
+    environment = from_config(stack_file.config, str(stack_file.path))
+    release = environment.app.release
+    assert release is not None
+    steps = [r.inputs for r in manifest.of_type("pulumi-python:dynamic:Resource") if r.inputs["kind"] == "release"]
+    app_hosts = [(h.name, role) for h in environment.inventory.hosts for role in ("api", "docs") if role in h.roles]
+    assert [(s["host"], s["spec"]["role"]) for s in steps] == app_hosts
+    for inputs in steps:
+        role = release.role(inputs["spec"]["role"])
+        spec = inputs["spec"]
+        assert (spec["artifact"], spec["sha256"], spec["version"]) == (role.artifact, role.sha256, role.version)
+        assert spec["healthPath"] == role.health_path == "/health"
+        # The gate: the apply waits for the health path over TLS and switches back when it does not answer.
+        assert "svc_wait_healthy" in inputs["apply"] and 'svc_switch "$previous"' in inputs["apply"]
+        assert "--cacert" in inputs["apply"] and "https://$DOMAIN:$PORT$HEALTH_PATH" in inputs["apply"]
+        assert 'if [ "$got" != "$SHA256" ]' in inputs["apply"]
+        # Secrets by reference only, masked in the manifest.
+        assert inputs["secretRefs"]["TLS_KEY"] == release.tls.key.model_dump(exclude_none=True)
+        assert inputs["secretConfig"] == "[secret]"
+        unit = spec["files"][f"/etc/systemd/system/{environment.platform}-{spec['role']}.service"]
+        assert all(line in unit.splitlines() for line in ("NoNewPrivileges=yes", "ProtectSystem=strict"))
+    # Each release waits for the one before it: one host at a time, as `opcloud hosts apply` rolls.
+    ids = [f"{s['host']}/release-{s['spec']['role']}" for s in steps]
+    assert [s["rollAfter"] for s in steps] == ["", *ids[:-1]]
+    assert all(s["kind"] != "app-unit" for s in (r.inputs for r in manifest.of_type("pulumi-python:dynamic:Resource")))
