@@ -234,7 +234,7 @@ class Release(ConfigModel):
         return self.api if role == "api" else self.docs
 
 
-HostRole = Literal["api", "docs", "db", "backup"]
+HostRole = Literal["api", "docs", "db", "backup", "lb"]
 
 
 class Bastion(ConfigModel):
@@ -294,6 +294,16 @@ class NfsShare(ConfigModel):
     sec: Literal["sys", "krb5", "krb5i", "krb5p"] = "krb5p"
 
 
+class LoadBalancerPair(ConfigModel):
+    """Two HAProxy hosts sharing a virtual address (keepalived, VRRP over unicast to the peer only): TLS for the
+    platform's domain, health checks of every api/docs host, a per-client rate limit as the WAF rule's."""
+
+    hosts: list[str] = Field(min_length=2, max_length=2, description="The two hosts with the role 'lb'.")
+    virtual_address: IPv4Address = Field(description="The address clients reach (moves to the peer on failure).")
+    virtual_router_id: int = Field(51, ge=1, le=255, description="VRRP router id, unique on the segment.")
+    interface: str = Field("eth0", pattern=r"^[a-z][a-z0-9._-]{0,14}$", description="Interface carrying the VIP.")
+
+
 class Inventory(ConfigModel):
     """Hosts of a VM-only cloud: how to reach them, their roles, the volumes presented to them."""
 
@@ -307,6 +317,7 @@ class Inventory(ConfigModel):
         None, pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$", description="host:port receiving shipped logs (syslog over TLS)."
     )
     app_version: str = Field("latest", description="Release of the API and document services the units run.")
+    load_balancers: LoadBalancerPair | None = Field(None, description="The balancer pair in front of api/docs.")
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
@@ -440,6 +451,30 @@ class Environment(ConfigModel):
                 problem = artifact_store_problem(release.role(role).artifact, self)
                 if problem:
                     raise ValueError(f"app.release.{role}.artifact: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _balancer_pair(self) -> Environment:
+        pair = self.inventory.load_balancers if self.inventory else None
+        if self.inventory is None or pair is None:
+            return self
+        names = {h.name: h for h in self.inventory.hosts}
+        if len(set(pair.hosts)) != 2:
+            raise ValueError("inventory.loadBalancers.hosts: two different hosts")
+        for name in pair.hosts:
+            if name not in names:
+                raise ValueError(f"inventory.loadBalancers: unknown host {name!r}")
+            if "lb" not in names[name].roles:
+                raise ValueError(f"inventory.loadBalancers: host {name} lacks the role 'lb'")
+        strays = [h.name for h in self.inventory.hosts if "lb" in h.roles and h.name not in pair.hosts]
+        if strays:
+            raise ValueError(f"host {strays[0]} has the role 'lb' but is not in inventory.loadBalancers")
+        if pair.virtual_address not in self.network.cidr:
+            raise ValueError(f"inventory.loadBalancers.virtualAddress {pair.virtual_address} lies outside network.cidr")
+        if pair.virtual_address in {h.address for h in self.inventory.hosts}:
+            raise ValueError("inventory.loadBalancers.virtualAddress is a host's own address")
+        if self.app.release is None:
+            raise ValueError("inventory.loadBalancers needs app.release (its TLS material and health paths)")
         return self
 
     @property

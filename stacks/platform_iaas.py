@@ -96,7 +96,9 @@ def compose(environment: Environment) -> PlatformOutputs:
     app = AppTierOutputs(
         url=pulumi.Output.from_input(f"https://{environment.app.domain}"),
         load_balancer_id=pulumi.Output.from_input(
-            ",".join(str(h.address) for h in inventory.hosts if {"api", "docs"} & set(h.roles))
+            str(inventory.load_balancers.virtual_address)
+            if inventory.load_balancers
+            else ",".join(str(h.address) for h in inventory.hosts if {"api", "docs"} & set(h.roles))
         ),
         firewall_id=pulumi.Output.all(*app_firewalls).apply(",".join),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from components.iaas.balancer import LB_PACKAGES, balancer_step
 from components.iaas.script import ManagedFile, Step
 from components.iaas.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
 from components.release import RELEASE_PACKAGES, release_step
@@ -80,6 +81,8 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
             steps.append(release_step(environment, name, role, _documents_mounts(environment, host)))
         elif role in host.roles:
             steps.append(_app_unit(environment, host, role).step(name, "app"))
+    if "lb" in host.roles:
+        steps.append(balancer_step(environment, host))
     steps.append(_audit(environment, host).step(name, "audit"))
     if inventory.log_server:
         steps.append(_log_shipping(inventory.log_server).step(name, "audit"))
@@ -97,6 +100,8 @@ def _packages(environment: Environment, host: SshHost) -> Packages:
         wanted += APP_PACKAGES
         if environment.app.release is not None:
             wanted += RELEASE_PACKAGES
+    if "lb" in host.roles:
+        wanted += LB_PACKAGES
     return Packages(tuple(dict.fromkeys(wanted)))
 
 
@@ -112,13 +117,20 @@ def _firewall(environment: Environment, host: SshHost) -> Firewall:
     if host.bastion:
         admin.append(f"{inventory.bastion(host.bastion).address}/32")
     services: list[tuple[int, tuple[str, ...]]] = []
+    public = tuple(str(c) for c in network.allowed_cidrs)
+    balancers = [inventory.host(n) for n in inventory.load_balancers.hosts] if inventory.load_balancers else []
+    vrrp_peers: tuple[str, ...] = ()
+    if "lb" in host.roles:
+        services.append((443, public))
+        vrrp_peers = tuple(f"{b.address}/32" for b in balancers if b.name != host.name)
     if {"api", "docs"} & set(host.roles):
-        services.append((443, tuple(str(c) for c in network.allowed_cidrs)))
+        # Behind a balancer pair the services answer the balancers only: clients meet its rate limit first.
+        services.append((443, tuple(f"{b.address}/32" for b in balancers) if balancers else public))
     if "db" in host.roles:
         services.append(
             (PG_PORT, tuple(dict.fromkeys(_app_clients(environment) + [str(c) for c in network.admin_cidrs])))
         )
-    return Firewall(tuple(dict.fromkeys(admin)), tuple(services))
+    return Firewall(tuple(dict.fromkeys(admin)), tuple(services), vrrp_peers)
 
 
 def _db_volume_mount(environment: Environment, host: SshHost) -> str:

@@ -61,6 +61,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "secret_in_environment": any(secret.decode() in v for v in os.environ.values()),
                 "writes_usr": can_write("/usr"), "writes_opt": can_write("/opt"),
             })
+        elif self.path.startswith(("/api/", "/documents/")):
+            code, body = 200, os.path.basename(os.path.realpath(__file__)) + " " + VERSION
         else:
             code, body = 404, "no"
         data = body.encode()
@@ -175,10 +177,18 @@ def write_release_environment(
     api: tuple[str, Artifact],
     docs: tuple[str, Artifact],
     health_timeout: int = 20,
+    hosts: list[dict[str, Any]] | None = None,
+    load_balancers: dict[str, Any] | None = None,
+    rate_limit: int = 2000,
 ) -> Path:
-    """Pulumi.release-test.yaml: vm1 and vm2 run the api, vm3 the docs; the db host (never contacted here) is
-    declared because every inventory has one."""
+    """Pulumi.release-test.yaml: vm1 and vm2 run the api, vm3 the docs (or `hosts`); the db host (never
+    contacted here) is declared because every inventory has one."""
     vm1, vm2, vm3 = net.vms[:3]
+    hosts = hosts or [
+        {"name": "api-1", "address": vm1.address, "roles": ["api"]},
+        {"name": "api-2", "address": vm2.address, "roles": ["api"]},
+        {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
+    ]
 
     def role(url_and_artifact: tuple[str, Artifact], command: str) -> dict[str, Any]:
         url, artifact = url_and_artifact
@@ -209,6 +219,7 @@ def write_release_environment(
             "certificate": "/etc/ssl/opcloud/unused.pem",
             "api": {"size": "vm", "min": 2, "max": 2},
             "docs": {"size": "vm", "min": 1, "max": 1},
+            "rateLimit": rate_limit,
             "release": {
                 "api": role(api, "bin/api"),
                 "docs": role(docs, "bin/docs"),
@@ -222,12 +233,8 @@ def write_release_environment(
             "sshKey": {"file": str(net.client_key)},
             "knownHosts": str(net.known_hosts),
             "logServer": "logs.test.invalid:6514",
-            "hosts": [
-                {"name": "api-1", "address": vm1.address, "roles": ["api"]},
-                {"name": "api-2", "address": vm2.address, "roles": ["api"]},
-                {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
-                {"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]},
-            ],
+            "hosts": [*hosts, {"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]}],
+            **({"loadBalancers": load_balancers} if load_balancers else {}),
             "iscsi": [UNUSED_DB_VOLUME],
             "nfs": UNUSED_SHARES,
         },

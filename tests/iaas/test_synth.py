@@ -26,8 +26,9 @@ def test_every_row_and_every_step(stack: str) -> None:
     expected = {(p.host.name, s.name) for p in plan(environment) for s in p.steps}
     assert set(steps) == expected
     kinds = {r.inputs["kind"] for r in steps.values()}
+    balancers = {"load-balancer"} if environment.is_production else set()
     assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount", "postgresql",
-                     "pgbackrest", "release", "audit-rules", "log-shipping"}  # fmt: skip
+                     "pgbackrest", "release", "audit-rules", "log-shipping", *balancers}  # fmt: skip
     # Each step sits in its row's component and waits for the previous step of its host.
     for resource in steps.values():
         parent = next(r for r in manifest.resources if r.urn == resource.parent)
@@ -130,3 +131,37 @@ def test_release_with_its_health_gate_rolls_host_by_host(stack: str) -> None:
     ids = [f"{s['host']}/release-{s['spec']['role']}" for s in steps]
     assert [s["rollAfter"] for s in steps] == ["", *ids[:-1]]
     assert all(s["kind"] != "app-unit" for s in (r.inputs for r in manifest.of_type("pulumi-python:dynamic:Resource")))
+
+
+@pytest.mark.parametrize("stack", ["prozorro-ua-prod", "mtender-md-prod"])
+def test_prod_has_a_balancer_pair_in_front_of_the_services(stack: str) -> None:
+    manifest = synth(stack)
+    stack_file = open_stack(stack)
+    environment = from_config(stack_file.config, str(stack_file.path))
+    inventory = environment.inventory
+    assert inventory is not None and inventory.load_balancers is not None
+    steps = {(r.inputs["host"], r.inputs["step"]): r.inputs for r in manifest.of_type("pulumi-python:dynamic:Resource")}
+    lb_1, lb_2 = (inventory.host(n) for n in inventory.load_balancers.hosts)
+    for lb, peer in ((lb_1, lb_2), (lb_2, lb_1)):
+        spec = steps[(lb.name, "load-balancer")]["spec"]
+        haproxy, keepalived = (
+            spec["files"]["/etc/haproxy/haproxy.cfg"],
+            spec["files"]["/etc/keepalived/keepalived.conf"],
+        )
+        assert f"sc_http_req_rate(0) gt {environment.app.rate_limit}" in haproxy and "http_req_rate(5m)" in haproxy
+        assert "bind :443 ssl crt" in haproxy and "ssl verify required" in haproxy
+        assert "http-check send meth GET uri /health" in haproxy and "http-check expect status 200" in haproxy
+        for host in inventory.hosts:
+            if {"api", "docs"} & set(host.roles):
+                assert f"server {host.name} {host.address}:443" in haproxy
+        assert f"unicast_peer {{\n        {peer.address}\n    }}" in keepalived
+        assert f"{inventory.load_balancers.virtual_address}/32" in keepalived
+        # Validated by the daemons on the host before going live.
+        apply = steps[(lb.name, "load-balancer")]["apply"]
+        assert 'haproxy -c -q -f "$candidate"' in apply and 'keepalived -t -f "$candidate"' in apply
+        rules = steps[(lb.name, "firewall")]["spec"]
+        assert [443, [str(c) for c in environment.network.allowed_cidrs]] in rules["services"]
+        assert rules["vrrp_peers"] == [f"{peer.address}/32"]
+    # The services answer the balancers only.
+    api = next(h for h in inventory.hosts if "api" in h.roles)
+    assert [443, [f"{lb_1.address}/32", f"{lb_2.address}/32"]] in steps[(api.name, "firewall")]["spec"]["services"]

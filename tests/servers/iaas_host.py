@@ -220,10 +220,9 @@ exec chroot "$MERGED" /lib/systemd/systemd --log-target=console --log-level=warn
 
 # Units of the tree's packages that a fresh VM of ours does not run until opcloud configures it.
 _MASKED_UNITS = (
-    "postgresql.service", "postgresql@15-main.service", "haproxy.service", "keepalived.service", "patroni.service",
-    "etcd.service", "console-getty.service", "getty@.service", "getty-static.service", "rpcbind.service",
-    "rpcbind.socket", "run-rpc_pipefs.mount", "nfs-client.target", "systemd-udevd.service",
-    "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
+    "postgresql.service", "postgresql@15-main.service", "patroni.service", "etcd.service", "console-getty.service",
+    "getty@.service", "getty-static.service", "rpcbind.service", "rpcbind.socket", "run-rpc_pipefs.mount",
+    "nfs-client.target", "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
 )  # fmt: skip
 
 
@@ -296,8 +295,10 @@ class IaasNetwork:
         )  # fmt: skip
 
     def kill(self, vm: IaasHost) -> None:
-        """Pull the plug: every process of the VM dies at once (its PID namespace's init is killed)."""
+        """Pull the plug: every process of the VM dies at once (its PID namespace's init is killed) and its
+        link goes down (an address it held, such as a virtual one, no longer answers)."""
         _kill_namespace(vm.pid)
+        subprocess.run(["ip", "-n", vm.netns, "link", "set", "eth0", "down"], check=False)
 
     def close(self) -> None:
         for process in self._processes:
