@@ -304,6 +304,18 @@ class LoadBalancerPair(ConfigModel):
     interface: str = Field("eth0", pattern=r"^[a-z][a-z0-9._-]{0,14}$", description="Interface carrying the VIP.")
 
 
+class DatabaseCluster(ConfigModel):
+    """A PostgreSQL primary and a streaming standby (TLS, SCRAM) under Patroni, with a three-member etcd (the two
+    db hosts and a witness) deciding who leads: a primary that loses its leader key demotes itself (fencing)."""
+
+    hosts: list[str] = Field(min_length=2, max_length=2, description="The two db hosts.")
+    witness: str = Field(description="A third host running only an etcd member, so a single loss keeps quorum.")
+    superuser_password: SecretRef
+    replication_password: SecretRef
+    synchronous: bool = Field(True, description="A commit returns once the standby has it: failover loses none.")
+    ttl_seconds: int = Field(30, ge=9, le=300, description="How long a silent leader keeps its key.")
+
+
 class Inventory(ConfigModel):
     """Hosts of a VM-only cloud: how to reach them, their roles, the volumes presented to them."""
 
@@ -318,6 +330,7 @@ class Inventory(ConfigModel):
     )
     app_version: str = Field("latest", description="Release of the API and document services the units run.")
     load_balancers: LoadBalancerPair | None = Field(None, description="The balancer pair in front of api/docs.")
+    database_cluster: DatabaseCluster | None = Field(None, description="Primary + standby with automatic failover.")
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
@@ -475,6 +488,24 @@ class Environment(ConfigModel):
             raise ValueError("inventory.loadBalancers.virtualAddress is a host's own address")
         if self.app.release is None:
             raise ValueError("inventory.loadBalancers needs app.release (its TLS material and health paths)")
+        return self
+
+    @model_validator(mode="after")
+    def _database_cluster(self) -> Environment:
+        cluster = self.inventory.database_cluster if self.inventory else None
+        if self.inventory is None or cluster is None:
+            return self
+        names = {h.name: h for h in self.inventory.hosts}
+        if len(set(cluster.hosts)) != 2:
+            raise ValueError("inventory.databaseCluster.hosts: two different db hosts")
+        for name in cluster.hosts:
+            if name not in names or "db" not in names[name].roles:
+                raise ValueError(f"inventory.databaseCluster: {name!r} is not a db host")
+        if cluster.witness not in names or cluster.witness in cluster.hosts:
+            raise ValueError(f"inventory.databaseCluster.witness: {cluster.witness!r} is not a third host")
+        strays = [h.name for h in self.inventory.hosts if "db" in h.roles and h.name not in cluster.hosts]
+        if strays:
+            raise ValueError(f"db host {strays[0]} is not in inventory.databaseCluster")
         return self
 
     @property

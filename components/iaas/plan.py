@@ -7,6 +7,16 @@ import math
 from dataclasses import dataclass
 
 from components.iaas.balancer import LB_PACKAGES, balancer_step
+from components.iaas.cluster import (
+    ETCD_CLIENT_PORT,
+    ETCD_PACKAGES,
+    ETCD_PEER_PORT,
+    PATRONI_PACKAGES,
+    PATRONI_PORT,
+    etcd_step,
+    members,
+    patroni_step,
+)
 from components.iaas.script import ManagedFile, Step
 from components.iaas.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
 from components.release import RELEASE_PACKAGES, release_step
@@ -73,8 +83,13 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
         steps.append(
             NfsMount(share.name, str(share.server), share.port, share.export, share.mount, share.sec, row).step(name)
         )
-    if "db" in host.roles:
+    if _etcd_member(environment, host):
+        steps.append(etcd_step(environment, host))
+    if "db" in host.roles and inventory.database_cluster is not None:
+        steps.append(patroni_step(environment, host, _db_volume_mount(environment, host), stanza(environment)))
+    elif "db" in host.roles:
         steps.append(_postgres(environment, host).step(name, "database"))
+    if "db" in host.roles:
         steps.append(_pgbackrest(environment, host).step(name, "backups"))
     for role in ("api", "docs"):
         if role in host.roles and environment.app.release is not None:
@@ -102,7 +117,20 @@ def _packages(environment: Environment, host: SshHost) -> Packages:
             wanted += RELEASE_PACKAGES
     if "lb" in host.roles:
         wanted += LB_PACKAGES
+    if _etcd_member(environment, host):
+        wanted += PATRONI_PACKAGES if "db" in host.roles else ETCD_PACKAGES
     return Packages(tuple(dict.fromkeys(wanted)))
+
+
+def _etcd_member(environment: Environment, host: SshHost) -> bool:
+    inventory = _inventory(environment)
+    return inventory.database_cluster is not None and host.name in {m.name for m in members(environment)}
+
+
+def _pg_data_dir(environment: Environment, host: SshHost) -> str:
+    """Where PostgreSQL keeps its data on the encrypted volume (Patroni's own directory when it manages it)."""
+    leaf = "patroni" if _inventory(environment).database_cluster is not None else "main"
+    return f"{_db_volume_mount(environment, host)}/{environment.database.engine_version}/{leaf}"
 
 
 def _app_clients(environment: Environment) -> list[str]:
@@ -126,11 +154,29 @@ def _firewall(environment: Environment, host: SshHost) -> Firewall:
     if {"api", "docs"} & set(host.roles):
         # Behind a balancer pair the services answer the balancers only: clients meet its rate limit first.
         services.append((443, tuple(f"{b.address}/32" for b in balancers) if balancers else public))
+    cluster = [f"{m.address}/32" for m in members(environment)] if _etcd_member(environment, host) else []
     if "db" in host.roles:
+        peers = [c for c in cluster if c != f"{host.address}/32"]
         services.append(
-            (PG_PORT, tuple(dict.fromkeys(_app_clients(environment) + [str(c) for c in network.admin_cidrs])))
+            (PG_PORT, tuple(dict.fromkeys(_app_clients(environment) + [str(c) for c in network.admin_cidrs] + peers)))
         )
+        if cluster:
+            services.append((PATRONI_PORT, tuple(dict.fromkeys(peers + [str(c) for c in network.admin_cidrs]))))
+    if cluster:
+        services += [(ETCD_CLIENT_PORT, tuple(cluster)), (ETCD_PEER_PORT, tuple(cluster))]
     return Firewall(tuple(dict.fromkeys(admin)), tuple(services), vrrp_peers)
+
+
+def _primary_url(host: SshHost) -> str:
+    """Patroni answers 200 here on the primary only."""
+    return f"https://{host.address}:{PATRONI_PORT}/primary"
+
+
+def _on_primary_only(environment: Environment, host: SshHost) -> list[str]:
+    """pgBackRest follows the primary: on a Patroni host the backup runs only where Patroni says it leads."""
+    if _inventory(environment).database_cluster is None:
+        return []
+    return [f"ExecCondition=/usr/bin/curl -fsk -o /dev/null {_primary_url(host)}"]
 
 
 def _db_volume_mount(environment: Environment, host: SshHost) -> str:
@@ -241,7 +287,7 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
             "log-level-console=info",
             "",
             f"[{name}]",
-            f"pg1-path={_db_volume_mount(environment, host)}/{version}/main",
+            f"pg1-path={_pg_data_dir(environment, host)}",
             f"pg1-port={PG_PORT}",
             "",
         ]
@@ -258,6 +304,7 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
                 "[Service]",
                 "Type=oneshot",
                 "User=postgres",
+                *_on_primary_only(environment, host),
                 f"ExecStart=/usr/bin/pgbackrest --stanza={name} --type={kind} backup",
                 "",
             ]
@@ -280,8 +327,9 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
         ]
         timers.append(f"pgbackrest-{kind}.timer")
     info = f"{repo}/backup/{name}/backup.info"
+    leader = " && curl -fsk -o /dev/null " + _primary_url(host) if _inventory(environment).database_cluster else ""
     stanza_create = (
-        f"if [ ! -f {info} ]; then\n"
+        f"if [ ! -f {info} ]{leader}; then\n"
         f"  mkdir -p {repo} && chown postgres:postgres {repo}\n"
         f"  runuser -u postgres -- pgbackrest --stanza={name} stanza-create\n"
         "fi\n"

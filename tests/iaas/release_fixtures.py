@@ -180,6 +180,8 @@ def write_release_environment(
     hosts: list[dict[str, Any]] | None = None,
     load_balancers: dict[str, Any] | None = None,
     rate_limit: int = 2000,
+    db_hosts: list[dict[str, Any]] | None = None,
+    database_cluster: dict[str, Any] | None = None,
 ) -> Path:
     """Pulumi.release-test.yaml: vm1 and vm2 run the api, vm3 the docs (or `hosts`); the db host (never
     contacted here) is declared because every inventory has one."""
@@ -189,6 +191,7 @@ def write_release_environment(
         {"name": "api-2", "address": vm2.address, "roles": ["api"]},
         {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
     ]
+    db_hosts = db_hosts or [{"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]}]
 
     def role(url_and_artifact: tuple[str, Artifact], command: str) -> dict[str, Any]:
         url, artifact = url_and_artifact
@@ -233,10 +236,11 @@ def write_release_environment(
             "sshKey": {"file": str(net.client_key)},
             "knownHosts": str(net.known_hosts),
             "logServer": "logs.test.invalid:6514",
-            "hosts": [*hosts, {"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]}],
+            "hosts": [*hosts, *db_hosts],
             **({"loadBalancers": load_balancers} if load_balancers else {}),
-            "iscsi": [UNUSED_DB_VOLUME],
-            "nfs": UNUSED_SHARES,
+            **({"databaseCluster": database_cluster} if database_cluster else {}),
+            "iscsi": [{**UNUSED_DB_VOLUME, "name": f"pgdata-{h['name']}", "host": h["name"]} for h in db_hosts],
+            "nfs": [UNUSED_SHARES[0], {**UNUSED_SHARES[1], "hosts": [h["name"] for h in db_hosts]}],
         },
         "opcloud:tags": {"owner": "opcloud-tests"},
     }

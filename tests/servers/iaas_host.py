@@ -220,7 +220,7 @@ exec chroot "$MERGED" /lib/systemd/systemd --log-target=console --log-level=warn
 
 # Units of the tree's packages that a fresh VM of ours does not run until opcloud configures it.
 _MASKED_UNITS = (
-    "postgresql.service", "postgresql@15-main.service", "patroni.service", "etcd.service", "console-getty.service",
+    "postgresql.service", "postgresql@15-main.service", "console-getty.service",
     "getty@.service", "getty-static.service", "rpcbind.service", "rpcbind.socket", "run-rpc_pipefs.mount",
     "nfs-client.target", "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
 )  # fmt: skip
@@ -276,9 +276,25 @@ class IaasNetwork:
         subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns], check=True)
         subprocess.run(["ip", "link", "set", veth, "master", self.bridge, "up"], check=True)
         subprocess.run(["ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0"], check=True)
-        subprocess.run(["ip", "-n", netns, "link", "set", "eth0", "up"], check=True)
         with self.known_hosts.open("a") as known:
             known.write(f"{address} {' '.join(host_public.split()[:2])}\n")
+        vm = IaasHost(
+            address=address, gateway=self.gateway, link=self.link, port=22, user=USER, client_key=self.client_key,
+            known_hosts=self.known_hosts, host_public_key=host_public, netns=netns, pid=0,
+        )  # fmt: skip
+        self._start(vm, name)
+        return vm
+
+    def restart(self, vm: IaasHost) -> None:
+        """Power a killed VM on again: the same disk (its overlay's upper layer), a fresh boot."""
+        index = [v.address for v in self.vms].index(vm.address)
+        self._start(vm, f"vm{index + 1}")
+
+    def _start(self, vm: IaasHost, name: str) -> None:
+        root = self.work_root / name
+        upper, work, merged = root / "upper", root / "work", root / "merged"
+        netns = vm.netns
+        subprocess.run(["ip", "-n", netns, "link", "set", "eth0", "up"], check=True)
         log = root / "console.log"
         process = start(
             ["ip", "netns", "exec", netns, "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
@@ -288,11 +304,8 @@ class IaasNetwork:
                  "VM_NAME": name},
         )  # fmt: skip
         self._processes.append(process)
-        wait_for_port(22, process, log, timeout=120, host=address)
-        return IaasHost(
-            address=address, gateway=self.gateway, link=self.link, port=22, user=USER, client_key=self.client_key,
-            known_hosts=self.known_hosts, host_public_key=host_public, netns=netns, pid=process.pid,
-        )  # fmt: skip
+        wait_for_port(22, process, log, timeout=120, host=vm.address)
+        vm.pid = process.pid
 
     def kill(self, vm: IaasHost) -> None:
         """Pull the plug: every process of the VM dies at once (its PID namespace's init is killed) and its
