@@ -80,11 +80,15 @@ def compose(environment: Environment) -> PlatformOutputs:
         store_id=pulumi.Output.all(*ids("documents")).apply(",".join),
         replica_name=None,
     )
-    db_host = next(h for h in inventory.hosts if "db" in h.roles)
+    db_hosts = [h for h in inventory.hosts if "db" in h.roles]
+    # With a Patroni cluster the clients list both hosts (libpq: target_session_attrs=read-write finds the primary).
+    server = "patroni" if inventory.database_cluster else "postgresql"
     database = DatabaseOutputs(
-        endpoint=pulumi.Output.from_input(str(db_host.address)),
+        endpoint=pulumi.Output.from_input(",".join(str(h.address) for h in db_hosts)),
         port=pulumi.Output.from_input(PG_PORT),
-        server_id=parts["database"].steps[f"{db_host.name}/postgresql"].id,
+        server_id=pulumi.Output.all(*(parts["database"].steps[f"{h.name}/{server}"].id for h in db_hosts)).apply(
+            ",".join
+        ),
     )
     backup_share = next(s for s in inventory.nfs if s.purpose == "backup")
     backups = BackupOutputs(
