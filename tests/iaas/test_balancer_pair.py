@@ -121,6 +121,7 @@ def test_balancer_pair_serves_limits_checks_and_fails_over(
         explain=lambda: lb_1.sh("journalctl -u keepalived -u haproxy --no-pager | tail -n 30", check=False),
     )
     eventually(lambda: get(vip, "/api/tenders", tls)[0] == 200, "the api backend is up")
+    eventually(lambda: get(vip, "/documents/1", tls)[0] == 200, "the docs backend is up")
     assert get(vip, "/api/tenders", tls) == (200, "api 1.0.0")
     assert get(vip, "/documents/1", tls) == (200, "docs 1.0.0")
     # The services answer the balancers only: the firewall of the api host drops this machine.

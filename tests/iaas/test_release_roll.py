@@ -236,5 +236,7 @@ def test_cloud_init_runs_the_same_script_and_brings_the_service_up(
 def test_cloud_init_refuses_a_secret_it_cannot_read(tmp_path: Path) -> None:
     stack = open_stack("prozorro-ua-prod")
     environment = from_config(stack.config, str(stack.path))
-    with pytest.raises(ValueError, match="no command reads the secret TLS_KEY"):
+    with pytest.raises(
+        ValueError, match=r"no command reads the secret SECRET_DB_PASSWORD \(config:iaas:apiDbPassword\)"
+    ):
         cloud_init(environment, "api", {"TLS_CERT": "true"})
