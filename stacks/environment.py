@@ -467,6 +467,14 @@ class Environment(ConfigModel):
         return self
 
     @model_validator(mode="after")
+    def _one_service_per_host(self) -> Environment:
+        if self.app.release is not None and self.inventory is not None:
+            for host in self.inventory.hosts:
+                if {"api", "docs"} <= set(host.roles):
+                    raise ValueError(f"inventory host {host.name}: api and docs would both listen on 443 there")
+        return self
+
+    @model_validator(mode="after")
     def _balancer_pair(self) -> Environment:
         pair = self.inventory.load_balancers if self.inventory else None
         if self.inventory is None or pair is None:

@@ -245,6 +245,7 @@ class IaasNetwork:
         self.vms: list[IaasHost] = []
         self._processes: list[subprocess.Popen[bytes]] = []
         self._netns: list[str] = []
+        self._veths: list[str] = []
         subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
         subprocess.run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge], check=True)
         subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
@@ -274,6 +275,7 @@ class IaasNetwork:
         subprocess.run(["ip", "netns", "add", netns], check=True)
         self._netns.append(netns)
         subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns], check=True)
+        self._veths.append(veth)
         subprocess.run(["ip", "link", "set", veth, "master", self.bridge, "up"], check=True)
         subprocess.run(["ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0"], check=True)
         with self.known_hosts.open("a") as known:
@@ -317,6 +319,9 @@ class IaasNetwork:
         for process in self._processes:
             _kill_namespace(process.pid)
             stop(process)
+        # The host side of each pair goes explicitly: a namespace the kernel frees late would keep it.
+        for veth in self._veths:
+            subprocess.run(["ip", "link", "del", veth], check=False, capture_output=True)
         for netns in self._netns:
             subprocess.run(["ip", "netns", "del", netns], check=False)
         subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
