@@ -202,3 +202,12 @@ def test_prod_has_a_standby_with_fenced_failover(stack: str) -> None:
         patroni = yaml.safe_load(steps[(name, "patroni")]["spec"]["files"][PATRONI])
         assert patroni["postgresql"]["data_dir"].startswith("/srv/pgdata/")  # on the encrypted volume
         assert "mountpoint -q /srv/pgdata" in steps[(name, "patroni")]["apply"]
+
+
+def test_single_primary_postgresql_where_there_is_no_cluster() -> None:
+    pg = synth("prozorro-ua-staging").named("prozorro-staging-database-db-1-postgresql").inputs["spec"]["files"]
+    conf, hba = pg["/etc/postgresql/15/main/conf.d/50-opcloud.conf"], pg["/etc/postgresql/15/main/pg_hba.conf"]
+    assert "ssl = on" in conf and "archive_mode = on" in conf
+    remote = [line for line in hba.splitlines() if line.startswith("host")]
+    assert remote[-2:] == ["host    all   all   0.0.0.0/0   reject", "host    all   all   ::/0        reject"]
+    assert all(line.startswith("hostssl") for line in remote[:-2])
