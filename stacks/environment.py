@@ -154,6 +154,7 @@ class AppTier(ConfigModel):
         pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( .*)?$",
         description="Break-glass SSH public key for the hosts (Azure requires one on Linux VMs).",
     )
+    release: Release | None = Field(None, description="The services' release, delivered to every api/docs host.")
 
 
 class Database(ConfigModel):
@@ -219,7 +220,77 @@ class SecretRef(ConfigModel):
         return f"config:{self.config}"
 
 
-HostRole = Literal["api", "docs", "db", "backup"]
+# ------------------------------------------------------------------------------------------------ release
+
+# Shell-safe names: they become environment variables, file names and directory names on the hosts.
+SHELL_NAME = r"^[A-Z][A-Z0-9_]{0,62}$"
+RESERVED_SECRET_NAMES = frozenset({"TLS_CERT", "TLS_KEY"})
+
+
+class TlsMaterial(ConfigModel):
+    """The certificate (chain) and private key the services serve, from the platform's secrets."""
+
+    certificate: SecretRef
+    key: SecretRef
+
+
+class RoleRelease(ConfigModel):
+    """One service's release: a tarball in the platform's own artifact store, pinned by its SHA-256."""
+
+    artifact: str = Field(
+        description="https:// or http:// URL in the platform's store inside the jurisdiction, or file:///path on "
+        "the hosts (the IaaS NFS share)."
+    )
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+    command: str = Field(
+        pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
+        description="Executable inside the unpacked artifact, e.g. bin/api; started with --listen and --domain.",
+    )
+    health_path: str = Field("/health", pattern=r"^/[A-Za-z0-9._~/-]*$")
+    settings: dict[str, str] = Field(default_factory=dict, description="Environment of the service (no secrets).")
+    secrets: dict[str, SecretRef] = Field(
+        default_factory=dict, description="Secret name -> reference; the service reads $SECRETS_DIRECTORY/NAME."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> RoleRelease:
+        for kind, names in (("setting", self.settings), ("secret", self.secrets)):
+            for name in names:
+                if not re.match(SHELL_NAME, name):
+                    raise ValueError(f"{kind} {name!r}: names are upper-case shell names (A-Z, 0-9, _)")
+        for name, value in self.settings.items():
+            # One KEY=value line of a systemd EnvironmentFile: no quoting, escapes or line breaks to get wrong.
+            if re.search(r'[\x00-\x1f"\'\\$`]', value):
+                raise ValueError(f"setting {name!r}: quotes, backslashes, $ and control characters are refused")
+        for name in self.secrets:
+            if name in RESERVED_SECRET_NAMES:
+                raise ValueError(f"secret {name!r}: the name is reserved for release.tls")
+            if name in self.settings:
+                raise ValueError(f"{name!r} is both a setting and a secret")
+        if {".", ".."} & set(self.command.split("/")):
+            raise ValueError(f"command {self.command!r}: a path inside the artifact, without . or ..")
+        scheme = self.artifact.partition("://")[0]
+        if scheme not in ("https", "http", "file"):
+            raise ValueError(f"artifact {self.artifact!r}: use https://, http:// or file:///")
+        return self
+
+
+class Release(ConfigModel):
+    """What the api and docs hosts run; `opcloud hosts apply` (IaaS) or cloud-init (AWS, Azure) delivers it."""
+
+    api: RoleRelease
+    docs: RoleRelease
+    tls: TlsMaterial
+    health_timeout_seconds: int = Field(
+        60, ge=5, le=900, description="How long a new version may take to answer its health path before rollback."
+    )
+
+    def role(self, role: str) -> RoleRelease:
+        return self.api if role == "api" else self.docs
+
+
+HostRole = Literal["api", "docs", "db", "backup", "lb"]
 
 
 class Bastion(ConfigModel):
@@ -299,6 +370,28 @@ class NfsShare(ConfigModel):
         return self
 
 
+class LoadBalancerPair(ConfigModel):
+    """Two HAProxy hosts sharing a virtual address (keepalived, VRRP over unicast to the peer only): TLS for the
+    platform's domain, health checks of every api/docs host, a per-client rate limit as the WAF rule's."""
+
+    hosts: list[str] = Field(min_length=2, max_length=2, description="The two hosts with the role 'lb'.")
+    virtual_address: IPv4Address = Field(description="The address clients reach (moves to the peer on failure).")
+    virtual_router_id: int = Field(51, ge=1, le=255, description="VRRP router id, unique on the segment.")
+    interface: str = Field("eth0", pattern=r"^[a-z][a-z0-9._-]{0,14}$", description="Interface carrying the VIP.")
+
+
+class DatabaseCluster(ConfigModel):
+    """A PostgreSQL primary and a streaming standby (TLS, SCRAM) under Patroni, with a three-member etcd (the two
+    db hosts and a witness) deciding who leads: a primary that loses its leader key demotes itself (fencing)."""
+
+    hosts: list[str] = Field(min_length=2, max_length=2, description="The two db hosts.")
+    witness: str = Field(description="A third host running only an etcd member, so a single loss keeps quorum.")
+    superuser_password: SecretRef
+    replication_password: SecretRef
+    synchronous: bool = Field(True, description="A commit returns once the standby has it: failover loses none.")
+    ttl_seconds: int = Field(30, ge=9, le=300, description="How long a silent leader keeps its key.")
+
+
 class Inventory(ConfigModel):
     """Hosts of a VM-only cloud: how to reach them, their roles, the volumes presented to them."""
 
@@ -312,6 +405,8 @@ class Inventory(ConfigModel):
         None, pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$", description="host:port receiving shipped logs (syslog over TLS)."
     )
     app_version: str = Field("latest", description="Release of the API and document services the units run.")
+    load_balancers: LoadBalancerPair | None = Field(None, description="The balancer pair in front of api/docs.")
+    database_cluster: DatabaseCluster | None = Field(None, description="Primary + standby with automatic failover.")
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
@@ -482,6 +577,66 @@ class Environment(ConfigModel):
                     raise KeyedError(f"inventory.hosts[{i}].address", f"{host.address} lies outside network.cidr")
         return self
 
+    @model_validator(mode="after")
+    def _release_store_inside(self) -> Environment:
+        release = self.app.release
+        if release is not None:
+            for role in ("api", "docs"):
+                problem = artifact_store_problem(release.role(role).artifact, self)
+                if problem:
+                    raise ValueError(f"app.release.{role}.artifact: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _one_service_per_host(self) -> Environment:
+        if self.app.release is not None and self.inventory is not None:
+            for host in self.inventory.hosts:
+                if {"api", "docs"} <= set(host.roles):
+                    raise ValueError(f"inventory host {host.name}: api and docs would both listen on 443 there")
+        return self
+
+    @model_validator(mode="after")
+    def _balancer_pair(self) -> Environment:
+        pair = self.inventory.load_balancers if self.inventory else None
+        if self.inventory is None or pair is None:
+            return self
+        names = {h.name: h for h in self.inventory.hosts}
+        if len(set(pair.hosts)) != 2:
+            raise ValueError("inventory.loadBalancers.hosts: two different hosts")
+        for name in pair.hosts:
+            if name not in names:
+                raise ValueError(f"inventory.loadBalancers: unknown host {name!r}")
+            if "lb" not in names[name].roles:
+                raise ValueError(f"inventory.loadBalancers: host {name} lacks the role 'lb'")
+        strays = [h.name for h in self.inventory.hosts if "lb" in h.roles and h.name not in pair.hosts]
+        if strays:
+            raise ValueError(f"host {strays[0]} has the role 'lb' but is not in inventory.loadBalancers")
+        if pair.virtual_address not in self.network.cidr:
+            raise ValueError(f"inventory.loadBalancers.virtualAddress {pair.virtual_address} lies outside network.cidr")
+        if pair.virtual_address in {h.address for h in self.inventory.hosts}:
+            raise ValueError("inventory.loadBalancers.virtualAddress is a host's own address")
+        if self.app.release is None:
+            raise ValueError("inventory.loadBalancers needs app.release (its TLS material and health paths)")
+        return self
+
+    @model_validator(mode="after")
+    def _database_cluster(self) -> Environment:
+        cluster = self.inventory.database_cluster if self.inventory else None
+        if self.inventory is None or cluster is None:
+            return self
+        names = {h.name: h for h in self.inventory.hosts}
+        if len(set(cluster.hosts)) != 2:
+            raise ValueError("inventory.databaseCluster.hosts: two different db hosts")
+        for name in cluster.hosts:
+            if name not in names or "db" not in names[name].roles:
+                raise ValueError(f"inventory.databaseCluster: {name!r} is not a db host")
+        if cluster.witness not in names or cluster.witness in cluster.hosts:
+            raise ValueError(f"inventory.databaseCluster.witness: {cluster.witness!r} is not a third host")
+        strays = [h.name for h in self.inventory.hosts if "db" in h.roles and h.name not in cluster.hosts]
+        if strays:
+            raise ValueError(f"db host {strays[0]} is not in inventory.databaseCluster")
+        return self
+
     @property
     def stack_prefix(self) -> str:
         return f"{self.platform}-{self.environment}"
@@ -499,6 +654,39 @@ class Environment(ConfigModel):
             "jurisdiction": self.jurisdiction,
             "managed-by": "opcloud",
         }
+
+
+def artifact_store_problem(url: str, environment: Environment) -> str | None:
+    """Why the artifact store at `url` is not the platform's own inside its jurisdiction (None when it is).
+    An address must lie in network.cidr; a name must be one the residency registry places in the jurisdiction;
+    plain http is for an in-network mirror only (the SHA-256 guards the bytes, no secret travels)."""
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc or not parts.path.startswith("/") or ".." in parts.path.split("/"):
+            return f"{url!r}: a file artifact is file:///absolute/path on the hosts"
+        return None
+    host = parts.hostname or ""
+    if not host or not parts.path.strip("/"):
+        return f"{url!r}: no host or no path"
+    try:
+        address = ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address not in environment.network.cidr:
+            return f"{host} lies outside network.cidr {environment.network.cidr}: not the platform's own store"
+        return None
+    if parts.scheme == "http":
+        return f"{url!r}: plain http only to an address inside network.cidr"
+    country = residency.country_of_host(host)
+    if country is None:
+        return f"cannot place {host} in a country: use an address in network.cidr or a known endpoint"
+    if not residency.within(environment.jurisdiction, country):
+        return f"{host} lies in {country}, outside jurisdiction {environment.jurisdiction}"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- loading

@@ -12,6 +12,7 @@ import pulumi
 
 from components.iaas.components import IaasPart, step_props
 from components.iaas.plan import PG_PORT, plan, stanza
+from components.iaas.runner import ROLLED_KIND
 from components.interfaces import (
     AppTierOutputs,
     AuditOutputs,
@@ -33,10 +34,20 @@ def compose(environment: Environment) -> PlatformOutputs:
     prefix = environment.stack_prefix
     parts = {row: IaasPart(row, f"{prefix}-{row}") for row in ROWS}  # type: ignore[arg-type]
 
+    # Releases roll one host at a time, as `opcloud hosts apply` does: each host's release step also waits for
+    # the previous host's, which succeeds only once its service answers the health path; a failure stops the rest.
+    last_release: tuple[str, pulumi.Resource] | None = None
     for host_plan in plan(environment):
         previous: list[pulumi.Resource] = []
         for step in host_plan.steps:
-            resource = parts[step.row].add(step, step_props(environment, host_plan.host, step), previous)
+            props = step_props(environment, host_plan.host, step)
+            waits = list(previous)
+            if step.kind == ROLLED_KIND:
+                props["rollAfter"] = last_release[0] if last_release else ""
+                waits += [last_release[1]] if last_release else []
+            resource = parts[step.row].add(step, props, waits)
+            if step.kind == ROLLED_KIND:
+                last_release = (step.id, resource)
             previous = [resource]
 
     def ids(row: str, kind: str | None = None, roles: set[str] | None = None) -> list[pulumi.Output[str]]:
@@ -69,11 +80,15 @@ def compose(environment: Environment) -> PlatformOutputs:
         store_id=pulumi.Output.all(*ids("documents")).apply(",".join),
         replica_name=None,
     )
-    db_host = next(h for h in inventory.hosts if "db" in h.roles)
+    db_hosts = [h for h in inventory.hosts if "db" in h.roles]
+    # With a Patroni cluster the clients list both hosts (libpq: target_session_attrs=read-write finds the primary).
+    server = "patroni" if inventory.database_cluster else "postgresql"
     database = DatabaseOutputs(
-        endpoint=pulumi.Output.from_input(str(db_host.address)),
+        endpoint=pulumi.Output.from_input(",".join(str(h.address) for h in db_hosts)),
         port=pulumi.Output.from_input(PG_PORT),
-        server_id=parts["database"].steps[f"{db_host.name}/postgresql"].id,
+        server_id=pulumi.Output.all(*(parts["database"].steps[f"{h.name}/{server}"].id for h in db_hosts)).apply(
+            ",".join
+        ),
     )
     backup_share = next(s for s in inventory.nfs if s.purpose == "backup")
     backups = BackupOutputs(
@@ -85,7 +100,9 @@ def compose(environment: Environment) -> PlatformOutputs:
     app = AppTierOutputs(
         url=pulumi.Output.from_input(f"https://{environment.app.domain}"),
         load_balancer_id=pulumi.Output.from_input(
-            ",".join(str(h.address) for h in inventory.hosts if {"api", "docs"} & set(h.roles))
+            str(inventory.load_balancers.virtual_address)
+            if inventory.load_balancers
+            else ",".join(str(h.address) for h in inventory.hosts if {"api", "docs"} & set(h.roles))
         ),
         firewall_id=pulumi.Output.all(*app_firewalls).apply(",".join),
     )

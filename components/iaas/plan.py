@@ -6,9 +6,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from components.iaas.balancer import LB_PACKAGES, balancer_step
+from components.iaas.cluster import (
+    ETCD_CLIENT_PORT,
+    ETCD_PACKAGES,
+    ETCD_PEER_PORT,
+    PATRONI_PACKAGES,
+    PATRONI_PORT,
+    etcd_step,
+    members,
+    patroni_step,
+)
 from components.iaas.docs_backup import documents_backup_steps
 from components.iaas.script import ManagedFile, Step
 from components.iaas.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
+from components.release import RELEASE_PACKAGES, release_step
 from components.schedules import (
     BackupSchedule,
     archive_timeout_seconds,
@@ -75,12 +87,21 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
             NfsMount(share.name, str(share.server), share.port, share.export, share.mount, share.sec, row).step(name)
         )
     steps += documents_backup_steps(environment, host)
-    if "db" in host.roles:
+    if _etcd_member(environment, host):
+        steps.append(etcd_step(environment, host))
+    if "db" in host.roles and inventory.database_cluster is not None:
+        steps.append(patroni_step(environment, host, _db_volume_mount(environment, host), stanza(environment)))
+    elif "db" in host.roles:
         steps.append(_postgres(environment, host).step(name, "database"))
+    if "db" in host.roles:
         steps.append(_pgbackrest(environment, host).step(name, "backups"))
     for role in ("api", "docs"):
-        if role in host.roles:
+        if role in host.roles and environment.app.release is not None:
+            steps.append(release_step(environment, name, role, _documents_mounts(environment, host)))
+        elif role in host.roles:
             steps.append(_app_unit(environment, host, role).step(name, "app"))
+    if "lb" in host.roles:
+        steps.append(balancer_step(environment, host))
     steps.append(_audit(environment, host).step(name, "audit"))
     if inventory.log_server:
         steps.append(_log_shipping(inventory.log_server).step(name, "audit"))
@@ -96,7 +117,24 @@ def _packages(environment: Environment, host: SshHost) -> Packages:
         wanted += [*DB_PACKAGES, f"postgresql-{environment.database.engine_version}", "pgbackrest"]
     if {"api", "docs"} & set(host.roles):
         wanted += APP_PACKAGES
+        if environment.app.release is not None:
+            wanted += RELEASE_PACKAGES
+    if "lb" in host.roles:
+        wanted += LB_PACKAGES
+    if _etcd_member(environment, host):
+        wanted += PATRONI_PACKAGES if "db" in host.roles else ETCD_PACKAGES
     return Packages(tuple(dict.fromkeys(wanted)))
+
+
+def _etcd_member(environment: Environment, host: SshHost) -> bool:
+    inventory = _inventory(environment)
+    return inventory.database_cluster is not None and host.name in {m.name for m in members(environment)}
+
+
+def _pg_data_dir(environment: Environment, host: SshHost) -> str:
+    """Where PostgreSQL keeps its data on the encrypted volume (Patroni's own directory when it manages it)."""
+    leaf = "patroni" if _inventory(environment).database_cluster is not None else "main"
+    return f"{_db_volume_mount(environment, host)}/{environment.database.engine_version}/{leaf}"
 
 
 def _app_clients(environment: Environment) -> list[str]:
@@ -111,13 +149,38 @@ def _firewall(environment: Environment, host: SshHost) -> Firewall:
     if host.bastion:
         admin.append(f"{inventory.bastion(host.bastion).address}/32")
     services: list[tuple[int, tuple[str, ...]]] = []
+    public = tuple(str(c) for c in network.allowed_cidrs)
+    balancers = [inventory.host(n) for n in inventory.load_balancers.hosts] if inventory.load_balancers else []
+    vrrp_peers: tuple[str, ...] = ()
+    if "lb" in host.roles:
+        services.append((443, public))
+        vrrp_peers = tuple(f"{b.address}/32" for b in balancers if b.name != host.name)
     if {"api", "docs"} & set(host.roles):
-        services.append((443, tuple(str(c) for c in network.allowed_cidrs)))
+        # Behind a balancer pair the services answer the balancers only: clients meet its rate limit first.
+        services.append((443, tuple(f"{b.address}/32" for b in balancers) if balancers else public))
+    cluster = [f"{m.address}/32" for m in members(environment)] if _etcd_member(environment, host) else []
     if "db" in host.roles:
+        peers = [c for c in cluster if c != f"{host.address}/32"]
         services.append(
-            (PG_PORT, tuple(dict.fromkeys(_app_clients(environment) + [str(c) for c in network.admin_cidrs])))
+            (PG_PORT, tuple(dict.fromkeys(_app_clients(environment) + [str(c) for c in network.admin_cidrs] + peers)))
         )
-    return Firewall(tuple(dict.fromkeys(admin)), tuple(services))
+        if cluster:
+            services.append((PATRONI_PORT, tuple(dict.fromkeys(peers + [str(c) for c in network.admin_cidrs]))))
+    if cluster:
+        services += [(ETCD_CLIENT_PORT, tuple(cluster)), (ETCD_PEER_PORT, tuple(cluster))]
+    return Firewall(tuple(dict.fromkeys(admin)), tuple(services), vrrp_peers)
+
+
+def _primary_url(host: SshHost) -> str:
+    """Patroni answers 200 here on the primary only."""
+    return f"https://{host.address}:{PATRONI_PORT}/primary"
+
+
+def _on_primary_only(environment: Environment, host: SshHost) -> list[str]:
+    """pgBackRest follows the primary: on a Patroni host the backup runs only where Patroni says it leads."""
+    if _inventory(environment).database_cluster is None:
+        return []
+    return [f"ExecCondition=/usr/bin/curl -fsk -o /dev/null {_primary_url(host)}"]
 
 
 def _db_volume_mount(environment: Environment, host: SshHost) -> str:
@@ -228,7 +291,7 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
             "log-level-console=info",
             "",
             f"[{name}]",
-            f"pg1-path={_db_volume_mount(environment, host)}/{version}/main",
+            f"pg1-path={_pg_data_dir(environment, host)}",
             f"pg1-port={PG_PORT}",
             "",
         ]
@@ -245,6 +308,7 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
                 "[Service]",
                 "Type=oneshot",
                 "User=postgres",
+                *_on_primary_only(environment, host),
                 f"ExecStart=/usr/bin/pgbackrest --stanza={name} --type={kind} backup",
                 "",
             ]
@@ -267,8 +331,9 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
         ]
         timers.append(f"pgbackrest-{kind}.timer")
     info = f"{repo}/backup/{name}/backup.info"
+    leader = " && curl -fsk -o /dev/null " + _primary_url(host) if _inventory(environment).database_cluster else ""
     stanza_create = (
-        f"if [ ! -f {info} ]; then\n"
+        f"if [ ! -f {info} ]{leader}; then\n"
         f"  mkdir -p {repo} && chown postgres:postgres {repo}\n"
         f"  runuser -u postgres -- pgbackrest --stanza={name} stanza-create\n"
         "fi\n"
@@ -282,6 +347,11 @@ def _pgbackrest(environment: Environment, host: SshHost) -> ConfigFiles:
         extra_check=f'[ -f {info} ] || drift "stanza {name} is not created in {repo}"',
         after=stanza_create,
     )
+
+
+def _documents_mounts(environment: Environment, host: SshHost) -> list[str]:
+    inventory = _inventory(environment)
+    return [s.mount for s in inventory.nfs if host.name in s.hosts and s.purpose == "documents"]
 
 
 def _app_unit(environment: Environment, host: SshHost, role: str) -> ConfigFiles:

@@ -19,6 +19,7 @@ from stacks.environment import Environment, Inventory, SecretRef, SshHost
 STEP_TIMEOUT = 900.0  # an apt-get install or a first mkfs on a large volume can take minutes
 CONNECT_TIMEOUT = 5.0  # `opcloud hosts`: a host that has not answered SSH by then is reported, not waited for
 MAX_PARALLEL_HOSTS = 16
+ROLLED_KIND = "release"  # steps that roll one host at a time behind the health gate
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -148,11 +149,48 @@ def in_parallel(
 
 def run(environment: Environment, mode: Mode, options: RunOptions) -> Iterator[StepResult]:
     """Every selected step of every selected host: hosts in parallel, each host's steps in order, results as
-    they come. In apply mode a failed step skips the rest of its host (later steps build on it); in check
-    mode every step is checked."""
+    they come. In apply mode a failed step skips the rest of its host (later steps build on it), and the
+    release steps roll afterwards, one host at a time (see `_roll`); in check mode every step is checked."""
     plans = selected(environment, options)
     require_keys(environment, (p.host for p in plans), options)
-    yield from in_parallel(plans, lambda host_plan: _run_host(environment, host_plan, mode, options))
+    if mode == "check":
+        yield from in_parallel(plans, lambda host_plan: _run_host(environment, host_plan, mode, options))
+        return
+    failed_hosts: set[str] = set()
+
+    def base_steps(host_plan: HostPlan) -> Iterator[StepResult]:
+        steps = [s for s in host_plan.steps if s.kind != ROLLED_KIND]
+        for result in _run_host(environment, HostPlan(host_plan.host, steps), mode, options):
+            if result.status == "failed":
+                failed_hosts.add(result.host)
+            yield result
+
+    yield from in_parallel(plans, base_steps)
+    yield from _roll(environment, plans, failed_hosts, options)
+
+
+def _roll(
+    environment: Environment, plans: list[HostPlan], failed_hosts: set[str], options: RunOptions
+) -> Iterator[StepResult]:
+    """Release steps one host at a time, in inventory order. Each step waits for its service's health path
+    (and switches the host back to its previous version when it does not answer); the first host that fails,
+    or that could not be prepared, stops the roll: the hosts after it keep the version they run."""
+    stopped: str | None = None
+    for host_plan in plans:
+        releases = [s for s in host_plan.steps if s.kind == ROLLED_KIND]
+        if not releases:
+            continue
+        name = host_plan.host.name
+        if stopped is None and name in failed_hosts:
+            stopped = f"the roll stopped: an earlier step failed on {name}"
+        if stopped is not None:
+            for step in releases:
+                yield StepResult(name, step.name, step.kind, "skipped", stopped)
+            continue
+        for result in _run_host(environment, HostPlan(host_plan.host, releases), "apply", options):
+            if result.status == "failed" and stopped is None:
+                stopped = f"the roll stopped at {name}/{result.step}"
+            yield result
 
 
 def _run_host(environment: Environment, host_plan: HostPlan, mode: Mode, options: RunOptions) -> Iterator[StepResult]:

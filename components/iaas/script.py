@@ -138,10 +138,18 @@ def parse_outcome(exit_code: int, output: str) -> Outcome:
     for line in reversed(output.splitlines()):
         if line.startswith(MARKER + " "):
             status, _, detail = line[len(MARKER) + 1 :].partition(" ")
+            if status == "failed":
+                detail = _with_cause(detail, output)
             if status in ("ok", "drift", "changed", "failed"):
                 return Outcome(status, detail, output)  # type: ignore[arg-type]
     tail = " | ".join(output.strip().splitlines()[-3:]) or "no output"
     return Outcome("failed", f"exit {exit_code}: {tail}", output)
+
+
+def _with_cause(detail: str, output: str) -> str:
+    """A failed step's status with the last line the script said before it (the cause, in its own words)."""
+    said = [line for line in output.splitlines() if line.strip() and not line.startswith(("@@opcloud", "@@drift"))]
+    return f"{detail}: {said[-1].strip()}" if said else detail
 
 
 # ------------------------------------------------------------------------------------------- file helpers

@@ -278,6 +278,7 @@ class Firewall:
 
     admin: tuple[str, ...]
     services: tuple[tuple[int, tuple[str, ...]], ...]  # (tcp port, allowed source CIDRs)
+    vrrp_peers: tuple[str, ...] = ()  # a balancer's peer: keepalived's adverts (IP protocol 112) from it only
 
     def ruleset(self) -> str:
         lines = [
@@ -295,6 +296,8 @@ class Firewall:
         for port, sources in ((22, self.admin), *self.services):
             if sources:
                 lines.append(f"    tcp dport {port} ip saddr {{ {', '.join(sources)} }} accept")
+        if self.vrrp_peers:
+            lines.append(f"    ip protocol 112 ip saddr {{ {', '.join(self.vrrp_peers)} }} accept")
         lines += ['    limit rate 10/minute log prefix "opcloud-drop "', "    counter drop", "  }", "}", ""]
         return "\n".join(lines)
 

@@ -32,6 +32,9 @@ ROOT_PACKAGES = (
     "openssh-server", "sudo", "nftables", "cryptsetup-bin", "systemd", "iproute2", "procps", "e2fsprogs",
     "postgresql-15", "pgbackrest", "ssl-cert", "auditd", "rsyslog", "rsyslog-gnutls", "nfs-common", "open-iscsi",
     "restic",
+    # The release steps (fetch, verify, serve a Python test service) and the HA pair (balancer, Patroni + etcd).
+    "curl", "ca-certificates", "openssl", "python3", "haproxy", "keepalived", "patroni", "etcd-server",
+    "etcd-client", "python3-psycopg2",
 )  # fmt: skip
 USER = "opcloud"
 
@@ -200,6 +203,132 @@ def iaas_host() -> Iterator[IaasHost]:
         shutil.rmtree(work_root, ignore_errors=True)
 
 
+# ------------------------------------------------------------------------------ N VMs booting systemd
+
+
+_BOOT_SYSTEMD = r"""
+set -e
+mount -t overlay overlay -o "lowerdir=$LOWER,upperdir=$UPPER,workdir=$WORK" "$MERGED"
+mount -t proc proc "$MERGED/proc"
+mount --rbind /sys "$MERGED/sys"
+mount -t tmpfs -o mode=755 tmpfs "$MERGED/run"
+mount -t tmpfs -o mode=1777 tmpfs "$MERGED/tmp"
+ip link set lo up
+hostname "$VM_NAME"
+export container=opcloud-test
+exec chroot "$MERGED" /lib/systemd/systemd --log-target=console --log-level=warning
+"""
+
+# Units of the tree's packages that a fresh VM of ours does not run until opcloud configures it.
+_MASKED_UNITS = (
+    "postgresql.service", "postgresql@15-main.service", "console-getty.service",
+    "getty@.service", "getty-static.service", "rpcbind.service", "rpcbind.socket", "run-rpc_pipefs.mount",
+    "nfs-client.target", "systemd-udevd.service", "systemd-udevd-control.socket", "systemd-udevd-kernel.socket",
+)  # fmt: skip
+
+
+class IaasNetwork:
+    """N disposable Debian VMs booting systemd (PID 1 of their own PID namespace), each in its own network
+    namespace, on one Linux bridge whose address is the test machine's side (`gateway`)."""
+
+    def __init__(self, count: int) -> None:
+        if os.geteuid() != 0:
+            pytest.fail("the IaaS test VMs need root (namespaces, overlayfs, chroot)")
+        self.lower = cached_root()
+        self.work_root = Path(tempfile.mkdtemp(prefix="opcloud-vms-"))
+        tag = os.getpid() % 250 + 1
+        self.bridge = f"obr{os.getpid()}"[:15]
+        self.gateway, self.link = f"10.214.{tag}.1", f"10.214.{tag}.0/24"
+        self.prefix = f"10.214.{tag}"
+        self.client_key = self.work_root / "client_ed25519"
+        self.client_public = keygen(self.client_key, "opcloud-vms-client")
+        self.known_hosts = self.work_root / "known_hosts"
+        self.vms: list[IaasHost] = []
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._netns: list[str] = []
+        self._veths: list[str] = []
+        subprocess.run(["ip", "link", "add", self.bridge, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", f"{self.gateway}/24", "dev", self.bridge], check=True)
+        subprocess.run(["ip", "link", "set", self.bridge, "up"], check=True)
+        try:
+            for index in range(count):
+                self.vms.append(self._boot(index))
+        except BaseException:
+            self.close()
+            raise
+
+    def _boot(self, index: int) -> IaasHost:
+        name = f"vm{index + 1}"
+        root = self.work_root / name
+        upper, work, merged = root / "upper", root / "work", root / "merged"
+        for d in (upper, work, merged):
+            d.mkdir(parents=True)
+        host_key = root / "host_ed25519"
+        host_public = keygen(host_key, f"opcloud-{name}")
+        _upper_layer(self.lower, upper, self.client_public, host_key)
+        _write(upper / "etc/hostname", f"{name}\n")
+        _write(upper / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {name}\n")
+        for unit in _MASKED_UNITS:
+            (upper / "etc/systemd/system").mkdir(parents=True, exist_ok=True)
+            (upper / "etc/systemd/system" / unit).symlink_to("/dev/null")
+        netns, veth = f"opcloud-vm-{os.getpid()}-{index}", f"ov{os.getpid()}x{index}"[:15]
+        address = f"{self.prefix}.{10 + index}"
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        self._netns.append(netns)
+        subprocess.run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns], check=True)
+        self._veths.append(veth)
+        subprocess.run(["ip", "link", "set", veth, "master", self.bridge, "up"], check=True)
+        subprocess.run(["ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0"], check=True)
+        with self.known_hosts.open("a") as known:
+            known.write(f"{address} {' '.join(host_public.split()[:2])}\n")
+        vm = IaasHost(
+            address=address, gateway=self.gateway, link=self.link, port=22, user=USER, client_key=self.client_key,
+            known_hosts=self.known_hosts, host_public_key=host_public, netns=netns, pid=0,
+        )  # fmt: skip
+        self._start(vm, name)
+        return vm
+
+    def restart(self, vm: IaasHost) -> None:
+        """Power a killed VM on again: the same disk (its overlay's upper layer), a fresh boot."""
+        index = [v.address for v in self.vms].index(vm.address)
+        self._start(vm, f"vm{index + 1}")
+
+    def _start(self, vm: IaasHost, name: str) -> None:
+        root = self.work_root / name
+        upper, work, merged = root / "upper", root / "work", root / "merged"
+        netns = vm.netns
+        subprocess.run(["ip", "-n", netns, "link", "set", "eth0", "up"], check=True)
+        log = root / "console.log"
+        process = start(
+            ["ip", "netns", "exec", netns, "unshare", "--mount", "--pid", "--uts", "--fork", "--kill-child",
+             "bash", "-c", _BOOT_SYSTEMD],
+            log,
+            env={"LOWER": str(self.lower), "UPPER": str(upper), "WORK": str(work), "MERGED": str(merged),
+                 "VM_NAME": name},
+        )  # fmt: skip
+        self._processes.append(process)
+        wait_for_port(22, process, log, timeout=120, host=vm.address)
+        vm.pid = process.pid
+
+    def kill(self, vm: IaasHost) -> None:
+        """Pull the plug: every process of the VM dies at once (its PID namespace's init is killed) and its
+        link goes down (an address it held, such as a virtual one, no longer answers)."""
+        _kill_namespace(vm.pid)
+        subprocess.run(["ip", "-n", vm.netns, "link", "set", "eth0", "down"], check=False)
+
+    def close(self) -> None:
+        for process in self._processes:
+            _kill_namespace(process.pid)
+            stop(process)
+        # The host side of each pair goes explicitly: a namespace the kernel frees late would keep it.
+        for veth in self._veths:
+            subprocess.run(["ip", "link", "del", veth], check=False, capture_output=True)
+        for netns in self._netns:
+            subprocess.run(["ip", "netns", "del", netns], check=False)
+        subprocess.run(["ip", "link", "del", self.bridge], check=False, capture_output=True)
+        shutil.rmtree(self.work_root, ignore_errors=True)
+
+
 def _kill_namespace(unshare_pid: int) -> None:
     """SIGKILL the PID namespace's init (unshare's child): the kernel then kills every process in it, even
     the ones that left our process group (sshd -D calls setsid, pg_ctlcluster daemonizes PostgreSQL)."""
@@ -213,4 +342,4 @@ def _kill_namespace(unshare_pid: int) -> None:
                 os.kill(int(pid), signal.SIGKILL)
 
 
-__all__ = ["IaasHost", "cached_root", "iaas_host"]
+__all__ = ["IaasHost", "IaasNetwork", "cached_root", "iaas_host"]
