@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from ipaddress import ip_network
 from typing import Any
 
+import yaml
+
 from components.schedules import WEEKDAYS
 from opcloud import residency
 from policies.model import UNKNOWN, ResourceView, StackView
@@ -96,12 +98,119 @@ def postgresql_conf(step: ResourceView) -> str:
     )
 
 
+# ------------------------------------------------------------------------------------ PostgreSQL, wherever it is
+# A single server writes postgresql.conf and pg_hba.conf (the `postgresql` step); a Patroni member writes its
+# patroni.yml (the `patroni` step), from which Patroni renders both. The rules read the same settings from either.
+
+DATABASE_KINDS = ("postgresql", "patroni")
+
+
+class UnreadableConfig(ValueError):
+    """A database step whose configuration cannot be read: its rules are not evaluated (never a pass)."""
+
+
+def _patroni_document(step: ResourceView) -> Mapping[str, Any]:
+    text = file_ending(step, ".yml") or file_ending(step, ".yaml")
+    if not text:
+        raise UnreadableConfig(f"patroni step on {step.get('host')} writes no Patroni configuration")
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise UnreadableConfig(f"patroni configuration on {step.get('host')} is not YAML: {error}") from None
+    if not isinstance(document, Mapping):
+        raise UnreadableConfig(f"patroni configuration on {step.get('host')} is not a mapping")
+    return document
+
+
+def _section(document: Mapping[str, Any], *path: str) -> Mapping[str, Any]:
+    for key in path:
+        found = document.get(key) if isinstance(document, Mapping) else None
+        document = found if isinstance(found, Mapping) else {}
+    return document
+
+
+def _pg_value(value: Any) -> str:
+    # YAML 1.1 reads an unquoted `on`/`off` as a boolean: PostgreSQL's spelling is on/off.
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _patroni_listen(listen: Any) -> str:
+    """Patroni's `postgresql.listen` ("addr1,addr2:5432") as listen_addresses ("addr1,addr2")."""
+    text = str(listen or "")
+    hosts, sep, port = text.rpartition(":")
+    return hosts if sep and port.isdigit() else text
+
+
+def database_settings(step: ResourceView) -> dict[str, str]:
+    """PostgreSQL's server settings as the step makes them (listen_addresses included).
+
+    Patroni: the cluster-wide parameters of bootstrap.dcs, overridden by the member's own postgresql.parameters
+    (Patroni's precedence); listen_addresses from postgresql.listen.
+    """
+    if kind(step) == "postgresql":
+        return settings(postgresql_conf(step))
+    if kind(step) != "patroni":
+        raise UnreadableConfig(f"{kind(step)} is not a database step")
+    document = _patroni_document(step)
+    found = {k: _pg_value(v) for k, v in _section(document, "bootstrap", "dcs", "postgresql", "parameters").items()}
+    found.update({k: _pg_value(v) for k, v in _section(document, "postgresql", "parameters").items()})
+    listen = _section(document, "postgresql").get("listen")
+    if listen is None:
+        raise UnreadableConfig(f"patroni configuration on {step.get('host')} has no postgresql.listen")
+    found["listen_addresses"] = _patroni_listen(listen)
+    return found
+
+
+def database_hba(step: ResourceView) -> str:
+    """The pg_hba.conf the step makes: the file itself, or Patroni's postgresql.pg_hba lines."""
+    if kind(step) == "postgresql":
+        return file_ending(step, "pg_hba.conf")
+    document = _patroni_document(step)
+    lines = _section(document, "postgresql").get("pg_hba")
+    if not isinstance(lines, list) or not lines:
+        # Without pg_hba Patroni leaves the package's file in place: nothing here says what it admits.
+        raise UnreadableConfig(f"patroni configuration on {step.get('host')} sets no postgresql.pg_hba")
+    return "\n".join(str(line) for line in lines)
+
+
+PG_HBA_STRONG_METHODS = ("scram-sha-256", "cert", "reject")
+
+
+def pg_hba_weak_lines(text: str) -> list[str]:
+    """pg_hba lines over the network whose method is neither SCRAM, a client certificate nor `reject`."""
+    weak = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[0].startswith("host") and not _hba_method_ok(fields):
+            weak.append(" ".join(fields))
+    return weak
+
+
+def _hba_method_ok(fields: list[str]) -> bool:
+    # host* TYPE DATABASE USER ADDRESS [MASK] METHOD [OPTIONS]: the method is the first field after the address.
+    rest = fields[4:]
+    if rest and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", rest[0]):
+        rest = rest[1:]  # an IPv4 mask column
+    return bool(rest) and rest[0] in PG_HBA_STRONG_METHODS
+
+
 # ------------------------------------------------------------------------------------------ the IaaS adapter
 # Where each store, copy, key, listener and backup of a VM-only cloud lives, read from the host steps:
 # hosts by their SSH address, iSCSI volumes by their portal, NFS shares by their server, the backup
 # repository by the share mounted in the "backups" row. Places come from the residency registry by address.
 
-DATA_KINDS = ("iscsi-attach", "luks", "filesystem", "postgresql", "pgbackrest", "nfs-mount", "documents-backup")
+DATA_KINDS = (
+    "iscsi-attach",
+    "luks",
+    "filesystem",
+    "postgresql",
+    "patroni",
+    "pgbackrest",
+    "nfs-mount",
+    "documents-backup",
+)
 
 
 def steps(stack: StackView) -> list[ResourceView]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from policies import iaas
 from policies import resources as res
-from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule, stack_rule
+from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule, stack_rule, unevaluated
 
 
 def _trail_verdict(trail: ResourceView) -> Verdict:
@@ -116,8 +116,11 @@ def data_access_logging(resource: ResourceView, stack: StackView) -> list[Verdic
         if "postgresql" in exports:
             return [(True, "PostgreSQL logs exported to CloudWatch")]
         return [(False, "enabledCloudwatchLogsExports lacks 'postgresql'")]
-    if iaas.kind(resource) == "postgresql":
-        conf = iaas.settings(iaas.postgresql_conf(resource))
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
+        try:
+            conf = iaas.database_settings(resource)
+        except iaas.UnreadableConfig as error:
+            return [unevaluated(str(error))]
         if conf.get("log_connections") == "on" and conf.get("log_disconnections") == "on":
             return [(True, "PostgreSQL logs every connection and disconnection (shipped with the host's logs)")]
         return [(False, "log_connections / log_disconnections are not on")]

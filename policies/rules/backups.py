@@ -27,6 +27,7 @@ from policies.model import (
     pending,
     resource_rule,
     stack_rule,
+    unevaluated,
 )
 
 _DAY_NAMES = {day[:3].upper(): day for day in WEEKDAYS}  # "SUN" -> "sunday"
@@ -111,9 +112,12 @@ def _pgbackrest_days(step: ResourceView) -> tuple[set[str], set[str]]:
 
 
 def _postgres_archiving(step: ResourceView) -> tuple[bool, int | None]:
-    """(archive_mode on with a command, archive_timeout in seconds) of a self-managed PostgreSQL."""
-    conf = iaas.settings(iaas.postgresql_conf(step))
-    archiving = conf.get("archive_mode") in ("on", "always") and bool(conf.get("archive_command"))
+    """(archive_mode on, archiving to pgBackRest; archive_timeout in seconds) of a self-managed PostgreSQL.
+
+    Raises iaas.UnreadableConfig when the step's configuration cannot be read.
+    """
+    conf = iaas.database_settings(step)
+    archiving = conf.get("archive_mode") in ("on", "always") and "pgbackrest" in conf.get("archive_command", "")
     timeout = conf.get("archive_timeout", "")
     return archiving, int(timeout) if timeout.isdigit() else None
 
@@ -175,10 +179,13 @@ def _db_log_shipping(resource: ResourceView) -> Verdict | None:
         if _at_least(resource.get("backup.backupRetentionDays", 7), 1):  # the service keeps 7 days when unset
             return True, "Flexible Server continuous WAL backup (every 5 minutes or less)"
         return False, "backup retention 0: no WAL backups"
-    if iaas.kind(resource) == "postgresql":
-        archiving, timeout = _postgres_archiving(resource)
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
+        try:
+            archiving, timeout = _postgres_archiving(resource)
+        except iaas.UnreadableConfig as error:
+            return unevaluated(str(error))
         if not archiving:
-            return False, "archive_mode/archive_command off: no WAL backups"
+            return False, "archive_mode off or archive_command not pgBackRest: no WAL backups"
         if timeout is None or timeout > 600:
             return False, f"archive_timeout {timeout or 'unset'}: a WAL segment may wait more than 10 minutes"
         return True, f"WAL archived by pgBackRest at least every {timeout // 60} minutes (archive_timeout {timeout})"
@@ -223,8 +230,11 @@ def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verd
         if _at_least(kept, 7):
             return [(True, f"PITR over {res.days(kept)} days")]
         return [(False, f"backup.backupRetentionDays {res.days(kept)} below the service minimum of 7")]
-    if iaas.kind(resource) == "postgresql":
-        archiving, _ = _postgres_archiving(resource)
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
+        try:
+            archiving, _ = _postgres_archiving(resource)
+        except iaas.UnreadableConfig as error:
+            return [unevaluated(str(error))]
         if archiving:
             return [(True, "continuous WAL archiving to the pgBackRest repository")]
         return [(False, "no WAL archiving: point-in-time restore impossible")]
@@ -492,7 +502,7 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
         if hits:
             return [(True, f"protected by {res.names(hits)}")]
         return [(False, "not in any backup selection / backup instance")]
-    if iaas.kind(resource) == "postgresql":
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
         backups = iaas.same_host(stack, resource, "pgbackrest")
         if backups:
             return [(True, f"backed up by pgBackRest ({res.names(backups)})")]

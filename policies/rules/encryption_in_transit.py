@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies import iaas
+from policies import iaas, iaas_listeners
 from policies import resources as res
-from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, pending, resource_rule
+from policies.model import (
+    A_8_24,
+    Enforcement,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+    unevaluated,
+)
 from policies.rules.public_access import azure_ingress  # one reading of NSG rules
 
 # ELB policies that refuse anything below TLS 1.2.
@@ -87,11 +97,29 @@ def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdic
         if policy.get("policyName") in AZURE_APPGW_PREDEFINED_OK:
             return [(True, f"predefined sslPolicy {policy['policyName']}")]
         return [(False, "Application Gateway sslPolicy does not require TLS 1.2 or newer")]
-    if iaas.kind(resource) == "postgresql":
-        return [_pg_tls_version(iaas.settings(iaas.postgresql_conf(resource)))]
+    if iaas.kind(resource) == "load-balancer":
+        return [iaas_listeners.haproxy_tls_version(resource)]
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
+        try:
+            return [_pg_tls_version(iaas.database_settings(resource))]
+        except iaas.UnreadableConfig as error:
+            return [unevaluated(str(error))]
     if t in res.AZ_PG:
         return [_pg_tls_version(_pg_configs(resource, stack))]
     return None
+
+
+def _iaas_pg_tls(settings: Mapping[str, str], hba: str) -> Verdict:
+    """ssl on, and pg_hba admits the network only over TLS, with SCRAM, from private networks."""
+    if settings.get("ssl") != "on":
+        return False, f"ssl is {settings.get('ssl', 'unset')}, not on"
+    if plain := iaas.pg_hba_plain_lines(hba):
+        return False, f"pg_hba accepts connections without TLS: {plain[0]}"
+    if weak := iaas.pg_hba_weak_lines(hba):
+        return False, f"pg_hba admits a client without SCRAM: {weak[0]}"
+    if world := [s for s in iaas.pg_hba_sources(hba) if iaas.is_global(s)]:
+        return False, f"pg_hba admits the public network {world[0]}"
+    return True, "ssl on; pg_hba: hostssl with SCRAM from private networks only, everything else rejected"
 
 
 def _pg_tls_version(settings: Mapping[str, str]) -> Verdict:
@@ -134,14 +162,11 @@ def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verd
         if parameters.get("rds.force_ssl") == "1":
             return [(True, "rds.force_ssl=1 in the parameter group")]
         return [(False, f"rds.force_ssl is {parameters.get('rds.force_ssl', 'unset')}, not 1")]
-    if iaas.kind(resource) == "postgresql":
-        conf = iaas.settings(iaas.postgresql_conf(resource))
-        plain = iaas.pg_hba_plain_lines(iaas.file_ending(resource, "pg_hba.conf"))
-        if conf.get("ssl") != "on":
-            return [(False, "ssl is not on in postgresql.conf")]
-        if plain:
-            return [(False, f"pg_hba accepts connections without TLS: {plain[0]}")]
-        return [(True, "ssl on; pg_hba: hostssl only, everything else rejected")]
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
+        try:
+            return [_iaas_pg_tls(iaas.database_settings(resource), iaas.database_hba(resource))]
+        except iaas.UnreadableConfig as error:
+            return [unevaluated(str(error))]
     if resource.type in res.AZ_PG:
         value = _pg_configs(resource, stack).get("require_secure_transport", "on")  # service default: on
         if value.lower() == "on":
@@ -155,10 +180,17 @@ def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verd
     description="Load balancers listen on plain HTTP only to redirect to HTTPS.",
     control=A_8_24,
     severity=Severity.HIGH,
-    remediation="Make the HTTP listener's default action a redirect to HTTPS (status 301); IaaS services start "
-    "with --tls-cert; the test stand's NSG admits no plain HTTP port.",
+    remediation="Make the HTTP listener's default action a redirect to HTTPS (status 301); IaaS releases start "
+    "with --tls-cert/--tls-key, HAProxy binds with `ssl crt`, Patroni's REST API has a certfile; the test "
+    "stand's NSG admits no plain HTTP port.",
 )
 def no_plaintext_listeners(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "release":
+        return [iaas_listeners.release_listener(resource)]
+    if iaas.kind(resource) == "load-balancer":
+        return iaas_listeners.haproxy_listeners(resource)
+    if iaas.kind(resource) == "patroni":
+        return [iaas_listeners.patroni_rest_api(resource)]
     if iaas.kind(resource) == "app-unit":
         units = [text for path, text in iaas.files(resource).items() if path.endswith(".service")]
         starts = [line for text in units for line in text.splitlines() if line.startswith("ExecStart=")]
@@ -232,10 +264,32 @@ def iaas_storage_protocols(resource: ResourceView, stack: StackView) -> list[Ver
 PLAIN_HTTP_PORTS = (80, 8080)
 
 
+@resource_rule(
+    name="cluster-traffic-encrypted",
+    description="The Patroni cluster's etcd members talk to each other and to Patroni over TLS.",
+    control=A_8_24,
+    severity=Severity.MEDIUM,
+    remediation="Give etcd https:// peer and client URLs with a cluster CA (ETCD_CERT_FILE, ETCD_PEER_CERT_FILE, "
+    "client-cert-auth) and Patroni's etcd3 section protocol: https with that CA.",
+    # Advisory until etcd gets TLS (components/iaas/cluster.py): reported on every check, never hidden.
+    enforcement=Enforcement.ADVISORY,
+    not_applicable={
+        "aws": "RDS Multi-AZ replicates inside the service",
+        "azure": "Flexible Server replicates inside the service",
+        "program:test-stand": "the test stand runs no database",
+    },
+)
+def cluster_traffic_encrypted(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
+    if iaas.kind(resource) == "etcd":
+        return [iaas_listeners.etcd_tls(resource)]
+    return None
+
+
 RULES = (
     tls_only_bucket_policy,
     tls_minimum_version,
     postgres_ssl_required,
     no_plaintext_listeners,
     iaas_storage_protocols,
+    cluster_traffic_encrypted,
 )

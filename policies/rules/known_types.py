@@ -108,6 +108,10 @@ STEP_KINDS = frozenset(
         "pgbackrest",
         "documents-backup",
         "app-unit",
+        "release",
+        "load-balancer",
+        "patroni",
+        "etcd",
         "audit-rules",
         "log-shipping",
     ]

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opcloud import allowlists
-from policies import iaas
+from policies import iaas, iaas_listeners
 from policies import resources as res
 from policies.model import A_8_12, A_8_20, ResourceView, Severity, StackView, Verdict, resource_rule, unevaluated
 
@@ -72,8 +72,10 @@ def database_not_public(resource: ResourceView, stack: StackView) -> list[Verdic
         if start == "0.0.0.0":
             return [(False, f"firewall rule {start}-{end} admits the whole internet or every Azure tenant")]
         return [(True, f"firewall rule limited to {start}-{end}")]
-    if iaas.kind(resource) == "postgresql":
+    if iaas.kind(resource) in iaas.DATABASE_KINDS:
         return [_iaas_database_private(resource, stack)]
+    if iaas.kind(resource) == "etcd":
+        return [iaas_listeners.etcd_private(resource)]
     return None
 
 
@@ -85,7 +87,11 @@ def _iaas_database_private(step: ResourceView, stack: StackView) -> Verdict:
         return unevaluated("the database host's address is not known")
     if allowlists.public_addresses([address]):
         return False, f"the database host has the public address {address}"
-    listen = [a.strip() for a in iaas.settings(iaas.postgresql_conf(step)).get("listen_addresses", "").split(",")]
+    try:
+        settings = iaas.database_settings(step)
+    except iaas.UnreadableConfig as error:
+        return unevaluated(str(error))
+    listen = [a.strip() for a in settings.get("listen_addresses", "").split(",")]
     wild = [a for a in listen if a in ("*", "0.0.0.0", "::")]
     if wild:
         return False, f"PostgreSQL listens on every interface (listen_addresses {', '.join(wild)})"
