@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from policies import iaas, iaas_listeners
@@ -16,6 +16,7 @@ from policies.model import (
     Verdict,
     pending,
     resource_rule,
+    stack_rule,
     unevaluated,
 )
 from policies.rules.public_access import azure_ingress  # one reading of NSG rules
@@ -110,16 +111,15 @@ def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdic
 
 
 def _iaas_pg_tls(settings: Mapping[str, str], hba: str) -> Verdict:
-    """ssl on, and pg_hba admits the network only over TLS, with SCRAM, from private networks."""
+    """ssl on, and pg_hba admits the network only over TLS and with SCRAM (or a client certificate)."""
     if settings.get("ssl") != "on":
         return False, f"ssl is {settings.get('ssl', 'unset')}, not on"
     if plain := iaas.pg_hba_plain_lines(hba):
         return False, f"pg_hba accepts connections without TLS: {plain[0]}"
     if weak := iaas.pg_hba_weak_lines(hba):
         return False, f"pg_hba admits a client without SCRAM: {weak[0]}"
-    if world := [s for s in iaas.pg_hba_sources(hba) if iaas.is_global(s)]:
-        return False, f"pg_hba admits the public network {world[0]}"
-    return True, "ssl on; pg_hba: hostssl with SCRAM from private networks only, everything else rejected"
+    # Which networks may connect is the allow-list's business (no-world-open-data-ports on the host firewall).
+    return True, "ssl on; pg_hba: hostssl with SCRAM only, everything else rejected"
 
 
 def _pg_tls_version(settings: Mapping[str, str]) -> Verdict:
@@ -264,7 +264,7 @@ def iaas_storage_protocols(resource: ResourceView, stack: StackView) -> list[Ver
 PLAIN_HTTP_PORTS = (80, 8080)
 
 
-@resource_rule(
+@stack_rule(
     name="cluster-traffic-encrypted",
     description="The Patroni cluster's etcd members talk to each other and to Patroni over TLS.",
     control=A_8_24,
@@ -279,10 +279,17 @@ PLAIN_HTTP_PORTS = (80, 8080)
         "program:test-stand": "the test stand runs no database",
     },
 )
-def cluster_traffic_encrypted(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if iaas.kind(resource) == "etcd":
-        return [iaas_listeners.etcd_tls(resource)]
-    return None
+def cluster_traffic_encrypted(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    members = [s for s in iaas.steps(stack) if iaas.kind(s) == "etcd"]
+    for member in members:
+        ok, message = iaas_listeners.etcd_tls(member)
+        yield member, ok, message
+    if not members:
+        patroni = [s for s in iaas.steps(stack) if iaas.kind(s) == "patroni"]
+        if patroni:
+            yield None, None, "Patroni members but no etcd step: where their cluster store runs cannot be judged"
+        elif iaas.steps(stack):
+            yield None, True, "no Patroni cluster (a single PostgreSQL server): no cluster traffic"
 
 
 RULES = (
