@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import re
 import sqlite3
 import threading
 import time
@@ -70,8 +71,19 @@ class UploadRecord:
 
 
 def state_path(state_dir: Path, source_url: str, target_url: str) -> Path:
-    digest = hashlib.sha256(f"{source_url}\n{target_url}".encode()).hexdigest()[:16]
-    return state_dir / f"buckets-{digest}.sqlite"
+    """The pair's state file, named so a person can tell which pair it is (`buckets-<source>--<target>-<hash>`);
+    a state an earlier version named by the hash alone keeps its name."""
+    digest = hashlib.sha256(f"{source_url}\n{target_url}".encode()).hexdigest()
+    legacy = state_dir / f"buckets-{digest[:16]}.sqlite"
+    if legacy.exists():
+        return legacy
+    return state_dir / f"buckets-{_slug(source_url)}--{_slug(target_url)}-{digest[:12]}.sqlite"
+
+
+def _slug(url: str) -> str:
+    """`s3://prozorro-docs/tenders/?region=eu-central-1` -> `s3-prozorro-docs-tenders` (at most 40 characters)."""
+    without_query = url.split("?", 1)[0]
+    return re.sub(r"[^A-Za-z0-9]+", "-", without_query).strip("-")[:40].strip("-") or "store"
 
 
 class StateDB:

@@ -119,6 +119,9 @@ def main() -> None:
         print(code, file=sys.stderr)
         code = 1
     if threading.active_count() > 1:  # a thread still running: let the normal shutdown wait for it
+        # The command is over: what the teardown's garbage collection finds (an SDK's event loop closed twice)
+        # can no longer be acted on, and must not reach the terminal after the result.
+        sys.unraisablehook = lambda _: None
         sys.exit(code)
     atexit._run_exitfuncs()
     sys.stdout.flush()

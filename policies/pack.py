@@ -14,13 +14,13 @@ from typing import Any
 
 import pulumi
 import pulumi_policy as pp
-from pulumi_policy.proxy import _is_unknown
 
 from policies import context as contexts
 from policies.model import FRAMEWORK, FRAMEWORK_VERSION, UNKNOWN, Enforcement, ResourceView, Rule, StackContext
 from policies.model import StackView as View
 from policies.rules import ALL_RULES
 from stacks.environment import list_stacks, open_stack
+from stacks.pulumi_internals import is_policy_proxy, is_policy_unknown
 
 PACK_NAME = "opcloud-compliance"
 _NAME_KEYS = ("id", "arn", "bucket", "name", "accountName", "serverName", "vaultName", "identifier")
@@ -34,20 +34,16 @@ _ENFORCEMENT = {
 def plain(value: Any) -> Any:
     """The engine's proxied props as plain data, unknowns as `[unknown]` (never raising)."""
     if isinstance(value, Mapping):
-        target = value["__target"] if _is_proxy(value) else value
+        target = value["__target"] if is_policy_proxy(value) else value
         return {key: plain(target[key]) for key in target}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        target = value["__target"] if _is_proxy(value) else value  # type: ignore[call-overload]
+        target = value["__target"] if is_policy_proxy(value) else value  # type: ignore[call-overload]
         return [plain(item) for item in target]
     if isinstance(value, pp.secret.Secret):
         return plain(value.value)
-    if _is_unknown(value):
+    if is_policy_unknown(value):
         return UNKNOWN
     return value
-
-
-def _is_proxy(value: Any) -> bool:
-    return type(value).__module__ == "pulumi_policy.proxy"
 
 
 def _aliases(urn: str, name: str, props: Mapping[str, Any]) -> frozenset[str]:

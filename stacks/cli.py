@@ -69,7 +69,7 @@ def synth_command(
     """Run the stack program offline under Pulumi's mocks and show what it would create.
 
     No cloud account, no Pulumi CLI: the manifest lists every resource (type, name, parent, inputs),
-    secrets shown as "[secret]".
+    secrets shown as "\\[secret]".
     """
     if out is not None:
         require_writable_file(out, "manifest")  # before the synth, which takes seconds

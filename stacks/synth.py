@@ -15,8 +15,6 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from stacks.environment import (
     PROJECT,
@@ -26,6 +24,7 @@ from stacks.environment import (
     from_config,
     open_stack,
 )
+from stacks.pulumi_internals import run_program, wait
 
 UNKNOWN_PLACEHOLDER = "[unknown]"
 MOCK_ACCOUNT = "123456789012"
@@ -181,10 +180,10 @@ def _resolve_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     resolved: dict[str, Any] = {}
     for name, value in outputs.items():
         output = pulumi.Output.from_input(value)
-        if _sync_await(output.is_secret()):
+        if wait(output.is_secret()):
             resolved[name] = SECRET_PLACEHOLDER
         else:
-            resolved[name] = _mask(_sync_await(output.future(with_unknowns=True)))
+            resolved[name] = _mask(wait(output.future(with_unknowns=True)))
     return resolved
 
 
@@ -202,7 +201,7 @@ def synthesize_program(
     settings.reset_options(project=project, stack=stack, preview=False)
     pulumi.runtime.set_all_config(_config_strings(config), list(secret_keys))
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
-    _sync_await(run_pulumi_func(program))
+    run_program(program)
     root = settings.get_root_resource()
     outputs = _resolve_outputs(getattr(root, "outputs", {}) or {})
     return Manifest(stack=stack, project=project, resources=list(monitor.records), outputs=outputs)

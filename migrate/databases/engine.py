@@ -6,11 +6,10 @@ only print it. Everything that can be checked is checked before anything is writ
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,12 +92,14 @@ def _replication_names(state: StateFile) -> dict[str, str]:
     return replication.names(state.path.stem.removeprefix("db-")[:12])
 
 
-def _crash_hook(units_done: int, variable: str = "OPCLOUD_TEST_KILL_AFTER_UNITS") -> None:
-    """Tests only: SIGKILL ourselves after N committed units (or large-object batches), to prove a rerun
-    resumes."""
-    limit = os.environ.get(variable)
-    if limit and units_done >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
+def _no_hook(done: int) -> None:
+    return None
+
+
+# Called with how many are done after each committed unit of data and each large-object batch. Nothing by default;
+# the crash tests set them (in the process they start) to kill it at a chosen point and prove a rerun resumes.
+after_unit: Callable[[int], None] = _no_hook
+after_large_object_batch: Callable[[int], None] = _no_hook
 
 
 def preflight(
@@ -383,7 +384,7 @@ def _copy_under_snapshot(
             post.table_loaded(table.key)
         else:
             state.table(table.key, ranges_done=total.ranges_done)
-        _crash_hook(units_done)
+        after_unit(units_done)
 
     try:
         copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.display, n), on_unit)
@@ -395,7 +396,7 @@ def _copy_under_snapshot(
             nonlocal batches
             state.update(large_objects_done=oid)
             batches += 1
-            _crash_hook(batches, "OPCLOUD_TEST_KILL_AFTER_LARGE_OBJECT_BATCHES")
+            after_large_object_batch(batches)
 
         copied = largeobjects.copy(src, dst, snap, st.large_objects_done, on_batch)
         report.large_objects, report.large_object_bytes = copied.objects, copied.bytes

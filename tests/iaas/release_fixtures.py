@@ -161,12 +161,14 @@ def artifact_store(directory: Path, address: str) -> Iterator[str]:
 UNUSED_DB_VOLUME = {
     "name": "pgdata", "host": "db-1", "portal": "127.0.0.1:3260", "target": "iqn.2024-01.test.opcloud:x",
     "lun": 1, "luksKey": {"env": "OPCLOUD_TEST_UNUSED"}, "mount": "/srv/pgdata",
+    "chap": {"username": "opcloud-test", "password": {"env": "OPCLOUD_TEST_UNUSED"}},
 }  # fmt: skip
 UNUSED_SHARES = [
     {"name": "documents", "server": "127.0.0.1", "export": "/d", "site": "denovo-kyiv-1",
-     "purpose": "documents", "mount": "/srv/documents", "hosts": ["docs-1"]},
+     "purpose": "documents", "mount": "/srv/documents", "hosts": ["docs-1"],
+     "backupPassword": {"env": "OPCLOUD_TEST_UNUSED"}},
     {"name": "backups", "server": "127.0.0.1", "export": "/b", "site": "denovo-kyiv-2",
-     "purpose": "backup", "mount": "/srv/pgbackrest", "hosts": ["db-1"]},
+     "purpose": "backup", "mount": "/srv/pgbackrest", "hosts": ["db-1", "docs-1"]},
 ]  # fmt: skip
 
 
@@ -240,7 +242,9 @@ def write_release_environment(
             **({"loadBalancers": load_balancers} if load_balancers else {}),
             **({"databaseCluster": database_cluster} if database_cluster else {}),
             "iscsi": [{**UNUSED_DB_VOLUME, "name": f"pgdata-{h['name']}", "host": h["name"]} for h in db_hosts],
-            "nfs": [UNUSED_SHARES[0], {**UNUSED_SHARES[1], "hosts": [h["name"] for h in db_hosts]}],
+            # The backup share is mounted by the db hosts and by the docs host that backs the documents up.
+            "nfs": [UNUSED_SHARES[0], {**UNUSED_SHARES[1], "hosts": [h["name"] for h in db_hosts]
+                                       + [h["name"] for h in hosts if "docs" in h["roles"]]}],
         },
         "opcloud:tags": {"owner": "opcloud-tests"},
     }

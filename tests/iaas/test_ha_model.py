@@ -37,7 +37,8 @@ def _host(inventory: dict[str, Any], name: str) -> dict[str, Any]:
         (lambda inv: inv["databaseCluster"].update(witness="db-2"), "'db-2' is not a third host"),
         (lambda inv: inv["databaseCluster"].update(superuserPassword={"value": "x"}), "unknown key"),
         (lambda inv: inv["databaseCluster"].update(ttlSeconds=5), "greater than or equal to 9"),
-        (lambda inv: _host(inv, "api-1").update(roles=["api", "docs"]), "api and docs would both listen on 443"),
+        (lambda inv: (_host(inv, "api-1").update(roles=["api", "docs"]), inv["nfs"][1]["hosts"].append("api-1")),
+         "api and docs would both listen on 443"),
     ],
 )
 def test_refused_with_the_key_named(change: Callable[[dict[str, Any]], None], message: str) -> None:

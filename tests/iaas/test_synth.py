@@ -92,7 +92,8 @@ def test_mtender_schedule_and_no_bastion() -> None:
         (lambda inv: inv["hosts"][0].update(address="192.168.1.1"), "outside network.cidr"),
         (lambda inv: inv.update(iscsi=[]), "needs an iscsi volume"),
         # The documents backup runs on docs-1: it must mount the second-site backup share, and have a password.
-        (lambda inv: inv["nfs"][1].update(hosts=["db-1"]), "inventory.nfs[0].hosts: docs host docs-1 runs"),
+        (lambda inv: inv["nfs"][1].update(hosts=[h for h in inv["nfs"][1]["hosts"] if h != "docs-1"]),
+         "inventory.nfs[0].hosts: docs host docs-1 runs"),
         (lambda inv: inv["nfs"][0].pop("backupPassword"), "inventory.nfs[0].backupPassword: required"),
         (
             lambda inv: inv["nfs"].append({**inv["nfs"][0], "name": "scans", "export": "/scans", "hosts": ["api-1"]}),
@@ -173,7 +174,7 @@ def test_mutual_chap_in_the_attach_step_and_the_policy_report() -> None:
             manifest.resources[i] = type(r)(r.urn, r.type, r.name, r.parent, {**r.inputs, "spec": spec})
     result = check_manifest(manifest, context_of("prozorro-ua-prod"), [iaas_storage_protocols])
     messages = [f.message for f in result.results[0].passes if "iSCSI" in f.message]
-    assert messages == ["iSCSI volume pgdata: mutual CHAP as prozorro-db-1, target answers as denovo-kyiv1"]
+    assert "iSCSI volume pgdata: mutual CHAP as prozorro-db-1, target answers as denovo-kyiv1" in messages
 
 
 def test_mutual_chap_needs_both_name_and_secret() -> None:

@@ -4,10 +4,12 @@ renews its tag, and still recopies one whose metadata changed."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 from migrate import engine
+from migrate.state import state_path
 from tests.migrate.conftest import NewUrl
 from tests.migrate.test_same_object import HEADERS, _bucket, _wait_for_a_new_second, options, s3_fill
 from tests.servers.s3 import S3Server
@@ -63,3 +65,13 @@ def test_a_legacy_tagged_object_whose_metadata_changed_is_recopied(
     upgraded = engine.copy(source, target, options(tmp_path))
     assert upgraded.ok and (upgraded.copied, upgraded.unchanged) == (1, 1)
     assert engine.verify(source, target, tmp_path / "state", progress=False).ok
+
+
+def test_state_files_are_named_after_their_pair_and_old_names_are_kept(tmp_path: Path) -> None:
+    source, target = "s3://prozorro-docs/tenders/?region=eu-central-1", "file:///srv/documents"
+    name = state_path(tmp_path, source, target).name
+    assert name.startswith("buckets-s3-prozorro-docs-tenders--file-srv-documents-") and name.endswith(".sqlite")
+    digest = hashlib.sha256((source + "\n" + target).encode()).hexdigest()[:16]
+    legacy = tmp_path / f"buckets-{digest}.sqlite"
+    legacy.write_bytes(b"")
+    assert state_path(tmp_path, source, target) == legacy  # a state of an earlier version keeps its name

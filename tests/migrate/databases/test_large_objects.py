@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 from typer.testing import CliRunner
 
 from migrate.databases import dsn, engine, largeobjects
 from migrate.databases.state import load
 from opcloud.cli import app
+from tests.migrate.databases.test_resume import killed_after
 from tests.servers.postgres import PASSWORD, PgPair
 from tests.servers.process import REPO_ROOT
 
@@ -182,10 +182,9 @@ def test_a_copy_killed_among_the_large_objects_resumes_after_the_last_batch(pg_p
         conn.execute(
             "SELECT lo_from_bytea(0, convert_to(repeat('doc ' || g, 50), 'UTF8')) FROM generate_series(1, 1200) g"
         )
-    argv = [sys.executable, "-c", "from opcloud.cli import main; main()", "migrate", "db", "copy",
-            pair.source_dsn, pair.target_dsn, "--state-dir", str(tmp_path)]  # fmt: skip
-    env = {**os.environ, "OPCLOUD_TEST_KILL_AFTER_LARGE_OBJECT_BATCHES": "1"}
-    crashed = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    argv = [*killed_after("after_large_object_batch", 1), "migrate", "db", "copy", pair.source_dsn, pair.target_dsn,
+            "--state-dir", str(tmp_path)]  # fmt: skip
+    crashed = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
     state = load(tmp_path, src.identity, dst.identity)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,19 +14,28 @@ from tests.servers.postgres import PASSWORD, PgPair
 from tests.servers.process import REPO_ROOT
 
 
+def killed_after(hook: str, count: int) -> list[str]:
+    """A `python -c` program that runs the CLI with the engine's `hook` set to SIGKILL the process once `count`
+    units (or batches) are done: the hook is injected here, never read from the environment by the engine."""
+    program = (
+        f"import os, signal; import {engine.__name__} as engine; "
+        f"engine.{hook} = lambda done: done >= {count} and os.kill(os.getpid(), signal.SIGKILL); "
+        "from opcloud.cli import main; main()"
+    )
+    return [sys.executable, "-c", program]
+
+
 def test_crash_midway_then_resume(source_db: PgPair, tmp_path) -> None:
     pair = source_db
-    argv = [
-        sys.executable, "-c", "from opcloud.cli import main; main()", "migrate", "db", "copy",
-        pair.source_dsn, pair.target_dsn, "--jobs", "1", "--split-rows", "1000", "--state-dir", str(tmp_path),
-    ]  # fmt: skip
+    arguments = ["migrate", "db", "copy", pair.source_dsn, pair.target_dsn, "--jobs", "1", "--split-rows", "1000",
+                 "--state-dir", str(tmp_path)]  # fmt: skip
     # Killed two ranges into the second table (tables go biggest first, one at a time with --jobs 1).
     with pair.src() as conn:
         first, second = catalog.tables(conn)[:2]
     assert len(plan_units(second, 1000, 1)) > 2
     kill_after = len(plan_units(first, 1000, 1)) + 2
-    env = {**os.environ, "OPCLOUD_TEST_KILL_AFTER_UNITS": str(kill_after)}
-    crashed = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    argv = [*killed_after("after_unit", kill_after), *arguments]
+    crashed = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
 
     src, dst = dsn.parse(pair.source_dsn), dsn.parse(pair.target_dsn)
