@@ -206,3 +206,29 @@ def test_an_unknown_step_kind_still_fails_closed(synthesized: Synth) -> None:
     i, step = _steps(manifest, "etcd")[0]
     manifest.resources[i] = replace(step, inputs={**step.inputs, "kind": "consul"})
     assert _status(manifest, "known-resource-types") == "violated"
+
+
+def test_prod_without_standby_or_balancer_pair_is_caught(synthesized: Synth) -> None:
+    manifest = synthesized(PROD)
+    assert _status(manifest, "iaas-high-availability") == "passed"
+    db2 = [r for r in manifest.resources if r.inputs.get("kind") == "patroni" and r.inputs.get("host") == "db-2"]
+    manifest.resources = [r for r in manifest.resources if r not in db2]
+    assert _status(manifest, "iaas-high-availability") == "violated"
+
+    manifest = synthesized(PROD)
+    manifest.resources = [
+        r
+        for r in manifest.resources
+        if not (r.inputs.get("kind") == "load-balancer" and r.inputs.get("host") == "lb-2")
+    ]
+    assert _status(manifest, "iaas-high-availability") == "violated"
+
+    manifest = synthesized(PROD)
+    manifest.resources = [
+        r for r in manifest.resources if not (r.inputs.get("kind") == "etcd" and r.inputs.get("host") == "lb-1")
+    ]
+    assert _status(manifest, "iaas-high-availability") == "violated"
+
+
+def test_staging_single_server_is_not_judged_for_high_availability(synthesized: Synth) -> None:
+    assert _status(synthesized("prozorro-ua-staging"), "iaas-high-availability") == "not-applicable"
