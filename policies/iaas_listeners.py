@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from policies import iaas
-from policies.model import ResourceView, Verdict, unevaluated
+from policies.model import ResourceView, StackView, Verdict, unevaluated
 
 TLS_VERSIONS_OK = ("TLSv1.2", "TLSv1.3")
 # A plain listener is allowed only when all it does is send the client to HTTPS.
@@ -158,3 +158,27 @@ def etcd_private(step: ResourceView) -> Verdict:
     if public:
         return False, f"etcd listens on the public address {public[0]}"
     return True, f"etcd listens on {', '.join(urls)} only"
+
+
+ETCD_PORTS = (2379, 2380)
+
+
+def etcd_firewall(stack: StackView, step: ResourceView) -> Verdict:
+    """The member's firewall admits etcd's ports from the members' own addresses only."""
+    members = {f"{a}/32" for s in iaas.steps(stack) if iaas.kind(s) == "etcd" and (a := iaas.host_address(s))}
+    firewalls = iaas.same_host(stack, step, "firewall")
+    if not firewalls:
+        return unevaluated(f"no firewall step on {step.get('host')}: who reaches etcd cannot be shown")
+    strangers = sorted(
+        {
+            str(source)
+            for firewall in firewalls
+            for service in (iaas.spec_value(firewall, "services") or [])
+            if isinstance(service, list) and len(service) == 2 and int(service[0]) in ETCD_PORTS
+            for source in service[1]
+            if str(source) not in members
+        }
+    )
+    if strangers:
+        return False, f"the firewall on {step.get('host')} admits {', '.join(strangers)} to etcd, not a member"
+    return True, f"the firewall on {step.get('host')} admits only the etcd members to ports 2379/2380"

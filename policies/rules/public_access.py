@@ -75,7 +75,7 @@ def database_not_public(resource: ResourceView, stack: StackView) -> list[Verdic
     if iaas.kind(resource) in iaas.DATABASE_KINDS:
         return [_iaas_database_private(resource, stack)]
     if iaas.kind(resource) == "etcd":
-        return [iaas_listeners.etcd_private(resource)]
+        return [iaas_listeners.etcd_private(resource), iaas_listeners.etcd_firewall(stack, resource)]
     return None
 
 

@@ -232,3 +232,16 @@ def test_prod_without_standby_or_balancer_pair_is_caught(synthesized: Synth) -> 
 
 def test_staging_single_server_is_not_judged_for_high_availability(synthesized: Synth) -> None:
     assert _status(synthesized("prozorro-ua-staging"), "iaas-high-availability") == "not-applicable"
+
+
+def test_etcd_reachable_by_a_non_member_is_caught(synthesized: Synth) -> None:
+    manifest = synthesized(PROD)
+    i, firewall = next((i, r) for i, r in _steps(manifest, "firewall") if r.inputs["host"] == "db-1")
+    services = [
+        [port, [*sources, "10.60.1.11/32"]] if port == 2379 else [port, sources]
+        for port, sources in firewall.inputs["spec"]["services"]
+    ]
+    assert services != firewall.inputs["spec"]["services"]
+    spec = {**firewall.inputs["spec"], "services": services}
+    manifest.resources[i] = replace(firewall, inputs={**firewall.inputs, "spec": spec})
+    assert _status(manifest, "database-not-public") == "violated"
