@@ -14,7 +14,7 @@ from ipaddress import IPv4Network
 
 import pulumi
 
-from components.schedules import BackupSchedule
+from opcloud.schedules import BackupSchedule
 
 
 @dataclass(frozen=True)

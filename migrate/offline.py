@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrate.plan import BucketPair, Plan
-from migrate.residency import country_of_store
-from migrate.runner import PlanReport, check_database_residency
-from migrate.stores.backends import BACKENDS
-from migrate.stores.url import StoreURL, parse
+from opcloud.migrate.plan import BucketPair, Plan
+from opcloud.migrate.residency import country_of_store
+from opcloud.migrate.runner import PlanReport, check_database_residency
+from opcloud.migrate.stores.backends import BACKENDS
+from opcloud.migrate.stores.url import StoreURL, parse
+
 from opcloud import residency
 from opcloud.errors import ResidencyError
 

@@ -20,11 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from opcloud.migrate.databases.plan import DatabasePair
+from opcloud.migrate.sizes import parse_size
+from opcloud.migrate.stores.url import parse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from migrate.databases.plan import DatabasePair
-from migrate.sizes import parse_size
-from migrate.stores.url import parse
 from opcloud.errors import InputError
 from opcloud.paths import state_home
 

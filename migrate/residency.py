@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from migrate.stores.backends import BACKENDS
-from migrate.stores.url import StoreURL, parse
+from opcloud.migrate.stores.backends import BACKENDS
+from opcloud.migrate.stores.url import StoreURL, parse
+
 from opcloud import residency
 from opcloud.errors import InputError, ResidencyError
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrate import engine
-from migrate.plan import BucketPair, Plan
-from migrate.residency import check_within
-from migrate.sizes import parse_size
-from migrate.state import StateDB, state_path
-from migrate.stores.url import parse
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.buckets.state import StateDB, state_path
+from opcloud.migrate.plan import BucketPair, Plan
+from opcloud.migrate.residency import check_within
+from opcloud.migrate.sizes import parse_size
+from opcloud.migrate.stores.url import parse
+
 from opcloud import residency
 from opcloud.errors import ResidencyError
 
@@ -133,7 +134,7 @@ def _database_action(name: str) -> Action:
     paramiko (~0.3 s), which a plan of buckets never needs."""
 
     def call(plan: Plan, pair: Any, progress: bool) -> dict[str, Any]:
-        from migrate.databases import actions
+        from opcloud.migrate.databases import actions
 
         result: dict[str, Any] = getattr(actions, name)(plan, pair, progress)
         return result

@@ -54,7 +54,7 @@ def cloud_of_type(resource_type: str) -> str | None:
 register(Cloud(
     name="aws",
     regions=residency.AWS_REGIONS,
-    composer="stacks.platform_aws",
+    composer="opcloud.stacks.platform_aws",
     resource_packages=("aws",),
     provider_region_key="aws:region",
     provider_type="pulumi:providers:aws",
@@ -63,7 +63,7 @@ register(Cloud(
 register(Cloud(
     name="azure",
     regions=residency.AZURE_REGIONS,
-    composer="stacks.platform_azure",
+    composer="opcloud.stacks.platform_azure",
     resource_packages=("azure-native",),
     provider_region_key="azure-native:location",
     provider_type="pulumi:providers:azure-native",
@@ -72,7 +72,7 @@ register(Cloud(
 register(Cloud(
     name="iaas",
     regions=residency.IAAS_SITES,
-    composer="stacks.platform_iaas",
+    composer="opcloud.stacks.platform_iaas",
     resource_packages=("pulumi-python",),  # the host steps: resources of opcloud's dynamic provider
     resource_type_prefixes=("opcloud:iaas:",),
 ))  # fmt: skip

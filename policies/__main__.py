@@ -1,13 +1,8 @@
 """Entry point of `pulumi preview --policy-pack policies`: assemble the pack from the rule modules."""
 
-import sys
-from pathlib import Path
+# opcloud is installed in the project's virtualenv (scripts/bootstrap.sh): its packages come from there.
 
-# Pulumi runs the pack with policies/ as its directory; the project root holds the packages.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from opcloud.policies.pack import PACK_NAME, build_policies
 from pulumi_policy import PolicyPack
-
-from policies.pack import PACK_NAME, build_policies
 
 PolicyPack(name=PACK_NAME, policies=build_policies())

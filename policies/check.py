@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from opcloud.policies import context as contexts
+from opcloud.policies.compare import Comparison, compare, load_previous
+from opcloud.policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
+from opcloud.policies.provenance import provenance
+from opcloud.policies.rules import ALL_RULES
+from opcloud.stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
+
+from opcloud.config.environment import open_stack
 from opcloud.jsonstyle import camel
-from policies import context as contexts
-from policies.compare import Comparison, compare, load_previous
-from policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
-from policies.provenance import provenance
-from policies.rules import ALL_RULES
-from stacks.environment import open_stack
-from stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
 
 Status = Literal["passed", "violated", "incomplete", "not-applicable"]
 STATUSES: tuple[Status, ...] = ("passed", "violated", "incomplete", "not-applicable")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from policies.model import BackupPolicy, ResourceView, StackContext
-from stacks.environment import PROJECT, Environment, decode_config_value
-from stacks.environment import from_config as environment_from_config
+from opcloud.policies.model import BackupPolicy, ResourceView, StackContext
+
+from opcloud.config.environment import PROJECT, Environment, decode_config_value
+from opcloud.config.environment import from_config as environment_from_config
 
 
 def from_environment(stack: str, environment: Environment) -> StackContext:

@@ -12,10 +12,10 @@ from ipaddress import ip_network
 from typing import Any
 
 import yaml
+from opcloud.policies.model import UNKNOWN, ResourceView, StackView
 
-from components.schedules import WEEKDAYS
 from opcloud import residency
-from policies.model import UNKNOWN, ResourceView, StackView
+from opcloud.schedules import WEEKDAYS
 
 STEP_TYPES = ("pulumi-python:dynamic:Resource",)
 _DAYS = {d[:3].capitalize(): d for d in WEEKDAYS}

@@ -7,9 +7,8 @@ import re
 from urllib.parse import urlsplit
 
 import yaml
-
-from policies import iaas
-from policies.model import ResourceView, StackView, Verdict, unevaluated
+from opcloud.policies import iaas
+from opcloud.policies.model import ResourceView, StackView, Verdict, unevaluated
 
 TLS_VERSIONS_OK = ("TLSv1.2", "TLSv1.3")
 # A plain listener is allowed only when all it does is send the client to HTTPS.

@@ -14,13 +14,13 @@ from typing import Any
 
 import pulumi
 import pulumi_policy as pp
+from opcloud.policies import context as contexts
+from opcloud.policies.model import FRAMEWORK, FRAMEWORK_VERSION, UNKNOWN, Enforcement, ResourceView, Rule, StackContext
+from opcloud.policies.model import StackView as View
+from opcloud.policies.rules import ALL_RULES
+from opcloud.stacks.pulumi_internals import is_policy_proxy, is_policy_unknown
 
-from policies import context as contexts
-from policies.model import FRAMEWORK, FRAMEWORK_VERSION, UNKNOWN, Enforcement, ResourceView, Rule, StackContext
-from policies.model import StackView as View
-from policies.rules import ALL_RULES
-from stacks.environment import list_stacks, open_stack
-from stacks.pulumi_internals import is_policy_proxy, is_policy_unknown
+from opcloud.config.environment import list_stacks, open_stack
 
 PACK_NAME = "opcloud-compliance"
 _NAME_KEYS = ("id", "arn", "bucket", "name", "accountName", "serverName", "vaultName", "identifier")

@@ -16,15 +16,15 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from opcloud.policies.check import CheckResult, RuleResult
+from opcloud.policies.compare import Comparison
+from opcloud.policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from opcloud.errors import InputError
 from opcloud.paths import require_writable_file
 from opcloud.progress import plural
-from policies.check import CheckResult, RuleResult
-from policies.compare import Comparison
-from policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
 
 _ICON = {"passed": "PASS", "violated": "FAIL", "incomplete": "INCOMPLETE", "not-applicable": "N/A"}
 _STYLE = {"passed": "green", "violated": "red", "incomplete": "yellow", "not-applicable": "dim"}

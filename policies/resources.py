@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from opcloud.policies.model import UNKNOWN, ResourceView, StackContext, StackView
+
 from opcloud import allowlists, clouds, residency
-from policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 # ------------------------------------------------------------------------------------------------ AWS
 S3_BUCKET = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")

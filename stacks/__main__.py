@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Pulumi runs this file with stacks/ as the program directory; the project root holds the packages.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from stacks.program import run
+# opcloud is installed in the project's virtualenv (scripts/bootstrap.sh): its packages come from there.
+from opcloud.stacks.program import run
 
 run()

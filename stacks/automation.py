@@ -6,10 +6,11 @@ import shutil
 from collections.abc import Callable
 from typing import Any, Literal
 
+from opcloud.stacks.synth import validate
+
+from opcloud.config.environment import open_stack
+from opcloud.config.project import find_project
 from opcloud.errors import CheckFailed, InputError, ToolMissingError
-from opcloud.project import find_project
-from stacks.environment import open_stack
-from stacks.synth import validate
 
 Operation = Literal["up", "preview", "destroy"]
 

@@ -7,10 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opcloud.stacks.synth import Manifest, ManifestResource
 from rich.markup import escape
 from rich.tree import Tree
-
-from stacks.synth import Manifest, ManifestResource
 
 # DESIGN.md's table, by the last segment of each component type (opcloud:<cloud>:<Part>).
 PARTS: dict[str, str] = {

@@ -13,8 +13,7 @@ from importlib import import_module
 from ipaddress import IPv4Network
 
 import pulumi
-
-from components.interfaces import (
+from opcloud.components.interfaces import (
     AppTierArgs,
     AppTierOutputs,
     AuditArgs,
@@ -32,9 +31,10 @@ from components.interfaces import (
     NetworkOutputs,
     Placement,
 )
-from components.schedules import BackupSchedule
+
 from opcloud import clouds
-from stacks.environment import Environment
+from opcloud.config.environment import Environment
+from opcloud.schedules import BackupSchedule
 
 
 @dataclass(frozen=True)

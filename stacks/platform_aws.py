@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pulumi
-
-from components.aws import AwsAppTier, AwsAudit, AwsBackups, AwsDatabase, AwsDocumentStore, AwsKeys, AwsNetwork
-from stacks.environment import Environment
-from stacks.platform import (
+from opcloud.components.aws import AwsAppTier, AwsAudit, AwsBackups, AwsDatabase, AwsDocumentStore, AwsKeys, AwsNetwork
+from opcloud.stacks.platform import (
     PlatformOutputs,
     app_args,
     audit_args,
@@ -16,6 +14,8 @@ from stacks.platform import (
     keys_args,
     network_args,
 )
+
+from opcloud.config.environment import Environment
 
 
 def compose(environment: Environment) -> PlatformOutputs:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pulumi
-
-from components.azure import (
+from opcloud.components.azure import (
     AzureAppTier,
     AzureAudit,
     AzureBackups,
@@ -17,10 +16,9 @@ from components.azure import (
     PrivateEndpointArgs,
     ResourceGroupArgs,
 )
-from components.azure.flow_logs import AzureFlowLogs, FlowLogsArgs
-from components.azure.network import data_subnet
-from stacks.environment import Environment
-from stacks.platform import (
+from opcloud.components.azure.flow_logs import AzureFlowLogs, FlowLogsArgs
+from opcloud.components.azure.network import data_subnet
+from opcloud.stacks.platform import (
     PlatformOutputs,
     app_args,
     audit_args,
@@ -31,6 +29,8 @@ from stacks.platform import (
     network_args,
     placement_of,
 )
+
+from opcloud.config.environment import Environment
 
 
 def compose(environment: Environment) -> PlatformOutputs:

@@ -9,11 +9,8 @@ store, the db host is the endpoint, the pgBackRest repository is the backup vaul
 from __future__ import annotations
 
 import pulumi
-
-from components.iaas.components import IaasPart, step_props
-from components.iaas.plan import PG_PORT, plan, stanza
-from components.iaas.runner import ROLLED_KIND
-from components.interfaces import (
+from opcloud.components.iaas.components import IaasPart, step_props
+from opcloud.components.interfaces import (
     AppTierOutputs,
     AuditOutputs,
     BackupOutputs,
@@ -22,8 +19,11 @@ from components.interfaces import (
     KeysOutputs,
     NetworkOutputs,
 )
-from stacks.environment import Environment
-from stacks.platform import PlatformOutputs
+from opcloud.hosts.plan import PG_PORT, plan, stanza
+from opcloud.hosts.runner import ROLLED_KIND
+from opcloud.stacks.platform import PlatformOutputs
+
+from opcloud.config.environment import Environment
 
 ROWS = ("hosts", "network", "keys", "documents", "database", "backups", "app", "audit")
 

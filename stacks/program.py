@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from stacks.environment import PROJECT, from_config, stack_file
+from opcloud.config.environment import PROJECT, from_config, stack_file
 
 PROGRAMS = ("platform", "test-stand")
 
@@ -22,11 +22,11 @@ def run() -> None:
     program = str(config.get(f"{PROJECT}:program", "platform"))
     source = str(stack_file(pulumi.get_stack()))
     if program == "platform":
-        from stacks.platform import compose
+        from opcloud.stacks.platform import compose
 
         compose(from_config(config, source))
     elif program == "test-stand":
-        from stacks.test_stand import compose as compose_stand
+        from opcloud.stand.program import compose as compose_stand
 
         compose_stand(config, source)
     else:

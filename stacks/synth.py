@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from opcloud.stacks.pulumi_internals import run_program, wait
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 
-from stacks.environment import (
+from opcloud.config.environment import (
     PROJECT,
     SECRET_PLACEHOLDER,
     StackFile,
@@ -24,7 +25,6 @@ from stacks.environment import (
     from_config,
     open_stack,
 )
-from stacks.pulumi_internals import run_program, wait
 
 UNKNOWN_PLACEHOLDER = "[unknown]"
 MOCK_ACCOUNT = "123456789012"
@@ -212,14 +212,14 @@ def validate(stack_file: StackFile) -> None:
     if stack_file.program == "platform":
         check_plain_secrets(stack_file, from_config(stack_file.config, str(stack_file.path)))
     elif stack_file.program == "test-stand":
-        from stacks.test_stand import settings_from_config
+        from opcloud.stand.program import settings_from_config
 
         check_plain_secrets(stack_file, settings_from_config(stack_file.config, str(stack_file.path)))
 
 
 def synth(env: str) -> Manifest:
     """Synthesize the stack ENV (a name in environments/ or a path to its file) offline."""
-    from stacks.program import run
+    from opcloud.stacks.program import run
 
     stack_file = open_stack(env)
     validate(stack_file)

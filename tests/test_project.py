@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from opcloud.config.project import find_project
 from opcloud.errors import InputError
-from opcloud.project import find_project
 
 ENTRY = [sys.executable, "-c", "from opcloud.cli import main; main()"]
 SHIPPED = Path(__file__).resolve().parent.parent / "environments"

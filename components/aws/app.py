@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.aws.iam import service_trust_policy
-from components.aws.network import APP_PORTS
-from components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
+from opcloud.components.aws.iam import service_trust_policy
+from opcloud.components.aws.network import APP_PORTS
+from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
 # Debian 12 images by Debian's own account; the name filter picks the newest amd64 build.

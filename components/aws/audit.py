@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
-
-from components.aws.bucket import SecureBucket, SecureBucketArgs
-from components.aws.iam import service_trust_policy
-from components.aws.replication import replicate
-from components.interfaces import AuditArgs, AuditOutputs
-from components.naming import bucket_name
+from opcloud.components.aws.bucket import SecureBucket, SecureBucketArgs
+from opcloud.components.aws.iam import service_trust_policy
+from opcloud.components.aws.replication import replicate
+from opcloud.components.interfaces import AuditArgs, AuditOutputs
+from opcloud.components.naming import bucket_name
 
 # S3 server access logs and ALB logs are delivered by AWS only into buckets encrypted with SSE-S3:
 # that bucket is the single store not under the stack's KMS key, and it holds no procurement data.

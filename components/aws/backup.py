@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from opcloud.components.aws.iam import service_trust_policy
+from opcloud.components.interfaces import BackupArgs, BackupOutputs
 
-from components.aws.iam import service_trust_policy
-from components.interfaces import BackupArgs, BackupOutputs
-from components.schedules import aws_differential_cron, aws_full_cron
+from opcloud.schedules import aws_differential_cron, aws_full_cron
 
 _BACKUP_ROLE_POLICIES = (
     "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup",

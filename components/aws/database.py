@@ -6,10 +6,9 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.aws.iam import service_trust_policy
-from components.interfaces import DatabaseArgs, DatabaseOutputs
-from components.naming import database_server_name
+from opcloud.components.aws.iam import service_trust_policy
+from opcloud.components.interfaces import DatabaseArgs, DatabaseOutputs
+from opcloud.components.naming import database_server_name
 
 ENHANCED_MONITORING_SECONDS = 60
 ENHANCED_MONITORING_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"

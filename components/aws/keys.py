@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.interfaces import KeysArgs, KeysOutputs
+from opcloud.components.interfaces import KeysArgs, KeysOutputs
 
 # Services that write encrypted data or logs with the stack's key.
 _SERVICE_PRINCIPALS = (

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.interfaces import NetworkArgs, NetworkOutputs
-from components.layout import subnet_layout
+from opcloud.components.interfaces import NetworkArgs, NetworkOutputs
+from opcloud.components.layout import subnet_layout
 
 APP_PORTS = (8080, 8081)  # API, document service
 POSTGRES_PORT = 5432

@@ -6,9 +6,8 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-
-from components.aws.bucket import SecureBucket
-from components.aws.iam import service_trust_policy
+from opcloud.components.aws.bucket import SecureBucket
+from opcloud.components.aws.iam import service_trust_policy
 
 
 def replication_role_policy(source_arn: str, replica_arn: str, key_arn: str | None, copy_key_arn: str | None) -> str:

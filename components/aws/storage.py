@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
-
-from components.aws.bucket import SecureBucket, SecureBucketArgs
-from components.aws.replication import replicate
-from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
-from components.naming import bucket_name
+from opcloud.components.aws.bucket import SecureBucket, SecureBucketArgs
+from opcloud.components.aws.replication import replicate
+from opcloud.components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
+from opcloud.components.naming import bucket_name
 
 
 @dataclass(frozen=True)

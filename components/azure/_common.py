@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 import pulumi
+from opcloud.components import naming
+from opcloud.components.interfaces import Placement
 
-from components import naming
-from components.interfaces import Placement
 from opcloud import residency
 
 T = TypeVar("T")

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import pulumi
+from opcloud.components.azure._common import paired_region_within, resource_group, tags
+from opcloud.components.azure.keys import AzureKeysOutputs
+from opcloud.components.interfaces import Placement
 from pulumi_azure_native import storage
-
-from components.azure._common import paired_region_within, resource_group, tags
-from components.azure.keys import AzureKeysOutputs
-from components.interfaces import Placement
 
 SAS_EXPIRATION_PERIOD = "0.08:00:00"  # d.hh:mm:ss
 

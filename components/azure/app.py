@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+from opcloud.components.azure import keys as azure_keys
+from opcloud.components.azure import network as azure_network
+from opcloud.components.azure._common import ROLE_SECRETS_USER, resource_group, role_definition_id, tags
+from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
 from pulumi_azure_native import authorization, compute, managedidentity, monitor, network
-
-from components.azure import keys as azure_keys
-from components.azure import network as azure_network
-from components.azure._common import ROLE_SECRETS_USER, resource_group, role_definition_id, tags
-from components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
 
 HTTPS_PORT = 443
 OWASP_VERSION = "3.2"

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
+from opcloud.components.azure._common import resource_group, tags
+from opcloud.components.interfaces import AuditArgs, AuditOutputs
 from pulumi_azure_native import monitor, operationalinsights
-
-from components.azure._common import resource_group, tags
-from components.interfaces import AuditArgs, AuditOutputs
 
 ACTIVITY_CATEGORIES = ("Administrative", "Security", "Policy", "Alert")
 MAX_RETENTION_DAYS = 730  # Log Analytics interactive retention limit

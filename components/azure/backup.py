@@ -15,10 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import authorization, dataprotection
-
-from components.azure import keys as azure_keys
-from components.azure._common import (
+from opcloud.components.azure import keys as azure_keys
+from opcloud.components.azure._common import (
     ROLE_POSTGRES_LTR_BACKUP,
     ROLE_READER,
     ROLE_STORAGE_ACCOUNT_BACKUP_CONTRIBUTOR,
@@ -29,8 +27,10 @@ from components.azure._common import (
     role_definition_id,
     tags,
 )
-from components.interfaces import BackupArgs, BackupOutputs, Placement
-from components.schedules import azure_full_repeating_interval, azure_retention_duration
+from opcloud.components.interfaces import BackupArgs, BackupOutputs, Placement
+from pulumi_azure_native import authorization, dataprotection
+
+from opcloud.schedules import azure_full_repeating_interval, azure_retention_duration
 
 POSTGRES_DATASOURCE = "Microsoft.DBforPostgreSQL/flexibleServers"
 BLOB_DATASOURCE = "Microsoft.Storage/storageAccounts/blobServices"

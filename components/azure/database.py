@@ -10,13 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from opcloud.components import naming
+from opcloud.components.azure import keys as azure_keys
+from opcloud.components.azure import network as azure_network
+from opcloud.components.azure._common import after, paired_region_within, resource_group, tags
+from opcloud.components.interfaces import DatabaseArgs, DatabaseOutputs, Placement
 from pulumi_azure_native import authorization, dbforpostgresql
-
-from components import naming
-from components.azure import keys as azure_keys
-from components.azure import network as azure_network
-from components.azure._common import after, paired_region_within, resource_group, tags
-from components.interfaces import DatabaseArgs, DatabaseOutputs, Placement
 
 PORT = 5432
 # Server parameters that make every connection encrypted and every session accountable.

@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from opcloud.components import naming
+from opcloud.components.azure._common import after, resource_group
+from opcloud.components.azure.account import secure_account
+from opcloud.components.azure.keys import AzureKeysOutputs
+from opcloud.components.interfaces import Placement
 from pulumi_azure_native import authorization, monitor, network, storage
-
-from components import naming
-from components.azure._common import after, resource_group
-from components.azure.account import secure_account
-from components.azure.keys import AzureKeysOutputs
-from components.interfaces import Placement
 
 NETWORK_WATCHER_GROUP = "NetworkWatcherRG"
 TRAFFIC_ANALYTICS_INTERVAL_MINUTES = 10

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from opcloud.components.azure._common import resource_group, tags
+from opcloud.components.interfaces import Placement
 from pulumi_azure_native import resources
-
-from components.azure._common import resource_group, tags
-from components.interfaces import Placement
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, keyvault, managedidentity
-
-from components import naming
-from components.azure._common import (
+from opcloud.components import naming
+from opcloud.components.azure._common import (
     ROLE_CRYPTO_SERVICE_ENCRYPTION_USER,
     after,
     paired_region_within,
@@ -22,7 +20,9 @@ from components.azure._common import (
     role_definition_id,
     tags,
 )
-from components.interfaces import KeysArgs, KeysOutputs
+from opcloud.components.interfaces import KeysArgs, KeysOutputs
+from pulumi_azure_native import authorization, keyvault, managedidentity
+
 from opcloud import residency
 
 KEY_NAME = "data"

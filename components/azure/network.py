@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 
 import pulumi
+from opcloud.components import naming
+from opcloud.components.azure._common import after, resource_group, tags
+from opcloud.components.interfaces import NetworkArgs, NetworkOutputs, Placement
+from opcloud.components.layout import subnet_layout, tier_cidrs
 from pulumi_azure_native import network, privatedns
-
-from components import naming
-from components.azure._common import after, resource_group, tags
-from components.interfaces import NetworkArgs, NetworkOutputs, Placement
-from components.layout import subnet_layout, tier_cidrs
 
 POSTGRES_DELEGATION = "Microsoft.DBforPostgreSQL/flexibleServers"
 BLOB_DNS_ZONE = "privatelink.blob.core.windows.net"

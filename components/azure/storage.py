@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+from opcloud.components import naming
+from opcloud.components.azure import keys as azure_keys
+from opcloud.components.azure import network as azure_network
+from opcloud.components.azure._common import after, resource_group
+from opcloud.components.azure.account import secure_account
+from opcloud.components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
 from pulumi_azure_native import authorization, monitor, storage
-
-from components import naming
-from components.azure import keys as azure_keys
-from components.azure import network as azure_network
-from components.azure._common import after, resource_group
-from components.azure.account import secure_account
-from components.interfaces import DocumentStoreArgs, DocumentStoreOutputs
 
 CONTAINER = "documents"
 CHANGE_FEED_RETENTION_DAYS = 365

@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+from opcloud.components.iaas.provider import HostStep
+from opcloud.hosts.script import Row, Step
 
-from components.iaas.provider import HostStep
-from components.iaas.script import Row, Step
-from stacks.environment import Environment, SecretRef, SshHost
+from opcloud.config.environment import Environment, SecretRef, SshHost
 
 COMPONENT_TYPES: dict[Row, str] = {
     "hosts": "opcloud:iaas:Hosts",

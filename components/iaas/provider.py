@@ -22,17 +22,18 @@ _STEP_INPUTS = ("host", "step", "kind", "spec", "check", "apply", "secretRefs", 
 
 def _run(props: dict[str, Any], mode: str) -> tuple[str, str]:
     # Imported here: the provider is unpickled in the engine's process, which imports what it needs.
-    from components.iaas.runner import RunOptions, run_step
-    from components.iaas.script import Step
-    from components.iaas.ssh import Endpoint, SshExecutor
-    from stacks.environment import SecretRef
+    from opcloud.hosts.runner import RunOptions, run_step
+    from opcloud.hosts.script import Step
+    from opcloud.hosts.ssh import Endpoint, SshExecutor
+
+    from opcloud.config.environment import SecretRef
 
     connection = props["connection"]
     config = {k: v for k, v in (props.get("secretConfig") or {}).items() if v}
     options = RunOptions(config=config)
 
     def endpoint(spec: dict[str, Any]) -> Endpoint:
-        from components.iaas.secrets import resolve
+        from opcloud.hosts.secrets import resolve
 
         key = resolve(SecretRef.model_validate(spec["key"]), config)
         return Endpoint(spec["address"], int(spec["port"]), spec["user"], key, spec.get("name", ""))

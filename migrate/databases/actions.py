@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from migrate.databases import catalog, dsn, engine, state
-from migrate.databases.dsn import DbEndpoint
-from migrate.databases.plan import DatabasePair
-from migrate.databases.state import FINISHED, Phase
-from migrate.databases.tunnel import reach
+from opcloud.migrate.databases import catalog, dsn, engine, state
+from opcloud.migrate.databases.dsn import DbEndpoint
+from opcloud.migrate.databases.plan import DatabasePair
+from opcloud.migrate.databases.state import FINISHED, Phase
+from opcloud.migrate.databases.tunnel import reach
 
 
 def state_dir(plan: Any) -> Path:

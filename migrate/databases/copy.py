@@ -20,11 +20,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import psycopg
+from opcloud.migrate.databases.catalog import Table
+from opcloud.migrate.databases.dsn import DbEndpoint, redact
+from opcloud.migrate.databases.schema import tool
+from opcloud.migrate.databases.snapshot import SESSION_SETTINGS, literal
 
-from migrate.databases.catalog import Table
-from migrate.databases.dsn import DbEndpoint, redact
-from migrate.databases.schema import tool
-from migrate.databases.snapshot import SESSION_SETTINGS, literal
 from opcloud.errors import CheckFailed
 
 

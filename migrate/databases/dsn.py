@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import unquote
 
 import psycopg
+from opcloud.migrate.databases.plan import Endpoint
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from migrate.databases.plan import Endpoint
 from opcloud.errors import ConnectionFailed, InputError
 
 _SSH_KEYS = ("ssh", "ssh_key", "ssh_known_hosts")

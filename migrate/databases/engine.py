@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from opcloud.migrate.databases import catalog, dbprops, guard, largeobjects, replication, schema
+from opcloud.migrate.databases import copy as copier
+from opcloud.migrate.databases import snapshot as snapshots
+from opcloud.migrate.databases.dsn import DbEndpoint
+from opcloud.migrate.databases.lock import run_lock
+from opcloud.migrate.databases.progress import CopyProgress
+from opcloud.migrate.databases.state import FINISHED, Phase, StateFile, default_state_dir, load
+from opcloud.migrate.databases.tunnel import reach
+from opcloud.migrate.databases.verify import VerifyReport, verify
 from psycopg import sql
 
-from migrate.databases import catalog, dbprops, guard, largeobjects, replication, schema
-from migrate.databases import copy as copier
-from migrate.databases import snapshot as snapshots
-from migrate.databases.dsn import DbEndpoint
-from migrate.databases.lock import run_lock
-from migrate.databases.progress import CopyProgress
-from migrate.databases.state import FINISHED, Phase, StateFile, default_state_dir, load
-from migrate.databases.tunnel import reach
-from migrate.databases.verify import VerifyReport, verify
 from opcloud.errors import CheckFailed, InputError, OpcloudError
 from opcloud.jsonstyle import to_json
 from opcloud.progress import iec

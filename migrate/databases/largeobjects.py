@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
+from opcloud.migrate.databases.dsn import DbEndpoint
+from opcloud.migrate.databases.snapshot import connect_in
 
-from migrate.databases.dsn import DbEndpoint
-from migrate.databases.snapshot import connect_in
 from opcloud.errors import CheckFailed
 
 CHUNK = 1 << 20  # bytes per lo_get/lo_put call, and per hashed piece

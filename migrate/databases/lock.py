@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from opcloud.migrate.databases.dsn import DbEndpoint
 
-from migrate.databases.dsn import DbEndpoint
 from opcloud.errors import CheckFailed
 
 # pg_try_advisory_lock(int4, int4): a class id of our own ("opcl") keeps clear of the applications' keys.

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from opcloud.migrate.databases.catalog import Table
+from opcloud.migrate.databases.dsn import DbEndpoint, redact
 from psycopg import sql
 
-from migrate.databases.catalog import Table
-from migrate.databases.dsn import DbEndpoint, redact
 from opcloud.errors import CheckFailed, InputError
 from opcloud.jsonstyle import to_json
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from opcloud.migrate.databases.dsn import DbEndpoint, redact
 
-from migrate.databases.dsn import DbEndpoint, redact
 from opcloud.errors import CheckFailed, ToolMissingError
 
 PG_BINDIRS = (

@@ -8,9 +8,9 @@ the slot starts exactly where the copied data ends. The snapshot lives while tha
 from __future__ import annotations
 
 import psycopg
+from opcloud.migrate.databases.dsn import DbEndpoint
 from psycopg import IsolationLevel
 
-from migrate.databases.dsn import DbEndpoint
 from opcloud.errors import CheckFailed
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
+from opcloud.migrate.databases.dsn import DbEndpoint
 
-from migrate.databases.dsn import DbEndpoint
 from opcloud.errors import ConnectionFailed
 
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from opcloud.migrate.databases import catalog, dbprops, largeobjects, replication, schema
+from opcloud.migrate.databases.catalog import Table, quote_ident
+from opcloud.migrate.databases.dsn import DbEndpoint
+from opcloud.migrate.databases.snapshot import SESSION_SETTINGS, connect_in
 
-from migrate.databases import catalog, dbprops, largeobjects, replication, schema
-from migrate.databases.catalog import Table, quote_ident
-from migrate.databases.dsn import DbEndpoint
-from migrate.databases.snapshot import SESSION_SETTINGS, connect_in
 from opcloud.errors import CheckFailed
 from opcloud.jsonstyle import to_json
 

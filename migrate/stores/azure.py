@@ -37,12 +37,12 @@ from azure.storage.blob import (
 from azure.storage.blob._deserialize import load_many_xml_nodes
 from azure.storage.blob._list_blobs_helper import IgnoreListBlobsDeserializer
 from azure.storage.blob._shared.response_handlers import process_storage_error, return_raw_deserialized
+from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, CONTENT_MD5, Features
+from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from opcloud.migrate.stores.keys import KeyCodec, KeyRules
+from opcloud.migrate.stores.metakeys import AZURE_KEYS
+from opcloud.migrate.stores.url import StoreURL
 
-from migrate.sameobject import ALL_PROPERTIES, CONTENT_MD5, Features
-from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
-from migrate.stores.keys import KeyCodec, KeyRules
-from migrate.stores.metakeys import AZURE_KEYS
-from migrate.stores.url import StoreURL
 from opcloud.errors import ConnectionFailed, InputError
 
 _CLIENT_OPTIONS: dict[str, Any] = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from migrate.sameobject import Features
+    from opcloud.migrate.buckets.sameobject import Features
 
 # Our own SHA-256 travels in the target object's metadata under this name: a valid C# identifier
 # (Azure) and a valid S3 metadata key, so it needs no mapping on any backend.

@@ -6,8 +6,8 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from migrate.stores.tree import Entry, TreeStore
-from migrate.stores.url import StoreURL
+from opcloud.migrate.stores.tree import Entry, TreeStore
+from opcloud.migrate.stores.url import StoreURL
 
 
 class LocalFileSystem:

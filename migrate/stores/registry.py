@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from migrate.stores.base import Store
-from migrate.stores.url import StoreURL, parse
+from opcloud.migrate.stores.base import Store
+from opcloud.migrate.stores.url import StoreURL, parse
 
 
 def open_store(url: str | StoreURL) -> Store:
     """A store for `url`; raises InputError/ConnectionFailed for a bad URL or credentials (no I/O otherwise)."""
-    from migrate.stores.backends import BACKENDS
+    from opcloud.migrate.stores.backends import BACKENDS
 
     parsed = parse(url) if isinstance(url, str) else url
     backend = BACKENDS[parsed.scheme]  # parse() refused unknown schemes

@@ -12,12 +12,12 @@ import boto3
 import botocore.exceptions as bex
 import botocore.session
 from botocore.config import Config
+from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features
+from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from opcloud.migrate.stores.keys import KeyRules
+from opcloud.migrate.stores.metakeys import S3_KEYS
+from opcloud.migrate.stores.url import StoreURL
 
-from migrate.sameobject import WITHOUT_MD5, Features
-from migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
-from migrate.stores.keys import KeyRules
-from migrate.stores.metakeys import S3_KEYS
-from migrate.stores.url import StoreURL
 from opcloud.errors import ConnectionFailed, InputError
 
 _SINGLE_COPY_LIMIT = 5 * 1024**3  # copy_object's limit; larger objects need a multipart copy

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 import paramiko
+from opcloud.migrate.stores.tree import Entry, TreeStore
+from opcloud.migrate.stores.url import StoreURL
 
-from migrate.stores.tree import Entry, TreeStore
-from migrate.stores.url import StoreURL
 from opcloud.errors import ConnectionFailed, InputError
 
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from migrate.sameobject import ALL_PROPERTIES, Features
-from migrate.stores.base import ObjectInfo, StoreError, WriteResult
-from migrate.stores.keys import KeyRules
+from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
+from opcloud.migrate.stores.base import ObjectInfo, StoreError, WriteResult
+from opcloud.migrate.stores.keys import KeyRules
 
 META_DIR = ".opcloud-meta"
 PARTIAL_DIR = ".opcloud-partial"

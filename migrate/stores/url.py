@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from migrate.stores.backends import BACKENDS
+from opcloud.migrate.stores.backends import BACKENDS
+
 from opcloud.errors import InputError
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from policies.model import Rule
-from policies.rules import (
+from opcloud.policies.model import Rule
+from opcloud.policies.rules import (
     audit_logging,
     backups,
     compute_hardening,

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies import iaas
-from policies import resources as res
-from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule, stack_rule, unevaluated
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
+    A_8_15,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    resource_rule,
+    stack_rule,
+    unevaluated,
+)
 
 
 def _trail_verdict(trail: ResourceView) -> Verdict:

@@ -13,11 +13,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from components.schedules import WEEKDAYS
-from opcloud import residency
-from policies import iaas
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_8_13,
     ResourceView,
     Severity,
@@ -29,6 +27,9 @@ from policies.model import (
     stack_rule,
     unevaluated,
 )
+
+from opcloud import residency
+from opcloud.schedules import WEEKDAYS
 
 _DAY_NAMES = {day[:3].upper(): day for day in WEEKDAYS}  # "SUN" -> "sunday"
 _DAY_ORDER = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron's 1-7

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_5_23,
     A_8_12,
     A_8_24,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from policies import resources as res
-from policies.model import A_5_23, A_8_15, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
-from policies.rules import links
+from opcloud.policies import resources as res
+from opcloud.policies.model import A_5_23, A_8_15, A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from opcloud.policies.rules import links
 
 # PostgreSQL minor versions fixed for the log_fdw flaw (AWS-2022-004), by major; 14 and later never had it.
 LOG_FDW_FIXED = {13: 3, 12: 7, 11: 12, 10: 17}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from policies import iaas
-from policies import resources as res
-from policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, resource_rule
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import A_5_33, ResourceView, Severity, StackView, Verdict, resource_rule
 
 
 def _azure_locked(resource: ResourceView, stack: StackView) -> Verdict:

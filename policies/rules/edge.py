@@ -5,9 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies import resources as res
-from policies.model import A_8_20, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, pending, resource_rule
-from policies.rules import links
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
+    A_8_20,
+    A_8_24,
+    UNKNOWN,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+)
+from opcloud.policies.rules import links
 
 # Managed rule groups that block the Log4Shell lookup (CVE-2021-44228).
 AWS_LOG4J_GROUPS = ("AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesAnonymousIpList")

@@ -7,9 +7,9 @@ with AES256 and the report says why.
 
 from __future__ import annotations
 
-from policies import iaas
-from policies import resources as res
-from policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
 
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies import iaas, iaas_listeners
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import iaas, iaas_listeners
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_8_24,
     Enforcement,
     ResourceView,
@@ -19,7 +19,7 @@ from policies.model import (
     stack_rule,
     unevaluated,
 )
-from policies.rules.public_access import azure_ingress  # one reading of NSG rules
+from opcloud.policies.rules.public_access import azure_ingress  # one reading of NSG rules
 
 # ELB policies that refuse anything below TLS 1.2.
 AWS_TLS12_POLICY_PREFIXES = (

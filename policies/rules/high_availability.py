@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies import iaas
-from policies.model import A_8_14, ResourceView, Severity, StackView, stack_rule
+from opcloud.policies import iaas
+from opcloud.policies.model import A_8_14, ResourceView, Severity, StackView, stack_rule
 
 ETCD_QUORUM = 3  # the smallest etcd cluster that keeps a majority after losing one member
 

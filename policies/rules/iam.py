@@ -10,8 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies import resources as res
-from policies.model import A_5_23, A_8_24, UNKNOWN, ResourceView, Severity, StackView, Verdict, pending, resource_rule
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
+    A_5_23,
+    A_8_24,
+    UNKNOWN,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    pending,
+    resource_rule,
+)
 
 # Actions that hand out more power, credentials or data when granted on every resource (Checkov's lists,
 # trimmed to the services we run).

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_8_20,
     A_8_24,
     SECRET,
@@ -20,7 +20,7 @@ from policies.model import (
     stack_rule,
     unevaluated,
 )
-from policies.rules import links
+from opcloud.policies.rules import links
 
 
 @resource_rule(

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from policies import iaas
-from policies import resources as res
-from policies.model import A_5_23, ResourceView, Severity, StackView, stack_rule
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import A_5_23, ResourceView, Severity, StackView, stack_rule
 
 # Packages whose resources the rules read; `pulumi` (providers, stack) and `opcloud` (components) hold nothing.
 KNOWN_PACKAGES = ("aws", "azure-native", "pulumi", "opcloud", "pulumi-python")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies.model import ResourceView, StackView
+from opcloud.policies.model import ResourceView, StackView
 
 
 def by_name(resources: list[ResourceView]) -> list[ResourceView]:

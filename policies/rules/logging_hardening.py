@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from policies import resources as res
-from policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule
-from policies.rules import links
+from opcloud.policies import resources as res
+from opcloud.policies.model import A_8_15, ResourceView, Severity, StackView, Verdict, resource_rule
+from opcloud.policies.rules import links
 
 LOG_RETENTION_DAYS = 365  # a year of logs: the yearly internal audit reads them
 FLOW_LOG_RETENTION_DAYS = 90

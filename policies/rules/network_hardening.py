@@ -10,8 +10,8 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_8_20,
     UNKNOWN,
     ResourceView,
@@ -22,7 +22,7 @@ from policies.model import (
     resource_rule,
     stack_rule,
 )
-from policies.rules import links
+from opcloud.policies.rules import links
 
 # The one port the world may reach: TLS on the public entry (still narrowed by the WAF allow-list).
 PUBLIC_TLS_PORT = 443

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from opcloud.policies import iaas, iaas_listeners
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
+    A_8_12,
+    A_8_20,
+    ResourceView,
+    Severity,
+    StackView,
+    Verdict,
+    resource_rule,
+    unevaluated,
+)
+
 from opcloud import allowlists
-from policies import iaas, iaas_listeners
-from policies import resources as res
-from policies.model import A_8_12, A_8_20, ResourceView, Severity, StackView, Verdict, resource_rule, unevaluated
 
 BLOCK_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opcloud import clouds, residency
-from policies import iaas
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import iaas
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_5_23,
     A_5_34,
     ResourceView,
@@ -23,6 +22,8 @@ from policies.model import (
     stack_rule,
     unevaluated,
 )
+
+from opcloud import clouds, residency
 
 
 def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:

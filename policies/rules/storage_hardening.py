@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from opcloud import residency
-from policies import resources as res
-from policies.model import (
+from opcloud.policies import resources as res
+from opcloud.policies.model import (
     A_5_33,
     A_8_12,
     A_8_13,
@@ -19,7 +18,9 @@ from policies.model import (
     pending,
     resource_rule,
 )
-from policies.rules import links
+from opcloud.policies.rules import links
+
+from opcloud import residency
 
 
 @resource_rule(

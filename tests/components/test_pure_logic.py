@@ -6,10 +6,10 @@ from datetime import time
 from ipaddress import IPv4Network
 
 import pytest
+from opcloud.components.layout import subnet_layout, tier_cidrs
+from opcloud.components.naming import bucket_name, database_server_name, key_vault_name, storage_account_name
 
-from components.layout import subnet_layout, tier_cidrs
-from components.naming import bucket_name, database_server_name, key_vault_name, storage_account_name
-from components.schedules import (
+from opcloud.schedules import (
     BackupSchedule,
     archive_timeout_seconds,
     aws_differential_cron,

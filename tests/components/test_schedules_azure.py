@@ -6,14 +6,14 @@ from datetime import date, time
 from ipaddress import IPv4Network
 
 import pytest
+from opcloud.components import naming
+from opcloud.components.azure import _common
+from opcloud.components.azure._common import paired_region_within
+from opcloud.components.azure.network import delegated_subnet_cidr, tier_rules
+from opcloud.components.interfaces import NetworkArgs, Placement
+from opcloud.components.layout import subnet_layout
 
-from components import naming
-from components.azure import _common
-from components.azure._common import paired_region_within
-from components.azure.network import delegated_subnet_cidr, tier_rules
-from components.interfaces import NetworkArgs, Placement
-from components.layout import subnet_layout
-from components.schedules import (
+from opcloud.schedules import (
     WEEKDAYS,
     BackupSchedule,
     azure_anchor_date,

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opcloud.hosts.ssh import CommandTimeout, Endpoint, Masker, SshExecutor
 
-from components.iaas.ssh import CommandTimeout, Endpoint, Masker, SshExecutor
 from opcloud.errors import ConnectionFailed
 from tests.servers.iaas_host import IaasHost
 from tests.servers.sshd import SshServer

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from opcloud.config.environment import from_config, read_config_file, stack_file
 from opcloud.errors import InputError
-from stacks.environment import from_config, read_config_file, stack_file
 
 BASE, _ = read_config_file(stack_file("prozorro-ua-prod"))
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from opcloud.hosts.preflight import parse_iscsi_ls
 from typer.testing import CliRunner
 
-from components.iaas.preflight import parse_iscsi_ls
 from opcloud.cli import app
 from tests.iaas.conftest import CHAP_ENV, CHAP_TARGET_ENV, write_environment
 from tests.servers.ganesha import NfsExport

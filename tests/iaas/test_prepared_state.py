@@ -5,11 +5,11 @@ real, and apply goes as far as user space allows (LUKS format with the key over 
 from __future__ import annotations
 
 import pytest
+from opcloud.hosts.runner import RunOptions, executor_for, run_step
+from opcloud.hosts.script import Step
+from opcloud.hosts.ssh import SshExecutor
 
-from components.iaas.runner import RunOptions, executor_for, run_step
-from components.iaas.script import Step
-from components.iaas.ssh import SshExecutor
-from stacks.environment import Environment, from_config, read_config_file
+from opcloud.config.environment import Environment, from_config, read_config_file
 from tests.iaas.conftest import CHAP_ENV, LUKS_ENV, write_environment
 from tests.servers.iaas_host import IaasHost
 
@@ -22,7 +22,7 @@ LUKS_KEY = "Luks-Key-never-on-disk-9f2"
 def db(iaas_host: IaasHost, tmp_path_factory: pytest.TempPathFactory) -> tuple[Environment, dict[str, Step]]:
     path = write_environment(tmp_path_factory.mktemp("env"), iaas_host)
     environment = from_config(read_config_file(path)[0], str(path))
-    from components.iaas.plan import plan
+    from opcloud.hosts.plan import plan
 
     steps = {s.name: s for p in plan(environment) if p.host.name == "vm-db" for s in p.steps}
     return environment, steps

@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from opcloud.cli import app
+from opcloud.config.environment import from_config, read_config_file, stack_file
 from opcloud.errors import InputError
-from stacks.environment import from_config, read_config_file, stack_file
 
 BASE, _ = read_config_file(stack_file("prozorro-ua-prod"))
 

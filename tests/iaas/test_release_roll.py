@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opcloud.hosts.release import cloud_init, release_step
+from opcloud.hosts.script import render
 from typer.testing import CliRunner
 
-from components.iaas.script import render
-from components.release import cloud_init, release_step
 from opcloud.cli import app
-from stacks.environment import Environment, from_config, open_stack
+from opcloud.config.environment import Environment, from_config, open_stack
 from tests.iaas.release_fixtures import (
     DOMAIN,
     SECRET_ENV,

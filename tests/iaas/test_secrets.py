@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opcloud.hosts.secrets import pulumi_config_lookup, resolve
 
-from components.iaas.secrets import pulumi_config_lookup, resolve
+from opcloud.config.environment import SecretRef
 from opcloud.errors import InputError
-from stacks.environment import SecretRef
 
 FAKE_PULUMI = """#!/bin/sh
 echo "$*" >> "{log}"

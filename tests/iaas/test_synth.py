@@ -7,11 +7,11 @@ import json
 
 import pytest
 import yaml
+from opcloud.components.iaas.components import COMPONENT_TYPES
+from opcloud.hosts.plan import plan
+from opcloud.stacks.synth import synth
 
-from components.iaas.components import COMPONENT_TYPES
-from components.iaas.plan import plan
-from stacks.environment import from_config, open_stack
-from stacks.synth import synth
+from opcloud.config.environment import from_config, open_stack
 
 PATRONI = "/etc/patroni/config.yml"
 STACKS = ("prozorro-ua-prod", "prozorro-ua-staging", "mtender-md-prod")
@@ -145,9 +145,9 @@ def test_documents_backup_runs_from_one_docs_host_with_its_password_masked() -> 
 
 
 def test_mutual_chap_in_the_attach_step_and_the_policy_report() -> None:
-    from components.iaas.plan import host_steps
-    from policies.check import check_manifest, context_of
-    from policies.rules.encryption_in_transit import iaas_storage_protocols
+    from opcloud.hosts.plan import host_steps
+    from opcloud.policies.check import check_manifest, context_of
+    from opcloud.policies.rules.encryption_in_transit import iaas_storage_protocols
 
     stack_file = open_stack("prozorro-ua-prod")
     config = json.loads(json.dumps(stack_file.config))

@@ -7,8 +7,8 @@ import io
 import os
 import random
 
-from migrate.stores.base import SHA256_KEY, Store
-from migrate.stores.registry import open_store
+from opcloud.migrate.stores.base import SHA256_KEY, Store
+from opcloud.migrate.stores.registry import open_store
 
 MIB = 1024 * 1024
 

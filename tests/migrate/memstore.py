@@ -11,10 +11,10 @@ import io
 from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
-from migrate.sameobject import ALL_PROPERTIES, Features
-from migrate.stores.base import ObjectInfo, WriteResult
-from migrate.stores.keys import KeyRules
-from migrate.stores.url import StoreURL
+from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
+from opcloud.migrate.stores.base import ObjectInfo, WriteResult
+from opcloud.migrate.stores.keys import KeyRules
+from opcloud.migrate.stores.url import StoreURL
 
 # name -> key -> (bytes, content type, metadata, headers)
 SPACES: dict[str, dict[str, tuple[bytes, str | None, dict[str, str], dict[str, str]]]] = {}

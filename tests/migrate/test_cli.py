@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from opcloud.migrate.plan import load_plan
 from typer.testing import CliRunner
 
-from migrate.plan import load_plan
 from opcloud.cli import app
 from tests.migrate.conftest import NewUrl, sftp_url
 from tests.migrate.data import dataset, fill
@@ -185,7 +185,7 @@ def test_plan_run_status_verify(new_url: NewUrl, tmp_path: Path) -> None:
 
 
 def test_example_plan_is_valid_and_targets_stay_in_ukraine() -> None:
-    from migrate.runner import check_residency
+    from opcloud.migrate.runner import check_residency
 
     plan = load_plan(REPO / "environments" / "migrations" / "prozorro-ua-aws-to-denovo.yaml")
     assert plan.jurisdiction == "UA" and len(plan.buckets) == 2
@@ -214,10 +214,10 @@ def test_a_copy_loads_only_what_its_stores_need(tmp_path: Path) -> None:
         "paramiko",
         "psycopg",
         "yaml",
-        "migrate.databases",
-        "migrate.plan",
+        "opcloud.migrate.databases",
+        "opcloud.migrate.plan",
     )
-    assert "migrate.engine" in loaded
+    assert "opcloud.migrate.buckets.engine" in loaded
     assert sorted(name for name in loaded if name.startswith(heavy)) == []
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.stores.base import StoreError
 
-from migrate import engine
-from migrate.stores.base import StoreError
 from tests.migrate.conftest import NewUrl
 from tests.migrate.data import MIB, dataset, expected, fill, same_content, snapshot
 
@@ -124,8 +124,8 @@ def test_resumed_upload_restarts_when_the_source_changed_under_the_same_version(
     """A file's version is its size and mtime: rewrite part 1 in place and put the mtime back, and only the
     content tells. The kept parts must not be reused: the target would mix old and new bytes, and (Azure
     checking in transit) nothing would read it back. The old upload is aborted: S3 would keep its parts."""
-    from migrate.stores.azure import AzureStore
-    from migrate.stores.s3 import S3Store
+    from opcloud.migrate.stores.azure import AzureStore
+    from opcloud.migrate.stores.s3 import S3Store
 
     store_class: type[AzureStore] | type[S3Store] = AzureStore if target_kind == "az" else S3Store
     part = max(1 * MIB, store_class.min_part_size)

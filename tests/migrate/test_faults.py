@@ -8,8 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from opcloud.migrate.buckets import engine
 
-from migrate import engine
 from tests.migrate.data import MIB, dataset, expected, fill, same_content, snapshot
 from tests.migrate.faultproxy import dropping_proxy
 from tests.servers.azurite import AzuriteServer

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.buckets.state import state_path
+from opcloud.migrate.stores.url import parse
 
-from migrate import engine
-from migrate.state import state_path
-from migrate.stores.url import parse
 from tests.migrate.conftest import NewUrl
 from tests.migrate.data import MIB, dataset, expected, fill, same_content, snapshot
 

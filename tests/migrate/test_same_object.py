@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.buckets.state import state_path
+from opcloud.migrate.stores.url import parse
 
-from migrate import engine
-from migrate.state import state_path
-from migrate.stores.url import parse
 from tests.migrate.conftest import NewUrl
 from tests.migrate.data import MIB
 from tests.migrate.test_resume_kill import OPCLOUD, _copy_cmd, _count, _kill_when
@@ -151,7 +151,7 @@ def test_metadata_only_change_on_s3_is_copied_by_the_rerun_and_seen_by_verify(
 
 
 def open_head(url: str, key: str) -> Any:
-    from migrate.stores.registry import open_store
+    from opcloud.migrate.stores.registry import open_store
 
     store = open_store(url)
     try:
@@ -175,7 +175,7 @@ def test_metadata_only_change_on_azure_is_copied_by_the_rerun(
 
 def test_check_metadata_sees_a_changed_sidecar_of_a_file_source(new_url: NewUrl, tmp_path: Path) -> None:
     """A tree's listing shows only the file's mtime: a change of its sidecar needs --check-metadata."""
-    from migrate.stores.registry import open_store
+    from opcloud.migrate.stores.registry import open_store
 
     source, target = new_url("file"), new_url("s3")
     store = open_store(source)
@@ -196,7 +196,7 @@ def test_check_metadata_sees_a_changed_sidecar_of_a_file_source(new_url: NewUrl,
 
 @pytest.mark.parametrize(("src", "dst"), [("s3", "az"), ("az", "s3"), ("file", "s3"), ("s3", "sftp")])
 def test_system_headers_and_metadata_are_carried(src: str, dst: str, new_url: NewUrl, tmp_path: Path) -> None:
-    from migrate.stores.registry import open_store
+    from opcloud.migrate.stores.registry import open_store
 
     source, target = new_url(src), new_url(dst)
     store = open_store(source)
@@ -287,7 +287,7 @@ def test_twins_a_folding_target_would_merge_are_refused_by_name(
     each pair of twins is refused by name before anything is written, never one copied over the other."""
     from dataclasses import replace
 
-    from migrate.stores import tree
+    from opcloud.migrate.stores import tree
 
     real = tree.tree_features
     monkeypatch.setattr(

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import random
 
-from migrate.report import CopyReport
-from migrate.sameobject import PROPERTIES, Features, carried
-from migrate.stores.keys import KeyCodec, KeyRules
-from migrate.stores.metakeys import AZURE_KEYS, MAPPED_KEY, S3_KEYS
+from opcloud.migrate.buckets.report import CopyReport
+from opcloud.migrate.buckets.sameobject import PROPERTIES, Features, carried
+from opcloud.migrate.stores.keys import KeyCodec, KeyRules
+from opcloud.migrate.stores.metakeys import AZURE_KEYS, MAPPED_KEY, S3_KEYS
+
 from tests.migrate.test_store_conformance import TRICKY_KEYS, TRICKY_METADATA
 
 _ALPHABET = "aZ_-.\\ /\u00e9\u0301\uff3c\uff0e\u2420\u201b\x01\x7f0"

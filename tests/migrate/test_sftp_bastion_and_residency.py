@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
+from opcloud.migrate.residency import check_within, country_of_store
+from opcloud.migrate.stores.registry import open_store
+from opcloud.migrate.stores.url import parse
 
-from migrate.residency import check_within, country_of_store
-from migrate.stores.registry import open_store
-from migrate.stores.url import parse
 from opcloud.errors import InputError, ResidencyError
 from tests.migrate.conftest import sftp_url
 from tests.servers.sshd import SshServer

@@ -7,10 +7,10 @@ import hashlib
 import io
 
 import pytest
+from opcloud.migrate.stores import base
+from opcloud.migrate.stores.base import FetchStore, MultipartStore, ServerSideCopyStore, Store
+from opcloud.migrate.stores.registry import open_store
 
-from migrate.stores import base
-from migrate.stores.base import FetchStore, MultipartStore, ServerSideCopyStore, Store
-from migrate.stores.registry import open_store
 from opcloud.errors import InputError
 from tests.migrate.conftest import NewUrl
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.residency import country_of_store
+from opcloud.migrate.stores.backends import BACKENDS, Backend, register
+from opcloud.migrate.stores.url import parse
 
-from migrate import engine
-from migrate.residency import country_of_store
-from migrate.stores.backends import BACKENDS, Backend, register
-from migrate.stores.url import parse
 from opcloud.errors import InputError
 from tests.migrate import memstore
 from tests.migrate.conftest import BACKENDS as CONFORMANCE_BACKENDS

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opcloud.migrate.buckets import engine
 
-from migrate import engine
 from opcloud.errors import InputError
 from tests.migrate.conftest import sftp_url
 from tests.servers.sshd import SshServer

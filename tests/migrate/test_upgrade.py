@@ -8,8 +8,9 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from migrate import engine
-from migrate.state import state_path
+from opcloud.migrate.buckets import engine
+from opcloud.migrate.buckets.state import state_path
+
 from tests.migrate.conftest import NewUrl
 from tests.migrate.test_same_object import HEADERS, _bucket, _wait_for_a_new_second, options, s3_fill
 from tests.servers.s3 import S3Server

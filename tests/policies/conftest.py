@@ -8,10 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-
-from policies.check import CheckResult, aliases_of, check_manifest, context_of
-from policies.model import BackupPolicy, Finding, ResourceView, Rule, StackContext, StackView
-from stacks.synth import Manifest, ManifestResource, synth
+from opcloud.policies.check import CheckResult, aliases_of, check_manifest, context_of
+from opcloud.policies.model import BackupPolicy, Finding, ResourceView, Rule, StackContext, StackView
+from opcloud.stacks.synth import Manifest, ManifestResource, synth
 
 EU_AWS = StackContext(
     stack="test",

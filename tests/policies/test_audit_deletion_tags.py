@@ -1,8 +1,9 @@
 from dataclasses import replace
 
-from policies.rules.audit_logging import audit_trail, data_access_logging
-from policies.rules.deletion_protection import deletion_protection
-from policies.rules.tags import required_tags
+from opcloud.policies.rules.audit_logging import audit_trail, data_access_logging
+from opcloud.policies.rules.deletion_protection import deletion_protection
+from opcloud.policies.rules.tags import required_tags
+
 from tests.policies.conftest import EU_AWS, IE_AZURE, make, run, verdict
 
 TRAIL = "aws:cloudtrail/trail:Trail"

@@ -1,8 +1,7 @@
 from dataclasses import replace
 
-from components.schedules import WEEKDAYS
-from policies.model import BackupPolicy
-from policies.rules.backups import (
+from opcloud.policies.model import BackupPolicy
+from opcloud.policies.rules.backups import (
     backup_coverage,
     backup_geo_copy,
     backup_log_interval,
@@ -12,6 +11,8 @@ from policies.rules.backups import (
     iso_days,
     point_in_time_restore,
 )
+
+from opcloud.schedules import WEEKDAYS
 from tests.policies.conftest import EU_AWS, EU_AZURE, IE_AZURE, make, run, verdict
 
 PLAN = "aws:backup/plan:Plan"

@@ -12,8 +12,7 @@ import csv
 from pathlib import Path
 
 import pytest
-
-from policies.rules import ALL_RULES
+from opcloud.policies.rules import ALL_RULES
 
 TABLE = Path(__file__).resolve().parents[2] / "policies" / "CHECKOV_COVERAGE.csv"
 STATUSES = {"covered", "not-applicable", "missing"}

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from opcloud.policies.check import CheckResult, RuleResult
+from opcloud.policies.model import Finding
+from opcloud.policies.report import to_html, to_markdown
+from opcloud.policies.rules.public_access import database_not_public
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from policies.check import CheckResult, RuleResult
-from policies.model import Finding
-from policies.report import to_html, to_markdown
-from policies.rules.public_access import database_not_public
-from stacks.environment import stack_file
+from opcloud.config.environment import stack_file
 from tests.policies.conftest import EU_AWS
 
 runner = CliRunner()
@@ -84,7 +84,7 @@ def test_markdown_report_escapes_table_and_emphasis() -> None:
 
 
 def test_a_bad_report_path_is_refused_before_the_synth(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from policies import cli as check_cli
+    from opcloud.cli import check as check_cli
 
     def no_check(*args: object) -> None:
         raise AssertionError("synthesized before checking --report")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from dataclasses import replace
 
-from policies.model import SECRET, Enforcement
-from policies.rules.compute_hardening import (
+from opcloud.policies.model import SECRET, Enforcement
+from opcloud.policies.rules.compute_hardening import (
     autoscaling_hardening,
     host_disks_encrypted,
     host_os_patching,
@@ -15,7 +15,13 @@ from policies.rules.compute_hardening import (
     launch_template_hardening,
     no_secrets_in_user_data,
 )
-from policies.rules.key_vault import key_hardening, key_vault_private, key_vault_recoverable, key_vault_secret_expiry
+from opcloud.policies.rules.key_vault import (
+    key_hardening,
+    key_vault_private,
+    key_vault_recoverable,
+    key_vault_secret_expiry,
+)
+
 from tests.policies.conftest import IE_AZURE, make, run, verdict
 
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"

@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from opcloud.policies.check import RuleResult
+from opcloud.stacks.synth import Manifest
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from policies.check import RuleResult
-from stacks.synth import Manifest
 from tests.policies.conftest import check
 
 Synth = Callable[[str], Manifest]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from policies.rules.edge import load_balancer_hardening, tls_to_hosts, waf_protects_entry
-from policies.rules.iam import iam_least_privilege, iam_no_admin_policies, iam_role_trust, kms_key_policy
+from opcloud.policies.rules.edge import load_balancer_hardening, tls_to_hosts, waf_protects_entry
+from opcloud.policies.rules.iam import iam_least_privilege, iam_no_admin_policies, iam_role_trust, kms_key_policy
+
 from tests.policies.conftest import EU_AWS, IE_AZURE, make, verdict
 
 LB = "aws:lb/loadBalancer:LoadBalancer"

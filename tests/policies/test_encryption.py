@@ -1,12 +1,13 @@
 import json
 
-from policies.rules.encryption_at_rest import encryption_at_rest, key_rotation
-from policies.rules.encryption_in_transit import (
+from opcloud.policies.rules.encryption_at_rest import encryption_at_rest, key_rotation
+from opcloud.policies.rules.encryption_in_transit import (
     no_plaintext_listeners,
     postgres_ssl_required,
     tls_minimum_version,
     tls_only_bucket_policy,
 )
+
 from tests.policies.conftest import make, verdict
 
 BUCKET = "aws:s3/bucket:Bucket"

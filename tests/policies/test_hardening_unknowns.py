@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from policies.check import context_of, views_of
-from policies.model import UNKNOWN, Enforcement, ResourceView, StackView
-from policies.rules import (
+from opcloud.policies.check import context_of, views_of
+from opcloud.policies.model import UNKNOWN, Enforcement, ResourceView, StackView
+from opcloud.policies.rules import (
     compute_hardening,
     database_hardening,
     edge,
@@ -24,7 +23,7 @@ from policies.rules import (
     network_hardening,
     storage_hardening,
 )
-from stacks.synth import Manifest
+from opcloud.stacks.synth import Manifest
 
 HARDENING = (
     *network_hardening.RULES,

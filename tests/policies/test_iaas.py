@@ -2,11 +2,12 @@
 
 from dataclasses import replace
 
-from policies.iaas import calendar_days, pg_hba_plain_lines
-from policies.rules.backups import backup_log_interval, backup_schedule
-from policies.rules.encryption_at_rest import encryption_at_rest
-from policies.rules.encryption_in_transit import postgres_ssl_required
-from policies.rules.public_access import no_world_open_data_ports
+from opcloud.policies.iaas import calendar_days, pg_hba_plain_lines
+from opcloud.policies.rules.backups import backup_log_interval, backup_schedule
+from opcloud.policies.rules.encryption_at_rest import encryption_at_rest
+from opcloud.policies.rules.encryption_in_transit import postgres_ssl_required
+from opcloud.policies.rules.public_access import no_world_open_data_ports
+
 from tests.policies.conftest import EU_AWS, make, run, verdict
 
 STEP = "pulumi-python:dynamic:Resource"

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from opcloud.stacks.synth import Manifest, ManifestResource
 
-from stacks.synth import Manifest, ManifestResource
 from tests.policies.conftest import check
 
 Synth = Callable[[str], Manifest]

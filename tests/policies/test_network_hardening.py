@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from policies.rules.network_hardening import (
+from opcloud.policies.rules.network_hardening import (
     default_security_group_closed,
     elastic_ip_attached,
     hosts_no_public_ip,
@@ -17,6 +17,7 @@ from policies.rules.network_hardening import (
     subnets_have_nsg,
     vnet_dns_local,
 )
+
 from tests.policies.conftest import IE_AZURE, make, verdict
 
 SG = "aws:ec2/securityGroup:SecurityGroup"

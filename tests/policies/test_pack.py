@@ -9,14 +9,14 @@ from typing import Any
 import pulumi_policy as pp
 import pytest
 from google.protobuf import struct_pb2
+from opcloud.policies.model import SECRET, UNKNOWN, Enforcement, ResourceView
+from opcloud.policies.pack import PACK_NAME, _context, build_policies
+from opcloud.policies.rules import ALL_RULES
+from opcloud.stacks.synth import UNKNOWN_PLACEHOLDER
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import policy as pp_policy
 
-from policies.model import SECRET, UNKNOWN, Enforcement, ResourceView
-from policies.pack import PACK_NAME, _context, build_policies
-from policies.rules import ALL_RULES
-from stacks.environment import SECRET_PLACEHOLDER
-from stacks.synth import UNKNOWN_PLACEHOLDER
+from opcloud.config.environment import SECRET_PLACEHOLDER
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+from opcloud.stacks.synth import MOCK_ACCOUNT, Manifest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 
-from stacks.synth import MOCK_ACCOUNT, Manifest
 from tests.policies.test_pack import servicer  # noqa: F401  (the fixture running policies/__main__.py)
 
 Synth = Callable[[str], Manifest]

@@ -1,4 +1,5 @@
-from policies.rules.public_access import database_not_public, no_world_open_data_ports, public_access_blocked
+from opcloud.policies.rules.public_access import database_not_public, no_world_open_data_ports, public_access_blocked
+
 from tests.policies.conftest import make, run, verdict
 
 FLAGS = {"blockPublicAcls": True, "blockPublicPolicy": True, "ignorePublicAcls": True, "restrictPublicBuckets": True}

@@ -8,12 +8,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from opcloud.policies.report import to_html, to_markdown
+from opcloud.stacks.synth import Manifest
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from policies.report import to_html, to_markdown
-from stacks.environment import stack_file
-from stacks.synth import Manifest
+from opcloud.config.environment import stack_file
 from tests.policies.conftest import check
 
 Synth = Callable[[str], Manifest]

@@ -1,4 +1,5 @@
-from policies.rules.residency import data_residency, provider_residency
+from opcloud.policies.rules.residency import data_residency, provider_residency
+
 from tests.policies.conftest import EU_AZURE, IE_AZURE, make, run, verdict
 
 BUCKET = "aws:s3/bucket:Bucket"

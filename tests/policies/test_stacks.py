@@ -8,11 +8,11 @@ from dataclasses import replace
 import pulumi
 import pulumi_aws as aws
 import pytest
+from opcloud.policies.check import check_manifest
+from opcloud.policies.rules import ALL_RULES
+from opcloud.stacks.synth import Manifest, synthesize_program
 
-from policies.check import check_manifest
-from policies.rules import ALL_RULES
-from stacks.environment import list_stacks
-from stacks.synth import Manifest, synthesize_program
+from opcloud.config.environment import list_stacks
 from tests.policies.conftest import EU_AWS, check
 
 Synth = Callable[[str], Manifest]

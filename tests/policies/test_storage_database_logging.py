@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from policies.rules.database_hardening import (
+from opcloud.policies.rules.database_hardening import (
     backup_copies_cmk,
     postgres_query_logging,
     rds_hardening,
     rds_performance_insights_cmk,
 )
-from policies.rules.logging_hardening import flow_logs, log_retention, trail_to_cloudwatch
-from policies.rules.storage_hardening import (
+from opcloud.policies.rules.logging_hardening import flow_logs, log_retention, trail_to_cloudwatch
+from opcloud.policies.rules.storage_hardening import (
     audit_logs_replicated,
     azure_storage_hardening,
     s3_acls_disabled,
@@ -21,6 +21,7 @@ from policies.rules.storage_hardening import (
     s3_policy_no_public_allow,
     s3_versioning,
 )
+
 from tests.policies.conftest import EU_AWS, IE_AZURE, make, verdict
 
 BUCKET = "aws:s3/bucket:Bucket"

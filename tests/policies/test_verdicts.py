@@ -9,13 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from opcloud.policies.check import check_manifest, context_of
+from opcloud.policies.rules import ALL_RULES
+from opcloud.stacks.synth import Manifest, ManifestResource
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from policies.check import check_manifest, context_of
-from policies.rules import ALL_RULES
-from stacks.environment import list_stacks
-from stacks.synth import Manifest, ManifestResource
+from opcloud.config.environment import list_stacks
 from tests.policies.conftest import check
 
 Synth = Callable[[str], Manifest]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opcloud.stacks.synth import synth
 
 from opcloud import clouds, residency
+from opcloud.config.environment import stack_file
 from opcloud.errors import InputError
-from stacks.environment import stack_file
-from stacks.synth import synth
 from tests.stacks import tinycloud
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
+from opcloud.stacks.synth import validate
 
+from opcloud.config.environment import from_config, list_stacks, open_stack, stack_file
 from opcloud.errors import InputError, ResidencyError
-from stacks.environment import from_config, list_stacks, open_stack, stack_file
-from stacks.synth import validate
 
 Mutation = Callable[[dict[str, Any]], None]
 

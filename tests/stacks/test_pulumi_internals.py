@@ -4,10 +4,9 @@ them fails here, by name."""
 from __future__ import annotations
 
 import pulumi
+from opcloud.stacks.pulumi_internals import is_policy_proxy, is_policy_unknown, wait
+from opcloud.stacks.synth import synthesize_program
 from pulumi_policy.proxy import unknown_checking_proxy
-
-from stacks.pulumi_internals import is_policy_proxy, is_policy_unknown, wait
-from stacks.synth import synthesize_program
 
 # The engine's marker for a string not known until `up` (the Pulumi resource protocol's constant).
 ENGINE_UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from stacks.environment import list_stacks, stack_file
+from opcloud.config.environment import list_stacks, stack_file
 
 runner = CliRunner()
 
@@ -134,7 +134,8 @@ def test_diff_of_iaas_stacks_names_the_host_and_step() -> None:
     assert code == 0, err
     assert "- pulumi-python:dynamic:Resource network-api-2-firewall (only in A)" in out
     assert 'connection.address: "10.60.1.11" -> "10.62.1.11"' in out
-    assert 'opcloud:inventory.hosts.3.name: "db-1" -> (absent)' in out
+    assert "- pulumi-python:dynamic:Resource hosts-lb-1-packages (only in A)" in out  # prod's balancer pair
+    assert "opcloud:inventory.loadBalancers." in out
     # rendered scripts are summarised, never dumped into the terminal
     assert "put_file" not in out and "apply: (text, " in out
 
@@ -174,7 +175,7 @@ def test_list_has_a_header_row() -> None:
 
 def test_synth_refuses_an_unwritable_out_path_before_synthesizing(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from stacks import cli as stack_cli
+    from opcloud.cli import stack as stack_cli
 
     def no_synth(env: str) -> None:
         raise AssertionError("synthesized before checking --out")

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 import yaml
+from opcloud.stand import automation as stand_automation
+from opcloud.stand.lifecycle import Stand
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from stacks import stand_automation
-from stacks.stand_lifecycle import Stand
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github/workflows/test-stand.yml"

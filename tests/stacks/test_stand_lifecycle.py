@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-
-from opcloud.errors import InputError
-from stacks.stand_automation import azure_credentials, stand_config, stand_from_outputs
-from stacks.stand_lifecycle import (
+from opcloud.stand.automation import azure_credentials, stand_config, stand_from_outputs
+from opcloud.stand.lifecycle import (
     NAME_MAX,
     Stand,
     default_name,
@@ -21,6 +19,8 @@ from stacks.stand_lifecycle import (
     stand_of_stack,
     validate_name,
 )
+
+from opcloud.errors import InputError
 
 NOW = datetime(2026, 5, 4, 10, 0, 0, tzinfo=UTC)
 

@@ -6,8 +6,7 @@ import json
 
 import pulumi
 import pulumi_aws as aws
-
-from stacks.synth import Manifest, synthesize_program
+from opcloud.stacks.synth import Manifest, synthesize_program
 
 
 class _Part(pulumi.ComponentResource):

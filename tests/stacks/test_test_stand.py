@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 import yaml
-
-from components.azure.test_stand.cloud_init import (
+from opcloud.stacks.program import run
+from opcloud.stacks.synth import Manifest, synth, synthesize_program
+from opcloud.stand.components.cloud_init import (
     AgentBoot,
     ControllerBoot,
     agent_cloud_init,
     controller_cloud_init,
     jcasc,
 )
+from opcloud.stand.program import settings_from_config
+
+from opcloud.config.environment import SECRET_PLACEHOLDER, open_stack
 from opcloud.errors import InputError
-from stacks.environment import SECRET_PLACEHOLDER, open_stack
-from stacks.program import run
-from stacks.synth import Manifest, synth, synthesize_program
-from stacks.test_stand import settings_from_config
 
 ADMIN = "admin-Pa55word-never-in-cloud-init"
 AGENT = "agent-Pa55word-never-in-cloud-init"
@@ -407,7 +407,7 @@ def test_synth_of_the_shipped_environment() -> None:
 
 
 def test_policy_pack_passes_the_stand_rules() -> None:
-    from policies.check import check_stack
+    from opcloud.policies.check import check_stack
 
     _, result = check_stack("test-stand")
     status = {r.rule.name: r.status for r in result.results}

@@ -8,8 +8,7 @@ regions are placed by the residency registry, and `stack synth` declares its pla
 from __future__ import annotations
 
 import pulumi
-
-from components.interfaces import (
+from opcloud.components.interfaces import (
     AppTierOutputs,
     AuditOutputs,
     BackupOutputs,
@@ -18,9 +17,10 @@ from components.interfaces import (
     KeysOutputs,
     NetworkOutputs,
 )
+from opcloud.stacks.platform import PlatformOutputs
+
 from opcloud.clouds import Cloud
-from stacks.environment import Environment
-from stacks.platform import PlatformOutputs
+from opcloud.config.environment import Environment
 
 CLOUD = Cloud(
     name="tinycloud",

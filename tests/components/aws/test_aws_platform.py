@@ -6,8 +6,7 @@ import json
 from typing import Any
 
 import pytest
-
-from stacks.synth import Manifest, ManifestResource, synth
+from opcloud.stacks.synth import Manifest, ManifestResource, synth
 
 DATA_KEY = "arn:aws:kms:mock:123456789012:prozorro-sale-prod-keys-data"
 COPY_KEY = "arn:aws:kms:mock:123456789012:prozorro-sale-prod-keys-copy"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from stacks.synth import Manifest, synth
+from opcloud.stacks.synth import Manifest, synth
 
 STACK = "prozorro-sale-prod"
 DATA_KEY = f"arn:aws:kms:mock:123456789012:{STACK}-keys-data"

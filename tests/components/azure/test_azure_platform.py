@@ -11,14 +11,14 @@ import ipaddress
 from typing import Any
 
 import pytest
+from opcloud.components.azure._common import ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
+from opcloud.components.azure.network import delegated_subnet_cidr
+from opcloud.components.layout import tier_cidrs
+from opcloud.stacks.platform import schedule_of
+from opcloud.stacks.synth import Manifest, synth, synthesize_program
 
-from components.azure._common import ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
-from components.azure.network import delegated_subnet_cidr
-from components.layout import tier_cidrs
-from components.schedules import azure_anchor_date, azure_full_repeating_interval
-from stacks.environment import from_config, read_config_file, stack_file
-from stacks.platform import schedule_of
-from stacks.synth import Manifest, synth, synthesize_program
+from opcloud.config.environment import from_config, read_config_file, stack_file
+from opcloud.schedules import azure_anchor_date, azure_full_repeating_interval
 
 PROKURIA = "prokuria-eu-prod"
 EU_STACK = "tenders-eu-prod"
@@ -76,7 +76,7 @@ def prokuria() -> Manifest:
 
 @pytest.fixture(scope="module")
 def eu() -> Manifest:
-    from stacks.program import run
+    from opcloud.stacks.program import run
 
     return synthesize_program(run, stack=EU_STACK, config=eu_config())
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from stacks.synth import Manifest, synth
+from opcloud.stacks.synth import Manifest, synth
 
 STACK = "prokuria-eu-prod"
 

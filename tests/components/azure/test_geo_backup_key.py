@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opcloud.policies import context as contexts
+from opcloud.policies.check import check_manifest
+from opcloud.stacks.synth import Manifest, synthesize_program
 
-from policies import context as contexts
-from policies.check import check_manifest
-from stacks.environment import read_config_file, stack_file
-from stacks.synth import Manifest, synthesize_program
+from opcloud.config.environment import read_config_file, stack_file
 
 STACK = "tenders-de-prod"
 SERVER = "azure-native:dbforpostgresql:Server"
@@ -44,7 +44,7 @@ def germany_config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def germany() -> Manifest:
-    from stacks.program import run
+    from opcloud.stacks.program import run
 
     return synthesize_program(run, stack=STACK, config=germany_config())
 

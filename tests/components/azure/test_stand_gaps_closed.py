@@ -7,12 +7,12 @@ from typing import Any
 
 import pulumi
 import pytest
+from opcloud.stacks.program import run
+from opcloud.stacks.synth import Manifest, synthesize_program
+from opcloud.stand.components.vault import ADMIN_SECRET, AGENT_SECRET, StandVault, StandVaultArgs
 from pulumi.runtime import rpc
 
-from components.azure.test_stand.vault import ADMIN_SECRET, AGENT_SECRET, StandVault, StandVaultArgs
-from stacks.environment import open_stack
-from stacks.program import run
-from stacks.synth import Manifest, synthesize_program
+from opcloud.config.environment import open_stack
 
 EXPIRES = "2026-05-04T18:00:00Z"
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from opcloud.migrate.databases import catalog, dsn
+from opcloud.migrate.databases import copy as copier
+from opcloud.migrate.databases import snapshot as snapshots
 
-from migrate.databases import catalog, dsn
-from migrate.databases import copy as copier
-from migrate.databases import snapshot as snapshots
 from opcloud.errors import CheckFailed
 from tests.servers.postgres import PgPair
 

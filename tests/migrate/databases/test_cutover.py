@@ -11,10 +11,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from opcloud.migrate.databases import dsn, engine, replication
+from opcloud.migrate.databases.state import load
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine, replication
-from migrate.databases.state import load
 from opcloud.cli import app
 from opcloud.errors import CheckFailed
 from tests.servers.postgres import PASSWORD, Cluster, PgPair

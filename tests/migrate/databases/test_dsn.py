@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from opcloud.migrate.databases import dsn
+from opcloud.migrate.databases.plan import Endpoint
 
-from migrate.databases import dsn
-from migrate.databases.plan import Endpoint
 from opcloud.errors import InputError
 
 

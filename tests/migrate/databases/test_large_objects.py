@@ -8,10 +8,10 @@ import os
 import signal
 import subprocess
 
+from opcloud.migrate.databases import dsn, engine, largeobjects
+from opcloud.migrate.databases.state import load
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine, largeobjects
-from migrate.databases.state import load
 from opcloud.cli import app
 from tests.migrate.databases.test_resume import killed_after
 from tests.servers.postgres import PASSWORD, PgPair

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from opcloud.migrate.databases import dsn, engine
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine
 from opcloud.cli import app
 from opcloud.errors import CheckFailed, InputError
 from tests.servers.postgres import PASSWORD, PgPair

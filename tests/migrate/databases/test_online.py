@@ -8,9 +8,9 @@ import time
 
 import psycopg
 import pytest
+from opcloud.migrate.databases import dsn, engine
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine
 from opcloud.cli import app
 from tests.servers.postgres import PASSWORD, PgPair
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from opcloud.migrate.databases.plan import DatabasePair
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from migrate.databases.plan import DatabasePair
 from opcloud.cli import app
 from tests.servers.postgres import PASSWORD, PgPair
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from opcloud.migrate.databases import dsn, engine
+from opcloud.migrate.databases.state import load, state_path
 from typer.testing import CliRunner
 
-from migrate.databases import dsn, engine
-from migrate.databases.state import load, state_path
 from opcloud.cli import app
 from opcloud.errors import CheckFailed
 from tests.servers.postgres import PgPair

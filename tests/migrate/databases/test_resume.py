@@ -7,9 +7,10 @@ import signal
 import subprocess
 import sys
 
-from migrate.databases import catalog, dsn, engine
-from migrate.databases.copy import plan_units
-from migrate.databases.state import load
+from opcloud.migrate.databases import catalog, dsn, engine
+from opcloud.migrate.databases.copy import plan_units
+from opcloud.migrate.databases.state import load
+
 from tests.servers.postgres import PASSWORD, PgPair
 from tests.servers.process import REPO_ROOT
 

@@ -1,0 +1,469 @@
+"""The bucket copy engine: list both sides into SQLite, diff against the state, copy in parallel, verify.
+
+A run: open and check both stores (nothing is written if either is wrong) -> stream both listings into the
+state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
+failures with backoff; an interrupted multipart upload resumes) -> verification -> report.
+
+Keys the target cannot hold faithfully, and keys that would land on one target name, are refused by name after
+the listings and before anything is written (migrate/stores/keys.py); uploads left by an earlier run whose source
+is gone or changed are aborted, and partial files no upload needs are removed.
+
+Verification checks "the same object" (migrate/sameobject.py): our SHA-256 of every object is computed while it
+streams and stored in the state and in the target's metadata. Where the target checks an MD5 we send with every
+write and block (Azure), a successful write proves the bytes arrived intact and a HEAD checks the properties;
+everywhere else (S3, SFTP, files, server-side copies), and for every object with `read_back`, the object is read
+back from the target: its SHA-256, content type, system headers and user metadata compared with the source's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from opcloud.migrate.buckets import transfer
+from opcloud.migrate.buckets.progress import Progress
+from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
+from opcloud.migrate.buckets.sameobject import carried, user_metadata
+from opcloud.migrate.buckets.state import StateDB, Todo, state_path
+from opcloud.migrate.stores.base import (
+    SHA256_KEY,
+    MultipartStore,
+    ObjectInfo,
+    PartialFilesStore,
+    RootCreatingStore,
+    Store,
+    StoreError,
+)
+from opcloud.migrate.stores.registry import open_store
+
+from opcloud.errors import OpcloudError
+
+T = TypeVar("T")
+
+
+@dataclass
+class CopyOptions:
+    state_dir: Path
+    transfers: int = 8
+    part_size: int = 8 * 1024 * 1024  # objects larger than this go in resumable parts
+    memory: int = 128 * 1024 * 1024  # bound on part buffers alive at once, all transfers together
+    bwlimit: int | None = None  # bytes per second
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    delete: bool = False  # delete target objects that are not in the source
+    retries: int = 5
+    server_side: bool = True
+    read_back: bool = False  # read back even objects the target checked in transit
+    check_metadata: bool = False  # a HEAD per unchanged object on both sides: sees every change of properties
+    progress: bool = True
+
+
+def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
+    """`*` matches across `/` (fnmatch): `*.pdf`, `2024/*`, `tenders/*/signature.p7s`."""
+
+    def keep(key: str) -> bool:
+        if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
+            return False
+        return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)
+
+    return keep
+
+
+def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
+    return (info for info in infos if keep(info.key))
+
+
+def _open_checked(url: str) -> Store:
+    store = open_store(url)
+    try:
+        store.check()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_pair(
+    source_url: str, target_url: str, missing_target_tree: Literal["refuse", "create", "empty"] = "refuse"
+) -> tuple[Store, Store]:
+    """Open and check both stores, at once (one's round trips overlap the other's imports); any bad URL, missing
+    bucket or refused credential raises (the source's error first) before any write. A target directory tree
+    that does not exist yet is refused, created once the source has answered (a copy), or taken as empty
+    (a dry run, which writes nothing)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="open") as pool:
+        opening = [pool.submit(_open_checked, url) for url in (source_url, target_url)]
+    errors = [future.exception() for future in opening]
+    if errors[0] is None and errors[1] is not None and missing_target_tree != "refuse":
+        target = _missing_tree(target_url, create=missing_target_tree == "create")
+        if target is not None:
+            return opening[0].result(), target
+    if any(errors):
+        for future, error in zip(opening, errors, strict=True):
+            if error is None:
+                future.result().close()
+        raise next(error for error in errors if error is not None)
+    return opening[0].result(), opening[1].result()
+
+
+def _missing_tree(url: str, create: bool) -> Store | None:
+    """The target tree whose root is missing, created (or left to list as empty); None if it is no tree."""
+    store = open_store(url)
+    if not isinstance(store, RootCreatingStore):
+        store.close()
+        return None
+    if not create:
+        return store
+    try:
+        store.create_root()
+        store.check()
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
+    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
+    Source keys the target cannot hold, or would hold under one name, are recorded as refused."""
+    rules = target.features.keys
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+        target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
+        # The source's error first; the pool still waits.
+        listed = state.load_listing("src", _filtered(source.list(), keep), target_keys=rules)
+        target_listing.result()
+    state.refuse_collisions(file_tree=rules.file_tree)
+    return listed
+
+
+def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int) -> None:
+    """Abort uploads whose source is gone or changed (S3 bills kept parts), drop their rows, and remove partial
+    files no remaining upload needs. Before any copy, so nothing of this run is touched. Uploads of keys this
+    run does not select (--include/--exclude) are not judged: they were not listed."""
+    for key, upload_id in state.stale_uploads():
+        if not keep(key):
+            continue
+        if isinstance(target, MultipartStore):
+            _retrying(lambda k=key, u=upload_id: target.abort_upload(k, u), retries)  # type: ignore[misc]
+        state.end_upload(key)
+    if isinstance(target, PartialFilesStore):
+        target.sweep_partials(state.upload_ids())
+
+
+def _retrying(action: Callable[[], T], retries: int) -> T:
+    """`action()`, retrying everything but permanent errors with exponential backoff and jitter."""
+    for attempt in range(retries):
+        try:
+            return action()
+        except (StoreError, OpcloudError):
+            raise
+        except Exception:
+            time.sleep(min(10.0, 0.2 * 2**attempt) * (0.5 + random.random()))
+    return action()  # the last attempt: its error propagates
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+def _stored_sha(head: ObjectInfo, expected_sha: str) -> str | None:
+    stored = (head.metadata or {}).get(SHA256_KEY)
+    if stored != expected_sha:
+        return f"target metadata {SHA256_KEY}={stored!r} differs from the source's SHA-256"
+    return None
+
+
+def verify_object(ctx: transfer.Context, expected: ObjectInfo, expected_sha: str) -> str | None:
+    """Read the target back; None when it is the same object as `expected` (the source's info) with content
+    `expected_sha`: size, content, our stored SHA-256 and every property the pair carries."""
+    key, size = expected.key, expected.size
+    head, stream = transfer.fetch(ctx.target, key, ctx.fetch_target)  # one GET where it can: metadata, content
+    if head is None or stream is None:
+        return "missing in the target"
+    problem = (
+        (f"size {head.size} in the target, {size} in the source" if head.size != size else None)
+        or _stored_sha(head, expected_sha)
+        or transfer.check_properties(ctx, expected, head)
+    )
+    if problem is not None:
+        stream.close()
+        return problem
+    actual = transfer.hash_stream(ctx, ctx.target, key, size, count=False, stream=stream)
+    if actual != expected_sha:
+        return f"content SHA-256 {actual[:12]}... differs from the source's {expected_sha[:12]}..."
+    return None
+
+
+def verify_properties(ctx: transfer.Context, expected: ObjectInfo, expected_sha: str) -> str | None:
+    """After a write whose bytes the target checked in transit: a HEAD, and the properties compared."""
+    head = ctx.target.head(expected.key)
+    if head is None:
+        return "missing in the target"
+    if head.size != expected.size:
+        return f"size {head.size} in the target, {expected.size} in the source"
+    return _stored_sha(head, expected_sha) or transfer.check_properties(ctx, expected, head)
+
+
+def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
+    """--check-metadata (and the one-time check of a legacy-tagged object): whether source and target still
+    hold the same properties (a HEAD each)."""
+    source, target = ctx.source.head(item.key), ctx.target.head(item.key)
+    if source is None or target is None or (source.size, source.version) != (item.size, item.version):
+        return False
+    sha = ctx.state.known_sha(item.key, item.size, recorded_tag)
+    if sha is None or _stored_sha(target, sha) is not None:
+        return False
+    return transfer.check_properties(ctx, source, target) is None
+
+
+def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
+    """Copy every (selected) object of `source_url` to `target_url`; see the module docstring."""
+    started = time.monotonic()
+    source, target = open_pair(source_url, target_url, "empty" if options.dry_run else "create")
+    report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
+    path = state_path(options.state_dir, source.url, target.url)
+    if options.dry_run and not path.exists():
+        state = StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
+    else:
+        state = StateDB(path, source.url, target.url, readonly=False)
+    progress = Progress(enabled=options.progress)
+    try:
+        keep = _selected(options.include, options.exclude)
+        with progress.listing(source.url):
+            report.listed, report.listed_bytes = _load_listings(state, source, target, keep)
+        report.refused = [Failure(key, reason) for key, reason in state.refused()]
+        pair = carried(source.features, target.features)
+        report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
+        plan = state.plan(delete_extra=options.delete, check_metadata=options.check_metadata)
+        to_copy = plan.get("copy", (0, 0))
+        report.unchanged = report.listed - len(report.refused) - to_copy[0] - plan.get("verify", (0, 0))[0]
+        if options.dry_run:
+            report.copied, report.copied_bytes = to_copy
+            report.deleted = plan.get("delete", (0, 0))[0]
+            report.would = _would(state)
+            return report
+        _run(source, target, state, options, report, progress, to_copy, to_copy[0] + plan.get("verify", (0, 0))[0])
+    finally:
+        report.seconds = round(time.monotonic() - started, 3)
+        progress.close()
+        state.close()
+        source.close()
+        target.close()
+    return report
+
+
+DRY_RUN_LISTED = 1000  # keys a dry run names; the counts cover all
+
+
+def _would(state: StateDB) -> list[Planned]:
+    """What a dry run would do, key by key (the first DRY_RUN_LISTED): `copy`, `verify` or `delete`."""
+    named = []
+    for item in state.todo():
+        if item.action in ("copy", "verify", "delete"):
+            named.append(Planned(item.key, item.action))
+            if len(named) == DRY_RUN_LISTED:
+                break
+    return named
+
+
+def _run(
+    source: Store,
+    target: Store,
+    state: StateDB,
+    options: CopyOptions,
+    report: CopyReport,
+    progress: Progress,
+    to_copy: tuple[int, int],
+    to_verify: int,
+) -> None:
+    lock = threading.Lock()
+    mapped: set[str] = set()
+    buffers = max(2, options.memory // max(options.part_size, 1))
+
+    def resumed() -> None:
+        with lock:
+            report.resumed_parts += 1
+
+    ctx = transfer.Context(
+        source=source,
+        target=target,
+        state=state,
+        bandwidth=transfer.Bandwidth(options.bwlimit),
+        buffers=transfer.Buffers(buffers),
+        part_size=options.part_size,
+        on_bytes=progress.advance_bytes,
+        on_resumed_part=resumed,
+        server_side=options.server_side,
+        read_back=options.read_back,
+    )
+    progress.start_copy(to_copy[0], to_copy[1], to_verify)
+    _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
+    metadata_keys = target.features.metadata_keys
+
+    def copy_and_verify(item: Todo) -> None:
+        info: ObjectInfo | None = None
+        sha = state.known_sha(item.key, item.size, item.tag) if item.action == "verify" else None
+        if sha is None:
+            sha, info = _retrying(
+                lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
+            )
+            if metadata_keys is not None and info.metadata:
+                with lock:
+                    mapped.update(metadata_keys.mapped(user_metadata(info)))
+            with lock:
+                report.copied += 1
+                report.copied_bytes += item.size
+                report.server_side += ctx.copy_target
+            progress.object_done()
+        expected = info or ctx.source.head(item.key)
+        if expected is None:
+            raise StoreError(f"{item.key}: no longer in the source")
+        in_transit = ctx.checked_in_transit and info is not None
+        check = verify_properties if in_transit else verify_object
+        problem = _retrying(lambda: check(ctx, expected, sha), options.retries)
+        progress.object_verified()
+        if problem is not None:
+            state.forget(item.key)  # the next run copies it again
+            with lock:
+                report.failed.append(Failure(item.key, f"verification failed: {problem}"))
+            return
+        state.record_verified(item.key)
+        with lock:
+            if in_transit:
+                report.verified_in_transit += 1
+            else:
+                report.verified_read_back += 1
+
+    def work(item: Todo) -> None:
+        try:
+            if item.action == "delete":
+                _retrying(lambda: target.delete(item.key), options.retries)
+                with lock:
+                    report.deleted += 1
+                return
+            if item.action in ("check", "retag"):
+                recorded_tag = item.version if item.action == "retag" else item.tag
+                if _retrying(lambda: _unchanged(ctx, item, recorded_tag), options.retries):
+                    if item.action == "retag":
+                        state.renew_tag(item.key, item.tag)
+                    return
+                with lock:
+                    report.unchanged -= 1
+                item = Todo(item.key, item.size, item.version, "copy", item.tag)
+            copy_and_verify(item)
+        except Exception as error:  # one object's failure is reported; the others go on
+            with lock:
+                report.failed.append(Failure(item.key, _reason(error)))
+
+    _parallel(state.todo(), work, options.transfers)
+    report.metadata_keys_mapped = sorted(mapped)
+
+
+def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: int) -> None:
+    """Run `work` (which handles its own errors) over a stream of items: at most `transfers` running and as many
+    queued, so a long listing is never all in memory. A semaphore, not wait() on futures: that costs per call."""
+    slots = threading.BoundedSemaphore(transfers * 2)
+
+    def run(item: Todo) -> None:
+        try:
+            work(item)
+        finally:
+            slots.release()
+
+    with ThreadPoolExecutor(max_workers=transfers, thread_name_prefix="transfer") as pool:
+        for item in items:
+            slots.acquire()
+            pool.submit(run, item)
+
+
+def verify(
+    source_url: str,
+    target_url: str,
+    state_dir: Path | None,
+    transfers: int = 8,
+    progress: bool = True,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> VerifyReport:
+    """Compare every source object with the target by reading the target back (never trusting ETags): bytes
+    (SHA-256) and every property the pair carries (sameobject), the source's taken from a HEAD.
+
+    The source's SHA-256 comes from the state database when the object is unchanged since it was copied;
+    otherwise the source is read too.
+    """
+    source, target = open_pair(source_url, target_url)
+    report = VerifyReport(source=source.url, target=target.url)
+    path = state_path(state_dir, source.url, target.url) if state_dir else None
+    state = StateDB(path, source.url, target.url, readonly=True) if path and path.exists() else StateDB.empty()
+    bar = Progress(enabled=progress)
+    lock = threading.Lock()
+    ctx = transfer.Context(
+        source=source,
+        target=target,
+        state=state,
+        bandwidth=transfer.Bandwidth(None),
+        buffers=transfer.Buffers(1),
+        part_size=0,
+        on_bytes=bar.advance_bytes,
+        on_resumed_part=lambda: None,
+    )
+    try:
+        with bar.listing(source.url):
+            keep = _selected(include or [], exclude or [])
+            report.objects, report.bytes = _load_listings(state, source, target, keep)
+        report.extra = state.extra_count()
+        report.carried, report.not_carried = list(ctx.properties.carried), list(ctx.properties.not_carried)
+        bar.start_verify(report.objects, report.bytes)
+
+        def work(item: Todo) -> None:
+            try:
+                if item.action == "missing":
+                    with lock:
+                        report.missing.append(item.key)
+                    return
+                sha = state.known_sha(item.key, item.size, item.tag)
+
+                def check() -> str | None:
+                    nonlocal sha  # a source hashed once is not hashed again on a retry
+                    expected = source.head(item.key)
+                    if expected is None:
+                        return "no longer in the source"
+                    if sha is None:
+                        sha = transfer.hash_stream(ctx, source, item.key, item.size)
+                    return verify_object(ctx, expected, sha)
+
+                problem = _retrying(check, 3)
+                with lock:
+                    if problem is None and ctx.properties.complete:
+                        report.verified += 1
+                    elif problem is None:
+                        report.verified_partially += 1
+                    else:
+                        report.mismatched.append(Failure(item.key, problem))
+            except Exception as error:
+                with lock:
+                    report.mismatched.append(Failure(item.key, _reason(error)))
+            finally:
+                bar.object_verified()
+
+        items = (
+            Todo(key, size, version, "missing" if dst is None else "verify", tag)
+            for key, size, version, dst, tag in state.pairs()
+        )
+        _parallel(items, work, transfers)
+    finally:
+        bar.close()
+        state.close()
+        source.close()
+        target.close()
+    report.missing.sort()
+    report.mismatched.sort(key=lambda failure: failure.key)
+    return report
