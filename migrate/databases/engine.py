@@ -358,7 +358,9 @@ def _copy_under_snapshot(
     totals: dict[tuple[str, str], _TableTotals] = {}
     for t in todo:
         state.table(t.key, status="started", ranges=len(plans[t.key]), ranges_done=0, rows=0, bytes=0)
-        progress.add(t.display, t.size_bytes)
+        # Counted in ranges, an exact total (a table's size on disk is not what COPY sends: a bar in bytes would
+        # end far from its total); the finished table's line gives its bytes and rate.
+        progress.add(t.display, len(plans[t.key]), unit="ranges")
 
     def on_unit(result: copier.UnitResult) -> None:
         nonlocal units_done
@@ -384,10 +386,11 @@ def _copy_under_snapshot(
             post.table_loaded(table.key)
         else:
             state.table(table.key, ranges_done=total.ranges_done)
+        progress.advance(table.display, 1)
         after_unit(units_done)
 
     try:
-        copier.copy_units(src, dst, snap, units, jobs, lambda u, n: progress.advance(u.table.display, n), on_unit)
+        copier.copy_units(src, dst, snap, units, jobs, lambda unit, sent: None, on_unit)
         report.tables.sort(key=lambda t: (t.schema, t.name))
         state.update(phase=Phase.LARGE_OBJECTS)
         batches = 0

@@ -41,14 +41,14 @@ class CopyProgress:
             elapsed = time.monotonic() - self._started
             self._progress.console.print(f"[{elapsed:6.1f}s] {message}", markup=False, highlight=False)
 
-    def add(self, key: str, total: int) -> None:
+    def add(self, key: str, total: int, unit: str = BYTES) -> None:
         with self._lock:
-            self._tasks[key] = self._progress.add_task(key, total=max(total, 1), unit=BYTES)
+            self._tasks[key] = self._progress.add_task(key, total=max(total, 1), unit=unit)
 
-    def advance(self, key: str, nbytes: int) -> None:
+    def advance(self, key: str, amount: int) -> None:
         task = self._tasks.get(key)
         if task is not None:
-            self._progress.advance(task, nbytes)
+            self._progress.advance(task, amount)
 
     def finish(self, key: str, rows: int, nbytes: int, seconds: float) -> None:
         task = self._tasks.pop(key, None)
