@@ -8,6 +8,7 @@ import typer
 
 from opcloud.cli.lazy import lazy_group
 from opcloud.console import print_json
+from opcloud.errors import ConnectionFailed
 from opcloud.interrupts import resumable
 from opcloud.migrate.stores.backends import BACKENDS
 from opcloud.paths import state_home
@@ -143,8 +144,14 @@ def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> N
         "run": f"every object copied and verified so far is kept in the state; `opcloud migrate run {path}` resumes",
         "verify": "verification changes nothing; run it again to start over",
     }.get(action, "nothing was written")
-    with resumable(kept):
-        report = runner.execute(plan, action, progress=not no_progress)
+    try:
+        with resumable(kept):
+            report = runner.execute(plan, action, progress=not no_progress)
+    except ConnectionFailed as error:
+        if action != "plan":
+            raise
+        raise type(error)(f"{error} (`opcloud migrate plan {path} --offline` checks the plan without reaching the "
+                          "stores)") from None  # fmt: skip
     _finish(report.to_dict(), as_json, render.plan_report)
 
 
