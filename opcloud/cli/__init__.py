@@ -22,6 +22,7 @@ GROUPS: dict[str, str] = {
     "migrate": "opcloud.cli.migrate",
     "stand": "opcloud.cli.stand",
     "hosts": "opcloud.cli.hosts",
+    "report": "opcloud.cli.report",
 }
 
 
