@@ -15,9 +15,11 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from opcloud.policies.check import CheckResult, RuleResult
 from opcloud.policies.compare import Comparison
+from opcloud.policies.levels import eight_levels, shows_levels
 from opcloud.policies.model import CONTROLS, FRAMEWORK, FRAMEWORK_VERSION, Control, Enforcement
 from rich.console import Console
 from rich.markup import escape as rich_escape
@@ -89,7 +91,7 @@ def _comparison_lines(comparison: Comparison) -> list[str]:
 # ------------------------------------------------------------------------------------------------ terminal
 
 
-def print_report(result: CheckResult, console: Console) -> None:
+def print_report(result: CheckResult, console: Console, levels: bool = False) -> None:
     console.print(f"[bold]Compliance of stack {rich_escape(result.stack)}[/] ({rich_escape(_context_line(result))})")
     for line in _provenance_lines(result):
         console.print(f"[dim]{rich_escape(line)}[/]")
@@ -106,12 +108,45 @@ def print_report(result: CheckResult, console: Console) -> None:
             for finding in [*rule_result.violations, *rule_result.unevaluated]:
                 where = finding.resource or "stack"
                 console.print(f"       [red]-[/] {rich_escape(where)}: {rich_escape(finding.message)}")
+    if levels or shows_levels(result):
+        print_levels(result, console)
     if result.comparison is not None:
         console.print("\n[bold]Since the previous audit[/]")
         for line in _comparison_lines(result.comparison):
             console.print(f"  {rich_escape(line)}")
     style = "green" if result.ok else "red"
     console.print(f"\n[bold {style}]{rich_escape(_summary(result))}[/]")
+
+
+_LEVEL_STYLE = {
+    "passed": "green",
+    "passed, with advisory findings": "green",
+    "violated": "red",
+    "incomplete": "yellow",
+    "provider": "cyan",
+    "no rule": "dim",
+}
+
+
+def print_levels(result: CheckResult, console: Console) -> None:
+    """MTender's eight levels of defence in depth, each with the rules that evidence it."""
+    console.print("\n[bold]Defence in depth (MTender's eight levels)[/]")
+    for number, level in enumerate(eight_levels(result), start=1):
+        style = _LEVEL_STYLE[level.status]
+        console.print(f"  {number}. [bold]{rich_escape(level.name)}[/]: [{style}]{level.status}[/]")
+        if level.provider is not None:
+            console.print(f"       [dim]{rich_escape(level.provider)}[/]")
+        names = ", ".join(f"{r.rule.name} ({r.status})" for r in level.rules)
+        if names:
+            console.print(f"       [dim]{rich_escape(names)}[/]")
+
+
+def levels_markdown(result: CheckResult) -> list[str]:
+    lines = ["", "## Defence in depth (MTender's eight levels)", ""]
+    for number, level in enumerate(eight_levels(result), start=1):
+        evidence = level.provider or ", ".join(f"{r.rule.name} ({r.status})" for r in level.rules) or "no rule"
+        lines.append(f"{number}. **{_md(level.name)}**: {level.status} - {_md(evidence)}")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ Markdown
@@ -179,6 +214,8 @@ def to_markdown(result: CheckResult) -> str:
             if r.passes:
                 lines.append("Evidence:")
                 lines += [f"- {_md_code(f.resource or 'stack')}: {_md(f.message)}" for f in r.passes]
+    if shows_levels(result):
+        lines += levels_markdown(result)
     return "\n".join(lines) + "\n"
 
 
@@ -256,8 +293,13 @@ def to_html(result: CheckResult) -> str:
     return "\n".join(parts) + "\n"
 
 
+def result_json(result: CheckResult) -> dict[str, Any]:
+    """The check as JSON, with MTender's eight-level view beside the controls."""
+    return {**result.to_json(), "levels": [level.to_json() for level in eight_levels(result)]}
+
+
 def to_json_text(result: CheckResult) -> str:
-    return json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n"
+    return json.dumps(result_json(result), indent=2, sort_keys=False) + "\n"
 
 
 REPORT_SUFFIXES = (".md", ".html", ".htm", ".json")

@@ -10,7 +10,7 @@ from rich.markup import escape
 from opcloud.console import console, err_console, print_json
 from opcloud.errors import CheckFailed
 from opcloud.policies.check import check_stack
-from opcloud.policies.report import print_report, require_report_path, write_report
+from opcloud.policies.report import print_report, require_report_path, result_json, write_report
 from opcloud.progress import Display
 
 
@@ -22,6 +22,9 @@ def check_command(
     ),
     previous: Path | None = typer.Option(
         None, "--previous", help="A previous FILE.json report: show what changed since that audit."
+    ),
+    levels: bool = typer.Option(
+        False, "--levels", help="Also show MTender's eight levels of defence in depth (MTender stacks always do)."
     ),
 ) -> None:
     """Check a stack against the policy rules (ISO/IEC 27001, residency).
@@ -36,9 +39,9 @@ def check_command(
     if report is not None:
         write_report(result, report)
     if json_output:
-        print_json(result.to_json())
+        print_json(result_json(result))
     else:
-        print_report(result, console)
+        print_report(result, console, levels=levels)
     if report is not None:
         err_console.print(f"report written to {report}", markup=False, highlight=False)
     if result.verdict == "VIOLATED":
