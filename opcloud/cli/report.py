@@ -8,16 +8,18 @@ from typing import Any
 import typer
 
 from opcloud.console import console, err_console, print_json
-from opcloud.errors import InputError
+from opcloud.errors import CheckFailed, InputError
 from opcloud.incident import incident_from, read_incident, to_markdown
 from opcloud.paths import require_writable_file
 
-app = typer.Typer(help="Draft the reports the platform's operators owe (incidents).", no_args_is_help=True)
+app = typer.Typer(
+    help="Draft the reports the platform's operators owe (incidents, the yearly audit).", no_args_is_help=True
+)
 
 
 @app.callback()
 def _group() -> None:
-    """Draft the reports the platform's operators owe: `incident` (due within three hours)."""
+    """Draft the reports the platform's operators owe: `incident` (due within three hours), `audit` (yearly)."""
 
 
 @app.command("incident")
@@ -66,3 +68,32 @@ def incident_command(
         console.print(text, markup=False, highlight=False)
     if out is not None:
         err_console.print(f"report written to {out}", markup=False, highlight=False)
+
+
+@app.command("audit")
+def audit_command(
+    stacks: list[str] | None = typer.Argument(None, help="Stacks to audit; default every stack of the project."),
+    out: Path = typer.Option(..., "--out", help="The folder of this audit (one JSON report per stack, audit.md)."),
+    previous: Path | None = typer.Option(None, "--previous", help="The folder of the previous audit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+) -> None:
+    """The yearly internal audit: every stack checked and compared with the previous audit's folder.
+
+    Exit 1 when a stack is not COMPLIANT (the folder is written all the same: it is the audit's evidence).
+    """
+    from opcloud.config.environment import list_stacks
+    from opcloud.policies.audit import run_audit
+
+    entries = run_audit(stacks or list_stacks(), out, previous)
+    summary = [
+        {"stack": e.stack, "verdict": e.result.verdict, "previousFound": e.previous_found,
+         "sinceLastAudit": e.result.comparison.to_json() if e.result.comparison else None}
+        for e in entries
+    ]  # fmt: skip
+    if as_json:
+        print_json({"out": str(out), "stacks": summary})
+    else:
+        console.print((out / "audit.md").read_text(encoding="utf-8"), markup=False, highlight=False)
+    failing = [e.stack for e in entries if e.result.verdict != "COMPLIANT"]
+    if failing:
+        raise CheckFailed(f"not COMPLIANT: {', '.join(failing)} (reports in {out})")
