@@ -103,7 +103,7 @@ def public_addresses(sources: Iterable[str]) -> int | None:
     total = 0
     for version in (4, 6):
         same = [n for n in networks if n.version == version]
-        total += sum(_public_size(n) for n in collapse_addresses(same))  # type: ignore[arg-type]
+        total += sum(_public_size(n) for n in collapse_addresses(same))
     return total
 
 

@@ -119,7 +119,7 @@ class S3Store:
         if offset:
             args["Range"] = f"bytes={offset}-"
         try:
-            return self.client.get_object(**args)["Body"]  # type: ignore[no-any-return]
+            return self.client.get_object(**args)["Body"]
         except bex.ClientError as error:
             if _code(error) in ("NoSuchKey", "404"):
                 raise StoreError(f"{key}: no longer in the source") from None
