@@ -49,7 +49,7 @@ def secure_account(
         # With shared keys off only user-delegation SAS exist; none may outlive a working day.
         sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
         public_network_access=public_network_access,
-        network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices"),
+        network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY, bypass="AzureServices"),
         identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[keys.identity_id]),
         encryption=storage.EncryptionArgs(
             key_source="Microsoft.Keyvault",

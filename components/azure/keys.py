@@ -91,7 +91,7 @@ def _vault_with_key(
         vault_name=vault_name,
         properties=keyvault.VaultPropertiesArgs(
             tenant_id=client.tenant_id,
-            sku=keyvault.SkuArgs(family="A", name="premium"),  # premium: HSM-backed keys
+            sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.PREMIUM),  # premium: HSM-backed keys
             enable_rbac_authorization=True,
             enable_purge_protection=True,
             enable_soft_delete=True,
@@ -123,11 +123,11 @@ def _vault_with_key(
                 attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
                 lifetime_actions=[
                     keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type="rotate"),
+                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
                         trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
                     ),
                     keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type="notify"),
+                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
                         trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
                     ),
                 ],

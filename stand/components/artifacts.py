@@ -50,7 +50,7 @@ class ArtifactStore(pulumi.ComponentResource):
             sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
             public_network_access="Enabled",  # reachable only from the stand's subnets: default action Deny
             network_rule_set=storage.NetworkRuleSetArgs(
-                default_action="Deny",
+                default_action=storage.DefaultAction.DENY,
                 bypass="AzureServices",
                 virtual_network_rules=[
                     storage.VirtualNetworkRuleArgs(virtual_network_resource_id=s) for s in args.subnet_ids

@@ -77,7 +77,7 @@ class JenkinsController(pulumi.ComponentResource):
             location=args.location,
             hardware_profile=compute.HardwareProfileArgs(vm_size=args.size),
             identity=compute.VirtualMachineIdentityArgs(
-                type="UserAssigned", user_assigned_identities=[args.identity_id]
+                type=compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]
             ),
             os_profile=compute.OSProfileArgs(
                 computer_name=args.vm_name,
