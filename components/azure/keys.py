@@ -57,6 +57,13 @@ class AzureKeysOutputs(KeysOutputs):
     geo_identity_id: pulumi.Output[str] | None = None
 
 
+def key_identity(keys: AzureKeysOutputs) -> pulumi.Output[str]:
+    """The user-assigned identity that wears the key (AzureKeys always makes one)."""
+    if keys.identity_id is None:
+        raise ValueError("the Azure keys carry no user-assigned identity")
+    return keys.identity_id
+
+
 @dataclass
 class VaultKeyNative:
     """A vault, its key, and the identity allowed to wrap data keys with it, all in one region."""

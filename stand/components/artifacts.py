@@ -39,7 +39,7 @@ class ArtifactStore(pulumi.ComponentResource):
             location=args.location,
             kind="StorageV2",
             sku=storage.SkuArgs(name="Standard_LRS"),  # test artifacts: disposable, no geo copy
-            access_tier="Hot",
+            access_tier=storage.AccessTier.HOT,
             allow_blob_public_access=False,
             allow_shared_key_access=False,
             default_to_o_auth_authentication=True,
@@ -74,7 +74,7 @@ class ArtifactStore(pulumi.ComponentResource):
             container_name=args.container,
             account_name=account.name,
             resource_group_name=args.resource_group_name,
-            public_access="None",
+            public_access=storage.PublicAccess.NONE,
             opts=child,
         )
         self.account_id = account.id

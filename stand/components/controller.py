@@ -37,7 +37,7 @@ class ControllerArgs:
 
 class JenkinsController(pulumi.ComponentResource):
     vm_id: pulumi.Output[str]
-    public_ip: pulumi.Output[str]
+    public_ip: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("opcloud:azure/testStand:Controller", name, None, opts)
