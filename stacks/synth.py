@@ -121,8 +121,9 @@ class _SynthMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        """Canned answers for the few data sources the programs read (no check failures)."""
-        return dict(_CALL_RESULTS.get(args.token, {})), None
+        """Canned answers for the few data sources the programs read; no check failures (an empty list: the
+        mock server iterates it, None would fail)."""
+        return dict(_CALL_RESULTS.get(args.token, {})), []
 
 
 # Outputs the provider computes that other resources or the stack outputs read.
