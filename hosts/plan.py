@@ -19,7 +19,7 @@ from opcloud.hosts.cluster import (
 )
 from opcloud.hosts.docs_backup import documents_backup_steps
 from opcloud.hosts.release import RELEASE_PACKAGES, release_step
-from opcloud.hosts.script import ManagedFile, Step
+from opcloud.hosts.script import ManagedFile, Row, Step
 from opcloud.hosts.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
 
 from opcloud.config.environment import Environment, Inventory, SshHost
@@ -78,14 +78,16 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
         mapper = f"opcloud-{volume.name}"
         steps.append(attach.step(name))
         steps.append(Luks(volume.name, attach.device, mapper, volume.luks_key).step(name))
-        row = "database" if volume.purpose == "database" else "app"
+        row: Row = "database" if volume.purpose == "database" else "app"
         steps.append(
             Filesystem(volume.name, f"/dev/mapper/{mapper}", volume.filesystem, volume.mount, row=row).step(name)
         )
     for share in (s for s in inventory.nfs if name in s.hosts):
-        row = "documents" if share.purpose == "documents" else "backups"
+        share_row: Row = "documents" if share.purpose == "documents" else "backups"
         steps.append(
-            NfsMount(share.name, str(share.server), share.port, share.export, share.mount, share.sec, row).step(name)
+            NfsMount(
+                share.name, str(share.server), share.port, share.export, share.mount, share.sec, share_row
+            ).step(name)
         )
     steps += documents_backup_steps(environment, host)
     if _etcd_member(environment, host):

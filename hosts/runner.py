@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,7 +47,7 @@ class RunOptions:
     kinds: tuple[str, ...] = ()  # only these step kinds; empty: all
     connect_timeout: float = 15.0  # under `pulumi up` a slow answer is waited for rather than failed
     step_timeout: float = STEP_TIMEOUT
-    config: ConfigLookup | None = None  # Pulumi secret config lookup
+    config: ConfigLookup | Mapping[str, str] | None = None  # Pulumi secret config lookup, or the values
 
 
 def _key(inventory: Inventory, own: SecretRef | None, options: RunOptions) -> str:

@@ -19,7 +19,7 @@ from opcloud.migrate.sizes import parse_size
 from opcloud.migrate.stores.url import parse
 
 from opcloud import residency
-from opcloud.errors import ResidencyError
+from opcloud.errors import InputError, ResidencyError
 
 Action = Callable[[Plan, Any, bool], dict[str, Any]]  # (plan, pair, progress) -> JSON-ready report with "ok"
 
@@ -56,9 +56,16 @@ class PlanReport:
         }
 
 
+def _state_dir(plan: Plan) -> Path:
+    # load_plan always fills it in; a Plan built another way must say where its state lives.
+    if plan.state_dir is None:
+        raise InputError(f"plan {plan.name}: no state directory")
+    return plan.state_dir
+
+
 def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False) -> engine.CopyOptions:
     return engine.CopyOptions(
-        state_dir=plan.state_dir,
+        state_dir=_state_dir(plan),
         transfers=plan.transfers,
         part_size=parse_size(pair.part_size),
         memory=parse_size(plan.memory),
@@ -100,7 +107,7 @@ def pair_status(state_dir: Path, source_url: str, target_url: str) -> dict[str, 
 
 
 def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
-    return pair_status(plan.state_dir, pair.source, pair.target)
+    return pair_status(_state_dir(plan), pair.source, pair.target)
 
 
 BUCKETS = PairKind(

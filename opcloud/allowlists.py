@@ -101,9 +101,11 @@ def public_addresses(sources: Iterable[str]) -> int | None:
             return None
         networks.append(network)
     total = 0
-    for version in (4, 6):
-        same = [n for n in networks if n.version == version]
-        total += sum(_public_size(n) for n in collapse_addresses(same))  # type: ignore[arg-type]
+    # collapse_addresses takes one IP version at a time.
+    v4 = [n for n in networks if isinstance(n, IPv4Network)]
+    v6 = [n for n in networks if isinstance(n, IPv6Network)]
+    total += sum(_public_size(n) for n in collapse_addresses(v4))
+    total += sum(_public_size(n) for n in collapse_addresses(v6))
     return total
 
 

@@ -44,7 +44,7 @@ def load_previous(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise InputError(f"{path}: {error.strerror}") from None
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise InputError(f"{path}: not a JSON report ({error.msg} at line {error.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list) or "verdict" not in data:
         raise InputError(f"{path}: not a report of `opcloud stack check` (no verdict and rules)")

@@ -104,6 +104,10 @@ class BackupPolicy:
     retention_days: int
 
 
+def _default_limits() -> dict[str, int]:
+    return {str(port_class): limit for port_class, limit in allowlists.DEFAULT_LIMITS.items()}
+
+
 @dataclass(frozen=True)
 class StackContext:
     """What the rules need to know about the stack beyond its resources."""
@@ -118,7 +122,7 @@ class StackContext:
     backup: BackupPolicy | None = None
     program: str = "platform"
     # Public addresses a firewall may admit per port class (admin, data, web): the environment's limits.
-    allow_limits: Mapping[str, int] = field(default_factory=lambda: dict(allowlists.DEFAULT_LIMITS), hash=False)
+    allow_limits: Mapping[str, int] = field(default_factory=_default_limits, hash=False)
     # The stack's standard tags (owner, platform, environment, jurisdiction, managed-by).
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     # NFS shares documented to use krb5i (integrity without privacy) instead of krb5p.

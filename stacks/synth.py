@@ -115,14 +115,15 @@ class _SynthMocks(pulumi.runtime.Mocks):
             # Azure takes user-assigned identities as a list of ids but returns a map keyed by id.
             identity = state.get("identity")
             if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
-                by_id = {i: {} for i in identity["userAssignedIdentities"]}
+                by_id: dict[str, dict[str, Any]] = {i: {} for i in identity["userAssignedIdentities"]}
                 state["identity"] = {**identity, "userAssignedIdentities": by_id}
         state.setdefault("name", args.name)
         return f"{args.name}-id", state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
-        """Canned answers for the few data sources the programs read."""
-        return dict(_CALL_RESULTS.get(args.token, {}))
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        """Canned answers for the few data sources the programs read; no check failures (an empty list: the
+        mock server iterates it, None would fail)."""
+        return dict(_CALL_RESULTS.get(args.token, {})), []
 
 
 # Outputs the provider computes that other resources or the stack outputs read.

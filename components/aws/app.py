@@ -16,13 +16,27 @@ DEBIAN_OWNER = "136693071363"
 _SERVICES = {"api": ("/api/*", APP_PORTS[0]), "docs": ("/documents/*", APP_PORTS[1])}
 
 
-def _visibility(metric: str) -> dict:
+# Allow what no rule blocked (the allow-list and rate rules decide).
+_ALLOW: aws.wafv2.WebAclDefaultActionArgsDict = {"allow": {}}
+
+
+def _visibility(metric: str) -> aws.wafv2.WebAclVisibilityConfigArgsDict:
     return {"cloudwatch_metrics_enabled": True, "metric_name": metric, "sampled_requests_enabled": True}
 
 
-def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> list[dict]:
+def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> list[aws.wafv2.WebAclRuleArgsDict]:
     """Allow-list first, then the per-IP rate limit, then AWS's managed protections."""
     managed = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet", "AWSManagedRulesSQLiRuleSet")
+    managed_rules: list[aws.wafv2.WebAclRuleArgsDict] = [
+        {
+            "name": group,
+            "priority": 10 + index,
+            "override_action": {"none": {}},
+            "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+            "visibility_config": _visibility(f"{prefix}-{group}"),
+        }
+        for index, group in enumerate(managed)
+    ]
     return [
         {
             "name": "allow-list",
@@ -40,16 +54,7 @@ def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> li
             },
             "visibility_config": _visibility(f"{prefix}-rate-limit"),
         },
-        *(
-            {
-                "name": group,
-                "priority": 10 + index,
-                "override_action": {"none": {}},
-                "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
-                "visibility_config": _visibility(f"{prefix}-{group}"),
-            }
-            for index, group in enumerate(managed)
-        ),
+        *managed_rules,
     ]
 
 
@@ -147,7 +152,7 @@ class AwsAppTier(pulumi.ComponentResource):
         web_acl = aws.wafv2.WebAcl(
             f"{name}-waf",
             scope="REGIONAL",
-            default_action={"allow": {}},
+            default_action=_ALLOW,
             rules=waf_rules(placement.prefix, ip_set.arn, args.rate_limit),
             visibility_config=_visibility(f"{placement.prefix}-waf"),
             tags=tags,

@@ -51,7 +51,7 @@ class AwsBackups(pulumi.ComponentResource):
                 opts=child,
             )
         copy_vault = None
-        copy_actions: list[dict] = []
+        copy_actions: list[aws.backup.PlanRuleCopyActionArgsDict] = []
         if placement.copy_region is not None and args.keys.copy_key_id is not None:
             copy_vault = aws.backup.Vault(
                 f"{name}-copy-vault",
@@ -64,7 +64,9 @@ class AwsBackups(pulumi.ComponentResource):
                 {"destination_vault_arn": copy_vault.arn, "lifecycle": {"delete_after": schedule.retention_days}}
             ]
 
-        def rule(rule_name: str, cron: str, keep_days: int, continuous: bool = False) -> dict:
+        def rule(
+            rule_name: str, cron: str, keep_days: int, continuous: bool = False
+        ) -> aws.backup.PlanRuleArgsDict:
             return {
                 "rule_name": rule_name,
                 "target_vault_name": vault.name,

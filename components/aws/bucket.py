@@ -88,6 +88,7 @@ class SecureBucket(pulumi.ComponentResource):
             versioning_configuration={"status": "Enabled"},
             opts=child,
         )
+        by_default: aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgsDict
         if args.kms_key_arn is not None:
             by_default = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.kms_key_arn}
         else:

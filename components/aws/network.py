@@ -45,15 +45,15 @@ class AwsNetwork(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], tags=tags, opts=child)
 
         subnets: dict[str, list[aws.ec2.Subnet]] = {"public": [], "app": [], "data": []}
-        for subnet in subnet_layout(args.cidr, args.zones):
-            subnets[subnet.tier].append(
+        for planned in subnet_layout(args.cidr, args.zones):
+            subnets[planned.tier].append(
                 aws.ec2.Subnet(
-                    f"{name}-{subnet.tier}-{subnet.zone_letter}",
+                    f"{name}-{planned.tier}-{planned.zone_letter}",
                     vpc_id=vpc.id,
-                    cidr_block=str(subnet.cidr),
-                    availability_zone=f"{region}{subnet.zone_letter}",
+                    cidr_block=str(planned.cidr),
+                    availability_zone=f"{region}{planned.zone_letter}",
                     map_public_ip_on_launch=False,
-                    tags={**tags, "Name": f"{name}-{subnet.tier}-{subnet.zone_letter}", "tier": subnet.tier},
+                    tags={**tags, "Name": f"{name}-{planned.tier}-{planned.zone_letter}", "tier": planned.tier},
                     opts=child,
                 )
             )
@@ -167,7 +167,7 @@ class AwsNetwork(pulumi.ComponentResource):
             tags={**tags, "tier": "app"},
             opts=child,
         )
-        data_ingress = [
+        data_ingress: list[aws.ec2.SecurityGroupIngressArgsDict] = [
             {
                 "protocol": "tcp",
                 "from_port": POSTGRES_PORT,

@@ -61,16 +61,20 @@ def replicate(
         ),
         opts=child,
     )
-    rule: dict = {
+    destination: aws.s3.BucketReplicationConfigRuleDestinationArgsDict = {
+        "bucket": replica.bucket.arn,
+        "storage_class": storage_class,
+    }
+    rule: aws.s3.BucketReplicationConfigRuleArgsDict = {
         "id": "copy-region",
         "status": "Enabled",
         "filter": {"prefix": ""},
         "delete_marker_replication": {"status": "Enabled"},
-        "destination": {"bucket": replica.bucket.arn, "storage_class": storage_class},
+        "destination": destination,
     }
     if kms is not None:
         rule["source_selection_criteria"] = {"sse_kms_encrypted_objects": {"status": "Enabled"}}
-        rule["destination"]["encryption_configuration"] = {"replica_kms_key_id": kms[1]}
+        destination["encryption_configuration"] = {"replica_kms_key_id": kms[1]}
     return aws.s3.BucketReplicationConfig(
         f"{name}-replication",
         bucket=source.bucket.id,

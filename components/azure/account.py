@@ -6,7 +6,7 @@ from typing import Literal
 
 import pulumi
 from opcloud.components.azure._common import paired_region_within, resource_group, tags
-from opcloud.components.azure.keys import AzureKeysOutputs
+from opcloud.components.azure.keys import AzureKeysOutputs, key_identity
 from opcloud.components.interfaces import Placement
 from pulumi_azure_native import storage
 
@@ -37,7 +37,7 @@ def secure_account(
         account_name=account_name,
         kind="StorageV2",
         sku=storage.SkuArgs(name=storage_sku(placement)),
-        access_tier="Hot",
+        access_tier=storage.AccessTier.HOT,
         minimum_tls_version="TLS1_2",
         enable_https_traffic_only=True,
         allow_blob_public_access=False,
@@ -49,8 +49,8 @@ def secure_account(
         # With shared keys off only user-delegation SAS exist; none may outlive a working day.
         sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
         public_network_access=public_network_access,
-        network_rule_set=storage.NetworkRuleSetArgs(default_action="Deny", bypass="AzureServices"),
-        identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[keys.identity_id]),
+        network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.DENY, bypass="AzureServices"),
+        identity=storage.IdentityArgs(type="UserAssigned", user_assigned_identities=[key_identity(keys)]),
         encryption=storage.EncryptionArgs(
             key_source="Microsoft.Keyvault",
             require_infrastructure_encryption=True,

@@ -174,7 +174,7 @@ class AzureAppTier(pulumi.ComponentResource):
             ),
             zones=["1", "2", "3"],
             identity=network.ManagedServiceIdentityArgs(
-                type="UserAssigned", user_assigned_identities=[gateway_identity.id]
+                type=network.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[gateway_identity.id]
             ),
             firewall_policy=network.SubResourceArgs(id=waf.id),
             force_firewall_policy_association=True,
@@ -298,9 +298,9 @@ class AzureAppTier(pulumi.ComponentResource):
             zones=["1", "2", "3"],
             zone_balance=True,
             overprovision=False,
-            identity=compute.VirtualMachineScaleSetIdentityArgs(type="SystemAssigned"),
+            identity=compute.VirtualMachineScaleSetIdentityArgs(type=compute.ResourceIdentityType.SYSTEM_ASSIGNED),
             upgrade_policy=compute.UpgradePolicyArgs(
-                mode="Automatic",
+                mode=compute.UpgradeMode.AUTOMATIC,
                 automatic_os_upgrade_policy=compute.AutomaticOSUpgradePolicyArgs(
                     enable_automatic_os_upgrade=True, disable_automatic_rollback=False
                 ),
@@ -315,7 +315,7 @@ class AzureAppTier(pulumi.ComponentResource):
                     image_reference=IMAGE,
                     os_disk=compute.VirtualMachineScaleSetOSDiskArgs(
                         create_option="FromImage",
-                        caching="ReadWrite",
+                        caching=compute.CachingTypes.READ_WRITE,
                         delete_option="Delete",
                         managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
                             storage_account_type="Premium_LRS"
@@ -393,20 +393,22 @@ class AzureAppTier(pulumi.ComponentResource):
     ) -> monitor.AutoscaleSetting:
         placement = args.placement
 
-        def cpu_rule(operator: str, threshold: float, direction: str) -> monitor.ScaleRuleArgs:
+        def cpu_rule(
+            operator: monitor.ComparisonOperationType, threshold: float, direction: monitor.ScaleDirection
+        ) -> monitor.ScaleRuleArgs:
             return monitor.ScaleRuleArgs(
                 metric_trigger=monitor.MetricTriggerArgs(
                     metric_name="Percentage CPU",
                     metric_resource_uri=scale_set.id,
                     operator=operator,
-                    statistic="Average",
+                    statistic=monitor.MetricStatisticType.AVERAGE,
                     threshold=threshold,
-                    time_aggregation="Average",
+                    time_aggregation=monitor.TimeAggregationType.AVERAGE,
                     time_grain="PT1M",
                     time_window="PT10M",
                 ),
                 scale_action=monitor.ScaleActionArgs(
-                    direction=direction, type="ChangeCount", value="1", cooldown="PT10M"
+                    direction=direction, type=monitor.ScaleType.CHANGE_COUNT, value="1", cooldown="PT10M"
                 ),
             )
 
@@ -423,7 +425,10 @@ class AzureAppTier(pulumi.ComponentResource):
                     capacity=monitor.ScaleCapacityArgs(
                         minimum=str(spec.min), maximum=str(spec.max), default=str(spec.min)
                     ),
-                    rules=[cpu_rule("GreaterThan", 70, "Increase"), cpu_rule("LessThan", 25, "Decrease")],
+                    rules=[
+                        cpu_rule(monitor.ComparisonOperationType.GREATER_THAN, 70, monitor.ScaleDirection.INCREASE),
+                        cpu_rule(monitor.ComparisonOperationType.LESS_THAN, 25, monitor.ScaleDirection.DECREASE),
+                    ],
                 )
             ],
             tags=tags(placement, role=role),

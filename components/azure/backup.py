@@ -93,7 +93,7 @@ class AzureBackups(pulumi.ComponentResource):
             vault_name=vault_name,
             # The system identity reads the protected resources; the stack's identity unwraps the vault's key.
             identity=dataprotection.DppIdentityDetailsArgs(
-                type="SystemAssigned,UserAssigned", user_assigned_identities=[keys.identity_id]
+                type="SystemAssigned,UserAssigned", user_assigned_identities=[azure_keys.key_identity(keys)]
             ),
             properties=dataprotection.BackupVaultArgs(
                 storage_settings=[

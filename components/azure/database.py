@@ -132,7 +132,7 @@ class AzureDatabase(pulumi.ComponentResource):
             identity=dbforpostgresql.UserAssignedIdentityArgs(
                 type="UserAssigned",
                 user_assigned_identities=pulumi.Output.all(*identities).apply(
-                    lambda ids: {identity: {} for identity in ids}
+                    lambda ids: {identity: dbforpostgresql.UserIdentityArgs() for identity in ids}
                 ),
             ),
             data_encryption=encryption,

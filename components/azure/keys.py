@@ -57,6 +57,13 @@ class AzureKeysOutputs(KeysOutputs):
     geo_identity_id: pulumi.Output[str] | None = None
 
 
+def key_identity(keys: AzureKeysOutputs) -> pulumi.Output[str]:
+    """The user-assigned identity that wears the key (AzureKeys always makes one)."""
+    if keys.identity_id is None:
+        raise ValueError("the Azure keys carry no user-assigned identity")
+    return keys.identity_id
+
+
 @dataclass
 class VaultKeyNative:
     """A vault, its key, and the identity allowed to wrap data keys with it, all in one region."""
@@ -91,7 +98,7 @@ def _vault_with_key(
         vault_name=vault_name,
         properties=keyvault.VaultPropertiesArgs(
             tenant_id=client.tenant_id,
-            sku=keyvault.SkuArgs(family="A", name="premium"),  # premium: HSM-backed keys
+            sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.PREMIUM),  # premium: HSM-backed keys
             enable_rbac_authorization=True,
             enable_purge_protection=True,
             enable_soft_delete=True,
@@ -123,11 +130,11 @@ def _vault_with_key(
                 attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
                 lifetime_actions=[
                     keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type="rotate"),
+                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
                         trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
                     ),
                     keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type="notify"),
+                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
                         trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
                     ),
                 ],

@@ -68,7 +68,7 @@ class AzureDocumentStore(pulumi.ComponentResource):
             resource_group_name=rg,
             account_name=known_account,
             container_name=CONTAINER,
-            public_access="None",
+            public_access=storage.PublicAccess.NONE,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[blob_service]),
         )
         lifecycle = storage.ManagementPolicy(

@@ -29,6 +29,7 @@ from opcloud.migrate.stores.base import (
     ServerSideCopyStore,
     Store,
     StoreError,
+    WriteResult,
 )
 
 _CHUNK = 1024 * 1024
@@ -242,23 +243,23 @@ def hash_stream(
 ) -> str:
     """Our SHA-256 of an object, read as a stream (for verification and server-side copies)."""
     hasher = hashlib.sha256()
-    stream = ResumingReader(store, key, stream=stream)
+    reader = ResumingReader(store, key, stream=stream)
     try:
         seen = 0
-        while chunk := stream.read(_CHUNK):
+        while chunk := reader.read(_CHUNK):
             ctx.bandwidth.take(len(chunk))
             if count:
                 ctx.on_bytes(len(chunk))
             hasher.update(chunk)
             seen += len(chunk)
     finally:
-        stream.close()
+        reader.close()
     if seen != size:
         raise TransientError(f"{key}: read {seen} bytes, expected {size}")
     return hasher.hexdigest()
 
 
-def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[str, object]:
+def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[str, WriteResult]:
     key, size = info.key, info.size
     part_size = max(ctx.part_size, target.min_part_size, math.ceil(size / target.max_parts))
     parts = math.ceil(size / part_size)

@@ -105,7 +105,7 @@ def copy_units(
         if local.dst is None:
             local.dst = dst.connect(autocommit=False)
             for setting in (*SESSION_SETTINGS, "SET synchronous_commit = off"):
-                local.dst.execute(setting)  # type: ignore[arg-type]
+                local.dst.execute(setting)
             local.dst.commit()
             with lock:
                 opened.append(local.dst)
@@ -155,7 +155,7 @@ def _copy_one(
     assert source.stdout is not None and source.stderr is not None
     try:
         with dst.cursor() as in_cur:
-            with in_cur.copy(unit.target_sql()) as into:  # type: ignore[arg-type]
+            with in_cur.copy(unit.target_sql()) as into:
                 while block := source.stdout.read(BLOCK):
                     into.write(block)
                     on_bytes(unit, len(block))

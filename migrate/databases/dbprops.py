@@ -129,10 +129,10 @@ def _split_list(value: str) -> list[str]:
     return [item for item in items if item]
 
 
-def statements(source: DatabaseProperties, target: DatabaseProperties, dbname: str) -> list[sql.Composable]:
+def statements(source: DatabaseProperties, target: DatabaseProperties, dbname: str) -> list[sql.Composed]:
     """What makes the target's properties equal to the source's (grants and settings both ways)."""
     db = sql.Identifier(dbname)
-    out: list[sql.Composable] = []
+    out: list[sql.Composed] = []
     if source.owner != target.owner:
         out.append(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, sql.Identifier(source.owner)))
     if source.connection_limit != target.connection_limit:

@@ -219,7 +219,8 @@ def pgpass_lookup(endpoint: DbEndpoint, passfile: str | None = None) -> str | No
 
 
 def _split_pgpass(line: str) -> list[str]:
-    fields, current, escaped = [], "", False
+    fields: list[str] = []
+    current, escaped = "", False
     for char in line:
         if escaped:
             current += char

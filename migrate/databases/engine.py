@@ -459,7 +459,7 @@ def _truncate_half_done(dst: DbEndpoint, tables: list[catalog.Table]) -> list[tu
                     sql.Identifier(schema_name), sql.Identifier(table), sql.Identifier(constraint)
                 )
             )
-        conn.execute("TRUNCATE " + ", ".join(f"ONLY {t.qualified}" for t in tables))  # type: ignore[arg-type]
+        conn.execute("TRUNCATE " + ", ".join(f"ONLY {t.qualified}" for t in tables))
     return [("FK CONSTRAINT", schema_name, f"{table} {constraint}") for schema_name, table, constraint in keys]
 
 

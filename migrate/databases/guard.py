@@ -101,9 +101,9 @@ def undo(conn: psycopg.Connection, record: dict[str, Any]) -> list[str]:
     return sorted(set(now) ^ set(record["acl"]))
 
 
-def undo_statements(record: dict[str, Any]) -> list[sql.Composable]:
+def undo_statements(record: dict[str, Any]) -> list[sql.Composed]:
     db = sql.Identifier(record["database"])
-    out: list[sql.Composable] = []
+    out: list[sql.Composed] = []
     for grant in record["connect"]:
         option = sql.SQL(" WITH GRANT OPTION" if grant["grantable"] else "")
         out.append(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}{}").format(db, _role(grant["grantee"]), option))

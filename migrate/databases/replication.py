@@ -71,7 +71,7 @@ def create_subscription(
         for setting in _QUIET:
             try:
                 with dst.transaction():  # a savepoint: a refused SET does not abort the rest
-                    dst.execute(setting)  # type: ignore[arg-type]
+                    dst.execute(setting)
             except psycopg.errors.InsufficientPrivilege:
                 quiet = False
         try:

@@ -179,10 +179,10 @@ def _run_entry(dst: DbEndpoint, preamble: str, entry: Entry) -> tuple[Entry, flo
     for attempt in range(5):
         with dst.connect() as conn:
             conn.execute("SET maintenance_work_mem = '256MB'")
-            conn.execute(preamble)  # type: ignore[arg-type]
+            conn.execute(preamble)
             try:
                 with conn.transaction():
-                    conn.execute(entry.sql)  # type: ignore[arg-type]
+                    conn.execute(entry.sql)
                 return entry, time.monotonic() - started
             except psycopg.errors.DeadlockDetected:
                 # Two foreign keys between the same tables, built at once: try again.

@@ -55,7 +55,7 @@ def connect_in(src: DbEndpoint, snapshot: str) -> psycopg.Connection:
     conn.read_only = True
     conn.execute("SET TRANSACTION SNAPSHOT %s" % literal(snapshot))  # noqa: UP031 - no bind params in SET
     for setting in SESSION_SETTINGS:
-        conn.execute(setting)  # type: ignore[arg-type]
+        conn.execute(setting)
     return conn
 
 

@@ -86,7 +86,8 @@ class Tunnel:
 def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
     try:
         while True:
-            readable, _, _ = select.select([sock, channel], [], [], 1.0)
+            waiting: list[socket.socket | paramiko.Channel] = [sock, channel]
+            readable, _, _ = select.select(waiting, [], [], 1.0)
             if sock in readable:
                 data = sock.recv(65536)
                 if not data:

@@ -104,7 +104,7 @@ def table_hash(conn: psycopg.Connection, sql: str) -> tuple[int, str]:
     """Stream the ordered row hashes (33 bytes a row) through one SHA-256."""
     digest = hashlib.sha256()
     rows = 0
-    with conn.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[arg-type]
+    with conn.cursor() as cur, cur.copy(sql) as copy:
         for chunk in copy:
             digest.update(chunk)
             rows += bytes(chunk).count(b"\n")
@@ -177,7 +177,7 @@ def _plain(endpoint: DbEndpoint) -> psycopg.Connection:
     conn = endpoint.connect(autocommit=False)
     conn.read_only = True
     for setting in SESSION_SETTINGS:
-        conn.execute(setting)  # type: ignore[arg-type]
+        conn.execute(setting)
     return conn
 
 
@@ -285,7 +285,7 @@ _PUBLICATIONS = """
 
 def _schema_sets(conn: psycopg.Connection) -> dict[str, set[str]]:
     conn.execute("SET search_path = ''")  # every name printed schema-qualified, alike on both sides
-    sets = {name: {r[0] for r in conn.execute(sql).fetchall()} for name, sql in _SCHEMA_QUERIES.items()}  # type: ignore[arg-type]
+    sets = {name: {r[0] for r in conn.execute(sql).fetchall()} for name, sql in _SCHEMA_QUERIES.items()}
     sets["publications"] = {r[0] for r in conn.execute(_PUBLICATIONS, {"ours": replication.OURS}).fetchall()}
     sets["database properties"] = dbprops.read(conn).items()
     return sets

@@ -70,9 +70,8 @@ _HEADERS = {
 
 def _content_settings(content_type: str | None, headers: Mapping[str, str] | None) -> ContentSettings:
     given = dict(headers or {})
-    settings = ContentSettings(
-        content_type=content_type, **{field: given.get(name) for name, field in _HEADERS.items()}
-    )
+    carried: dict[str, Any] = {field: given.get(name) for name, field in _HEADERS.items()}
+    settings = ContentSettings(content_type=content_type, **carried)
     if given.get(CONTENT_MD5):
         settings.content_md5 = bytearray(base64.b64decode(given[CONTENT_MD5]))
     return settings
@@ -115,7 +114,7 @@ def _listing(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int
     generated client with the generic deserializer switched off, pages read with ElementTree), plus the two
     properties the engine needs. It rests on SDK internals, hence the <13 pin; the store conformance suite runs
     it against Azurite."""
-    client = container._build_generated_client()
+    client = container._build_generated_client()  # type: ignore[attr-defined]  # SDK internal, untyped
     client.container._deserialize = IgnoreListBlobsDeserializer()
     marker: str | None = None
     while True:
@@ -124,6 +123,8 @@ def _listing(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int
         except HttpResponseError as error:
             process_storage_error(error)
         for blob in load_many_xml_nodes(page, "Blob", wrapper="Blobs"):
+            if blob is None:
+                continue
             name = blob.find("Name")
             props = blob.find("Properties")
             if name is None or props is None:
@@ -315,7 +316,8 @@ class AzureStore:
                 metadata=AZURE_KEYS.to_stored(metadata),
             )
         except HttpResponseError as error:
-            if error.error_code == "InvalidBlockList":
+            # The storage SDK adds error_code to azure-core's error at run time.
+            if getattr(error, "error_code", None) == "InvalidBlockList":
                 raise StoreError(f"{key}: staged blocks are gone; the upload restarts") from None
             raise
         return WriteResult(version=str(reply["etag"]).strip('"'))
@@ -348,7 +350,7 @@ class AzureStore:
         metadata: dict[str, str],
         headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        assert isinstance(source, AzureStore) and source._account_key
+        assert isinstance(source, AzureStore) and source._account_key and source.account
         blob = source._blob(src.key)
         sas = generate_blob_sas(
             account_name=source.account,

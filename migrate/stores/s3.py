@@ -5,6 +5,7 @@ Credentials come from the standard chain (environment, `?profile=`, instance rol
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -119,7 +120,7 @@ class S3Store:
         if offset:
             args["Range"] = f"bytes={offset}-"
         try:
-            return self.client.get_object(**args)["Body"]  # type: ignore[no-any-return]
+            return self.client.get_object(**args)["Body"]
         except bex.ClientError as error:
             if _code(error) in ("NoSuchKey", "404"):
                 raise StoreError(f"{key}: no longer in the source") from None
@@ -185,8 +186,8 @@ class S3Store:
     def begin_upload(self, key: str, size: int) -> str:
         return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=self._key(key))["UploadId"])
 
-    def _parts(self, key: str, upload_id: str) -> list[dict[str, Any]]:
-        parts: list[dict[str, Any]] = []
+    def _parts(self, key: str, upload_id: str) -> builtins.list[dict[str, Any]]:  # `list` is a method here
+        parts: builtins.list[dict[str, Any]] = []
         pages = self.client.get_paginator("list_parts").paginate(
             Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
         )

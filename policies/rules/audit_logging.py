@@ -41,7 +41,7 @@ def _trail_verdict(trail: ResourceView) -> Verdict:
     severity=Severity.HIGH,
     remediation="Declare the audit component (CloudTrail / Log Analytics + diagnostic settings).",
 )
-def audit_trail(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
+def audit_trail(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
     cloud = stack.context.cloud
     if cloud == "aws":
         trails = stack.of_type(*res.CLOUDTRAIL)

@@ -142,7 +142,7 @@ def _platform(stack: StackView) -> bool:
     "components.schedules for the environment's backup settings.",
     not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
-def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
+def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
     ctx = stack.context
     if not _platform(stack):
         return
@@ -369,7 +369,7 @@ def _primary_buckets(stack: StackView) -> list[ResourceView]:
     return [b for b in stack.of_type(*res.S3_BUCKET) if b.urn not in replicas | logs]
 
 
-def _aws_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
+def _aws_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
     ctx = stack.context
     plans = stack.of_type(*res.BACKUP_PLAN)
     if not plans:
@@ -400,7 +400,7 @@ def _aws_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, s
             yield (bucket, *_second_region(region, ctx, "aws", "replica"))
 
 
-def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
+def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
     ctx = stack.context
     zones = _zones_allowed(ctx, "azure")
     pair = residency.azure_pair(ctx.region) if ctx.region else None
@@ -445,7 +445,7 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool,
     "pair is inside the jurisdiction and ZRS/zone-redundant HA where it is not.",
     not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
-def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, bool, str]]:
+def backup_geo_copy(stack: StackView) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
     if not _platform(stack):
         return
     cloud = stack.context.cloud

@@ -96,9 +96,9 @@ def no_world_ingress(resource: ResourceView, stack: StackView) -> list[Verdict] 
             continue
         if not set(_azure_sources(rule)) & set(res.WORLD):
             continue
-        ports, protocol = _azure_ports(rule), str(rule.get("protocol", ""))
-        if ports != [str(PUBLIC_TLS_PORT)] or protocol.lower() != "tcp":
-            problems.append(f"{rule.get('name')}: {protocol} {','.join(ports)} from the internet")
+        rule_ports, protocol = _azure_ports(rule), str(rule.get("protocol", ""))
+        if rule_ports != [str(PUBLIC_TLS_PORT)] or protocol.lower() != "tcp":
+            problems.append(f"{rule.get('name')}: {protocol} {','.join(rule_ports)} from the internet")
     if not entries and not rules:
         return None
     if problems:
@@ -261,8 +261,8 @@ def hosts_no_public_ip(resource: ResourceView, stack: StackView) -> list[Verdict
         ]
         return [(not public, "associatePublicIpAddress on a network interface" if public else "no public IP")]
     if resource.type in res.EC2_INSTANCE:
-        public = res.truthy(resource.get("associatePublicIpAddress"))
-        return [(not public, "associatePublicIpAddress is true" if public else "no public IP")]
+        public_ip = res.truthy(resource.get("associatePublicIpAddress"))
+        return [(not public_ip, "associatePublicIpAddress is true" if public_ip else "no public IP")]
     if resource.type in res.AZ_NIC or resource.type in res.AZ_VMSS:
         configs = _public_ip_configs(resource)
         return [(not configs, f"public IP on {', '.join(configs)}" if configs else "no public IP")]
@@ -287,8 +287,8 @@ def nic_no_ip_forwarding(resource: ResourceView, stack: StackView) -> list[Verdi
         return [(not on, "enableIPForwarding is true" if on else "IP forwarding off")]
     if resource.type in res.AZ_VMSS:
         nics = res.as_list(resource.get("virtualMachineProfile.networkProfile.networkInterfaceConfigurations"))
-        on = [n.get("name") for n in nics if isinstance(n, Mapping) and res.truthy(n.get("enableIPForwarding"))]
-        return [(not on, f"enableIPForwarding on {on}" if on else "IP forwarding off")]
+        forwarding = [n.get("name") for n in nics if isinstance(n, Mapping) and res.truthy(n.get("enableIPForwarding"))]
+        return [(not forwarding, f"enableIPForwarding on {forwarding}" if forwarding else "IP forwarding off")]
     return None
 
 

@@ -33,15 +33,20 @@ def cpu_rule(scale_set_id: pulumi.Input[str], *, above: bool) -> monitor.ScaleRu
             metric_name="Percentage CPU",
             metric_namespace="microsoft.compute/virtualmachinescalesets",
             metric_resource_uri=scale_set_id,
-            operator="GreaterThan" if above else "LessThan",
-            statistic="Average",
+            operator=(
+                monitor.ComparisonOperationType.GREATER_THAN if above else monitor.ComparisonOperationType.LESS_THAN
+            ),
+            statistic=monitor.MetricStatisticType.AVERAGE,
             threshold=75 if above else 10,
-            time_aggregation="Average",
+            time_aggregation=monitor.TimeAggregationType.AVERAGE,
             time_grain="PT1M",
             time_window="PT10M" if above else "PT30M",
         ),
         scale_action=monitor.ScaleActionArgs(
-            direction="Increase" if above else "Decrease", type="ChangeCount", value="1", cooldown="PT10M"
+            direction=monitor.ScaleDirection.INCREASE if above else monitor.ScaleDirection.DECREASE,
+            type=monitor.ScaleType.CHANGE_COUNT,
+            value="1",
+            cooldown="PT10M",
         ),
     )
 
@@ -61,9 +66,9 @@ class AgentPool(pulumi.ComponentResource):
             sku=compute.SkuArgs(name=args.size, tier="Standard", capacity=args.capacity),
             orchestration_mode="Uniform",
             overprovision=False,
-            upgrade_policy=compute.UpgradePolicyArgs(mode="Manual"),
+            upgrade_policy=compute.UpgradePolicyArgs(mode=compute.UpgradeMode.MANUAL),
             identity=compute.VirtualMachineScaleSetIdentityArgs(
-                type="UserAssigned", user_assigned_identities=[args.identity_id]
+                type=compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]
             ),
             virtual_machine_profile=compute.VirtualMachineScaleSetVMProfileArgs(
                 os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
@@ -76,7 +81,7 @@ class AgentPool(pulumi.ComponentResource):
                     image_reference=ubuntu_lts(),
                     os_disk=compute.VirtualMachineScaleSetOSDiskArgs(
                         create_option="FromImage",
-                        caching="ReadWrite",
+                        caching=compute.CachingTypes.READ_WRITE,
                         managed_disk=compute.VirtualMachineScaleSetManagedDiskParametersArgs(
                             storage_account_type="StandardSSD_LRS"
                         ),

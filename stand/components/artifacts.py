@@ -39,7 +39,7 @@ class ArtifactStore(pulumi.ComponentResource):
             location=args.location,
             kind="StorageV2",
             sku=storage.SkuArgs(name="Standard_LRS"),  # test artifacts: disposable, no geo copy
-            access_tier="Hot",
+            access_tier=storage.AccessTier.HOT,
             allow_blob_public_access=False,
             allow_shared_key_access=False,
             default_to_o_auth_authentication=True,
@@ -50,7 +50,7 @@ class ArtifactStore(pulumi.ComponentResource):
             sas_policy=storage.SasPolicyArgs(sas_expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Block"),
             public_network_access="Enabled",  # reachable only from the stand's subnets: default action Deny
             network_rule_set=storage.NetworkRuleSetArgs(
-                default_action="Deny",
+                default_action=storage.DefaultAction.DENY,
                 bypass="AzureServices",
                 virtual_network_rules=[
                     storage.VirtualNetworkRuleArgs(virtual_network_resource_id=s) for s in args.subnet_ids
@@ -74,7 +74,7 @@ class ArtifactStore(pulumi.ComponentResource):
             container_name=args.container,
             account_name=account.name,
             resource_group_name=args.resource_group_name,
-            public_access="None",
+            public_access=storage.PublicAccess.NONE,
             opts=child,
         )
         self.account_id = account.id

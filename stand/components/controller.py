@@ -37,7 +37,7 @@ class ControllerArgs:
 
 class JenkinsController(pulumi.ComponentResource):
     vm_id: pulumi.Output[str]
-    public_ip: pulumi.Output[str]
+    public_ip: pulumi.Output[str | None]
 
     def __init__(self, name: str, args: ControllerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("opcloud:azure/testStand:Controller", name, None, opts)
@@ -77,7 +77,7 @@ class JenkinsController(pulumi.ComponentResource):
             location=args.location,
             hardware_profile=compute.HardwareProfileArgs(vm_size=args.size),
             identity=compute.VirtualMachineIdentityArgs(
-                type="UserAssigned", user_assigned_identities=[args.identity_id]
+                type=compute.ResourceIdentityType.USER_ASSIGNED, user_assigned_identities=[args.identity_id]
             ),
             os_profile=compute.OSProfileArgs(
                 computer_name=args.vm_name,

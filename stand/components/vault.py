@@ -46,7 +46,7 @@ class StandVault(pulumi.ComponentResource):
             location=args.location,
             properties=keyvault.VaultPropertiesArgs(
                 tenant_id=args.tenant_id,
-                sku=keyvault.SkuArgs(family="A", name="standard"),
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
                 enable_rbac_authorization=True,
                 enable_soft_delete=True,
                 # Shortest retention; purge protection because Azure requires it for a storage CMK. Each
@@ -92,7 +92,7 @@ class StandVault(pulumi.ComponentResource):
                     attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time="P120D"),
                     lifetime_actions=[
                         keyvault.LifetimeActionArgs(
-                            action=keyvault.ActionArgs(type="rotate"),
+                            action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
                             trigger=keyvault.TriggerArgs(time_after_create="P90D"),
                         )
                     ],
