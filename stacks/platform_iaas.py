@@ -21,18 +21,19 @@ from opcloud.components.interfaces import (
 )
 from opcloud.hosts.plan import PG_PORT, plan, stanza
 from opcloud.hosts.runner import ROLLED_KIND
+from opcloud.hosts.script import Row
 from opcloud.stacks.platform import PlatformOutputs
 
 from opcloud.config.environment import Environment
 
-ROWS = ("hosts", "network", "keys", "documents", "database", "backups", "app", "audit")
+ROWS: tuple[Row, ...] = ("hosts", "network", "keys", "documents", "database", "backups", "app", "audit")
 
 
 def compose(environment: Environment) -> PlatformOutputs:
     inventory = environment.inventory
     assert inventory is not None
     prefix = environment.stack_prefix
-    parts = {row: IaasPart(row, f"{prefix}-{row}") for row in ROWS}  # type: ignore[arg-type]
+    parts = {row: IaasPart(row, f"{prefix}-{row}") for row in ROWS}
 
     # Releases roll one host at a time, as `opcloud hosts apply` does: each host's release step also waits for
     # the previous host's, which succeeds only once its service answers the health path; a failure stops the rest.
@@ -50,7 +51,7 @@ def compose(environment: Environment) -> PlatformOutputs:
                 last_release = (step.id, resource)
             previous = [resource]
 
-    def ids(row: str, kind: str | None = None, roles: set[str] | None = None) -> list[pulumi.Output[str]]:
+    def ids(row: Row, kind: str | None = None, roles: set[str] | None = None) -> list[pulumi.Output[str]]:
         return [
             r.id
             for key, r in parts[row].steps.items()

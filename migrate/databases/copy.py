@@ -120,7 +120,7 @@ def copy_units(
                 stop.set()
                 for future in futures:
                     future.cancel()
-                raise failed[0].exception()  # type: ignore[misc]
+                failed[0].result()  # raises the first failure's exception
     finally:
         for conn in opened:
             conn.close()
