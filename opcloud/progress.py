@@ -73,10 +73,6 @@ class Row:
         if self._display is not None:
             self._display.advance(self._task, amount)
 
-    def total(self, total: float | None) -> None:
-        if self._display is not None:
-            self._display.update(self._task, total=total)
-
 
 class Display:
     """The progress of one command: spinners for phases of unknown length, bars for the rest."""
