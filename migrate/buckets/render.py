@@ -109,7 +109,12 @@ def status_report(data: dict[str, Any]) -> None:
         f"  {data['verified']:,} of {data['objects']:,} objects verified ({iec(data['bytes'])}), "
         f"{data['uploadsInFlight']:,} large uploads in flight"
     )
-    console.print("  [green]complete[/]" if data["ok"] else "  [yellow]not complete[/]: run the copy again")
+    # The state knows only what a run recorded: a run stopped before listing everything may have recorded less.
+    console.print(
+        "  [green]every recorded object verified[/] (the state only: a copy run again says whether anything is left)"
+        if data["ok"]
+        else "  [yellow]not complete[/]: run the copy again"
+    )
 
 
 def plan_report(data: dict[str, Any]) -> None:
