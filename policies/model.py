@@ -114,6 +114,8 @@ class StackContext:
 
     stack: str
     jurisdiction: str | None = None
+    # Where the primary data must lie inside the jurisdiction (IE in EU); copies may lie anywhere in it.
+    primary_jurisdiction: str | None = None
     environment: str | None = None
     cloud: str | None = None
     region: str | None = None

@@ -52,6 +52,15 @@ AZ_BLOB_SERVICE = ("azure-native:storage:BlobServiceProperties",)
 AZ_PG = ("azure-native:dbforpostgresql:Server",)
 AZ_PG_CONFIG = ("azure-native:dbforpostgresql:Configuration",)
 AZ_PG_FIREWALL = ("azure-native:dbforpostgresql:FirewallRule",)
+AZ_SQL = ("azure-native:sql:Server",)
+AZ_SQL_DB = ("azure-native:sql:Database",)
+AZ_SQL_FIREWALL = ("azure-native:sql:FirewallRule",)
+AZ_SQL_PROTECTOR = ("azure-native:sql:EncryptionProtector",)
+AZ_SQL_FAILOVER = ("azure-native:sql:FailoverGroup",)
+AZ_SQL_AUDITING = ("azure-native:sql:ExtendedServerBlobAuditingPolicy", "azure-native:sql:ServerBlobAuditingPolicy")
+AZ_SQL_SHORT_RETENTION = ("azure-native:sql:BackupShortTermRetentionPolicy",)
+AZ_SQL_LONG_RETENTION = ("azure-native:sql:LongTermRetentionPolicy",)
+AZ_SQL_GEO_BACKUP = ("Geo", "GeoZone")  # requestedBackupStorageRedundancy copying to the paired region
 AZ_BACKUP_VAULT = ("azure-native:dataprotection:BackupVault",)
 AZ_BACKUP_POLICY = ("azure-native:dataprotection:BackupPolicy",)
 AZ_BACKUP_INSTANCE = ("azure-native:dataprotection:BackupInstance",)
@@ -82,6 +91,8 @@ DATA_STORES: tuple[str, ...] = (
     *LOG_GROUP,
     *AZ_STORAGE,
     *AZ_PG,
+    *AZ_SQL,
+    *AZ_SQL_DB,
     *AZ_BACKUP_VAULT,
     *AZ_DISK,
     *AZ_WORKSPACE,
