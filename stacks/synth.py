@@ -117,6 +117,11 @@ class _SynthMocks(pulumi.runtime.Mocks):
             if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
                 by_id: dict[str, dict[str, Any]] = {i: {} for i in identity["userAssignedIdentities"]}
                 state["identity"] = {**identity, "userAssignedIdentities": by_id}
+            if args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+                state.setdefault("principalId", f"{args.name}-principal")
+            # A system-assigned identity's principal, named after its resource, so grants to it can be traced.
+            if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
+                state["identity"] = {**state["identity"], "principalId": f"{args.name}-principal"}
         state.setdefault("name", args.name)
         return f"{args.name}-id", state
 

@@ -162,6 +162,18 @@ class AppTier(ConfigModel):
 AZURE_SQL_ZONED_SKU = re.compile(r"^(GP|BC)_[A-Za-z0-9]+_\d+$")
 
 
+class ClassifiedColumn(ConfigModel):
+    """A column of the Azure SQL schema with its sensitivity label (SQL data discovery and classification)."""
+
+    schema_name: str = Field("dbo", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    label: Literal[
+        "Public", "General", "Confidential", "Confidential - GDPR", "Highly Confidential", "Highly Confidential - GDPR"
+    ]
+    information_type: str = Field(min_length=1, max_length=64, description="e.g. Name, Contact Info, Financial.")
+
+
 class Database(ConfigModel):
     engine: Literal["postgresql", "azuresql"] = Field(
         "postgresql", description="Azure: PostgreSQL Flexible Server, or Azure SQL Database (azuresql)."
@@ -175,9 +187,14 @@ class Database(ConfigModel):
     weekly_retention_weeks: int = Field(
         12, ge=1, le=520, description="Azure SQL: weekly full backups kept as long-term retention."
     )
+    classified_columns: list[ClassifiedColumn] = Field(
+        default_factory=list, description="Azure SQL: columns labelled once the tables exist (after migrations)."
+    )
 
     @model_validator(mode="after")
     def _azure_sql_sku(self) -> Database:
+        if self.classified_columns and self.engine != "azuresql":
+            raise KeyedError("classifiedColumns", "sensitivity labels are an Azure SQL feature (engine azuresql)")
         if self.engine == "azuresql" and not AZURE_SQL_ZONED_SKU.match(self.size):
             raise KeyedError(
                 "size",

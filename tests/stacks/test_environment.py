@@ -242,3 +242,31 @@ def test_file_named_wrongly_is_refused(tmp_path: Path) -> None:
     path.write_text("config: {}\n")
     with pytest.raises(InputError, match=r"named Pulumi\.<stack>\.yaml"):
         open_stack(str(path))
+
+
+def test_azure_sql_copies_go_to_the_paired_region_only(tmp_path: Path) -> None:
+    def copy_to_germany(config: dict[str, Any]) -> None:
+        config["opcloud:backup"] = {**config["opcloud:backup"], "copyRegion": "germanywestcentral"}
+
+    message = load_error(write_variant(tmp_path, "prokuria-eu-prod", copy_to_germany))
+    assert message.endswith(
+        "opcloud:backup.copyRegion: Azure SQL copies go to the paired region westeurope, not elsewhere"
+    )
+
+
+def test_classified_columns_need_azure_sql(tmp_path: Path) -> None:
+    column = {"table": "Bidders", "column": "TaxNumber", "label": "Confidential", "informationType": "National ID"}
+
+    def on_postgres(config: dict[str, Any]) -> None:
+        config["opcloud:database"].update(classifiedColumns=[column])
+
+    message = load_error(write_variant(tmp_path, "rialto-prod", on_postgres))
+    assert message.endswith(
+        "opcloud:database.classifiedColumns: sensitivity labels are an Azure SQL feature (engine azuresql)"
+    )
+
+
+def test_prokuria_runs_azure_sql() -> None:
+    source = open_stack("prokuria-eu-prod")
+    environment = from_config(source.config, str(source.path))
+    assert (environment.database.engine, environment.database.size) == ("azuresql", "GP_Gen5_4")

@@ -25,7 +25,7 @@ def ireland_only_postgres_config() -> dict[str, Any]:
         {
             "opcloud:jurisdiction": "IE",
             "opcloud:backup": {**backup, "geoRedundancy": "zones"},
-            "opcloud:database": {**database, "size": "Standard_D4ds_v5"},
+            "opcloud:database": {**database, "engineVersion": "16", "size": "Standard_D4ds_v5"},
         }
     )
     return config
