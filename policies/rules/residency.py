@@ -121,6 +121,7 @@ def copy_holders(stack: StackView) -> set[str]:
     under a primary pin these may lie anywhere in the jurisdiction."""
     urns: set[str] = set()
     for group in stack.of_type(*res.AZ_SQL_FAILOVER):
+        urns |= {s.urn for s in stack.of_type(*res.AZ_SQL) if s.urn in group.refs.get("partnerServers", ())}
         for partner in res.as_list(group.get("partnerServers")):
             urns |= {s.urn for s in stack.resolve((partner or {}).get("id")) if s.type in res.AZ_SQL}
     for config in stack.of_type(*res.S3_REPLICATION):
