@@ -7,7 +7,7 @@ this module picks one and exports the same outputs whatever the cloud.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from ipaddress import IPv4Network
@@ -139,7 +139,7 @@ def database_args(environment: Environment, keys: KeysOutputs, network: NetworkO
 
 
 def backup_args(
-    environment: Environment, keys: KeysOutputs, protected_ids: list[pulumi.Input[str] | None]
+    environment: Environment, keys: KeysOutputs, protected_ids: Sequence[pulumi.Input[str] | None]
 ) -> BackupArgs:
     return BackupArgs(
         placement=placement_of(environment), keys=keys, schedule=schedule_of(environment), protected_ids=protected_ids

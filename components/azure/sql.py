@@ -330,7 +330,7 @@ class AzureSqlDatabase(pulumi.ComponentResource):
             resource_group_name=rg,
             server_name=known,
             blob_auditing_policy_name="default",
-            state="Enabled",
+            state=sql.BlobAuditingPolicyState.ENABLED,
             is_azure_monitor_target_enabled=True,  # to Log Analytics through the master database's diagnostics
             is_devops_audit_enabled=True,
             audit_actions_and_groups=list(AUDIT_ACTIONS),
@@ -341,7 +341,7 @@ class AzureSqlDatabase(pulumi.ComponentResource):
             resource_group_name=rg,
             server_name=known,
             security_alert_policy_name="Default",
-            state="Enabled",
+            state=sql.SecurityAlertsPolicyState.ENABLED,
             email_account_admins=True,
             opts=child,
         )
@@ -350,7 +350,7 @@ class AzureSqlDatabase(pulumi.ComponentResource):
             resource_group_name=rg,
             server_name=known,
             vulnerability_assessment_name="default",
-            state="Enabled",
+            state=sql.SqlVulnerabilityAssessmentState.ENABLED,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[threat_protection]),
         )
         firewall = []
@@ -487,7 +487,7 @@ class AzureSqlDatabase(pulumi.ComponentResource):
                     sensitivity_label_source="current",
                     label_name=column.label,
                     information_type=column.information_type,
-                    rank=column.rank,
+                    rank=sql.SensitivityLabelRank(column.rank),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
