@@ -176,6 +176,11 @@ class AuditArgs:
 
 
 @dataclass(frozen=True)
+class VulnerabilityScanArgs:
+    placement: Placement
+
+
+@dataclass(frozen=True)
 class AuditOutputs:
     log_store_id: pulumi.Output[str]  # audit log bucket / Log Analytics workspace
     trail_id: pulumi.Output[str]  # CloudTrail / diagnostic setting / auditd ruleset

@@ -45,6 +45,7 @@ LB = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
 LB_LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LAUNCH_TEMPLATE = ("aws:ec2/launchTemplate:LaunchTemplate",)
 EC2_INSTANCE = ("aws:ec2/instance:Instance",)
+INSPECTOR_ENABLER = ("aws:inspector2/enabler:Enabler",)
 
 # ---------------------------------------------------------------------------------------------- Azure
 AZ_STORAGE = ("azure-native:storage:StorageAccount",)
@@ -75,6 +76,7 @@ AZ_NSG_RULE = ("azure-native:network:SecurityRule",)
 AZ_APP_GATEWAY = ("azure-native:network:ApplicationGateway",)
 AZ_DIAGNOSTIC = ("azure-native:monitor:DiagnosticSetting", "azure-native:insights:DiagnosticSetting")
 AZ_WORKSPACE = ("azure-native:operationalinsights:Workspace",)
+AZ_DEFENDER_PLAN = ("azure-native:security:Pricing",)
 # Storage SKUs that copy to the region's fixed pair.
 AZ_GEO_SKUS = ("Standard_GRS", "Standard_RAGRS", "Standard_GZRS", "Standard_RAGZRS")
 AZ_LOCKS = (

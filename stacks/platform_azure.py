@@ -18,7 +18,9 @@ from opcloud.components.azure import (
 )
 from opcloud.components.azure.flow_logs import AzureFlowLogs, FlowLogsArgs
 from opcloud.components.azure.network import data_subnet
+from opcloud.components.azure.scanning import AzureVulnerabilityScanning
 from opcloud.components.azure.sql import AzureSqlDatabase, ColumnLabel
+from opcloud.components.interfaces import VulnerabilityScanArgs
 from opcloud.stacks.platform import (
     PlatformOutputs,
     app_args,
@@ -57,6 +59,9 @@ def compose(environment: Environment) -> PlatformOutputs:
     )
     audit = AzureAudit(f"{prefix}-audit", audit_args(environment, keys.outputs), opts=in_group)
     workspace = audit.outputs.log_store_id
+    AzureVulnerabilityScanning(
+        f"{prefix}-audit-scanning", VulnerabilityScanArgs(placement), opts=pulumi.ResourceOptions(parent=audit)
+    )
 
     documents = AzureDocumentStore(
         f"{prefix}-documents",

@@ -222,8 +222,17 @@ class DocumentStorage(ConfigModel):
     soft_delete_days: int = Field(30, ge=7, le=365)
 
 
+DEBIAN_SECURITY_FEED = "https://security-tracker.debian.org/tracker/debsecan/release/1/"
+
+
 class Audit(ConfigModel):
     retention_days: int = Field(365, ge=90)
+    vulnerability_feed: str = Field(
+        DEBIAN_SECURITY_FEED,
+        # Shell-safe characters only: the URL is written into the scan script.
+        pattern=r"^(https://|file:///)[A-Za-z0-9._~:/%@+-]+/$",
+        description="IaaS: debsecan's feed (a directory URL ending in /), e.g. a mirror on the backup share.",
+    )
 
 
 class AzureSettings(ConfigModel):

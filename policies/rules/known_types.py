@@ -114,6 +114,7 @@ STEP_KINDS = frozenset(
         "etcd",
         "audit-rules",
         "log-shipping",
+        "vulnerability-scan",
     ]
 )
 

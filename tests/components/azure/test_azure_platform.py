@@ -44,6 +44,7 @@ UNTAGGABLE = {
     "azure-native:dbforpostgresql:AdministratorsMicrosoftEntra",
     "azure-native:dbforpostgresql:Database",
     "azure-native:dataprotection:BackupPolicy",
+    "azure-native:security:Pricing",  # a subscription's Defender plan
 }
 
 
