@@ -8,7 +8,7 @@ A value the engine computes at preview time is "will be known", never a pass.
 from __future__ import annotations
 
 from opcloud.policies import resources as res
-from opcloud.policies.model import UNKNOWN, ResourceView, StackView, Verdict, pending
+from opcloud.policies.model import UNKNOWN, ResourceView, StackView, Verdict, pending, unevaluated
 
 SHORT_TERM_MAX_DAYS = 35  # the service's point-in-time restore window
 TLS_OK = ("1.2", "1.3")
@@ -88,8 +88,14 @@ def audited(stack: StackView, server: ResourceView) -> Verdict:
     return False, "auditing enabled, but no diagnostic setting of the master database sends it to a workspace"
 
 
+NO_SERVER = "the database's server is not in the stack: its retention policies cannot be read"
+
+
 def short_term_days(stack: StackView, database: ResourceView) -> float | str | None:
-    """Days of point-in-time restore: the policy's, the service default (7) without one; UNKNOWN at preview."""
+    """Days of point-in-time restore: the policy's, the service default (7) without one; UNKNOWN at preview;
+    None when the database's server is not in the stack (its policies cannot be found)."""
+    if server_of(stack, database) is None:
+        return None
     policies = _of_database(stack, database, *res.AZ_SQL_SHORT_RETENTION)
     if not policies:
         return 7.0
@@ -97,17 +103,18 @@ def short_term_days(stack: StackView, database: ResourceView) -> float | str | N
     return UNKNOWN if value == UNKNOWN else res.number(value)
 
 
-def differential_hours(stack: StackView) -> list[float]:
-    return [
-        n
-        for p in stack.of_type(*res.AZ_SQL_SHORT_RETENTION)
-        if (n := res.number(p.get("diffBackupIntervalInHours", 12))) is not None
-    ]
+def daily_differential(stack: StackView, database: ResourceView) -> bool:
+    """The database's short-term policy declares a differential backup every 12 or 24 hours (not declared: no)."""
+    policies = _of_database(stack, database, *res.AZ_SQL_SHORT_RETENTION)
+    hours = [res.number(p.get("diffBackupIntervalInHours", 12)) for p in policies]  # the service's default: 12
+    return bool(hours) and all(h is not None and 0 < h <= 24 for h in hours)
 
 
 def retention(stack: StackView, database: ResourceView, wanted: int) -> Verdict:
     """Short-term retention covers the environment's days (up to the service's 35), weekly long-term beyond."""
     kept = short_term_days(stack, database)
+    if kept is None:
+        return unevaluated(NO_SERVER)
     if kept == UNKNOWN:
         return pending("the short-term retention")
     floor = min(wanted, SHORT_TERM_MAX_DAYS)

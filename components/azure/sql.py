@@ -283,7 +283,6 @@ class AzureSqlDatabase(pulumi.ComponentResource):
             version="12.0",
             minimal_tls_version="1.2",
             public_network_access="Disabled",
-            restrict_outbound_network_access="Enabled",
             administrators=sql.ServerExternalAdministratorArgs(
                 administrator_type="ActiveDirectory",
                 azure_ad_only_authentication=True,

@@ -127,11 +127,12 @@ def _azure_daily(stack: StackView) -> bool:
     """Every Azure PostgreSQL server keeps its automatic daily snapshots (retention >= 1 day); every Azure SQL
     database takes a differential backup every 12 or 24 hours."""
     servers = stack.of_type(*res.AZ_PG)
-    sql_ok = all(0 < h <= 24 for h in azure_sql.differential_hours(stack))
-    if stack.of_type(*res.AZ_SQL_DB) and len(azure_sql.differential_hours(stack)) < len(stack.of_type(*res.AZ_SQL_DB)):
-        sql_ok = False  # a database without a short-term policy: its differential interval is not declared
-    databases = servers or stack.of_type(*res.AZ_SQL_DB)
-    return bool(databases) and sql_ok and all(_at_least(s.get("backup.backupRetentionDays", 7), 1) for s in servers)
+    databases = stack.of_type(*res.AZ_SQL_DB)
+    return (
+        bool(servers or databases)
+        and all(_at_least(s.get("backup.backupRetentionDays", 7), 1) for s in servers)
+        and all(azure_sql.daily_differential(stack, d) for d in databases)
+    )
 
 
 def _platform(stack: StackView) -> bool:
@@ -243,6 +244,8 @@ def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verd
         return [(False, f"backup.backupRetentionDays {res.days(kept)} below the service minimum of 7")]
     if resource.type in res.AZ_SQL_DB:
         days = azure_sql.short_term_days(stack, resource)
+        if days is None:
+            return [unevaluated(azure_sql.NO_SERVER)]
         if days == res.UNKNOWN:
             return [pending("the short-term retention")]
         if _at_least(days, 7):

@@ -172,6 +172,9 @@ def test_point_in_time_restore_and_log_backups() -> None:
     assert outcome(point_in_time_restore, database(), server(), short_term(retentionDays=1)) == FAIL
     assert outcome(point_in_time_restore, database(), server(), short_term(retentionDays=UNKNOWN)) == UNKNOWN_YET
     assert outcome(backup_log_interval, database(), server()) == PASS
+    # A database whose server is not in the stack: its policies cannot be read, so neither rule passes it.
+    assert outcome(point_in_time_restore, database(), short_term()) == UNKNOWN_YET
+    assert outcome(backup_retention, database(), short_term(), long_term()) == UNKNOWN_YET
 
 
 def test_retention_short_term_and_weekly_long_term() -> None:
