@@ -107,6 +107,7 @@ class DatabaseArgs:
     backup_retention_days: int = 35
     admin_cidrs: Sequence[str] = ()
     admin_group: Mapping[str, str] = field(default_factory=dict)  # Azure: Entra admin (tenantId, objectId, name)
+    weekly_retention_weeks: int = 12  # Azure SQL: weekly full backups kept as long-term retention
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class BackupArgs:
     placement: Placement
     keys: KeysOutputs
     schedule: BackupSchedule
-    protected_ids: Sequence[pulumi.Input[str]]  # database server, document store
+    protected_ids: Sequence[pulumi.Input[str] | None]  # database server (None: it backs itself up), document store
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,11 @@ class AuditArgs:
     placement: Placement
     keys: KeysOutputs
     retention_days: int
+
+
+@dataclass(frozen=True)
+class VulnerabilityScanArgs:
+    placement: Placement
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from opcloud.hosts.docs_backup import documents_backup_steps
 from opcloud.hosts.release import RELEASE_PACKAGES, release_step
 from opcloud.hosts.script import ManagedFile, Row, Step
 from opcloud.hosts.steps import ConfigFiles, Filesystem, Firewall, IscsiAttach, Luks, NfsMount, Packages
+from opcloud.hosts.vulnerability_scan import scan_step
 
 from opcloud.config.environment import Environment, Inventory, SshHost
 from opcloud.schedules import (
@@ -30,7 +31,7 @@ from opcloud.schedules import (
     systemd_full_calendar,
 )
 
-BASE_PACKAGES = ("sudo", "nftables", "auditd", "rsyslog", "rsyslog-gnutls")
+BASE_PACKAGES = ("sudo", "nftables", "auditd", "rsyslog", "rsyslog-gnutls", "debsecan")
 DB_PACKAGES = ("open-iscsi", "cryptsetup-bin", "nfs-common", "ssl-cert")  # + postgresql-N, pgbackrest
 APP_PACKAGES = ("nfs-common",)
 APP_PORTS = {"api": 443, "docs": 443}
@@ -106,6 +107,7 @@ def host_steps(environment: Environment, host: SshHost) -> list[Step]:
     if "lb" in host.roles:
         steps.append(balancer_step(environment, host))
     steps.append(_audit(environment, host).step(name, "audit"))
+    steps.append(scan_step(environment, host, inventory.backup_mount(name)))
     if inventory.log_server:
         steps.append(_log_shipping(inventory.log_server).step(name, "audit"))
     return steps

@@ -171,6 +171,15 @@ def within(jurisdiction: str, country: str) -> bool:
     return country in countries_of(jurisdiction)
 
 
+def pin_problem(jurisdiction: str, pin: str) -> str | None:
+    """Why `pin` cannot pin the primary copy inside `jurisdiction` (None when it can): every country of the
+    pin must belong to the jurisdiction (IE inside EU: primary data in Ireland, copies anywhere in the EU)."""
+    outside = sorted(countries_of(pin) - countries_of(jurisdiction))
+    if outside:
+        return f"{pin} is not inside jurisdiction {jurisdiction} ({', '.join(outside)} lies outside)"
+    return None
+
+
 def region_within(cloud: str, region: str, jurisdiction: str) -> bool:
     return within(jurisdiction, country_of(cloud, region))
 

@@ -9,6 +9,8 @@ POLICY = CloudPolicy(
     data_stores=(
         *res.AZ_STORAGE,
         *res.AZ_PG,
+        *res.AZ_SQL,
+        *res.AZ_SQL_DB,
         *res.AZ_BACKUP_VAULT,
         *res.AZ_DISK,
         *res.AZ_WORKSPACE,

@@ -158,6 +158,7 @@ class CheckResult:
             "verdict": self.verdict,
             "context": {
                 "jurisdiction": ctx.jurisdiction,
+                "primaryJurisdiction": ctx.primary_jurisdiction,
                 "environment": ctx.environment,
                 "cloud": ctx.cloud,
                 "region": ctx.region,

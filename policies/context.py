@@ -21,6 +21,7 @@ def from_environment(stack: str, environment: Environment) -> StackContext:
     return StackContext(
         stack=stack,
         jurisdiction=environment.jurisdiction,
+        primary_jurisdiction=environment.primary_jurisdiction,
         environment=environment.environment,
         cloud=environment.cloud,
         region=environment.region,
@@ -61,5 +62,10 @@ def from_tags(stack: str, resources: Iterable[ResourceView]) -> StackContext:
     for resource in resources:
         tags = resource.tags
         if tags.get("jurisdiction"):
-            return StackContext(stack=stack, jurisdiction=tags["jurisdiction"], environment=tags.get("environment"))
+            return StackContext(
+                stack=stack,
+                jurisdiction=tags["jurisdiction"],
+                primary_jurisdiction=tags.get("primary-jurisdiction"),
+                environment=tags.get("environment"),
+            )
     return StackContext(stack=stack)

@@ -311,6 +311,7 @@ STEP_KINDS = frozenset(
         "etcd",
         "audit-rules",
         "log-shipping",
+        "vulnerability-scan",
     ]
 )
 

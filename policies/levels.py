@@ -34,6 +34,7 @@ _BY_CONTROL: Mapping[str, str] = {
     "A.8.12": "access control and data",
     "A.5.34": "access control and data",
     "A.8.15": "security monitoring and testing",
+    "A.8.8": "security monitoring and testing",
     "A.5.9": "operations management",
     "A.5.33": "operations management",
     "A.8.13": "risk management and continuity",

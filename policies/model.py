@@ -52,9 +52,22 @@ A_8_24 = Control("A.8.24", "Use of cryptography")
 A_5_9 = Control("A.5.9", "Inventory of information and other associated assets")
 A_5_33 = Control("A.5.33", "Protection of records")
 A_8_14 = Control("A.8.14", "Redundancy of information processing facilities")
+A_8_8 = Control("A.8.8", "Management of technical vulnerabilities")
 
 # Report order: the controls an auditor asks about first.
-CONTROLS: tuple[Control, ...] = (A_5_34, A_5_23, A_8_24, A_8_20, A_8_12, A_8_13, A_8_14, A_8_15, A_5_33, A_5_9)
+CONTROLS: tuple[Control, ...] = (
+    A_5_34,
+    A_5_23,
+    A_8_24,
+    A_8_20,
+    A_8_12,
+    A_8_13,
+    A_8_14,
+    A_8_15,
+    A_8_8,
+    A_5_33,
+    A_5_9,
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,8 @@ class StackContext:
 
     stack: str
     jurisdiction: str | None = None
+    # Where the primary data must lie inside the jurisdiction (IE in EU); copies may lie anywhere in it.
+    primary_jurisdiction: str | None = None
     environment: str | None = None
     cloud: str | None = None
     region: str | None = None

@@ -59,7 +59,9 @@ def _context_line(result: CheckResult) -> str:
     ctx = result.context
     copy = ctx.copy_region or ("zone-redundant" if ctx.geo_redundancy == "zones" else "none")
     return (
-        f"jurisdiction {ctx.jurisdiction or '?'}, environment {ctx.environment or '?'}, cloud {ctx.cloud or '?'}, "
+        f"jurisdiction {ctx.jurisdiction or '?'}"
+        + (f" (primary pinned to {ctx.primary_jurisdiction})" if ctx.primary_jurisdiction else "")
+        + f", environment {ctx.environment or '?'}, cloud {ctx.cloud or '?'}, "
         f"region {ctx.region or '?'}, backup copy {copy}"
     )
 

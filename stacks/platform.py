@@ -7,7 +7,7 @@ this module picks one and exports the same outputs whatever the cloud.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import import_module
 from ipaddress import IPv4Network
@@ -128,6 +128,7 @@ def database_args(environment: Environment, keys: KeysOutputs, network: NetworkO
         high_availability=db.high_availability,
         deletion_protection=db.deletion_protection,
         backup_retention_days=environment.backup.retention_days,
+        weekly_retention_weeks=db.weekly_retention_weeks,
         admin_cidrs=_cidrs(environment.network.admin_cidrs),
         admin_group=(
             {"tenantId": azure.tenant_id, "objectId": azure.admin_group_object_id, "name": azure.admin_group_name}
@@ -137,7 +138,9 @@ def database_args(environment: Environment, keys: KeysOutputs, network: NetworkO
     )
 
 
-def backup_args(environment: Environment, keys: KeysOutputs, protected_ids: list[pulumi.Input[str]]) -> BackupArgs:
+def backup_args(
+    environment: Environment, keys: KeysOutputs, protected_ids: Sequence[pulumi.Input[str] | None]
+) -> BackupArgs:
     return BackupArgs(
         placement=placement_of(environment), keys=keys, schedule=schedule_of(environment), protected_ids=protected_ids
     )

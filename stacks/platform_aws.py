@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pulumi
 from opcloud.components.aws import AwsAppTier, AwsAudit, AwsBackups, AwsDatabase, AwsDocumentStore, AwsKeys, AwsNetwork
+from opcloud.components.aws.scanning import AwsVulnerabilityScanning
+from opcloud.components.interfaces import VulnerabilityScanArgs
 from opcloud.stacks.platform import (
     PlatformOutputs,
     app_args,
@@ -13,6 +15,7 @@ from opcloud.stacks.platform import (
     document_store_args,
     keys_args,
     network_args,
+    placement_of,
 )
 
 from opcloud.config.environment import Environment
@@ -25,6 +28,11 @@ def compose(environment: Environment) -> PlatformOutputs:
     audit = AwsAudit(f"{prefix}-audit", audit_args(environment, keys.outputs))
     # NetworkArgs carries no log target: the VPC's flow logs are wired here, where both are known.
     audit.record_flow_logs("vpc", network.outputs.network_id)
+    AwsVulnerabilityScanning(
+        f"{prefix}-audit-scanning",
+        VulnerabilityScanArgs(placement_of(environment)),
+        opts=pulumi.ResourceOptions(parent=audit),
+    )
     # S3 and ALB access logs go to the audit component's log-delivery bucket.
     access_logs = audit.native.access_logs.bucket.bucket
     documents = AwsDocumentStore(

@@ -18,6 +18,9 @@ from opcloud.components.azure import (
 )
 from opcloud.components.azure.flow_logs import AzureFlowLogs, FlowLogsArgs
 from opcloud.components.azure.network import data_subnet
+from opcloud.components.azure.scanning import AzureVulnerabilityScanning
+from opcloud.components.azure.sql import AzureSqlDatabase, ColumnLabel
+from opcloud.components.interfaces import VulnerabilityScanArgs
 from opcloud.stacks.platform import (
     PlatformOutputs,
     app_args,
@@ -56,20 +59,33 @@ def compose(environment: Environment) -> PlatformOutputs:
     )
     audit = AzureAudit(f"{prefix}-audit", audit_args(environment, keys.outputs), opts=in_group)
     workspace = audit.outputs.log_store_id
+    AzureVulnerabilityScanning(
+        f"{prefix}-audit-scanning", VulnerabilityScanArgs(placement), opts=pulumi.ResourceOptions(parent=audit)
+    )
 
     documents = AzureDocumentStore(
         f"{prefix}-documents",
         document_store_args(environment, keys.outputs, network.outputs, workspace),
         opts=in_group,
     )
-    database = AzureDatabase(
-        f"{prefix}-database", database_args(environment, keys.outputs, network.outputs), opts=in_group
-    )
+    db_args = database_args(environment, keys.outputs, network.outputs)
+    sql: AzureSqlDatabase | None = None
+    database: AzureDatabase | AzureSqlDatabase
+    if environment.database.engine == "azuresql":
+        database = sql = AzureSqlDatabase(f"{prefix}-database", db_args, opts=in_group)
+    else:
+        database = AzureDatabase(f"{prefix}-database", db_args, opts=in_group)
     # KeysArgs and DatabaseArgs carry no log target: the audit component watches them itself.
     audit.watch("vault", keys.native.vault.id)
     if keys.native.geo is not None:
         audit.watch("geo-vault", keys.native.geo.vault.id)
-    audit.watch("postgres", database.outputs.server_id)
+    if sql is None:
+        audit.watch("postgres", database.outputs.server_id)
+    else:
+        # Azure SQL audit records reach Log Analytics through the master database's diagnostic setting.
+        for role, server in (("primary", sql.native.primary), ("secondary", sql.native.secondary)):
+            if server is not None:
+                audit.watch(f"sql-{role}", pulumi.Output.concat(server.server.id, "/databases/master"))
     # NetworkArgs carries no log target either: the VNet's flow logs are wired here, where both are known.
     AzureFlowLogs(
         f"{prefix}-flow-logs",
@@ -84,17 +100,24 @@ def compose(environment: Environment) -> PlatformOutputs:
         opts=in_group,
     )
 
-    backups = AzureBackups(
-        f"{prefix}-backups",
-        backup_args(environment, keys.outputs, [database.outputs.server_id, documents.outputs.store_id]),
-        opts=in_group,
-    )
+    # Azure SQL keeps its own backups (short- and long-term retention): the vault protects the rest.
+    protected = [None if sql else database.outputs.server_id, documents.outputs.store_id]
+    backups = AzureBackups(f"{prefix}-backups", backup_args(environment, keys.outputs, protected), opts=in_group)
     app = AzureAppTier(
         f"{prefix}-app",
         app_args(environment, keys.outputs, network.outputs, workspace),
         opts=pulumi.ResourceOptions(depends_on=[group, vault_endpoint]),
         ssh_public_key=environment.app.admin_ssh_public_key or "",
     )
+    if sql is not None:
+        # Only the API decrypts Always Encrypted columns; the documents service never reads them.
+        api = app.native.scale_sets["api"]
+        sql.grant_column_key("api", api.identity.apply(lambda identity: identity.principal_id if identity else ""))
+        columns = environment.database.classified_columns
+        sql.classify(
+            placement,
+            [ColumnLabel(c.schema_name, c.table, c.column, c.label, c.information_type) for c in columns],
+        )
     return PlatformOutputs(
         network=network.outputs,
         keys=keys.outputs,

@@ -107,7 +107,7 @@ class AwsBackups(pulumi.ComponentResource):
             f"{name}-selection",
             plan_id=plan.id,
             iam_role_arn=role.arn,
-            resources=list(args.protected_ids),
+            resources=[i for i in args.protected_ids if i is not None],
             region=placement.region,
             opts=child,
         )

@@ -71,7 +71,7 @@ class BackupNative:
 
 
 class AzureBackups(pulumi.ComponentResource):
-    """`protected_ids` are, in this order, the PostgreSQL server id and the storage account id."""
+    """`protected_ids` are, in this order, the PostgreSQL server id (None for Azure SQL) and the storage account id."""
 
     outputs: BackupOutputs
     native: BackupNative
@@ -190,6 +190,8 @@ class AzureBackups(pulumi.ComponentResource):
             ),
         ]
         for (key, datasource, resource_type, policy, role), resource_id in zip(targets, protected, strict=False):
+            if resource_id is None:  # Azure SQL: the database keeps its own backups
+                continue
             self._add_instance(
                 name, placement, key, datasource, resource_type, policy, role, resource_id, known_vault, client
             )

@@ -55,6 +55,11 @@ class AzureKeysOutputs(KeysOutputs):
     # The key that encrypts geo-redundant database backups lives in the paired region, worn by its own
     # identity there (Azure requires both in the region holding the geo copy). None without geo backups.
     geo_identity_id: pulumi.Output[str] | None = None
+    # ARM ids of the keys and the paired-region identity: Azure SQL servers in a failover group must each be
+    # allowed to use both regions' keys.
+    key_resource_id: pulumi.Output[str] | None = None
+    geo_key_resource_id: pulumi.Output[str] | None = None
+    geo_identity_principal_id: pulumi.Output[str] | None = None
 
 
 def key_identity(keys: AzureKeysOutputs) -> pulumi.Output[str]:
@@ -203,6 +208,9 @@ class AzureKeys(pulumi.ComponentResource):
             identity_principal_id=main.identity.principal_id,
             identity_client_id=main.identity.client_id,
             geo_identity_id=geo.identity.id if geo else None,
+            key_resource_id=main.key.id,
+            geo_key_resource_id=geo.key.id if geo else None,
+            geo_identity_principal_id=geo.identity.principal_id if geo else None,
         )
         self.register_outputs({"keyId": key_id, "vaultId": main.vault.id})
 

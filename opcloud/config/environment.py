@@ -158,13 +158,50 @@ class AppTier(ConfigModel):
     release: Release | None = Field(None, description="The services' release, delivered to every api/docs host.")
 
 
+# Azure SQL vCore SKUs whose tier offers zone redundancy (General Purpose, Business Critical): GP_Gen5_4.
+AZURE_SQL_ZONED_SKU = re.compile(r"^(GP|BC)_[A-Za-z0-9]+_\d+$")
+
+
+class ClassifiedColumn(ConfigModel):
+    """A column of the Azure SQL schema with its sensitivity label (SQL data discovery and classification)."""
+
+    schema_name: str = Field("dbo", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    label: Literal[
+        "Public", "General", "Confidential", "Confidential - GDPR", "Highly Confidential", "Highly Confidential - GDPR"
+    ]
+    information_type: str = Field(min_length=1, max_length=64, description="e.g. Name, Contact Info, Financial.")
+
+
 class Database(ConfigModel):
+    engine: Literal["postgresql", "azuresql"] = Field(
+        "postgresql", description="Azure: PostgreSQL Flexible Server, or Azure SQL Database (azuresql)."
+    )
     engine_version: Literal["13", "14", "15", "16", "17"] = "15"
-    size: str = Field(description="Instance class (AWS db.*) or SKU (Azure) of the PostgreSQL server.")
+    size: str = Field(description="Instance class (AWS db.*) or SKU (Azure) of the database server.")
     storage_gb: int = Field(ge=20, le=16384)
     name: str = Field("procurement", pattern=r"^[a-z][a-z0-9_]{0,62}$")
     high_availability: bool = True
     deletion_protection: bool = True
+    weekly_retention_weeks: int = Field(
+        12, ge=1, le=520, description="Azure SQL: weekly full backups kept as long-term retention."
+    )
+    classified_columns: list[ClassifiedColumn] = Field(
+        default_factory=list, description="Azure SQL: columns labelled once the tables exist (after migrations)."
+    )
+
+    @model_validator(mode="after")
+    def _azure_sql_sku(self) -> Database:
+        if self.classified_columns and self.engine != "azuresql":
+            raise KeyedError("classifiedColumns", "sensitivity labels are an Azure SQL feature (engine azuresql)")
+        if self.engine == "azuresql" and not AZURE_SQL_ZONED_SKU.match(self.size):
+            raise KeyedError(
+                "size",
+                f"{self.size!r}: Azure SQL needs a General Purpose or Business Critical vCore SKU "
+                "(GP_Gen5_4, BC_Gen5_8), the tiers with zone redundancy",
+            )
+        return self
 
 
 class Backup(ConfigModel):
@@ -185,8 +222,17 @@ class DocumentStorage(ConfigModel):
     soft_delete_days: int = Field(30, ge=7, le=365)
 
 
+DEBIAN_SECURITY_FEED = "https://security-tracker.debian.org/tracker/debsecan/release/1/"
+
+
 class Audit(ConfigModel):
     retention_days: int = Field(365, ge=90)
+    vulnerability_feed: str = Field(
+        DEBIAN_SECURITY_FEED,
+        # Shell-safe characters only: the URL is written into the scan script.
+        pattern=r"^(https://|file:///)[A-Za-z0-9._~:/%@+-]+/$",
+        description="IaaS: debsecan's feed (a directory URL ending in /), e.g. a mirror on the backup share.",
+    )
 
 
 class AzureSettings(ConfigModel):
@@ -515,6 +561,9 @@ class Environment(ConfigModel):
     platform: str = Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", description="Platform name, e.g. prozorro-sale.")
     environment: Literal["prod", "staging", "test", "qa", "dev"]
     jurisdiction: Jurisdiction = Field(description="ISO country code or union (EU) the data must stay in.")
+    primary_jurisdiction: Jurisdiction | None = Field(
+        None, description="Pin of the primary data inside the jurisdiction (IE in EU); copies may lie anywhere in it."
+    )
     cloud: Annotated[str, AfterValidator(_registered_cloud)] = Field(description="A cloud of opcloud/clouds.py.")
     region: str = Field(description="Cloud region, or site of a VM-only cloud.")
     network: Network
@@ -541,6 +590,21 @@ class Environment(ConfigModel):
             raise ResidencyError(
                 f"{PROJECT}:region: {self.region} lies in {region_country}, outside jurisdiction {self.jurisdiction}"
             )
+        pin = self.primary_jurisdiction
+        if pin is not None:
+            problem = residency.pin_problem(self.jurisdiction, pin)
+            if problem:
+                raise KeyedError("primaryJurisdiction", problem)
+            if not residency.within(pin, region_country):
+                raise ResidencyError(
+                    f"{PROJECT}:region: {self.region} lies in {region_country}, outside the primary pin {pin}"
+                )
+        if self.database.engine == "azuresql" and self.cloud != "azure":
+            raise KeyedError("database.engine", "azuresql is Azure SQL Database: only on cloud azure")
+        pair = residency.azure_pair(self.region) if self.cloud == "azure" else None
+        if self.database.engine == "azuresql" and self.backup.copy_region not in (None, pair):
+            # The geo-redundant backups and the key twin go to the fixed pair: the secondary must sit beside them.
+            raise KeyedError("backup.copyRegion", f"Azure SQL copies go to the paired region {pair}, not elsewhere")
         copy_region = self.backup.copy_region
         if self.backup.geo_redundancy == "zones":
             others = [r for r in residency.regions_within(self.cloud, self.jurisdiction) if r != self.region]
@@ -653,6 +717,7 @@ class Environment(ConfigModel):
             "platform": self.platform,
             "environment": self.environment,
             "jurisdiction": self.jurisdiction,
+            **({"primary-jurisdiction": self.primary_jurisdiction} if self.primary_jurisdiction else {}),
             "managed-by": "opcloud",
         }
 

@@ -22,6 +22,7 @@ from opcloud.policies.rules import (
     residency,
     storage_hardening,
     tags,
+    vulnerability_scanning,
 )
 
 ALL_RULES: tuple[Rule, ...] = (
@@ -32,6 +33,7 @@ ALL_RULES: tuple[Rule, ...] = (
     *backups.RULES,
     *high_availability.RULES,
     *audit_logging.RULES,
+    *vulnerability_scanning.RULES,
     *deletion_protection.RULES,
     *tags.RULES,
     *known_types.RULES,

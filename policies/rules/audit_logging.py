@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from opcloud.policies import iaas
+from opcloud.policies import azure_sql, iaas
 from opcloud.policies import resources as res
 from opcloud.policies.model import (
     A_8_15,
@@ -133,6 +133,11 @@ def data_access_logging(resource: ResourceView, stack: StackView) -> list[Verdic
         if conf.get("log_connections") == "on" and conf.get("log_disconnections") == "on":
             return [(True, "PostgreSQL logs every connection and disconnection (shipped with the host's logs)")]
         return [(False, "log_connections / log_disconnections are not on")]
+    if t in res.AZ_SQL:
+        return [azure_sql.audited(stack, resource)]
+    if t in res.AZ_SQL_DB:  # audited by its server's policy
+        server = azure_sql.server_of(stack, resource)
+        return [azure_sql.audited(stack, server) if server else (False, "its server is not in the stack")]
     if t in res.AZ_PG or t in res.AZ_KEY_VAULT or t in res.AZ_STORAGE:
         verdict = _diagnostic_verdict(resource, stack)
         if not verdict[0] and t in res.AZ_STORAGE:

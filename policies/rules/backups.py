@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from opcloud.policies import iaas
+from opcloud.policies import azure_sql, iaas
 from opcloud.policies import resources as res
 from opcloud.policies.model import (
     A_8_13,
@@ -124,9 +124,15 @@ def _postgres_archiving(step: ResourceView) -> tuple[bool, int | None]:
 
 
 def _azure_daily(stack: StackView) -> bool:
-    """Every Azure PostgreSQL server keeps its automatic daily snapshots (retention >= 1 day)."""
+    """Every Azure PostgreSQL server keeps its automatic daily snapshots (retention >= 1 day); every Azure SQL
+    database takes a differential backup every 12 or 24 hours."""
     servers = stack.of_type(*res.AZ_PG)
-    return bool(servers) and all(_at_least(s.get("backup.backupRetentionDays", 7), 1) for s in servers)
+    databases = stack.of_type(*res.AZ_SQL_DB)
+    return (
+        bool(servers or databases)
+        and all(_at_least(s.get("backup.backupRetentionDays", 7), 1) for s in servers)
+        and all(azure_sql.daily_differential(stack, d) for d in databases)
+    )
 
 
 def _platform(stack: StackView) -> bool:
@@ -161,7 +167,7 @@ def backup_schedule(stack: StackView) -> Iterator[tuple[ResourceView | None, boo
     if not ok and weekly and _azure_daily(stack):
         # Flexible Server snapshots itself daily (its own backups, beside the vault's weekly full).
         ok, message = _schedule_verdict(weekly, set(WEEKDAYS), ctx.backup.full_weekday)
-        message += " (daily: the Flexible Server's own daily snapshot backups)"
+        message += " (daily: the database service's own daily snapshot or differential backups)"
     for plan, _ in plans:
         yield plan, ok, message
 
@@ -180,6 +186,10 @@ def _db_log_shipping(resource: ResourceView) -> Verdict | None:
         if _at_least(resource.get("backup.backupRetentionDays", 7), 1):  # the service keeps 7 days when unset
             return True, "Flexible Server continuous WAL backup (every 5 minutes or less)"
         return False, "backup retention 0: no WAL backups"
+    if resource.type in res.AZ_SQL_DB:
+        if resource.get("createMode") == "Secondary":
+            return None  # a geo secondary is a copy; its primary's backups are judged
+        return True, "Azure SQL backs the transaction log up every 5-10 minutes (service-managed, not optional)"
     if iaas.kind(resource) in iaas.DATABASE_KINDS:
         try:
             archiving, timeout = _postgres_archiving(resource)
@@ -218,6 +228,7 @@ def backup_log_interval(resource: ResourceView, stack: StackView) -> list[Verdic
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="RDS: backupRetentionPeriod >= 1; Azure: backup.backupRetentionDays >= 7; IaaS: WAL archiving.",
+    needs_stack=True,  # Azure SQL: the retention policies are resources of their own
     not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
@@ -231,6 +242,15 @@ def point_in_time_restore(resource: ResourceView, stack: StackView) -> list[Verd
         if _at_least(kept, 7):
             return [(True, f"PITR over {res.days(kept)} days")]
         return [(False, f"backup.backupRetentionDays {res.days(kept)} below the service minimum of 7")]
+    if resource.type in res.AZ_SQL_DB:
+        days = azure_sql.short_term_days(stack, resource)
+        if days is None:
+            return [unevaluated(azure_sql.NO_SERVER)]
+        if days == res.UNKNOWN:
+            return [pending("the short-term retention")]
+        if _at_least(days, 7):
+            return [(True, f"PITR over {res.days(days)} days (short-term retention)")]
+        return [(False, f"short-term retention {res.days(days)} days, below the service minimum of 7")]
     if iaas.kind(resource) in iaas.DATABASE_KINDS:
         try:
             archiving, _ = _postgres_archiving(resource)
@@ -286,6 +306,7 @@ def _retention(resource: ResourceView, ctx: StackContext) -> Iterable[Verdict]:
     control=A_8_13,
     severity=Severity.HIGH,
     remediation="Set the plan's lifecycle deleteAfter (and the copy's) to backup.retentionDays or more.",
+    needs_stack=True,  # Azure SQL: the retention policies are resources of their own
     not_applicable={"program:test-stand": "the test stand holds no platform data: no database, no backups"},
 )
 def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
@@ -293,6 +314,11 @@ def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] 
         return [_pgbackrest_retention(resource, stack.context)]
     if iaas.kind(resource) == "documents-backup":
         return [_restic_retention(resource, stack.context)]
+    if resource.type in res.AZ_SQL_DB:
+        wanted = stack.context.backup.retention_days if stack.context.backup else None
+        if wanted is None:
+            return [(False, "the stack's backup retention is unknown")]
+        return [azure_sql.retention(stack, resource, wanted)]
     if resource.type not in (*res.BACKUP_PLAN, *res.AZ_BACKUP_POLICY, *res.databases()):
         return None
     verdicts = list(_retention(resource, stack.context))
@@ -424,6 +450,8 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool 
             yield server, geo[0], f"geo-redundant backup: {geo[1]}"
         else:
             yield server, False, "geoRedundantBackup is not Enabled"
+    for database in stack.of_type(*res.AZ_SQL_DB):
+        yield from _azure_sql_copies(database, stack, zones, geo)
     for vault in stack.of_type(*res.AZ_BACKUP_VAULT):
         kinds = {(s or {}).get("type") for s in res.as_list(vault.get("properties.storageSettings"))}
         if ctx.geo_redundancy == "zones":
@@ -433,6 +461,31 @@ def _azure_copies(stack: StackView) -> Iterator[tuple[ResourceView | None, bool 
             yield vault, geo[0], f"GeoRedundant vault storage: {geo[1]}"
         else:
             yield vault, False, f"vault storage {sorted(k for k in kinds if k)} is not geo-redundant"
+
+
+def _azure_sql_copies(
+    database: ResourceView, stack: StackView, zones: Verdict, geo: Verdict
+) -> Iterator[tuple[ResourceView | None, bool | None, str]]:
+    """Zones only where the jurisdiction has one region; else geo backup storage and a failover group partner in
+    a second region of the jurisdiction."""
+    ctx = stack.context
+    redundancy = database.get("requestedBackupStorageRedundancy")
+    if ctx.geo_redundancy == "zones":
+        ok = zones[0] and res.truthy(database.get("zoneRedundant")) and redundancy in ("Zone", "GeoZone")
+        yield database, ok, f"zone-redundant database, {redundancy} backup storage: {zones[1]}"
+        return
+    if redundancy == res.UNKNOWN:
+        yield database, *pending("the backup storage redundancy")
+    elif redundancy in res.AZ_SQL_GEO_BACKUP:
+        yield database, geo[0], f"{redundancy} backup storage: {geo[1]}"
+    else:
+        yield database, False, f"backup storage {redundancy or 'unset'} keeps no copy in a second region"
+    partners = azure_sql.failover_partners(stack, database)
+    if not partners:
+        yield database, False, "no failover group replicates the database to a second region"
+    for target, region in partners:
+        what = f"failover group partner {target.name if target else 'not created yet'}"
+        yield (database, *_second_region(region, ctx, "azure", what))
 
 
 @stack_rule(
@@ -503,6 +556,8 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
         if hits:
             return [(True, f"protected by {res.names(hits)}")]
         return [(False, "not in any backup selection / backup instance")]
+    if resource.type in res.AZ_SQL_DB:
+        return [(True, "Azure SQL's own automated backups: weekly full, differential, log (judged by the retention)")]
     if iaas.kind(resource) in iaas.DATABASE_KINDS:
         backups = iaas.same_host(stack, resource, "pgbackrest")
         if backups:

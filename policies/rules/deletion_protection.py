@@ -59,7 +59,7 @@ def deletion_protection(resource: ResourceView, stack: StackView) -> list[Verdic
         if verdict[0]:
             return [verdict]
         return [(False, f"soft delete {soft_delete or 'off'}, immutability {immutability or 'off'}, and no lock")]
-    if t in res.AZ_PG or t in res.AZ_STORAGE:
+    if t in res.AZ_PG or t in res.AZ_SQL or t in res.AZ_STORAGE:
         return [_azure_locked(resource, stack)]
     if iaas.kind(resource) in iaas.DATA_KINDS:
         return [_host_step_kept(resource)]

@@ -7,7 +7,7 @@ with AES256 and the report says why.
 
 from __future__ import annotations
 
-from opcloud.policies import iaas
+from opcloud.policies import azure_sql, iaas
 from opcloud.policies import resources as res
 from opcloud.policies.model import A_8_24, ResourceView, Severity, StackView, Verdict, resource_rule
 
@@ -79,6 +79,8 @@ def encryption_at_rest(resource: ResourceView, stack: StackView) -> list[Verdict
         if res.truthy(resource.get("backup.geoRedundantBackup")) and not resource.get("dataEncryption.geoBackupKeyURI"):
             return [(False, "geo-redundant backups without dataEncryption.geoBackupKeyURI")]
         return [(True, "Key Vault key (dataEncryption)")]
+    if t in res.AZ_SQL:
+        return [azure_sql.tde_with_our_key(stack, resource)]
     if t in res.AZ_BACKUP_VAULT:
         settings = resource.get("properties.securitySettings.encryptionSettings") or {}
         if settings.get("state") == "Enabled" and (settings.get("keyVaultProperties") or {}).get("keyUri"):

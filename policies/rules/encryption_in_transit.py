@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opcloud.policies import iaas, iaas_listeners
+from opcloud.policies import azure_sql, iaas, iaas_listeners
 from opcloud.policies import resources as res
 from opcloud.policies.model import (
     A_8_24,
@@ -107,6 +107,8 @@ def tls_minimum_version(resource: ResourceView, stack: StackView) -> list[Verdic
             return [unevaluated(str(error))]
     if t in res.AZ_PG:
         return [_pg_tls_version(_pg_configs(resource, stack))]
+    if t in res.AZ_SQL:
+        return [azure_sql.tls_minimum(resource)]
     return None
 
 
@@ -172,6 +174,8 @@ def postgres_ssl_required(resource: ResourceView, stack: StackView) -> list[Verd
         if value.lower() == "on":
             return [(True, f"require_secure_transport {value}")]
         return [(False, f"require_secure_transport is {value}")]
+    if resource.type in res.AZ_SQL:  # the service has no plaintext mode; the version: tls-minimum-version
+        return [(True, "Azure SQL refuses unencrypted connections (TLS is always on, not a setting)")]
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from opcloud.policies import iaas, iaas_listeners
+from opcloud.policies import azure_sql, iaas, iaas_listeners
 from opcloud.policies import resources as res
 from opcloud.policies.model import (
     A_8_12,
@@ -77,7 +77,9 @@ def database_not_public(resource: ResourceView, stack: StackView) -> list[Verdic
         if resource.get("network.publicNetworkAccess") != "Disabled":
             return [(False, f"network.publicNetworkAccess is {resource.get('network.publicNetworkAccess', 'unset')}")]
         return [(True, "public network access disabled")]
-    if resource.type in res.AZ_PG_FIREWALL:
+    if resource.type in res.AZ_SQL:
+        return [azure_sql.not_public(resource)]
+    if resource.type in res.AZ_PG_FIREWALL or resource.type in res.AZ_SQL_FIREWALL:
         start, end = resource.get("startIpAddress"), resource.get("endIpAddress")
         if start == "0.0.0.0":
             return [(False, f"firewall rule {start}-{end} admits the whole internet or every Azure tenant")]

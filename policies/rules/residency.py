@@ -2,6 +2,9 @@
 
 Azure's geo-redundant options (GRS storage, geo backups, GeoRedundant vaults) copy to the region's
 fixed pair, so the pair must lie in the jurisdiction too: for IE the pair (westeurope) is in NL.
+
+A stack may pin its primary data inside the jurisdiction (Prokuria: primary in IE, copies in the EU):
+then every data store but a copy must lie in the pin, and the default provider too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from opcloud.policies.model import (
 from opcloud import clouds, residency
 
 
-def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) -> Verdict:
+def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str, scope: str = "jurisdiction") -> Verdict:
     if jurisdiction is None:
         return False, f"{what}: no jurisdiction known (stack config or 'jurisdiction' tag)"
     if region == res.UNKNOWN:
@@ -38,7 +41,7 @@ def _place(cloud: str, region: str | None, jurisdiction: str | None, what: str) 
         return False, f"{what}: {cloud} region {region!r} is not in the residency registry"
     if residency.within(jurisdiction, country):
         return True, f"{what} in {region} ({country}), inside {jurisdiction}"
-    return False, f"{what} in {region} ({country}), outside jurisdiction {jurisdiction}"
+    return False, f"{what} in {region} ({country}), outside {scope} {jurisdiction}"
 
 
 def _place_address(what: str, address: str | None, jurisdiction: str | None) -> Verdict:
@@ -104,6 +107,37 @@ def _copies(resource: ResourceView, stack: StackView) -> Iterator[tuple[str, str
         for setting in res.as_list(resource.get("properties.storageSettings")):
             if (setting or {}).get("type") == "GeoRedundant":
                 yield "azure", _azure_pair(res.region_of(resource, ctx)), "geo-redundant vault storage"
+    elif resource.type in res.AZ_SQL_DB and resource.get("requestedBackupStorageRedundancy") in res.AZ_SQL_GEO_BACKUP:
+        yield "azure", _azure_pair(res.region_of(resource, ctx)), "geo-redundant backup storage"
+    elif resource.type in res.AZ_SQL_FAILOVER:
+        for partner in res.as_list(resource.get("partnerServers")):
+            target, region = res.target_region(stack, (partner or {}).get("id"))
+            yield "azure", region, f"failover group partner {_named(target, (partner or {}).get('id'))}"
+
+
+def copy_holders(stack: StackView) -> set[str]:
+    """URNs of the stack's resources that hold only a copy of data kept elsewhere in the stack (a failover
+    partner, a replica bucket, a backup copy vault) or the key of such copies (a vault in the copy region):
+    under a primary pin these may lie anywhere in the jurisdiction."""
+    urns: set[str] = set()
+    for group in stack.of_type(*res.AZ_SQL_FAILOVER):
+        urns |= {s.urn for s in stack.of_type(*res.AZ_SQL) if s.urn in group.refs.get("partnerServers", ())}
+        for partner in res.as_list(group.get("partnerServers")):
+            urns |= {s.urn for s in stack.resolve((partner or {}).get("id")) if s.type in res.AZ_SQL}
+    for config in stack.of_type(*res.S3_REPLICATION):
+        for rule in res.as_list(config.get("rules")):
+            urns |= {t.urn for t in stack.resolve(((rule or {}).get("destination") or {}).get("bucket"))}
+    for plan in stack.of_type(*res.BACKUP_PLAN):
+        for rule in res.as_list(plan.get("rules")):
+            for action in res.as_list((rule or {}).get("copyActions")):
+                urns |= {t.urn for t in stack.resolve((action or {}).get("destinationVaultArn"))}
+    if stack.context.copy_region:
+        urns |= {
+            v.urn
+            for v in stack.of_type(*res.AZ_KEY_VAULT)
+            if res.region_of(v, stack.context) == stack.context.copy_region
+        }
+    return urns
 
 
 @resource_rule(
@@ -123,7 +157,11 @@ def data_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | 
     verdicts = [_place(cloud, region, jurisdiction, what) for cloud, region, what in _copies(resource, stack)]
     if resource.type in res.data_stores():
         cloud = res.cloud_of(resource)
-        verdicts.insert(0, _place(cloud, res.region_of(resource, ctx), jurisdiction, "data store"))
+        region = res.region_of(resource, ctx)
+        verdicts.insert(0, _place(cloud, region, jurisdiction, "data store"))
+        pin = ctx.primary_jurisdiction
+        if pin is not None and resource.urn not in copy_holders(stack):
+            verdicts.insert(1, _place(cloud, region, pin, "primary data store", "the primary pin"))
     return verdicts or None
 
 
@@ -155,6 +193,9 @@ def provider_residency(stack: StackView) -> Iterator[tuple[ResourceView | None, 
             yield None, None, "the default provider's region is not known"
         else:
             yield (None, *_place(ctx.cloud, ctx.region, ctx.jurisdiction, "default provider"))
+            if ctx.primary_jurisdiction is not None:
+                pin = ctx.primary_jurisdiction
+                yield (None, *_place(ctx.cloud, ctx.region, pin, "default provider (primary)", "the primary pin"))
     for resource in stack.of_type(*PROVIDER_REGION_KEYS):
         cloud, key = PROVIDER_REGION_KEYS[resource.type]
         region = resource.get(key)

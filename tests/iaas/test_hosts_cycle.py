@@ -61,7 +61,7 @@ def test_check_apply_cycle(env_file: Path, iaas_host: IaasHost) -> None:
     assert code == 0, report
     assert statuses(report) == {
         "packages": "ok", "firewall": "changed", "app-api": "changed", "audit-rules": "changed",
-        "log-shipping": "changed",
+        "log-shipping": "changed", "vulnerability-scan": "changed",
     }  # fmt: skip
 
     code, report = hosts("apply", str(env_file), *API)
@@ -101,7 +101,7 @@ def test_unknown_host_key_fails_every_step_with_one_line(env_file: Path, iaas_ho
     assert result.exit_code == 1
     assert "unknown host key" in result.output
     code, report = hosts("check", str(env_file), *API, "--known-hosts", str(empty))
-    assert code == 1 and len(report["steps"]) == 5
+    assert code == 1 and len(report["steps"]) == 6
     assert all(s["status"] == "failed" and "unknown host key" in s["detail"] for s in report["steps"])
 
 

@@ -30,7 +30,8 @@ def test_every_row_and_every_step(stack: str) -> None:
     kinds = {r.inputs["kind"] for r in steps.values()}
     ha = {"load-balancer", "etcd", "patroni"} if environment.is_production else {"postgresql"}
     assert kinds == {"packages", "firewall", "iscsi-attach", "luks", "filesystem", "nfs-mount",
-                     "pgbackrest", "documents-backup", "release", "audit-rules", "log-shipping", *ha}  # fmt: skip
+                     "pgbackrest", "documents-backup", "release", "audit-rules", "log-shipping",
+                     "vulnerability-scan", *ha}  # fmt: skip
     # Each step sits in its row's component and waits for the previous step of its host.
     for resource in steps.values():
         parent = next(r for r in manifest.resources if r.urn == resource.parent)

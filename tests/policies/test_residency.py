@@ -1,3 +1,6 @@
+from dataclasses import replace
+
+from opcloud.policies.model import UNKNOWN, ResourceView
 from opcloud.policies.rules.residency import data_residency, provider_residency
 
 from tests.policies.conftest import EU_AZURE, IE_AZURE, make, run, verdict
@@ -80,3 +83,66 @@ def test_provider_configured_abroad_fails() -> None:
     assert verdict(provider_residency, make("pulumi:providers:aws", "copy", region="us-west-2")) is False
     assert verdict(provider_residency, make("pulumi:providers:aws", "copy", region="eu-north-1")) is True
     assert verdict(provider_residency, make("pulumi:providers:aws", "default")) is None
+
+
+# -------------------------------------------------------------------- a primary pin inside the jurisdiction
+EU_PINNED_IE = replace(EU_AZURE, primary_jurisdiction="IE", copy_region="westeurope")
+SQL_SERVER = "azure-native:sql:Server"
+
+
+def _failover(primary: str, partner: str) -> ResourceView:
+    return make(
+        "azure-native:sql:FailoverGroup",
+        "fog",
+        serverName=f"{primary}-id",
+        partnerServers=[{"id": f"{partner}-id"}],
+    )
+
+
+def test_a_primary_outside_the_pin_is_refused_though_inside_the_jurisdiction() -> None:
+    server = make(SQL_SERVER, "primary", location="westeurope")
+    findings = [f for f in run(data_residency, server, context=EU_PINNED_IE) if not f.ok]
+    assert [f.message for f in findings] == ["primary data store in westeurope (NL), outside the primary pin IE"]
+    assert verdict(data_residency, make(SQL_SERVER, "primary", location="northeurope"), context=EU_PINNED_IE)
+
+
+def test_a_copy_inside_the_jurisdiction_passes_under_the_pin() -> None:
+    primary = make(SQL_SERVER, "primary", location="northeurope")
+    secondary = make(SQL_SERVER, "secondary", location="westeurope")
+    group = _failover("primary", "secondary")
+    assert verdict(data_residency, secondary, primary, group, context=EU_PINNED_IE) is True
+    assert verdict(data_residency, group, primary, secondary, context=EU_PINNED_IE) is True
+    # The same server without the failover group naming it is a second primary, outside the pin.
+    assert verdict(data_residency, secondary, primary, context=EU_PINNED_IE) is False
+
+
+def test_a_copy_outside_the_jurisdiction_is_refused_by_name() -> None:
+    primary = make(SQL_SERVER, "primary", location="northeurope")
+    secondary = make(SQL_SERVER, "secondary", location="uksouth")
+    group = _failover("primary", "secondary")
+    findings = run(data_residency, group, primary, secondary, context=EU_PINNED_IE)
+    assert [f.message for f in findings if not f.ok and f.urn == group.urn] == [
+        "failover group partner secondary in uksouth (GB), outside jurisdiction EU"
+    ]
+    assert verdict(data_residency, secondary, primary, group, context=EU_PINNED_IE) is False
+
+
+def test_azure_sql_geo_backup_storage_is_a_copy_to_the_pair() -> None:
+    database = make("azure-native:sql:Database", "db", location="northeurope", requestedBackupStorageRedundancy="Geo")
+    assert verdict(data_residency, database, context=EU_PINNED_IE) is True
+    ireland_only = replace(IE_AZURE)
+    messages = [f.message for f in run(data_residency, database, context=ireland_only) if not f.ok]
+    assert messages == ["geo-redundant backup storage in westeurope (NL), outside jurisdiction IE"]
+
+
+def test_an_unknown_partner_region_is_pending_not_passed() -> None:
+    group = make("azure-native:sql:FailoverGroup", "fog", partnerServers=[{"id": UNKNOWN}])
+    findings = run(data_residency, group, context=EU_PINNED_IE)
+    assert [f.evaluated for f in findings] == [False]
+
+
+def test_the_default_provider_must_lie_in_the_pin() -> None:
+    outside = replace(EU_PINNED_IE, region="westeurope", copy_region="northeurope")
+    messages = [f.message for f in run(provider_residency, context=outside) if not f.ok]
+    assert messages == ["default provider (primary) in westeurope (NL), outside the primary pin IE"]
+    assert all(f.ok for f in run(provider_residency, context=EU_PINNED_IE))

@@ -85,11 +85,18 @@ def test_no_log_backups_is_caught(synthesized: Synth) -> None:
     assert {"backup-log-interval", "point-in-time-restore", "backup-retention"} <= _violated(manifest)
 
 
-def test_azure_geo_redundant_storage_in_ireland_is_caught(synthesized: Synth) -> None:
+def test_azure_documents_moved_out_of_the_primary_pin_are_caught(synthesized: Synth) -> None:
     manifest = synthesized("prokuria-eu-prod")
     account = manifest.named("prokuria-eu-prod-documents-account")
-    _set(manifest, account.name, sku={"name": "Standard_GRS"})
-    assert {"data-residency", "backup-geo-copy"} <= _violated(manifest)
+    _set(manifest, account.name, location="westeurope")  # inside the EU, outside the primary pin IE
+    assert "data-residency" in _violated(manifest)
+
+
+def test_azure_storage_copying_outside_the_jurisdiction_is_caught(synthesized: Synth) -> None:
+    manifest = synthesized("prokuria-eu-prod")
+    account = manifest.named("prokuria-eu-prod-documents-account")
+    _set(manifest, account.name, location="uksouth", sku={"name": "Standard_GRS"})  # copies to ukwest
+    assert "data-residency" in _violated(manifest)
 
 
 def test_a_single_resource_program_under_the_mocks() -> None:

@@ -35,6 +35,8 @@ ROOT_PACKAGES = (
     # The release steps (fetch, verify, serve a Python test service) and the HA pair (balancer, Patroni + etcd).
     "curl", "ca-certificates", "openssl", "python3", "haproxy", "keepalived", "patroni", "etcd-server",
     "etcd-client", "python3-psycopg2",
+    # The weekly vulnerability scan (hosts/vulnerability_scan.py).
+    "debsecan",
 )  # fmt: skip
 USER = "opcloud"
 

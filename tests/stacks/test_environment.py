@@ -53,11 +53,58 @@ def test_aws_stacks_copy_backups_to_a_second_eu_region() -> None:
         assert environment.backup.copy_region in {"eu-central-1", "eu-north-1"}
 
 
-def test_prokuria_keeps_its_data_in_ireland() -> None:
+def test_prokuria_keeps_its_primary_in_ireland_and_its_copies_in_the_eu_pair() -> None:
     source = open_stack("prokuria-eu-prod")
     environment = from_config(source.config, str(source.path))
-    assert (environment.cloud, environment.region, environment.jurisdiction) == ("azure", "northeurope", "IE")
-    assert environment.backup.geo_redundancy == "zones"
+    assert (environment.cloud, environment.region, environment.jurisdiction) == ("azure", "northeurope", "EU")
+    assert environment.primary_jurisdiction == "IE"
+    assert (environment.backup.geo_redundancy, environment.backup.copy_region) == ("region", "westeurope")
+    assert environment.standard_tags()["primary-jurisdiction"] == "IE"
+
+
+def test_a_primary_pin_outside_the_jurisdiction_is_refused(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "prokuria-eu-prod", lambda c: c.update({"opcloud:primaryJurisdiction": "GB"}))
+    assert load_error(path).endswith("opcloud:primaryJurisdiction: GB is not inside jurisdiction EU (GB lies outside)")
+
+
+def test_a_pin_to_a_union_wider_than_a_country_jurisdiction_is_refused(tmp_path: Path) -> None:
+    def country_jurisdiction(config: dict[str, Any]) -> None:
+        config.update({"opcloud:jurisdiction": "IE", "opcloud:primaryJurisdiction": "EU"})
+        config["opcloud:backup"] = {**config["opcloud:backup"], "geoRedundancy": "zones"}
+        config["opcloud:backup"].pop("copyRegion")
+
+    assert "opcloud:primaryJurisdiction: EU is not inside jurisdiction IE" in load_error(
+        write_variant(tmp_path, "prokuria-eu-prod", country_jurisdiction)
+    )
+
+
+def test_a_primary_region_outside_the_pin_is_refused_though_inside_the_jurisdiction(tmp_path: Path) -> None:
+    def primary_in_the_netherlands(config: dict[str, Any]) -> None:
+        config.update({"opcloud:region": "westeurope", "azure-native:location": "westeurope"})
+        config["opcloud:backup"] = {**config["opcloud:backup"], "copyRegion": "northeurope"}
+
+    path = write_variant(tmp_path, "prokuria-eu-prod", primary_in_the_netherlands)
+    assert ": opcloud:region: westeurope lies in NL, outside the primary pin IE" in load_error(path)
+
+
+def test_azure_sql_only_on_azure(tmp_path: Path) -> None:
+    path = write_variant(
+        tmp_path, "rialto-prod", lambda c: c["opcloud:database"].update(engine="azuresql", size="GP_Gen5_4")
+    )
+    assert load_error(path).endswith("opcloud:database.engine: azuresql is Azure SQL Database: only on cloud azure")
+
+
+def test_azure_sql_needs_a_zone_redundant_vcore_sku(tmp_path: Path) -> None:
+    def basic_sku(config: dict[str, Any]) -> None:
+        config["opcloud:database"].update(engine="azuresql", size="Basic")
+
+    message = load_error(write_variant(tmp_path, "prokuria-eu-prod", basic_sku))
+    assert "opcloud:database.size: 'Basic': Azure SQL needs a General Purpose or Business Critical vCore SKU" in message
+
+
+def test_an_unknown_database_engine_is_named(tmp_path: Path) -> None:
+    path = write_variant(tmp_path, "prokuria-eu-prod", lambda c: c["opcloud:database"].update(engine="mssql"))
+    assert "opcloud:database.engine: Input should be 'postgresql' or 'azuresql'" in load_error(path)
 
 
 def test_unknown_key_is_named(tmp_path: Path) -> None:
@@ -154,9 +201,9 @@ def test_primary_region_outside_the_jurisdiction_is_refused(tmp_path: Path) -> N
     path = write_variant(
         tmp_path,
         "prokuria-eu-prod",
-        lambda c: c.update({"opcloud:region": "westeurope", "azure-native:location": "westeurope"}),
+        lambda c: c.update({"opcloud:region": "uksouth", "azure-native:location": "uksouth"}),
     )
-    assert ": opcloud:region: westeurope lies in NL, outside jurisdiction IE" in load_error(path)
+    assert ": opcloud:region: uksouth lies in GB, outside jurisdiction EU" in load_error(path)
 
 
 def test_zone_redundancy_only_where_no_second_region_exists(tmp_path: Path) -> None:
@@ -195,3 +242,31 @@ def test_file_named_wrongly_is_refused(tmp_path: Path) -> None:
     path.write_text("config: {}\n")
     with pytest.raises(InputError, match=r"named Pulumi\.<stack>\.yaml"):
         open_stack(str(path))
+
+
+def test_azure_sql_copies_go_to_the_paired_region_only(tmp_path: Path) -> None:
+    def copy_to_germany(config: dict[str, Any]) -> None:
+        config["opcloud:backup"] = {**config["opcloud:backup"], "copyRegion": "germanywestcentral"}
+
+    message = load_error(write_variant(tmp_path, "prokuria-eu-prod", copy_to_germany))
+    assert message.endswith(
+        "opcloud:backup.copyRegion: Azure SQL copies go to the paired region westeurope, not elsewhere"
+    )
+
+
+def test_classified_columns_need_azure_sql(tmp_path: Path) -> None:
+    column = {"table": "Bidders", "column": "TaxNumber", "label": "Confidential", "informationType": "National ID"}
+
+    def on_postgres(config: dict[str, Any]) -> None:
+        config["opcloud:database"].update(classifiedColumns=[column])
+
+    message = load_error(write_variant(tmp_path, "rialto-prod", on_postgres))
+    assert message.endswith(
+        "opcloud:database.classifiedColumns: sensitivity labels are an Azure SQL feature (engine azuresql)"
+    )
+
+
+def test_prokuria_runs_azure_sql() -> None:
+    source = open_stack("prokuria-eu-prod")
+    environment = from_config(source.config, str(source.path))
+    assert (environment.database.engine, environment.database.size) == ("azuresql", "GP_Gen5_4")

@@ -1,7 +1,8 @@
 """The Azure platform under Pulumi's mocks: security and residency properties, resource by resource.
 
-Two stacks are synthesized once per module: the shipped prokuria-eu-prod (jurisdiction IE, one Azure
-region there, so copies stay across zones) and an EU stack in westeurope whose paired region (northeurope)
+Two stacks are synthesized once per module: prokuria-eu-prod kept wholly in Ireland on PostgreSQL
+(jurisdiction IE, one Azure region there, so copies stay across zones; the shipped file now runs Azure SQL
+with copies in the EU pair, tested in test_azure_sql.py) and an EU stack in westeurope whose paired region (northeurope)
 is inside the EU, so its copies may be geo-redundant.
 """
 
@@ -15,10 +16,11 @@ from opcloud.components.azure._common import ROLE_CRYPTO_SERVICE_ENCRYPTION_USER
 from opcloud.components.azure.network import delegated_subnet_cidr
 from opcloud.components.layout import tier_cidrs
 from opcloud.stacks.platform import schedule_of
-from opcloud.stacks.synth import Manifest, synth, synthesize_program
+from opcloud.stacks.synth import Manifest, synthesize_program
 
-from opcloud.config.environment import from_config, read_config_file, stack_file
+from opcloud.config.environment import from_config
 from opcloud.schedules import azure_anchor_date, azure_full_repeating_interval
+from tests.components.azure.variants import ireland_only_postgres_config
 
 PROKURIA = "prokuria-eu-prod"
 EU_STACK = "tenders-eu-prod"
@@ -42,13 +44,13 @@ UNTAGGABLE = {
     "azure-native:dbforpostgresql:AdministratorsMicrosoftEntra",
     "azure-native:dbforpostgresql:Database",
     "azure-native:dataprotection:BackupPolicy",
+    "azure-native:security:Pricing",  # a subscription's Defender plan
 }
 
 
 def eu_config() -> dict[str, Any]:
     """prokuria's file moved to westeurope under jurisdiction EU, with a copy region inside the EU."""
-    config, _ = read_config_file(stack_file(PROKURIA))
-    config = dict(config)
+    config = ireland_only_postgres_config()
     config.update(
         {
             "azure-native:location": "westeurope",
@@ -71,7 +73,9 @@ def eu_config() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def prokuria() -> Manifest:
-    return synth(PROKURIA)
+    from opcloud.stacks.program import run
+
+    return synthesize_program(run, stack=PROKURIA, config=ireland_only_postgres_config())
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +410,7 @@ def test_scale_sets_private_encrypted_at_host_auto_upgraded(prokuria: Manifest) 
 
 
 def test_backup_policy_schedule_comes_from_schedules(prokuria: Manifest, eu: Manifest) -> None:
-    for manifest, config in ((prokuria, read_config_file(stack_file(PROKURIA))[0]), (eu, eu_config())):
+    for manifest, config in ((prokuria, ireland_only_postgres_config()), (eu, eu_config())):
         schedule = schedule_of(from_config(config, "test"))
         policy = manifest.named(f"{manifest.stack}-backups-postgres-policy").inputs["properties"]
         trigger = policy["policyRules"][0]["trigger"]

@@ -1,16 +1,21 @@
-"""Item 8 of issue 14 on Azure: what the shipped prokuria-eu-prod now declares (Pulumi mocks, offline synth)."""
+"""Item 8 of issue 14 on Azure: what prokuria-eu-prod declares (Pulumi mocks, offline synth), in its variant kept
+wholly in Ireland (one vault, no paired-region copies)."""
 
 from __future__ import annotations
 
 import pytest
-from opcloud.stacks.synth import Manifest, synth
+from opcloud.stacks.synth import Manifest, synthesize_program
+
+from tests.components.azure.variants import ireland_only_postgres_config
 
 STACK = "prokuria-eu-prod"
 
 
 @pytest.fixture(scope="module")
 def prokuria() -> Manifest:
-    return synth(STACK)
+    from opcloud.stacks.program import run
+
+    return synthesize_program(run, stack=STACK, config=ireland_only_postgres_config())
 
 
 def test_vnet_flow_logs_go_to_a_locked_down_account_and_the_workspace(prokuria: Manifest) -> None:

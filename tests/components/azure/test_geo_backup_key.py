@@ -13,7 +13,7 @@ from opcloud.policies import context as contexts
 from opcloud.policies.check import check_manifest
 from opcloud.stacks.synth import Manifest, synthesize_program
 
-from opcloud.config.environment import read_config_file, stack_file
+from tests.components.azure.variants import ireland_only_postgres_config
 
 STACK = "tenders-de-prod"
 SERVER = "azure-native:dbforpostgresql:Server"
@@ -21,8 +21,7 @@ VAULT = "azure-native:keyvault:Vault"
 
 
 def germany_config() -> dict[str, Any]:
-    config, _ = read_config_file(stack_file("prokuria-eu-prod"))
-    config = dict(config)
+    config = ireland_only_postgres_config()
     config.update(
         {
             "azure-native:location": "germanywestcentral",
