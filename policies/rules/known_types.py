@@ -77,6 +77,7 @@ _CONFIGURATION = (
     "azure-native:storage:BlobContainer",
     "azure-native:storage:ManagementPolicy",
     "azure-native:keyvault:Secret",
+    "aws:secretsmanager/secretVersion:SecretVersion",  # the value: its secret's key is judged on the secret
     "azure-native:compute:VirtualMachine",
     "azure-native:compute:VirtualMachineScaleSet",
     "azure-native:compute:DiskEncryptionSet",

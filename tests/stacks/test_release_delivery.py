@@ -1,0 +1,181 @@
+"""The release on AWS and Azure under Pulumi's mocks: each launch template / scale set boots the release step of
+its role (the same script `opcloud hosts apply` sends), reads its secrets by reference with its own identity,
+may read exactly those secrets and its one artifact, and carries no secret value."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+import yaml
+from opcloud.hosts.release import release_step
+from opcloud.hosts.script import render
+from opcloud.stacks.synth import Manifest, synthesize_program
+
+from opcloud.config.environment import Environment, SECRET_PLACEHOLDER, from_config, open_stack
+
+# Distinctive values for the stack's secret config: none of them may appear in any user data.
+SECRET_VALUES = {
+    "tlsCertificate": "-----BEGIN CERTIFICATE-----\nMIIBcertificate-for-the-release-test\n-----END CERTIFICATE-----",
+    "tlsKey": "-----BEGIN PRIVATE KEY-----\nMIGHkey-for-the-release-test-0b1c\n-----END PRIVATE KEY-----",
+    "apiDbPassword": "api-db-password-4c8e1f",
+    "docsDbPassword": "docs-db-password-93ad07",
+}
+
+
+def _synth(env: str) -> tuple[Manifest, Environment]:
+    from opcloud.stacks.program import run
+
+    stack_file = open_stack(env)
+    config: dict[str, Any] = dict(stack_file.config)
+    secret_keys = set(stack_file.secret_keys)
+    for key, value in SECRET_VALUES.items():
+        config[f"release:{key}"] = value
+        secret_keys.add(f"release:{key}")
+    manifest = synthesize_program(run, stack=stack_file.stack, config=config, secret_keys=secret_keys)
+    return manifest, from_config(stack_file.config, str(stack_file.path))
+
+
+def _cloud_config(encoded: str) -> dict[str, Any]:
+    text = base64.b64decode(encoded).decode()
+    assert text.startswith("#cloud-config\n")
+    document = yaml.safe_load(text)
+    assert isinstance(document, dict)
+    return document
+
+
+def _script(document: dict[str, Any], role: str, suffix: str) -> str:
+    return next(f["content"] for f in document["write_files"] if f["path"].endswith(suffix))
+
+
+def _assert_no_secret_value(text: str) -> None:
+    for name, value in SECRET_VALUES.items():
+        assert value not in text, name
+        assert value.splitlines()[1 if "\n" in value else 0] not in text, name
+
+
+# ------------------------------------------------------------------------------------------------------ AWS
+
+
+@pytest.fixture(scope="module")
+def aws() -> tuple[Manifest, Environment]:
+    return _synth("prozorro-sale-prod")
+
+
+AWS_PORTS = {"api": 8080, "docs": 8081}
+AWS_BUCKET = "prozorro-sale-prod-documents-eu-west-1"
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_aws_launch_template_boots_the_release_step_of_its_role(aws: tuple[Manifest, Environment], role: str) -> None:
+    manifest, environment = aws
+    template = manifest.named(f"prozorro-sale-prod-app-{role}-template").inputs
+    encoded = template["userData"]
+    assert encoded != SECRET_PLACEHOLDER  # not masked: it holds no secret, so anyone may read it
+    raw = base64.b64decode(encoded)
+    assert len(raw) < 16 * 1024  # EC2's limit on user data before base64
+    document = _cloud_config(encoded)
+    assert "awscli" in document["packages"] and "curl" in document["packages"]
+    script = _script(document, role, f"release-{role}.sh")
+    # The very script `opcloud hosts apply` renders for this role, served on the target group's port, with the
+    # artifact fetched by the instance role from the platform's bucket.
+    release = environment.app.release
+    assert release is not None
+    key = release.role(role).artifact.split(".amazonaws.com/", 1)[1]
+    fetch = f'aws s3 cp --only-show-errors --region eu-west-1 s3://{AWS_BUCKET}/{key} "$tmp/artifact"'
+    expected = release_step(environment, "cloud-init", role, port=AWS_PORTS[role], fetch_command=fetch)
+    assert script == render(expected, "apply")
+    assert f"PORT={AWS_PORTS[role]}\n" in script and f"SHA256={release.role(role).sha256}\n" in script
+    unit = expected.inputs["files"][f"/etc/systemd/system/prozorro-sale-{role}.service"]
+    assert f"--listen 0.0.0.0:{AWS_PORTS[role]} " in unit and "--tls-cert /run/opcloud/" in unit
+    launcher = _script(document, role, f"opcloud-release-{role}")
+    reads = {line.split("=", 1)[0]: line.split("=", 1)[1] for line in launcher.splitlines() if "=$(" in line}
+    assert set(reads) == {"TLS_CERT", "TLS_KEY", "SECRET_DB_PASSWORD"}
+    arns = {v.split("--secret-id ")[1].split()[0] for v in reads.values()}
+    assert arns == {
+        "arn:aws:secretsmanager:mock:123456789012:prozorro-sale-prod-app-release-tls-cert",
+        "arn:aws:secretsmanager:mock:123456789012:prozorro-sale-prod-app-release-tls-key",
+        f"arn:aws:secretsmanager:mock:123456789012:prozorro-sale-prod-app-release-{role}-db-password",
+    }
+    assert document["runcmd"] == [[f"/usr/local/sbin/opcloud-release-{role}"]]
+    _assert_no_secret_value(raw.decode())
+
+
+def test_aws_no_secret_value_anywhere_but_in_secret_versions(aws: tuple[Manifest, Environment]) -> None:
+    manifest, _ = aws
+    versions = manifest.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+    assert len(versions) == 4  # the TLS pair once, one DB password per role
+    assert {v.inputs["secretString"] for v in versions} == {SECRET_PLACEHOLDER}  # masked: a Pulumi secret
+    _assert_no_secret_value(json.dumps([r.inputs for r in manifest.resources]))
+
+
+def test_aws_release_secrets_are_encrypted_with_the_platform_key(aws: tuple[Manifest, Environment]) -> None:
+    manifest, _ = aws
+    secrets = {s.inputs["name"]: s.inputs for s in manifest.of_type("aws:secretsmanager/secret:Secret")}
+    assert set(secrets) == {
+        "prozorro-sale-prod/release/tls-cert",
+        "prozorro-sale-prod/release/tls-key",
+        "prozorro-sale-prod/release/api/DB_PASSWORD",
+        "prozorro-sale-prod/release/docs/DB_PASSWORD",
+    }
+    for secret in secrets.values():
+        assert secret["kmsKeyId"] == "arn:aws:kms:mock:123456789012:prozorro-sale-prod-keys-data"
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_aws_instance_role_reads_exactly_its_secrets_and_artifact(aws: tuple[Manifest, Environment], role: str) -> None:
+    manifest, environment = aws
+    release = environment.app.release
+    assert release is not None
+    policy = json.loads(manifest.named(f"prozorro-sale-prod-app-{role}-host-release-read").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {"ReadReleaseSecrets", "ReadReleaseArtifact", "DecryptForThoseReads"}
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+    assert statements["ReadReleaseSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+    assert statements["ReadReleaseSecrets"]["Resource"] == sorted(
+        f"arn:aws:secretsmanager:mock:123456789012:prozorro-sale-prod-app-release-{n}"
+        for n in ("tls-cert", "tls-key", f"{role}-db-password")
+    )
+    key = release.role(role).artifact.split(".amazonaws.com/", 1)[1]
+    assert statements["ReadReleaseArtifact"] == {
+        "Sid": "ReadReleaseArtifact",
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": f"arn:aws:s3:::{AWS_BUCKET}/{key}",
+    }
+    decrypt = statements["DecryptForThoseReads"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Resource"] == "arn:aws:kms:mock:123456789012:prozorro-sale-prod-keys-data"
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": ["secretsmanager.eu-west-1.amazonaws.com", "s3.eu-west-1.amazonaws.com"]}
+    }
+    # That policy belongs to this role's instance profile, which this role's launch template uses.
+    role_resource = manifest.named(f"prozorro-sale-prod-app-{role}-host-role")
+    assert manifest.named(f"prozorro-sale-prod-app-{role}-host-release-read").inputs["role"] == f"{role_resource.name}-id"
+    profile = manifest.named(f"prozorro-sale-prod-app-{role}-host-profile")
+    template = manifest.named(f"prozorro-sale-prod-app-{role}-template").inputs
+    assert template["iamInstanceProfile"]["arn"].endswith(f":{profile.name}")
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_aws_balancer_probes_the_release_over_tls_where_it_serves(
+    aws: tuple[Manifest, Environment], role: str
+) -> None:
+    manifest, environment = aws
+    release = environment.app.release
+    assert release is not None
+    group = manifest.named(f"prozorro-sale-prod-app-{role}-tg").inputs
+    assert group["protocol"] == "HTTPS" and group["port"] == AWS_PORTS[role]
+    assert group["healthCheck"] == {
+        "path": release.role(role).health_path,
+        "matcher": "200",
+        "port": str(AWS_PORTS[role]),
+        "protocol": "HTTPS",
+    }
+    asg = manifest.named(f"prozorro-sale-prod-app-{role}-asg").inputs
+    assert asg["instanceRefresh"]["strategy"] == "Rolling"
+    assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
+    assert asg["instanceRefresh"]["preferences"]["autoRollback"] is True
+    assert asg["launchTemplate"]["version"] != "$Latest"  # a new version is what starts the roll
