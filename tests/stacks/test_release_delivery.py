@@ -14,7 +14,7 @@ from opcloud.hosts.release import release_step
 from opcloud.hosts.script import render
 from opcloud.stacks.synth import Manifest, synthesize_program
 
-from opcloud.config.environment import Environment, SECRET_PLACEHOLDER, from_config, open_stack
+from opcloud.config.environment import SECRET_PLACEHOLDER, Environment, from_config, open_stack
 
 # Distinctive values for the stack's secret config: none of them may appear in any user data.
 SECRET_VALUES = {
@@ -153,16 +153,16 @@ def test_aws_instance_role_reads_exactly_its_secrets_and_artifact(aws: tuple[Man
     }
     # That policy belongs to this role's instance profile, which this role's launch template uses.
     role_resource = manifest.named(f"prozorro-sale-prod-app-{role}-host-role")
-    assert manifest.named(f"prozorro-sale-prod-app-{role}-host-release-read").inputs["role"] == f"{role_resource.name}-id"
+    assert (
+        manifest.named(f"prozorro-sale-prod-app-{role}-host-release-read").inputs["role"] == f"{role_resource.name}-id"
+    )
     profile = manifest.named(f"prozorro-sale-prod-app-{role}-host-profile")
     template = manifest.named(f"prozorro-sale-prod-app-{role}-template").inputs
     assert template["iamInstanceProfile"]["arn"].endswith(f":{profile.name}")
 
 
 @pytest.mark.parametrize("role", ["api", "docs"])
-def test_aws_balancer_probes_the_release_over_tls_where_it_serves(
-    aws: tuple[Manifest, Environment], role: str
-) -> None:
+def test_aws_balancer_probes_the_release_over_tls_where_it_serves(aws: tuple[Manifest, Environment], role: str) -> None:
     manifest, environment = aws
     release = environment.app.release
     assert release is not None
