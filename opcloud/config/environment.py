@@ -682,6 +682,8 @@ def artifact_store_problem(url: str, environment: Environment) -> str | None:
         return None
     if parts.scheme == "http":
         return f"{url!r}: plain http only to an address inside network.cidr"
+    if environment.cloud == "azure" and host.endswith(".blob.core.windows.net"):
+        return None  # a blob name carries no region: the app tier accepts only the stack's own documents account
     country = residency.country_of_host(host)
     if country is None:
         return f"cannot place {host} in a country: use an address in network.cidr or a known endpoint"

@@ -179,3 +179,134 @@ def test_aws_balancer_probes_the_release_over_tls_where_it_serves(aws: tuple[Man
     assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
     assert asg["instanceRefresh"]["preferences"]["autoRollback"] is True
     assert asg["launchTemplate"]["version"] != "$Latest"  # a new version is what starts the roll
+
+
+# ---------------------------------------------------------------------------------------------------- Azure
+
+
+@pytest.fixture(scope="module")
+def azure() -> tuple[Manifest, Environment]:
+    return _synth("prokuria-eu-prod")
+
+
+AZURE_VAULT = "https://prokuria-eu-prod-kv.vault.azure.net/secrets"
+AZURE_CONTAINER = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/prokuria-eu-prod-rg/providers/"
+    "Microsoft.Storage/storageAccounts/prokuriaeuproddocs/blobServices/default/containers/releases"
+)
+SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_azure_scale_set_boots_the_release_step_of_its_role(azure: tuple[Manifest, Environment], role: str) -> None:
+    manifest, environment = azure
+    scale_set = manifest.named(f"prokuria-eu-prod-app-{role}").inputs
+    encoded = scale_set["virtualMachineProfile"]["osProfile"]["customData"]
+    assert encoded != SECRET_PLACEHOLDER
+    document = _cloud_config(encoded)
+    assert {"curl", "jq"} <= set(document["packages"])
+    script = _script(document, role, f"release-{role}.sh")
+    expected = release_step(
+        environment, "cloud-init", role, port=443, fetch_command='blob_get "$ARTIFACT" "$tmp/artifact"'
+    )
+    assert script == render(expected, "apply")
+    release = environment.app.release
+    assert release is not None
+    assert f"ARTIFACT={release.role(role).artifact}\n" in script
+    launcher = _script(document, role, f"opcloud-release-{role}")
+    reads = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in launcher.splitlines()
+        if "=$(" in line and not line.startswith(" ")  # not the helpers' own token reads
+    }
+    assert reads == {
+        "TLS_CERT": f"$(vault_secret {AZURE_VAULT}/release-tls-cert)",
+        "TLS_KEY": f"$(vault_secret {AZURE_VAULT}/release-tls-key)",
+        "SECRET_DB_PASSWORD": f"$(vault_secret {AZURE_VAULT}/release-{role}-db-password)",
+    }
+    # The token comes from the instance metadata service for the role's own identity.
+    assert "IDENTITY_CLIENT_ID=" in launcher and "client_id=$IDENTITY_CLIENT_ID" in launcher
+    assert scale_set["identity"] == {
+        "type": "SystemAssigned, UserAssigned",
+        "userAssignedIdentities": [f"prokuria-eu-prod-app-{role}-identity-id"],
+    }
+    health = next(
+        e for e in scale_set["virtualMachineProfile"]["extensionProfile"]["extensions"] if e["name"] == "health"
+    )
+    assert health["settings"] == {"protocol": "https", "port": 443, "requestPath": release.role(role).health_path}
+    _assert_no_secret_value(base64.b64decode(encoded).decode())
+
+
+def test_azure_gateway_probes_the_release_health_path(azure: tuple[Manifest, Environment]) -> None:
+    manifest, environment = azure
+    release = environment.app.release
+    assert release is not None
+    gateway = manifest.one("azure-native:network:ApplicationGateway").inputs
+    [probe] = gateway["probes"]
+    assert probe["protocol"] == "Https" and probe["path"] == release.api.health_path
+    assert {s["port"] for s in gateway["backendHttpSettingsCollection"]} == {443}
+
+
+def test_azure_no_secret_value_outside_the_vault_secrets(azure: tuple[Manifest, Environment]) -> None:
+    manifest, _ = azure
+    secrets = {s.inputs["secretName"]: s.inputs for s in manifest.of_type("azure-native:keyvault:Secret")}
+    assert set(secrets) == {
+        "release-tls-cert",
+        "release-tls-key",
+        "release-api-db-password",
+        "release-docs-db-password",
+    }
+    for secret in secrets.values():
+        assert secret["vaultName"] == "prokuria-eu-prod-kv"  # the vault holding the platform's key
+        assert secret["properties"] == SECRET_PLACEHOLDER  # a Pulumi secret: encrypted in the state
+    _assert_no_secret_value(json.dumps([r.inputs for r in manifest.resources]))
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_azure_identity_reads_exactly_its_secrets_and_artifact(azure: tuple[Manifest, Environment], role: str) -> None:
+    manifest, environment = azure
+    release = environment.app.release
+    assert release is not None
+    principal = f"prokuria-eu-prod-app-{role}-identity"
+    grants = [
+        r.inputs
+        for r in manifest.of_type("azure-native:authorization:RoleAssignment")
+        if r.name.startswith(f"prokuria-eu-prod-app-{role}-reads-")
+    ]
+    # The mocks echo inputs: the identity's principal id is not an input, so name the grants by resource name.
+    by_scope = {g["scope"]: g for g in grants}
+    assert set(by_scope) == {
+        "prokuria-eu-prod-keys-vault-id/secrets/release-tls-cert",
+        "prokuria-eu-prod-keys-vault-id/secrets/release-tls-key",
+        f"prokuria-eu-prod-keys-vault-id/secrets/release-{role}-db-password",
+        AZURE_CONTAINER,
+    }
+    for scope, grant in by_scope.items():
+        role_id = BLOB_DATA_READER if scope == AZURE_CONTAINER else SECRETS_USER
+        assert grant["roleDefinitionId"].endswith(f"/roleDefinitions/{role_id}")
+        assert grant["principalType"] == "ServicePrincipal"
+    blob = release.role(role).artifact.split("/releases/", 1)[1]
+    artifact = by_scope[AZURE_CONTAINER]
+    assert artifact["conditionVersion"] == "2.0"
+    assert artifact["condition"] == (
+        "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR "
+        f"(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringEquals '{blob}'))"
+    )
+    assert manifest.named(principal).type == "azure-native:managedidentity:UserAssignedIdentity"
+
+
+def test_an_artifact_outside_the_platform_store_is_refused_by_name() -> None:
+    from opcloud.components.aws.release import check_store
+    from opcloud.components.azure.release import blob_location
+
+    from opcloud.errors import InputError
+
+    with pytest.raises(InputError, match=r"app.release.api.artifact: bucket other-bucket is not the platform's store"):
+        check_store("api", "https://other-bucket.s3.eu-west-1.amazonaws.com/releases/a.tar.gz", "ours")
+    with pytest.raises(InputError, match=r"app.release.docs.artifact: .* is not a blob of the platform's store"):
+        blob_location("docs", "https://someoneelse.blob.core.windows.net/releases/a.tar.gz", "prokuriaeuproddocs")
+    assert check_store("api", "https://s3.eu-west-1.amazonaws.com/ours/releases/a.tar.gz", "ours") == (
+        "ours",
+        "releases/a.tar.gz",
+    )
