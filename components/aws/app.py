@@ -289,14 +289,8 @@ class AwsAppTier(pulumi.ComponentResource):
         port = _SERVICES[service][1]
 
         def render(values: list[str]) -> str:
-            document = release.render(
-                service,
-                aws_release.user_data_commands(region, dict(zip(variables, values, strict=True))),
-                port=port,
-                fetch_command=aws_release.fetch_command(region, bucket, key),
-                helpers="",
-                packages=aws_release.PACKAGES,
-            )
+            by_variable = dict(zip(variables, values, strict=True))
+            document = aws_release.cloud_config(release.render, service, region, by_variable, bucket, key, port)
             return base64.b64encode(document.encode()).decode()
 
         return profile, arns.apply(render)

@@ -9,6 +9,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
+from opcloud.components.interfaces import UserDataRenderer
+
 from opcloud.errors import InputError
 
 PACKAGES = ("awscli",)
@@ -95,6 +97,16 @@ def read_policy(region: str, secret_arns: Iterable[str], bucket: str, key: str, 
     )
 
 
-def user_data_commands(region: str, arns: Mapping[str, str]) -> dict[str, str]:
-    """Step variable -> the command printing its value on the host."""
-    return {variable: secret_command(region, arn) for variable, arn in arns.items()}
+def cloud_config(
+    render: UserDataRenderer, role: str, region: str, arns: Mapping[str, str], bucket: str, key: str, port: int
+) -> str:
+    """The `#cloud-config` of one role's launch template: each secret read by its ARN, the artifact by its S3
+    location, both with the instance role."""
+    return render(
+        role,
+        {variable: secret_command(region, arn) for variable, arn in arns.items()},
+        port=port,
+        fetch_command=fetch_command(region, bucket, key),
+        helpers="",
+        packages=PACKAGES,
+    )

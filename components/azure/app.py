@@ -518,19 +518,9 @@ class AzureAppTier(pulumi.ComponentResource):
                 opts=child,
             )
         )
-        commands = {
-            variable: azure_release.secret_command(vault_name, azure_release.secret_name(role, variable))
-            for variable in delivery.secrets
-        }
-
         def render(client_id: str) -> str:
-            document = release.render(
-                role,
-                commands,
-                port=HTTPS_PORT,
-                fetch_command=azure_release.fetch_command(),
-                helpers=azure_release.helpers(client_id),
-                packages=azure_release.PACKAGES,
+            document = azure_release.cloud_config(
+                release.render, role, vault_name, sorted(delivery.secrets), client_id, HTTPS_PORT
             )
             return base64.b64encode(document.encode()).decode()
 

@@ -5,7 +5,10 @@ managed-identity tokens: nothing to install beyond Debian/Ubuntu packages, no ke
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
+
+from opcloud.components.interfaces import UserDataRenderer
 
 from opcloud.errors import InputError
 
@@ -21,11 +24,11 @@ imds_token() {{
   curl -fsS --retry 5 -H Metadata:true "$imds&client_id=$IDENTITY_CLIENT_ID&resource=$1" | jq -er .access_token
 }}
 vault_secret() {{
-  local token; token=$(imds_token https%3A%2F%2Fvault.azure.net)
+  local token; token=$(imds_token https%3A%2F%2Fvault.azure.net) || return 1
   curl -fsS --retry 3 -H "Authorization: Bearer $token" "$1?api-version={VAULT_API_VERSION}" | jq -er .value
 }}
 blob_get() {{
-  local token; token=$(imds_token https%3A%2F%2Fstorage.azure.com%2F)
+  local token; token=$(imds_token https%3A%2F%2Fstorage.azure.com%2F) || return 1
   curl -fsSL --retry 3 --max-time 900 -H "Authorization: Bearer $token" -H "x-ms-version: {BLOB_API_VERSION}" \
     -o "$2" -- "$1"
 }}
@@ -72,3 +75,18 @@ def blob_read_condition(container: str, blob: str) -> str:
     action = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
     path = "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]"
     return f"((!(ActionMatches{{'{action}'}})) OR ({path} StringEquals '{blob}'))"
+
+
+def cloud_config(
+    render: UserDataRenderer, role: str, vault_name: str, variables: Iterable[str], client_id: str, port: int
+) -> str:
+    """The `#cloud-config` of one role's scale set: each secret read from the vault, the artifact from its blob,
+    both with a token the instance metadata service gives the role's own identity."""
+    return render(
+        role,
+        {variable: secret_command(vault_name, secret_name(role, variable)) for variable in variables},
+        port=port,
+        fetch_command=fetch_command(),
+        helpers=helpers(client_id),
+        packages=PACKAGES,
+    )

@@ -187,12 +187,13 @@ def write_release_environment(
 ) -> Path:
     """Pulumi.release-test.yaml: vm1 and vm2 run the api, vm3 the docs (or `hosts`); the db host (never
     contacted here) is declared because every inventory has one."""
-    vm1, vm2, vm3 = net.vms[:3]
-    hosts = hosts or [
-        {"name": "api-1", "address": vm1.address, "roles": ["api"]},
-        {"name": "api-2", "address": vm2.address, "roles": ["api"]},
-        {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
-    ]
+    if hosts is None:
+        vm1, vm2, vm3 = net.vms[:3]
+        hosts = [
+            {"name": "api-1", "address": vm1.address, "roles": ["api"]},
+            {"name": "api-2", "address": vm2.address, "roles": ["api"]},
+            {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
+        ]
     db_hosts = db_hosts or [{"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]}]
 
     def role(url_and_artifact: tuple[str, Artifact], command: str) -> dict[str, Any]:
