@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +15,10 @@ import yaml
 from opcloud.hosts.release import release_step
 from opcloud.hosts.script import render
 from opcloud.stacks.synth import Manifest, synthesize_program
+from typer.testing import CliRunner
 
-from opcloud.config.environment import SECRET_PLACEHOLDER, Environment, from_config, open_stack
+from opcloud.cli import app
+from opcloud.config.environment import SECRET_PLACEHOLDER, Environment, from_config, open_stack, stack_file
 
 # Distinctive values for the stack's secret config: none of them may appear in any user data.
 SECRET_VALUES = {
@@ -310,3 +314,35 @@ def test_an_artifact_outside_the_platform_store_is_refused_by_name() -> None:
         "ours",
         "releases/a.tar.gz",
     )
+
+
+@pytest.mark.parametrize(
+    ("stack", "change", "message"),
+    [
+        (
+            "prozorro-sale-prod",
+            lambda release: release["api"].update(
+                artifact="https://other-bucket.s3.eu-west-1.amazonaws.com/releases/api.tar.gz"
+            ),
+            "error: app.release.api.artifact: bucket other-bucket is not the platform's store "
+            "prozorro-sale-prod-documents-eu-west-1",
+        ),
+        (
+            "prokuria-eu-prod",
+            lambda release: release["docs"].update(healthPath="/ready"),
+            "error: app.release: the Application Gateway probes one health path, but api has /health and docs /ready",
+        ),
+    ],
+)
+def test_a_release_the_cloud_cannot_deliver_is_one_line_and_exit_2(
+    tmp_path: Path, stack: str, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    document = yaml.safe_load(stack_file(stack).read_text())
+    change(document["config"]["opcloud:app"]["release"])
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump(document))
+    out_file = tmp_path / "manifest.json"
+    result = CliRunner().invoke(app, ["stack", "synth", str(path), "--out", str(out_file)])
+    assert result.exit_code == 2
+    assert result.stdout == "" and result.stderr.strip() == message
+    assert not out_file.exists()  # nothing half-written
