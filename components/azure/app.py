@@ -455,7 +455,8 @@ class AzureAppTier(pulumi.ComponentResource):
                         value=value,
                         content_type="application/x-pem-file" if variable.startswith("TLS_") else "text/plain",
                     ),
-                    tags=tags(args.placement, role=role),
+                    # The TLS pair serves both roles.
+                    tags=tags(args.placement, role="api+docs" if variable.startswith("TLS_") else role),
                     opts=pulumi.ResourceOptions(parent=self),
                 )
         return secrets
