@@ -8,7 +8,7 @@ provider resources it declared, for the rare stack that must reach past the cont
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
 from typing import Protocol
@@ -165,8 +165,9 @@ class RoleDelivery:
 
     artifact: str  # URL in the platform's own store, inside the jurisdiction
     health_path: str
-    # Step variable (TLS_CERT, TLS_KEY, SECRET_<NAME>) -> its value, a Pulumi secret (stored encrypted).
-    secrets: Mapping[str, pulumi.Output[str]]
+    # Step variable (TLS_CERT, TLS_KEY, SECRET_<NAME>) -> its value as a Pulumi secret (stored encrypted), read
+    # only when a cloud stores it (IaaS hosts get theirs over SSH, so their stacks never read it here).
+    secrets: Mapping[str, Callable[[], pulumi.Output[str]]]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 The record is what the rest of opcloud needs to know about a cloud: where its regions (or sites) lie, which key of
 a stack file names its provider's region (it must agree with `opcloud:region`), which Pulumi provider package
-its resources come from and how that package names a resource's region, and which module composes the platform
-on it. The environment model, the stack program, the residency checks and the policy pack all read it: adding a
-cloud is one folder (`components/<cloud>/` with its composer) and one `register(Cloud(...))` (ARCHITECTURE.md).
+its resources come from and how that package names a resource's region, which module composes the platform on
+it, how the policy pack reads its resources (its policy adapter) and what its provider computes in offline synth
+(its mocks). The environment model, the stack program, the residency checks and the policy pack all read it: adding
+a cloud is one folder (`components/<cloud>/` with its composer) and one `register(Cloud(...))` (ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class Cloud:
     provider_type: str | None = None  # its explicit providers' resource type (`pulumi:providers:aws`)
     provider_region_input: str | None = None  # that provider's region input (`region`, `location`)
     resource_type_prefixes: tuple[str, ...] = field(default=())  # whole types of other packages that are its own
+    # Module with `POLICY` (policies/adapter.py's CloudPolicy): how the rules read its resources. Without one the
+    # pack cannot judge the cloud, and its resources fail closed.
+    policy_adapter: str | None = None
+    # Module with `MOCKS` (stacks/mocks.py's CloudMocks): the outputs its provider computes, for offline synth.
+    synth_mocks: str | None = None
 
 
 CLOUDS: dict[str, Cloud] = {}
@@ -59,6 +65,8 @@ register(Cloud(
     provider_region_key="aws:region",
     provider_type="pulumi:providers:aws",
     provider_region_input="region",
+    policy_adapter="opcloud.policies.aws",
+    synth_mocks="opcloud.stacks.mocks_aws",
 ))  # fmt: skip
 register(Cloud(
     name="azure",
@@ -68,6 +76,8 @@ register(Cloud(
     provider_region_key="azure-native:location",
     provider_type="pulumi:providers:azure-native",
     provider_region_input="location",
+    policy_adapter="opcloud.policies.azure",
+    synth_mocks="opcloud.stacks.mocks_azure",
 ))  # fmt: skip
 register(Cloud(
     name="iaas",
@@ -75,4 +85,5 @@ register(Cloud(
     composer="opcloud.stacks.platform_iaas",
     resource_packages=("pulumi-python",),  # the host steps: resources of opcloud's dynamic provider
     resource_type_prefixes=("opcloud:iaas:",),
+    policy_adapter="opcloud.policies.iaas",
 ))  # fmt: skip

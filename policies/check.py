@@ -14,7 +14,8 @@ from opcloud.policies.compare import Comparison, compare, load_previous
 from opcloud.policies.model import Enforcement, Finding, ResourceView, Rule, StackContext, StackView
 from opcloud.policies.provenance import provenance
 from opcloud.policies.rules import ALL_RULES
-from opcloud.stacks.synth import MOCK_ACCOUNT, Manifest, ManifestResource, synth
+from opcloud.stacks.mocks import mocks_of_type
+from opcloud.stacks.synth import Manifest, ManifestResource, synth
 
 from opcloud.config.environment import open_stack
 from opcloud.jsonstyle import camel
@@ -30,10 +31,7 @@ _NAME_KEYS = ("bucket", "name", "accountName", "serverName", "vaultName", "works
 def aliases_of(resource: ManifestResource) -> frozenset[str]:
     """Values the synth mocks hand out for this resource: `<name>-id`, the mock ARN, its names."""
     aliases = {resource.urn, resource.name, f"{resource.name}-id"}
-    package, _, rest = resource.type.partition(":")
-    if package == "aws":
-        service = rest.split("/")[0].split(":")[0]
-        aliases.add(f"arn:aws:{service}:mock:{MOCK_ACCOUNT}:{resource.name}")
+    aliases |= mocks_of_type(resource.type).aliases(resource.type, resource.name)
     for key in _NAME_KEYS:
         value = resource.inputs.get(key)
         if isinstance(value, str) and value:

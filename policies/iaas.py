@@ -12,6 +12,7 @@ from ipaddress import ip_network
 from typing import Any
 
 import yaml
+from opcloud.policies.adapter import CloudPolicy
 from opcloud.policies.model import UNKNOWN, ResourceView, StackView
 
 from opcloud import residency
@@ -289,3 +290,36 @@ def repository_share(stack: StackView, backup: ResourceView) -> ResourceView | N
         if row(m) == "backups" and repository.startswith(str(spec_value(m, "mount") or "?").rstrip("/") + "/")
     ]
     return max(holding, key=lambda m: len(str(spec_value(m, "mount"))), default=None)
+
+
+# The kinds of host steps the rules read (components/iaas, hosts/plan.py); a step of another kind fails closed.
+STEP_KINDS = frozenset(
+    [
+        "packages",
+        "firewall",
+        "iscsi-attach",
+        "luks",
+        "filesystem",
+        "nfs-mount",
+        "postgresql",
+        "pgbackrest",
+        "documents-backup",
+        "app-unit",
+        "release",
+        "load-balancer",
+        "patroni",
+        "etcd",
+        "audit-rules",
+        "log-shipping",
+    ]
+)
+
+
+def _unknown_step(resource: ResourceView) -> str | None:
+    if resource.type in STEP_TYPES and kind(resource) not in STEP_KINDS:
+        return f"dynamic resource of kind {resource.get('kind')!r} is not an opcloud host step the rules read"
+    return None
+
+
+# The policy adapter the `iaas` cloud record names: its data lives in host steps the IaaS rules read by kind.
+POLICY = CloudPolicy(data_stores=(), region_inputs=("site", "region"), unknown_reason=_unknown_step)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from opcloud.policies import adapter
 from opcloud.policies.model import UNKNOWN, ResourceView, StackContext, StackView
 
 from opcloud import allowlists, clouds, residency
@@ -72,24 +73,6 @@ AZ_LOCKS = (
     "azure-native:authorization:ManagementLockByScope",
 )
 
-# Resources whose contents are the platform's data (documents, rows, backups, audit trails).
-DATA_STORES: tuple[str, ...] = (
-    *S3_BUCKET,
-    *RDS_INSTANCE,
-    *RDS_CLUSTER,
-    *EBS_VOLUME,
-    *EFS,
-    *BACKUP_VAULT,
-    *LOG_GROUP,
-    *AZ_STORAGE,
-    *AZ_PG,
-    *AZ_BACKUP_VAULT,
-    *AZ_DISK,
-    *AZ_WORKSPACE,
-    *AZ_KEY_VAULT,
-)
-DATABASES: tuple[str, ...] = (*RDS_INSTANCE, *RDS_CLUSTER, *AZ_PG)
-
 # Ports of data and admin services (kept for rules reading them; the classes live in opcloud.allowlists).
 DATA_PORTS: dict[int, str] = {**allowlists.ADMIN_PORTS, **allowlists.DATA_PORTS}
 WORLD = ("0.0.0.0/0", "::/0", "*", "Internet", "Any", "any", "internet")
@@ -114,20 +97,28 @@ def normalize_location(location: str) -> str:
 
 
 def region_of(resource: ResourceView, context: StackContext) -> str | None:
-    """Region (or site) a resource lives in: its own input, else the stack's provider region."""
+    """Region (or site) a resource lives in: its own input (as its cloud's adapter names it), else the stack's
+    provider region."""
     cloud = cloud_of(resource)
-    if cloud == "aws":
-        own = resource.get("region")
-    elif cloud == "azure":
-        own = resource.get("location")
-        own = normalize_location(own) if isinstance(own, str) and own != UNKNOWN else own
-    else:
-        own = resource.get("site") or resource.get("region")
+    policy = adapter.policy_of(cloud)
+    own: Any = None
+    if policy is not None:
+        own = next((v for key in policy.region_inputs if (v := resource.get(key))), None)
+        own = policy.normalize_region(own) if isinstance(own, str) and own != UNKNOWN else own
     if isinstance(own, str) and own and own != UNKNOWN:
         return own
     if context.cloud in (None, cloud):
         return context.region
     return None
+
+
+def data_stores() -> tuple[str, ...]:
+    """Types whose contents are the platform's data (documents, rows, backups, audit trails), on every cloud."""
+    return adapter.data_stores()
+
+
+def databases() -> tuple[str, ...]:
+    return adapter.databases()
 
 
 def country(cloud: str, region: str) -> str | None:

@@ -33,6 +33,6 @@ def release_args(environment: Environment) -> ReleaseArgs | None:
         roles[role] = RoleDelivery(
             artifact=release.role(role).artifact,
             health_path=release.role(role).health_path,
-            secrets={variable: secret_value(ref) for variable, ref in step.secrets.items()},
+            secrets={variable: functools.partial(secret_value, ref) for variable, ref in step.secrets.items()},
         )
     return ReleaseArgs(roles=roles, render=functools.partial(cloud_init, environment))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+from opcloud.stacks.mocks import call_result, mocks_of_type
 from opcloud.stacks.pulumi_internals import run_program, wait
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
@@ -27,7 +28,6 @@ from opcloud.config.environment import (
 )
 
 UNKNOWN_PLACEHOLDER = "[unknown]"
-MOCK_ACCOUNT = "123456789012"
 
 
 @dataclass(frozen=True)
@@ -101,52 +101,18 @@ def _mask(value: Any) -> Any:
 
 
 class _SynthMocks(pulumi.runtime.Mocks):
-    """Give every resource an id and the computed outputs its dependants read (ARNs, names)."""
+    """Give every resource an id and the computed outputs its dependants read (its cloud's mocks say which)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         state = dict(args.inputs)
-        package, _, rest = args.typ.partition(":")
-        if package == "aws":
-            service = rest.split("/")[0].split(":")[0]
-            state.setdefault("arn", f"arn:aws:{service}:mock:{MOCK_ACCOUNT}:{args.name}")
-            for key, value in _COMPUTED.get(args.typ, {}).items():
-                state.setdefault(key, value.format(name=args.name))
-        elif package == "azure-native":
-            # Azure takes user-assigned identities as a list of ids but returns a map keyed by id.
-            identity = state.get("identity")
-            if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
-                by_id: dict[str, dict[str, Any]] = {i: {} for i in identity["userAssignedIdentities"]}
-                state["identity"] = {**identity, "userAssignedIdentities": by_id}
+        state.update(mocks_of_type(args.typ).computed(args.typ, args.name, state))
         state.setdefault("name", args.name)
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         """Canned answers for the few data sources the programs read; no check failures (an empty list: the
         mock server iterates it, None would fail)."""
-        return dict(_CALL_RESULTS.get(args.token, {})), []
-
-
-# Outputs the provider computes that other resources or the stack outputs read.
-_COMPUTED: dict[str, dict[str, str]] = {
-    "aws:rds/instance:Instance": {"address": "{name}.synth.rds.amazonaws.com", "endpoint": "{name}:5432"},
-    "aws:lb/loadBalancer:LoadBalancer": {"dnsName": "{name}.synth.elb.amazonaws.com"},
-}
-
-_CALL_RESULTS: dict[str, dict[str, Any]] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": {
-        "accountId": MOCK_ACCOUNT,
-        "arn": f"arn:aws:iam::{MOCK_ACCOUNT}:user/synth",
-        "userId": "synth",
-    },
-    "aws:index/getPartition:getPartition": {"partition": "aws", "dnsSuffix": "amazonaws.com"},
-    "aws:ec2/getAmi:getAmi": {"id": "ami-synth-debian-12", "imageId": "ami-synth-debian-12"},
-    "azure-native:authorization:getClientConfig": {
-        "clientId": "synth",
-        "objectId": "00000000-0000-0000-0000-000000000000",
-        "subscriptionId": "00000000-0000-0000-0000-000000000000",
-        "tenantId": "00000000-0000-0000-0000-000000000000",
-    },
-}
+        return call_result(args.token), []
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):

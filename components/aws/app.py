@@ -235,7 +235,7 @@ class AwsAppTier(pulumi.ComponentResource):
                 aws.secretsmanager.SecretVersion(
                     f"{name}-{slug.lower()}-value",
                     secret_id=secret.id,
-                    secret_string=delivery.secrets[variable],
+                    secret_string=delivery.secrets[variable](),
                     opts=child,
                 )
                 secrets[secret_name] = secret

@@ -452,7 +452,7 @@ class AzureAppTier(pulumi.ComponentResource):
                     vault_name=vault_name,
                     secret_name=secret_name,
                     properties=keyvault.SecretPropertiesArgs(
-                        value=value,
+                        value=value(),
                         content_type="application/x-pem-file" if variable.startswith("TLS_") else "text/plain",
                     ),
                     # The TLS pair serves both roles.

@@ -293,7 +293,7 @@ def backup_retention(resource: ResourceView, stack: StackView) -> list[Verdict] 
         return [_pgbackrest_retention(resource, stack.context)]
     if iaas.kind(resource) == "documents-backup":
         return [_restic_retention(resource, stack.context)]
-    if resource.type not in (*res.BACKUP_PLAN, *res.AZ_BACKUP_POLICY, *res.DATABASES):
+    if resource.type not in (*res.BACKUP_PLAN, *res.AZ_BACKUP_POLICY, *res.databases()):
         return None
     verdicts = list(_retention(resource, stack.context))
     failures = [v for v in verdicts if not v[0]]
@@ -498,7 +498,7 @@ def backup_coverage(resource: ResourceView, stack: StackView) -> list[Verdict] |
     if not _platform(stack):
         return None
     # Only buckets can be primary buckets: the stack-wide scan runs for them alone.
-    if resource.type in res.DATABASES or (resource.type in res.S3_BUCKET and resource in _primary_buckets(stack)):
+    if resource.type in res.databases() or (resource.type in res.S3_BUCKET and resource in _primary_buckets(stack)):
         hits = _protected_by(resource, stack)
         if hits:
             return [(True, f"protected by {res.names(hits)}")]

@@ -121,7 +121,7 @@ def data_residency(resource: ResourceView, stack: StackView) -> list[Verdict] | 
     if iaas.kind(resource) is not None:
         return _iaas_places(resource, jurisdiction)
     verdicts = [_place(cloud, region, jurisdiction, what) for cloud, region, what in _copies(resource, stack)]
-    if resource.type in res.DATA_STORES:
+    if resource.type in res.data_stores():
         cloud = res.cloud_of(resource)
         verdicts.insert(0, _place(cloud, res.region_of(resource, ctx), jurisdiction, "data store"))
     return verdicts or None

@@ -7,8 +7,8 @@ from opcloud.policies import resources as res
 from opcloud.policies.model import A_5_9, ResourceView, Severity, StackView, Verdict, resource_rule
 
 REQUIRED_TAGS = ("owner", "platform", "environment", "jurisdiction", "managed-by")
-# Types that must carry tags even when a component forgot the `tags` input altogether.
-ALWAYS_TAGGED = (*res.DATA_STORES, *res.KMS_KEY, *res.AZ_KEY, *res.CLOUDTRAIL, *res.LB, *res.AZ_APP_GATEWAY)
+# Types that must carry tags even when a component forgot the `tags` input altogether (data stores, too).
+ALWAYS_TAGGED = (*res.KMS_KEY, *res.AZ_KEY, *res.CLOUDTRAIL, *res.LB, *res.AZ_APP_GATEWAY)
 
 
 @resource_rule(
@@ -31,7 +31,7 @@ def required_tags(resource: ResourceView, stack: StackView) -> list[Verdict] | N
                 f"host {resource.get('host')} inventoried under the stack's tags (owner {stack.context.tags['owner']})",
             )
         ]
-    if "tags" not in resource.props and resource.type not in ALWAYS_TAGGED:
+    if "tags" not in resource.props and resource.type not in (*ALWAYS_TAGGED, *res.data_stores()):
         return None
     if resource.props.get("tags") == res.UNKNOWN:
         return None  # computed tags are checked after the update, not during preview

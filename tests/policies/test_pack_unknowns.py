@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
-from opcloud.stacks.synth import MOCK_ACCOUNT, Manifest
+from opcloud.stacks.mocks import MOCK_ACCOUNT
+from opcloud.stacks.synth import Manifest
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import analyzer_pb2
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from opcloud.policies.check import check_stack
 from opcloud.stacks.synth import synth
 
 from opcloud import clouds, residency
@@ -54,3 +55,31 @@ def test_an_unregistered_cloud_is_refused_naming_the_known_ones(tmp_path: Path) 
     with pytest.raises(InputError, match=refused):
         synth(str(_environment(tmp_path)))
     assert clouds.cloud_of_type("tinycloud:storage:Volume") is None
+
+
+@pytest.mark.usefixtures("tiny")
+def test_the_new_clouds_mocks_compute_its_outputs_in_synth(tmp_path: Path) -> None:
+    manifest = synth(str(_environment(tmp_path)))
+    assert manifest.outputs["documentStore"] == "tiny://tiny-kyiv-1/rialto-prod-documents"
+
+
+@pytest.mark.usefixtures("tiny")
+def test_the_new_cloud_is_judged_through_its_policy_adapter(tmp_path: Path) -> None:
+    _, result = check_stack(str(_environment(tmp_path)))
+    by_rule = {r.rule.name: r for r in result.results}
+    assert by_rule["known-resource-types"].status == "passed"
+    placed = [f.message for f in by_rule["data-residency"].findings if f.resource_type == "tinycloud:storage:Volume"]
+    assert placed and all("UA" in message for message in placed), placed
+
+
+def test_a_cloud_without_a_policy_adapter_is_never_compliant(tmp_path: Path) -> None:
+    clouds.register(tinycloud.UNJUDGED)
+    try:
+        _, result = check_stack(str(_environment(tmp_path)))
+    finally:
+        del clouds.CLOUDS["tinycloud"]
+    assert result.verdict == "VIOLATED"
+    unknown = {r.rule.name: r for r in result.results}["known-resource-types"].violations
+    assert [f.message for f in unknown] == [
+        "cloud 'tinycloud' has no policy adapter: where its 'tinycloud' resources keep data cannot be judged"
+    ]

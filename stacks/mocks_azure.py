@@ -1,0 +1,32 @@
+"""Azure in offline synth: the shapes the provider returns differently from what it takes, and the client config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opcloud.stacks.mocks import CloudMocks
+
+_ZERO = "00000000-0000-0000-0000-000000000000"
+
+
+def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    # Azure takes user-assigned identities as a list of ids but returns a map keyed by id.
+    identity = state.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+        by_id: dict[str, dict[str, Any]] = {i: {} for i in identity["userAssignedIdentities"]}
+        return {"identity": {**identity, "userAssignedIdentities": by_id}}
+    return {}
+
+
+MOCKS = CloudMocks(
+    computed=_computed,
+    calls={
+        "azure-native:authorization:getClientConfig": {
+            "clientId": "synth",
+            "objectId": _ZERO,
+            "subscriptionId": _ZERO,
+            "tenantId": _ZERO,
+        },
+    },
+)
