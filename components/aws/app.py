@@ -63,6 +63,12 @@ def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> li
     ]
 
 
+def one_extra_host_percentage(max_size: int) -> int:
+    """Instance refresh's maxHealthyPercentage that lets at most one host above the desired capacity (up to
+    `max_size`) run at a time: the roll replaces one host, launched before the old one goes."""
+    return 100 + -(-100 // max_size)
+
+
 @dataclass(frozen=True)
 class AwsAppTierNative:
     load_balancer: aws.lb.LoadBalancer
@@ -350,7 +356,7 @@ class AwsAppTier(pulumi.ComponentResource):
                 "strategy": "Rolling",
                 "preferences": {
                     "min_healthy_percentage": 100,
-                    "max_healthy_percentage": 200,
+                    "max_healthy_percentage": one_extra_host_percentage(spec.max),
                     "instance_warmup": "120",
                     "auto_rollback": True,
                     "skip_matching": True,

@@ -183,7 +183,11 @@ def test_aws_balancer_probes_the_release_over_tls_where_it_serves(aws: tuple[Man
     }
     asg = manifest.named(f"prozorro-sale-prod-app-{role}-asg").inputs
     assert asg["instanceRefresh"]["strategy"] == "Rolling"
-    assert asg["instanceRefresh"]["preferences"]["minHealthyPercentage"] == 100
+    preferences = asg["instanceRefresh"]["preferences"]
+    assert preferences["minHealthyPercentage"] == 100
+    # One host above the desired capacity at most, whatever the capacity between min and max.
+    extra = preferences["maxHealthyPercentage"] - 100
+    assert all(0 < desired * extra / 100 < 2 for desired in range(int(asg["minSize"]), int(asg["maxSize"]) + 1))
     assert asg["instanceRefresh"]["preferences"]["autoRollback"] is True
     assert asg["launchTemplate"]["version"] != "$Latest"  # a new version is what starts the roll
 
