@@ -8,9 +8,10 @@ provider resources it declared, for the rare stack that must reach past the cont
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network
+from typing import Protocol
 
 import pulumi
 
@@ -144,6 +145,40 @@ class HostGroupSpec:
     max: int
 
 
+class UserDataRenderer(Protocol):
+    """Renders one role's release as `#cloud-config` (hosts.release.cloud_init bound to the environment)."""
+
+    def __call__(
+        self,
+        role: str,
+        secret_commands: Mapping[str, str],
+        *,
+        port: int,
+        fetch_command: str,
+        helpers: str,
+        packages: Sequence[str],
+    ) -> str: ...
+
+
+@dataclass(frozen=True)
+class RoleDelivery:
+    """What one role's hosts fetch at boot: the artifact and the secrets the release step reads."""
+
+    artifact: str  # URL in the platform's own store, inside the jurisdiction
+    health_path: str
+    # Step variable (TLS_CERT, TLS_KEY, SECRET_<NAME>) -> its value as a Pulumi secret (stored encrypted), read
+    # only when a cloud stores it (IaaS hosts get theirs over SSH, so their stacks never read it here).
+    secrets: Mapping[str, Callable[[], pulumi.Output[str]]]
+
+
+@dataclass(frozen=True)
+class ReleaseArgs:
+    """The environment's release as the AWS and Azure app tiers deliver it (cloud-init); IaaS uses host steps."""
+
+    roles: Mapping[str, RoleDelivery]  # "api", "docs"
+    render: UserDataRenderer
+
+
 @dataclass(frozen=True)
 class AppTierArgs:
     placement: Placement
@@ -156,6 +191,7 @@ class AppTierArgs:
     allowed_cidrs: Sequence[str]
     rate_limit: int
     log_target: pulumi.Input[str] | None = None
+    release: ReleaseArgs | None = None  # None: the hosts boot without a service (no app.release)
 
 
 @dataclass(frozen=True)

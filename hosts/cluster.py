@@ -5,6 +5,10 @@ fencing. With `synchronous`, a commit returns only once the standby has it, so a
 
 The PostgreSQL superuser and replication passwords reach the hosts over SSH stdin into /run (RAM) and Patroni
 reads them from its environment: they are never in a file on disk.
+
+etcd speaks TLS only, between members and to Patroni, with client certificates: each member's key is made on the
+member, in /run, and its certificate signed there by the environment's cluster CA, whose key arrives on stdin
+like the passwords and is gone when the step ends. A reboot clears /run: the next apply issues a new key.
 """
 
 from __future__ import annotations
@@ -18,11 +22,30 @@ from opcloud.schedules import BackupSchedule, archive_timeout_seconds
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PATRONI_PORT = 8008
-PATRONI_PACKAGES = ("patroni", "etcd-server", "etcd-client")
-ETCD_PACKAGES = ("etcd-server", "etcd-client")
+PATRONI_PACKAGES = ("patroni", "etcd-server", "etcd-client", "openssl")
+ETCD_PACKAGES = ("etcd-server", "etcd-client", "openssl")
 PATRONI_CONFIG = "/etc/patroni/config.yml"
 PATRONI_SECRETS = "/run/opcloud/patroni"
 SNAKEOIL = ("/etc/ssl/certs/ssl-cert-snakeoil.pem", "/etc/ssl/private/ssl-cert-snakeoil.key")
+ETCD_TLS = "/run/opcloud/etcd"  # RAM, root:etcd 750: etcd and (through its group) Patroni read it
+ETCD_CA = f"{ETCD_TLS}/ca.crt"
+ETCD_CERT = f"{ETCD_TLS}/member.crt"
+ETCD_KEY = f"{ETCD_TLS}/member.key"
+ETCD_CERT_DAYS = 397
+ETCD_RENEW_SECONDS = 30 * 24 * 3600  # a certificate this close to its end is reissued by the next apply
+
+# etcd_cert_ok ADDRESS: the member's certificate is there, signed by the CA in /run, names ADDRESS, is not about
+# to expire, and matches the key next to it.
+_ETCD_CERT_OK = rf"""
+etcd_cert_ok() {{
+  [ -s {ETCD_CA} ] && [ -s {ETCD_CERT} ] && [ -s {ETCD_KEY} ] || return 1
+  openssl verify -CAfile {ETCD_CA} {ETCD_CERT} >/dev/null 2>&1 || return 1
+  openssl x509 -in {ETCD_CERT} -noout -checkend {ETCD_RENEW_SECONDS} >/dev/null || return 1
+  openssl x509 -in {ETCD_CERT} -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$1\(,\|$\)" || return 1
+  local public; public=$(openssl x509 -in {ETCD_CERT} -noout -pubkey | sha256sum)
+  [ "$public" = "$(openssl pkey -in {ETCD_KEY} -pubout | sha256sum)" ]
+}}
+"""
 
 
 def cluster(environment: Environment) -> DatabaseCluster:
@@ -38,36 +61,77 @@ def members(environment: Environment) -> list[SshHost]:
 
 
 def etcd_step(environment: Environment, host: SshHost) -> Step:
-    """One etcd member; peers and clients on the members' own addresses (the firewall admits only them)."""
-    initial = ",".join(f"{m.name}=http://{m.address}:{ETCD_PEER_PORT}" for m in members(environment))
+    """One etcd member; TLS with client certificates for peers and clients, on the members' own addresses (the
+    firewall admits only them)."""
+    initial = ",".join(f"{m.name}=https://{m.address}:{ETCD_PEER_PORT}" for m in members(environment))
     config = ManagedFile(
         "/etc/default/etcd",
         "\n".join(
             [
-                "# managed by opcloud: one member of the Patroni cluster's etcd",
+                "# managed by opcloud: one member of the Patroni cluster's etcd (TLS only, client certificates)",
                 f"ETCD_NAME={host.name}",
                 "ETCD_DATA_DIR=/var/lib/etcd/opcloud",
-                f"ETCD_LISTEN_PEER_URLS=http://{host.address}:{ETCD_PEER_PORT}",
-                f"ETCD_LISTEN_CLIENT_URLS=http://{host.address}:{ETCD_CLIENT_PORT},http://127.0.0.1:{ETCD_CLIENT_PORT}",
-                f"ETCD_INITIAL_ADVERTISE_PEER_URLS=http://{host.address}:{ETCD_PEER_PORT}",
-                f"ETCD_ADVERTISE_CLIENT_URLS=http://{host.address}:{ETCD_CLIENT_PORT}",
+                f"ETCD_LISTEN_PEER_URLS=https://{host.address}:{ETCD_PEER_PORT}",
+                f"ETCD_LISTEN_CLIENT_URLS=https://{host.address}:{ETCD_CLIENT_PORT},https://127.0.0.1:{ETCD_CLIENT_PORT}",
+                f"ETCD_INITIAL_ADVERTISE_PEER_URLS=https://{host.address}:{ETCD_PEER_PORT}",
+                f"ETCD_ADVERTISE_CLIENT_URLS=https://{host.address}:{ETCD_CLIENT_PORT}",
                 f"ETCD_INITIAL_CLUSTER={initial}",
                 f"ETCD_INITIAL_CLUSTER_TOKEN={environment.stack_prefix}",
                 "ETCD_INITIAL_CLUSTER_STATE=new",
+                f"ETCD_CERT_FILE={ETCD_CERT}",
+                f"ETCD_KEY_FILE={ETCD_KEY}",
+                f"ETCD_TRUSTED_CA_FILE={ETCD_CA}",
+                "ETCD_CLIENT_CERT_AUTH=true",
+                f"ETCD_PEER_CERT_FILE={ETCD_CERT}",
+                f"ETCD_PEER_KEY_FILE={ETCD_KEY}",
+                f"ETCD_PEER_TRUSTED_CA_FILE={ETCD_CA}",
+                "ETCD_PEER_CLIENT_CERT_AUTH=true",
                 "",
             ]
         ),
     )
+    address = str(host.address)
     check = "\n".join(
         [
+            _ETCD_CERT_OK.strip(),
             config.check(),
+            f"etcd_cert_ok {q(address)} || drift \"the member's TLS certificate in {ETCD_TLS} is missing or not valid "
+            '(a reboot clears it: apply again)"',
             'unit_enabled etcd.service || drift "etcd.service is not enabled"',
             "unit_active_or_offline etcd.service",
         ]
     )
+    extensions = (
+        f"subjectAltName=IP:{address},IP:127.0.0.1\\n"
+        "extendedKeyUsage=serverAuth,clientAuth\\nkeyUsage=critical,digitalSignature,keyEncipherment\\n"
+    )
     apply = "\n".join(
         [
+            _ETCD_CERT_OK.strip(),
             "changed=0",
+            "umask 077",
+            f"install -d -m 750 -o root -g etcd {ETCD_TLS}",
+            # The CA certificate: replaced (and every certificate reissued) when the environment's CA changes.
+            f'work=$(mktemp -d {ETCD_TLS}/.issue.XXXXXX); trap \'rm -rf "$work"\' EXIT',
+            'printf "%s\\n" "$ETCD_CA_CERT" > "$work/ca.crt"',
+            f'if ! cmp -s "$work/ca.crt" {ETCD_CA}; then',
+            f'  chgrp etcd "$work/ca.crt"; chmod 644 "$work/ca.crt"; mv -f "$work/ca.crt" {ETCD_CA}; changed=1',
+            "fi",
+            f"if ! etcd_cert_ok {q(address)}; then",
+            # The CA key only in this step's RAM directory, removed on exit whatever happens.
+            '  printf "%s\\n" "$ETCD_CA_KEY" > "$work/ca.key"',
+            '  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/member.key" 2>/dev/null',
+            f'  openssl req -new -key "$work/member.key" -subj {q("/CN=" + host.name)} -out "$work/member.csr"',
+            f'  printf "{extensions}" > "$work/ext"',
+            f'  openssl x509 -req -in "$work/member.csr" -CA {ETCD_CA} -CAkey "$work/ca.key" '
+            f'-set_serial "0x$(openssl rand -hex 16)" -days {ETCD_CERT_DAYS} -extfile "$work/ext" '
+            '-out "$work/member.crt" 2>/dev/null',
+            '  rm -f "$work/ca.key"',
+            '  chgrp etcd "$work/member.key" "$work/member.crt"; chmod 640 "$work/member.key"; '
+            'chmod 644 "$work/member.crt"',
+            f'  mv -f "$work/member.key" {ETCD_KEY}; mv -f "$work/member.crt" {ETCD_CERT}; changed=1',
+            "fi",
+            "umask 022",
             config.put_if_changed("changed=1"),
             "unit_enable etcd.service",
             # A member is up once a majority is: the hosts apply in parallel, so the three start together.
@@ -75,8 +139,15 @@ def etcd_step(environment: Environment, host: SshHost) -> Step:
             "else systemctl start etcd.service; fi; fi",
         ]
     )
-    inputs = {"member": host.name, "initialCluster": initial, "files": {config.path: config.content}}
-    return Step(host.name, "etcd", "etcd", "database", check, apply, inputs)
+    spec = cluster(environment)
+    inputs = {
+        "member": host.name,
+        "initialCluster": initial,
+        "tls": {"ca": ETCD_CA, "cert": ETCD_CERT, "key": ETCD_KEY, "clientCertAuth": True},
+        "files": {config.path: config.content},
+    }
+    secrets = {"ETCD_CA_CERT": spec.ca_certificate, "ETCD_CA_KEY": spec.ca_key}
+    return Step(host.name, "etcd", "etcd", "database", check, apply, inputs, secrets)
 
 
 def patroni_config(environment: Environment, host: SshHost, data_mount: str, stanza: str) -> str:
@@ -107,7 +178,14 @@ def patroni_config(environment: Environment, host: SshHost, data_mount: str, sta
             "certfile": SNAKEOIL[0],
             "keyfile": SNAKEOIL[1],
         },
-        "etcd3": {"hosts": [f"{m.address}:{ETCD_CLIENT_PORT}" for m in members(environment)]},
+        # TLS with the member's own client certificate (etcd accepts no client without one).
+        "etcd3": {
+            "hosts": [f"{m.address}:{ETCD_CLIENT_PORT}" for m in members(environment)],
+            "protocol": "https",
+            "cacert": ETCD_CA,
+            "cert": ETCD_CERT,
+            "key": ETCD_KEY,
+        },
         "bootstrap": {
             "dcs": {
                 "ttl": ttl,
@@ -169,6 +247,8 @@ def patroni_step(environment: Environment, host: SshHost, data_mount: str, stanz
         "[Unit]\nAfter=etcd.service\n"
         f"RequiresMountsFor={data_mount}\n"
         "[Service]\n"
+        # etcd's group reads the member's client certificate and key in /run/opcloud/etcd.
+        "SupplementaryGroups=etcd\n"
         # The passwords: in RAM, written by the apply that unlocked the volume (a reboot waits for the next).
         f"EnvironmentFile={PATRONI_SECRETS}/env\n",
     )

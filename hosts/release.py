@@ -148,8 +148,11 @@ def _variables(spec: ServiceRelease) -> str:
     return "\n".join(f"{name}={shlex.quote(value)}" for name, value in values.items())
 
 
-def _fetch(artifact: str) -> str:
-    """Bring the artifact to "$tmp/artifact": from a path on the host (the NFS store) or over HTTP(S)."""
+def _fetch(artifact: str, command: str | None = None) -> str:
+    """Bring the artifact to "$tmp/artifact": with the cloud's own `command` (instance role, managed identity),
+    from a path on the host (the NFS store) or over HTTP(S)."""
+    if command is not None:
+        return command
     if artifact.startswith("file://"):
         return f'cp -- {q(artifact.removeprefix("file://"))} "$tmp/artifact"'
     return 'curl -fsSL --proto =https,http --retry 3 --max-time 900 -o "$tmp/artifact" -- "$ARTIFACT"'
@@ -181,7 +184,7 @@ def _check(spec: ServiceRelease) -> str:
     )
 
 
-def _apply(spec: ServiceRelease) -> str:
+def _apply(spec: ServiceRelease, fetch_command: str | None = None) -> str:
     put_secrets = [
         f'[ -n "${{{var}:-}}" ] || {{ echo "no value was passed for {name}" >&2; exit 1; }}\n'
         f'if [ "$(sha_of "$SECRETS/{name}")" != "$(printf "%s" "${var}" | sha256sum | cut -d" " -f1)" ]; then\n'
@@ -207,7 +210,7 @@ def _apply(spec: ServiceRelease) -> str:
             '  install -d -m 755 "$BASE/releases"',
             '  tmp=$(mktemp -d "$BASE/releases/.incoming.XXXXXX")',
             "  trap 'rm -rf \"$tmp\"' EXIT",
-            "  " + _fetch(spec.release.artifact),
+            "  " + _fetch(spec.release.artifact, fetch_command),
             '  got=$(sha_of "$tmp/artifact")',
             '  if [ "$got" != "$SHA256" ]; then',
             '    echo "artifact $ARTIFACT has SHA-256 $got, not $SHA256: refused" >&2; exit 1',
@@ -247,7 +250,7 @@ def _apply(spec: ServiceRelease) -> str:
 
 
 def service_release(
-    environment: Environment, role: str, writable_paths: Sequence[str] = ()
+    environment: Environment, role: str, writable_paths: Sequence[str] = (), port: int | None = None
 ) -> tuple[ServiceRelease, Release]:
     release = environment.app.release
     if release is None:
@@ -256,7 +259,7 @@ def service_release(
         platform=environment.platform,
         role=role,
         domain=environment.app.domain,
-        port=ROLE_PORTS[role],
+        port=ROLE_PORTS[role] if port is None else port,
         release=release.role(role),
         health_timeout_seconds=release.health_timeout_seconds,
         writable_paths=tuple(writable_paths),
@@ -264,9 +267,20 @@ def service_release(
     return spec, release
 
 
-def release_step(environment: Environment, host: str, role: str, writable_paths: Sequence[str] = ()) -> Step:
-    """The host step delivering `role`'s release (IaaS: sent over SSH by `opcloud hosts` and `pulumi up`)."""
-    spec, release = service_release(environment, role, writable_paths)
+def release_step(
+    environment: Environment,
+    host: str,
+    role: str,
+    writable_paths: Sequence[str] = (),
+    *,
+    port: int | None = None,
+    fetch_command: str | None = None,
+) -> Step:
+    """The host step delivering `role`'s release (IaaS: sent over SSH by `opcloud hosts` and `pulumi up`).
+
+    `port` is where the service serves TLS (the balancer's backend port; 443 on IaaS); `fetch_command` replaces
+    the plain download by the cloud's authenticated one (it writes "$tmp/artifact", see `_fetch`)."""
+    spec, release = service_release(environment, role, writable_paths, port)
     secrets: dict[str, SecretRef] = {"TLS_CERT": release.tls.certificate, "TLS_KEY": release.tls.key}
     secrets.update({f"SECRET_{name}": ref for name, ref in spec.release.secrets.items()})
     inputs = {
@@ -288,20 +302,30 @@ def release_step(environment: Environment, host: str, role: str, writable_paths:
         kind="release",
         row="app",
         check=_check(spec),
-        apply=_apply(spec),
+        apply=_apply(spec, fetch_command),
         inputs=inputs,
         secrets=secrets,
     )
 
 
-def cloud_init(environment: Environment, role: str, secret_commands: Mapping[str, str]) -> str:
+def cloud_init(
+    environment: Environment,
+    role: str,
+    secret_commands: Mapping[str, str],
+    *,
+    port: int | None = None,
+    fetch_command: str | None = None,
+    helpers: str = "",
+    packages: Sequence[str] = (),
+) -> str:
     """The `#cloud-config` user data of an AWS launch template or an Azure scale set for `role`.
 
     `secret_commands` maps each secret variable of the step (TLS_CERT, TLS_KEY, SECRET_<NAME>) to a shell
     command printing it on the instance (e.g. the cloud's CLI with the instance role or managed identity): the
     user data names where secrets come from, never their values. A secret without a command is refused by name.
+    `helpers` are shell functions those commands (and `fetch_command`) call; `packages` what they need.
     """
-    step = release_step(environment, "cloud-init", role)
+    step = release_step(environment, "cloud-init", role, port=port, fetch_command=fetch_command)
     missing = sorted(set(step.secrets) - set(secret_commands))
     if missing:
         ref = step.secrets[missing[0]].describe()
@@ -312,10 +336,11 @@ def cloud_init(environment: Environment, role: str, secret_commands: Mapping[str
     script_path = f"/usr/local/lib/opcloud/release-{role}.sh"
     # Read each secret into a shell variable (not exported), then run the step script in the same shell.
     reads = "\n".join(f"{name}=$({command})" for name, command in sorted(secret_commands.items()))
-    launcher = f"#!/bin/bash\nset -eu\n{reads}\nset +eu\n. {script_path}\n"
+    # pipefail: a secret read that fails anywhere in its pipe stops the boot here, before anything is changed.
+    launcher = f"#!/bin/bash\nset -euo pipefail\n{helpers.strip()}\n{reads}\nset +euo pipefail\n. {script_path}\n"
     document = {
         "package_update": True,
-        "packages": list(RELEASE_PACKAGES),
+        "packages": list(dict.fromkeys([*RELEASE_PACKAGES, *packages])),
         "write_files": [
             {"path": script_path, "permissions": "0700", "owner": "root:root", "content": render(step, "apply")},
             {

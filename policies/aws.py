@@ -51,6 +51,8 @@ POLICY = CloudPolicy(
         "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:kms/alias:Alias",
+        # A secret's value: encryption is judged on its secret (encryption-at-rest-cmk).
+        "aws:secretsmanager/secretVersion:SecretVersion",
         # Monitoring and notification configuration: no data of the platform in them.
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:cloudwatch/eventRule:EventRule",

@@ -31,6 +31,7 @@ from opcloud.components.interfaces import (
     NetworkOutputs,
     Placement,
 )
+from opcloud.stacks.release import release_args
 
 from opcloud import clouds
 from opcloud.config.environment import Environment
@@ -161,6 +162,7 @@ def app_args(
         allowed_cidrs=_cidrs(environment.network.allowed_cidrs),
         rate_limit=app.rate_limit,
         log_target=log_target,
+        release=release_args(environment),
     )
 
 

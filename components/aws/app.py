@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
+from opcloud.components.aws import release as aws_release
 from opcloud.components.aws.iam import service_trust_policy
 from opcloud.components.aws.network import APP_PORTS
-from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
+from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec, ReleaseArgs
+from opcloud.components.naming import bucket_name
 
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"  # TLS 1.2 and 1.3 only
 # Debian 12 images by Debian's own account; the name filter picks the newest amd64 build.
 DEBIAN_OWNER = "136693071363"
 _SERVICES = {"api": ("/api/*", APP_PORTS[0]), "docs": ("/documents/*", APP_PORTS[1])}
+DEFAULT_HEALTH_PATH = "/health"
+SECRET_RECOVERY_DAYS = 30
 
 
 # Allow what no rule blocked (the allow-list and rate rules decide).
@@ -58,12 +63,19 @@ def waf_rules(prefix: str, ip_set_arn: pulumi.Input[str], rate_limit: int) -> li
     ]
 
 
+def one_extra_host_percentage(max_size: int) -> int:
+    """Instance refresh's maxHealthyPercentage that lets at most one host above the desired capacity (up to
+    `max_size`) run at a time: the roll replaces one host, launched before the old one goes."""
+    return 100 + -(-100 // max_size)
+
+
 @dataclass(frozen=True)
 class AwsAppTierNative:
     load_balancer: aws.lb.LoadBalancer
     listener: aws.lb.Listener
     web_acl: aws.wafv2.WebAcl
     groups: dict[str, aws.autoscaling.Group]
+    secrets: dict[str, aws.secretsmanager.Secret]  # Secrets Manager name -> secret (empty without a release)
 
 
 class AwsAppTier(pulumi.ComponentResource):
@@ -89,6 +101,10 @@ class AwsAppTier(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        release = args.release
+        health_paths = {
+            service: release.roles[service].health_path if release else DEFAULT_HEALTH_PATH for service in _SERVICES
+        }
         target_groups = {
             service: aws.lb.TargetGroup(
                 f"{name}-{service}-tg",
@@ -98,7 +114,12 @@ class AwsAppTier(pulumi.ComponentResource):
                 # e.g. self-signed, certificate), so nothing crosses the VPC in clear text.
                 protocol="HTTPS",
                 target_type="instance",
-                health_check={"path": "/health", "matcher": "200", "port": str(port), "protocol": "HTTPS"},
+                health_check={
+                    "path": health_paths[service],
+                    "matcher": "200",
+                    "port": str(port),
+                    "protocol": "HTTPS",
+                },
                 tags=tags,
                 opts=child,
             )
@@ -129,17 +150,20 @@ class AwsAppTier(pulumi.ComponentResource):
                 opts=child,
             )
 
-        profile = self._instance_profile(name, tags, child)
+        secrets = self._release_secrets(name, args, release, tags, child) if release else {}
         image = aws.ec2.get_ami_output(
             most_recent=True,
             owners=[DEBIAN_OWNER],
             filters=[{"name": "name", "values": ["debian-12-amd64-*"]}],
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
-        groups = {
-            service: self._host_group(name, service, spec, args, image.id, profile, target_groups[service], tags)
-            for service, spec in (("api", args.api), ("docs", args.docs))
-        }
+        groups = {}
+        for service, spec in (("api", args.api), ("docs", args.docs)):
+            role_secrets = {v: secrets[n] for v, n in self._secret_names(args, service, release).items()}
+            profile, user_data = self._host_identity(name, service, args, role_secrets, tags, child)
+            groups[service] = self._host_group(
+                name, service, spec, args, image.id, profile, user_data, target_groups[service], tags
+            )
 
         ip_set = aws.wafv2.IpSet(
             f"{name}-allow-list",
@@ -176,7 +200,9 @@ class AwsAppTier(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.native = AwsAppTierNative(load_balancer=load_balancer, listener=listener, web_acl=web_acl, groups=groups)
+        self.native = AwsAppTierNative(
+            load_balancer=load_balancer, listener=listener, web_acl=web_acl, groups=groups, secrets=secrets
+        )
         self.outputs = AppTierOutputs(
             url=pulumi.Output.from_input(f"https://{args.domain}"),
             load_balancer_id=load_balancer.arn,
@@ -184,23 +210,96 @@ class AwsAppTier(pulumi.ComponentResource):
         )
         self.register_outputs({"url": f"https://{args.domain}", "albDns": load_balancer.dns_name})
 
-    def _instance_profile(
-        self, name: str, tags: dict[str, str], child: pulumi.ResourceOptions
-    ) -> aws.iam.InstanceProfile:
+    @staticmethod
+    def _secret_names(args: AppTierArgs, service: str, release: ReleaseArgs | None) -> dict[str, str]:
+        """Step variable -> Secrets Manager name, for one role's release."""
+        if release is None:
+            return {}
+        prefix = args.placement.prefix
+        return {v: aws_release.secret_name(prefix, service, v) for v in release.roles[service].secrets}
+
+    def _release_secrets(
+        self, name: str, args: AppTierArgs, release: ReleaseArgs, tags: dict[str, str], child: pulumi.ResourceOptions
+    ) -> dict[str, aws.secretsmanager.Secret]:
+        """Each release secret once in Secrets Manager, encrypted with the platform's key; its value comes from
+        the stack's secret config (encrypted in the state too), never from the user data."""
+        secrets: dict[str, aws.secretsmanager.Secret] = {}
+        for service, delivery in release.roles.items():
+            for variable, secret_name in self._secret_names(args, service, release).items():
+                if secret_name in secrets:
+                    continue  # the TLS pair, shared by both roles
+                slug = secret_name.removeprefix(f"{args.placement.prefix}/").replace("/", "-").replace("_", "-")
+                secret = aws.secretsmanager.Secret(
+                    f"{name}-{slug.lower()}",
+                    name=secret_name,
+                    kms_key_id=args.keys.key_id,
+                    recovery_window_in_days=SECRET_RECOVERY_DAYS,
+                    description=f"release secret {variable}, read at boot by the hosts of its role",
+                    tags=tags,
+                    opts=child,
+                )
+                aws.secretsmanager.SecretVersion(
+                    f"{name}-{slug.lower()}-value",
+                    secret_id=secret.id,
+                    secret_string=delivery.secrets[variable](),
+                    opts=child,
+                )
+                secrets[secret_name] = secret
+        return secrets
+
+    def _host_identity(
+        self,
+        name: str,
+        service: str,
+        args: AppTierArgs,
+        secrets: dict[str, aws.secretsmanager.Secret],
+        tags: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> tuple[aws.iam.InstanceProfile, pulumi.Output[str] | None]:
+        """One role per service (least privilege: its own secrets and artifact only) and its user data."""
         role = aws.iam.Role(
-            f"{name}-host-role",
+            f"{name}-{service}-host-role",
             assume_role_policy=service_trust_policy("ec2.amazonaws.com"),
-            tags=tags,
+            tags={**tags, "service": service},
             opts=child,
         )
         # Session Manager instead of SSH: no port 22 open anywhere.
         aws.iam.RolePolicyAttachment(
-            f"{name}-host-ssm",
+            f"{name}-{service}-host-ssm",
             role=role.name,
             policy_arn="arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
             opts=child,
         )
-        return aws.iam.InstanceProfile(f"{name}-host-profile", role=role.name, tags=tags, opts=child)
+        profile = aws.iam.InstanceProfile(
+            f"{name}-{service}-host-profile", role=role.name, tags={**tags, "service": service}, opts=child
+        )
+        release = args.release
+        if release is None:
+            return profile, None
+        placement = args.placement
+        region = placement.region
+        delivery = release.roles[service]
+        bucket, key = aws_release.check_store(
+            service, delivery.artifact, bucket_name(placement.prefix, "documents", region)
+        )
+        variables = sorted(secrets)
+        arns = pulumi.Output.all(*(secrets[v].arn for v in variables))
+        aws.iam.RolePolicy(
+            f"{name}-{service}-host-release-read",
+            role=role.id,
+            policy=pulumi.Output.all(arns, args.keys.key_id).apply(
+                lambda values: aws_release.read_policy(region, values[0], bucket, key, values[1])
+            ),
+            opts=child,
+        )
+        port = _SERVICES[service][1]
+
+        def render(values: list[str]) -> str:
+            by_variable = dict(zip(variables, values, strict=True))
+            document = aws_release.cloud_config(release.render, service, region, by_variable, bucket, key, port)
+            return base64.b64encode(document.encode()).decode()
+
+        return profile, arns.apply(render)
 
     def _host_group(
         self,
@@ -210,6 +309,7 @@ class AwsAppTier(pulumi.ComponentResource):
         args: AppTierArgs,
         image_id: pulumi.Output[str],
         profile: aws.iam.InstanceProfile,
+        user_data: pulumi.Output[str] | None,
         target_group: aws.lb.TargetGroup,
         tags: dict[str, str],
     ) -> aws.autoscaling.Group:
@@ -219,6 +319,7 @@ class AwsAppTier(pulumi.ComponentResource):
             image_id=image_id,
             instance_type=spec.size,
             iam_instance_profile={"arn": profile.arn},
+            user_data=user_data,  # base64 #cloud-config: the release step, secrets only by ARN
             vpc_security_group_ids=[args.network.firewall_ids["app"]],
             metadata_options={"http_tokens": "required", "http_endpoint": "enabled", "http_put_response_hop_limit": 1},
             block_device_mappings=[
@@ -248,7 +349,19 @@ class AwsAppTier(pulumi.ComponentResource):
             max_size=spec.max,
             desired_capacity=spec.min,
             vpc_zone_identifiers=list(args.network.app_subnet_ids),
-            launch_template={"id": template.id, "version": "$Latest"},
+            # A new template version (a new release) starts an instance refresh: one host at a time (launched
+            # before the old one goes), each gated by the target group's health check; a failure rolls back.
+            launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+            instance_refresh={
+                "strategy": "Rolling",
+                "preferences": {
+                    "min_healthy_percentage": 100,
+                    "max_healthy_percentage": one_extra_host_percentage(spec.max),
+                    "instance_warmup": "120",
+                    "auto_rollback": True,
+                    "skip_matching": True,
+                },
+            },
             target_group_arns=[target_group.arn],
             health_check_type="ELB",
             health_check_grace_period=300,

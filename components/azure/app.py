@@ -8,19 +8,24 @@ app subnet without public IPs, encrypt at host, take OS upgrades automatically a
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 import pulumi
+from opcloud.components import naming
 from opcloud.components.azure import keys as azure_keys
 from opcloud.components.azure import network as azure_network
+from opcloud.components.azure import release as azure_release
 from opcloud.components.azure._common import ROLE_SECRETS_USER, resource_group, role_definition_id, tags
-from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec
-from pulumi_azure_native import authorization, compute, managedidentity, monitor, network
+from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec, ReleaseArgs
+from pulumi_azure_native import authorization, compute, keyvault, managedidentity, monitor, network
+
+from opcloud.errors import InputError
 
 HTTPS_PORT = 443
 OWASP_VERSION = "3.2"
 DOCUMENTS_PATHS = ["/documents", "/documents/*"]
-HEALTH_PATH = "/healthz"
+HEALTH_PATH = "/healthz"  # without a release
 ADMIN_USER = "opcloud"
 IMAGE = compute.ImageReferenceArgs(
     publisher="Canonical", offer="0001-com-ubuntu-server-jammy", sku="22_04-lts-gen2", version="latest"
@@ -63,6 +68,28 @@ def waf_custom_rules(allowed_cidrs: list[str], rate_limit: int) -> list[network.
     ]
 
 
+def gateway_health_path(release: ReleaseArgs | None) -> str:
+    """The gateway probes both pools with one path: the release's, which both roles must then share."""
+    if release is None:
+        return HEALTH_PATH
+    paths = {role: delivery.health_path for role, delivery in release.roles.items()}
+    if len(set(paths.values())) != 1:
+        raise InputError(
+            f"app.release: the Application Gateway probes one health path, but api has {paths['api']} "
+            f"and docs {paths['docs']}"
+        )
+    return paths["api"]
+
+
+@dataclass(frozen=True)
+class RoleBoot:
+    """What one role's scale set boots with: its own identity, the reads it was granted, its user data."""
+
+    identity: managedidentity.UserAssignedIdentity
+    grants: list[authorization.RoleAssignment]
+    custom_data: pulumi.Output[str]
+
+
 @dataclass
 class AppTierNative:
     gateway: network.ApplicationGateway
@@ -71,6 +98,8 @@ class AppTierNative:
     gateway_identity: managedidentity.UserAssignedIdentity
     certificate_reader: authorization.RoleAssignment
     scale_sets: dict[str, compute.VirtualMachineScaleSet] = field(default_factory=dict)
+    release_secrets: dict[str, keyvault.Secret] = field(default_factory=dict)
+    boots: dict[str, RoleBoot] = field(default_factory=dict)
     autoscale: dict[str, monitor.AutoscaleSetting] = field(default_factory=dict)
     diagnostics: monitor.DiagnosticSetting | None = None
 
@@ -96,6 +125,7 @@ class AzureAppTier(pulumi.ComponentResource):
         client = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
         allowed = [str(c) for c in args.allowed_cidrs]
         gateway_name = f"{placement.prefix}-gateway"
+        health_path = gateway_health_path(args.release)
 
         waf = network.WebApplicationFirewallPolicy(
             f"{name}-waf",
@@ -219,7 +249,7 @@ class AzureAppTier(pulumi.ComponentResource):
                     name="health",
                     protocol="Https",
                     host=args.domain,
-                    path=HEALTH_PATH,
+                    path=health_path,
                     interval=30,
                     timeout=30,
                     unhealthy_threshold=3,
@@ -254,9 +284,15 @@ class AzureAppTier(pulumi.ComponentResource):
         )
 
         self.native = AppTierNative(gateway, waf, public_ip, gateway_identity, certificate_reader)
+        if args.release is not None:
+            self.native.release_secrets = self._release_secrets(name, args, args.release, keys, rg)
+            for role in ("api", "docs"):
+                self.native.boots[role] = self._boot(name, role, args, args.release, keys, client, rg)
         for role, spec in (("api", args.api), ("docs", args.docs)):
             pool = pulumi.Output.concat(gateway.id, f"/backendAddressPools/{role}")
-            scale_set = self._scale_set(name, role, spec, args, net.app_subnet_ids[0], pool, ssh_public_key, rg)
+            scale_set = self._scale_set(
+                name, role, spec, args, net.app_subnet_ids[0], pool, ssh_public_key, rg, self.native.boots.get(role)
+            )
             self.native.scale_sets[role] = scale_set
             self.native.autoscale[role] = self._autoscale(name, role, spec, args, scale_set, rg)
 
@@ -287,8 +323,20 @@ class AzureAppTier(pulumi.ComponentResource):
         pool_id: pulumi.Input[str],
         ssh_key: pulumi.Input[str],
         rg: str,
+        boot: RoleBoot | None,
     ) -> compute.VirtualMachineScaleSet:
         placement = args.placement
+        release = args.release
+        health_path = release.roles[role].health_path if release else HEALTH_PATH
+        # The system identity stays (Entra SSH login); the role's own identity reads its release at boot.
+        identity = (
+            compute.VirtualMachineScaleSetIdentityArgs(
+                type=compute.ResourceIdentityType.SYSTEM_ASSIGNED_USER_ASSIGNED,
+                user_assigned_identities=[boot.identity.id],
+            )
+            if boot
+            else compute.VirtualMachineScaleSetIdentityArgs(type=compute.ResourceIdentityType.SYSTEM_ASSIGNED)
+        )
         return compute.VirtualMachineScaleSet(
             f"{name}-{role}",
             resource_group_name=rg,
@@ -298,7 +346,7 @@ class AzureAppTier(pulumi.ComponentResource):
             zones=["1", "2", "3"],
             zone_balance=True,
             overprovision=False,
-            identity=compute.VirtualMachineScaleSetIdentityArgs(type=compute.ResourceIdentityType.SYSTEM_ASSIGNED),
+            identity=identity,
             upgrade_policy=compute.UpgradePolicyArgs(
                 mode=compute.UpgradeMode.AUTOMATIC,
                 automatic_os_upgrade_policy=compute.AutomaticOSUpgradePolicyArgs(
@@ -325,6 +373,7 @@ class AzureAppTier(pulumi.ComponentResource):
                 os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
                     computer_name_prefix=f"{role}-",
                     admin_username=ADMIN_USER,
+                    custom_data=boot.custom_data if boot else None,  # base64 #cloud-config: secrets by name only
                     linux_configuration=compute.LinuxConfigurationArgs(
                         disable_password_authentication=True,
                         provision_vm_agent=True,
@@ -364,7 +413,7 @@ class AzureAppTier(pulumi.ComponentResource):
                             type="ApplicationHealthLinux",
                             type_handler_version="2.0",
                             auto_upgrade_minor_version=True,
-                            settings={"protocol": "https", "port": HTTPS_PORT, "requestPath": HEALTH_PATH},
+                            settings={"protocol": "https", "port": HTTPS_PORT, "requestPath": health_path},
                         ),
                         compute.VirtualMachineScaleSetExtensionArgs(
                             name="entra-ssh-login",
@@ -378,9 +427,105 @@ class AzureAppTier(pulumi.ComponentResource):
             ),
             tags=tags(placement, role=role),
             opts=pulumi.ResourceOptions(
-                parent=self, ignore_changes=["virtualMachineProfile.osProfile.linuxConfiguration.ssh"]
+                parent=self,
+                ignore_changes=["virtualMachineProfile.osProfile.linuxConfiguration.ssh"],
+                # A host boots only once it may read its secrets and artifact.
+                depends_on=[*boot.grants, *self.native.release_secrets.values()] if boot else [],
             ),
         )
+
+    def _release_secrets(
+        self, name: str, args: AppTierArgs, release: ReleaseArgs, keys: azure_keys.AzureKeysOutputs, rg: str
+    ) -> dict[str, keyvault.Secret]:
+        """Each release secret once in the platform's vault (which holds its key); the value comes from the
+        stack's secret config (encrypted in the state too), never from the custom data."""
+        vault_name = naming.key_vault_name(args.placement.prefix)
+        secrets: dict[str, keyvault.Secret] = {}
+        for role, delivery in release.roles.items():
+            for variable, value in delivery.secrets.items():
+                secret_name = azure_release.secret_name(role, variable)
+                if secret_name in secrets:
+                    continue  # the TLS pair, shared by both roles
+                secrets[secret_name] = keyvault.Secret(
+                    f"{name}-{secret_name}",
+                    resource_group_name=rg,
+                    vault_name=vault_name,
+                    secret_name=secret_name,
+                    properties=keyvault.SecretPropertiesArgs(
+                        value=value(),
+                        content_type="application/x-pem-file" if variable.startswith("TLS_") else "text/plain",
+                    ),
+                    # The TLS pair serves both roles.
+                    tags=tags(args.placement, role="api+docs" if variable.startswith("TLS_") else role),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        return secrets
+
+    def _boot(
+        self,
+        name: str,
+        role: str,
+        args: AppTierArgs,
+        release: ReleaseArgs,
+        keys: azure_keys.AzureKeysOutputs,
+        client: pulumi.Output[authorization.GetClientConfigResult],
+        rg: str,
+    ) -> RoleBoot:
+        """The role's identity, granted read on exactly its secrets and its one artifact blob, and its user data."""
+        placement = args.placement
+        child = pulumi.ResourceOptions(parent=self)
+        delivery = release.roles[role]
+        account = naming.storage_account_name(placement.prefix, "docs")
+        container, blob = azure_release.blob_location(role, delivery.artifact, account)
+        vault_name = naming.key_vault_name(placement.prefix)
+        identity = managedidentity.UserAssignedIdentity(
+            f"{name}-{role}-identity",
+            resource_group_name=rg,
+            location=placement.region,
+            resource_name_=f"{placement.prefix}-{role}-identity",
+            tags=tags(placement, role=role),
+            opts=child,
+        )
+        assert keys.vault_id is not None
+        grants = []
+        for variable in sorted(delivery.secrets):
+            secret_name = azure_release.secret_name(role, variable)
+            grants.append(
+                authorization.RoleAssignment(
+                    f"{name}-{role}-reads-{secret_name}",
+                    scope=pulumi.Output.concat(keys.vault_id, "/secrets/", secret_name),
+                    principal_id=identity.principal_id,
+                    principal_type="ServicePrincipal",
+                    role_definition_id=role_definition_id(client.subscription_id, ROLE_SECRETS_USER),
+                    description=f"{role} hosts read the release secret {secret_name}",
+                    opts=child,
+                )
+            )
+        grants.append(
+            authorization.RoleAssignment(
+                f"{name}-{role}-reads-artifact",
+                scope=pulumi.Output.concat(
+                    "/subscriptions/",
+                    client.subscription_id,
+                    f"/resourceGroups/{rg}/providers/Microsoft.Storage/storageAccounts/{account}",
+                    f"/blobServices/default/containers/{container}",
+                ),
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition_id(client.subscription_id, azure_release.ROLE_BLOB_DATA_READER),
+                condition=azure_release.blob_read_condition(container, blob),
+                condition_version="2.0",
+                description=f"{role} hosts read their release artifact {blob}",
+                opts=child,
+            )
+        )
+        def render(client_id: str) -> str:
+            document = azure_release.cloud_config(
+                release.render, role, vault_name, sorted(delivery.secrets), client_id, HTTPS_PORT
+            )
+            return base64.b64encode(document.encode()).decode()
+
+        return RoleBoot(identity=identity, grants=grants, custom_data=identity.client_id.apply(render))
 
     def _autoscale(
         self,

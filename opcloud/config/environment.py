@@ -435,6 +435,11 @@ class DatabaseCluster(ConfigModel):
     witness: str = Field(description="A third host running only an etcd member, so a single loss keeps quorum.")
     superuser_password: SecretRef
     replication_password: SecretRef
+    ca_certificate: SecretRef = Field(
+        description="The cluster CA (PEM), one per environment: etcd peers and clients (Patroni) present "
+        "certificates it signed, and accept no other."
+    )
+    ca_key: SecretRef = Field(description="The cluster CA's private key (PEM): signs each member's certificate.")
     synchronous: bool = Field(True, description="A commit returns once the standby has it: failover loses none.")
     ttl_seconds: int = Field(30, ge=9, le=300, description="How long a silent leader keeps its key.")
 
@@ -747,6 +752,8 @@ def artifact_store_problem(url: str, environment: Environment) -> str | None:
         return None
     if parts.scheme == "http":
         return f"{url!r}: plain http only to an address inside network.cidr"
+    if environment.cloud == "azure" and host.endswith(".blob.core.windows.net"):
+        return None  # a blob name carries no region: the app tier accepts only the stack's own documents account
     country = residency.country_of_host(host)
     if country is None:
         return f"cannot place {host} in a country: use an address in network.cidr or a known endpoint"

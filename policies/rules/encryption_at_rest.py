@@ -63,7 +63,7 @@ def encryption_at_rest(resource: ResourceView, stack: StackView) -> list[Verdict
         return [_flag_and_key(resource, flag, "kmsKeyId")]
     if t in res.BACKUP_VAULT:
         return [_flag_and_key(resource, None, "kmsKeyArn")]
-    if t in res.CLOUDTRAIL or t in res.LOG_GROUP:
+    if t in res.CLOUDTRAIL or t in res.LOG_GROUP or t in res.SECRETS_MANAGER_SECRET:
         return [_flag_and_key(resource, None, "kmsKeyId")]
     if t in res.AZ_STORAGE:
         if res.normalize_location(str(resource.get("encryption.keySource", ""))) != "microsoft.keyvault":

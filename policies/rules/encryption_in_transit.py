@@ -9,7 +9,6 @@ from opcloud.policies import azure_sql, iaas, iaas_listeners
 from opcloud.policies import resources as res
 from opcloud.policies.model import (
     A_8_24,
-    Enforcement,
     ResourceView,
     Severity,
     StackView,
@@ -275,8 +274,6 @@ PLAIN_HTTP_PORTS = (80, 8080)
     severity=Severity.MEDIUM,
     remediation="Give etcd https:// peer and client URLs with a cluster CA (ETCD_CERT_FILE, ETCD_PEER_CERT_FILE, "
     "client-cert-auth) and Patroni's etcd3 section protocol: https with that CA.",
-    # Advisory until etcd gets TLS (components/iaas/cluster.py): reported on every check, never hidden.
-    enforcement=Enforcement.ADVISORY,
     not_applicable={
         "aws": "RDS Multi-AZ replicates inside the service",
         "azure": "Flexible Server replicates inside the service",

@@ -136,6 +136,39 @@ def make_tls(directory: Path) -> Tls:
     return tls
 
 
+@dataclass(frozen=True)
+class ClusterCa:
+    certificate: Path
+    key: Path
+
+
+def make_cluster_ca(directory: Path) -> ClusterCa:
+    """The environment's etcd cluster CA, as an operator makes it once (any CA tool; here `cryptography`)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "opcloud test cluster CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(key, hashes.SHA256())
+    )
+    ca = ClusterCa(directory / "cluster-ca.crt", directory / "cluster-ca.key")
+    ca.certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    ca.key.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return ca
+
+
 @contextmanager
 def artifact_store(directory: Path, address: str) -> Iterator[str]:
     """Serve `directory` over HTTP on the bridge address; yields the base URL."""
@@ -187,12 +220,13 @@ def write_release_environment(
 ) -> Path:
     """Pulumi.release-test.yaml: vm1 and vm2 run the api, vm3 the docs (or `hosts`); the db host (never
     contacted here) is declared because every inventory has one."""
-    vm1, vm2, vm3 = net.vms[:3]
-    hosts = hosts or [
-        {"name": "api-1", "address": vm1.address, "roles": ["api"]},
-        {"name": "api-2", "address": vm2.address, "roles": ["api"]},
-        {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
-    ]
+    if hosts is None:
+        vm1, vm2, vm3 = net.vms[:3]
+        hosts = [
+            {"name": "api-1", "address": vm1.address, "roles": ["api"]},
+            {"name": "api-2", "address": vm2.address, "roles": ["api"]},
+            {"name": "docs-1", "address": vm3.address, "roles": ["docs"]},
+        ]
     db_hosts = db_hosts or [{"name": "db-1", "address": f"{net.prefix}.250", "roles": ["db"]}]
 
     def role(url_and_artifact: tuple[str, Artifact], command: str) -> dict[str, Any]:

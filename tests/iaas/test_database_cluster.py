@@ -16,7 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from tests.iaas.release_fixtures import SECRET_ENV, build_artifact, make_tls, write_release_environment
+from tests.iaas.release_fixtures import (
+    SECRET_ENV,
+    build_artifact,
+    make_cluster_ca,
+    make_tls,
+    write_release_environment,
+)
 from tests.servers.iaas_host import IaasHost, IaasNetwork
 
 SUPERUSER_ENV, REPLICATION_ENV = "OPCLOUD_TEST_PG_SUPERUSER", "OPCLOUD_TEST_PG_REPLICATION"
@@ -73,6 +79,7 @@ def test_failover_keeps_every_commit_and_fences_the_old_primary(
     monkeypatch.setenv(REPLICATION_ENV, "replication-pw-for-the-cluster-test")
     db_1, db_2, witness = net.vms
     artifact = build_artifact(tmp_path, "1.0.0")
+    ca = make_cluster_ca(tmp_path)
     env = write_release_environment(
         tmp_path, net, make_tls(tmp_path), ("http://10.214.0.1/a.tgz", artifact), ("http://10.214.0.1/a.tgz", artifact),
         hosts=[
@@ -86,6 +93,7 @@ def test_failover_keeps_every_commit_and_fences_the_old_primary(
         database_cluster={
             "hosts": ["db-1", "db-2"], "witness": "witness", "ttlSeconds": 10,
             "superuserPassword": {"env": SUPERUSER_ENV}, "replicationPassword": {"env": REPLICATION_ENV},
+            "caCertificate": {"file": str(ca.certificate)}, "caKey": {"file": str(ca.key)},
         },
     )  # fmt: skip
     # The encrypted iSCSI volume cannot be attached in this kernel: a bind mount stands in for its mount point.
@@ -99,6 +107,13 @@ def test_failover_keeps_every_commit_and_fences_the_old_primary(
         return "\n".join(vm.sh("journalctl -u patroni -u etcd --no-pager | tail -n 15", check=False) for vm in net.vms)
 
     eventually(lambda: role(db_1) == "primary" or role(db_2) == "primary", "a primary is elected", journal)
+    assert_etcd_tls_only(net)
+    ca_key = ca.key.read_bytes()
+    for index, vm in enumerate(net.vms, start=1):
+        # The CA key was in the step's RAM only: not in /run after it, not on any VM's disk (its overlay).
+        assert vm.sh("ls -A /run/opcloud/etcd").split() == ["ca.crt", "member.crt", "member.key"]
+        upper = net.work_root / f"vm{index}" / "upper"
+        assert not [p for p in upper.rglob("*") if p.is_file() and ca_key in p.read_bytes()]
     primary, standby = (db_1, db_2) if role(db_1) == "primary" else (db_2, db_1)
     eventually(lambda: role(standby) == "standby", "the standby is up", journal)
 
@@ -144,11 +159,29 @@ def test_failover_keeps_every_commit_and_fences_the_old_primary(
     # The old primary comes back: it lost its leader key, so it rejoins as a standby and refuses writes.
     net.restart(primary)
     primary.sh("mount --bind /srv/pgdata /srv/pgdata")
-    code, report = hosts("apply", str(env), "--host", primary_name(primary, db_1), "--step", "patroni")
+    # Its etcd key and certificate were in RAM: the apply after a reboot issues new ones, then starts Patroni.
+    name = primary_name(primary, db_1)
+    code, report = hosts("apply", str(env), "--host", name, "--step", "etcd", "--step", "patroni")
     assert code == 0, report
     eventually(lambda: role(primary) == "standby", "the old primary rejoins as a standby", journal)
     with connect(primary) as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("insert into commits values (-1)")
+
+
+def assert_etcd_tls_only(net: IaasNetwork) -> None:
+    """Every member answers etcd's client and peer ports over TLS only, and only to a client presenting a
+    certificate of the cluster CA. Asked from the witness: the members' firewalls admit only the members."""
+    witness = net.vms[2]
+    tls = "--http1.1 --cacert /run/opcloud/etcd/ca.crt"
+    member_cert = "--cert /run/opcloud/etcd/member.crt --key /run/opcloud/etcd/member.key"
+    for vm in net.vms:
+        for port in (2379, 2380):
+            url = f"{vm.address}:{port}/version"
+            assert "etcdserver" in witness.sh(f"curl -sS --max-time 5 {tls} {member_cert} https://{url}")
+            plain = witness.sh(f"curl -sS --max-time 5 http://{url}; echo rc=$?", check=False)
+            assert "etcdserver" not in plain, plain
+            anonymous = witness.sh(f"curl -sS --max-time 5 {tls} https://{url}; echo rc=$?", check=False)
+            assert "etcdserver" not in anonymous and "rc=0" not in anonymous, anonymous
 
 
 def primary_name(vm: IaasHost, db_1: IaasHost) -> str:

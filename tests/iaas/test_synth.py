@@ -276,6 +276,23 @@ def test_prod_has_a_standby_with_fenced_failover(stack: str) -> None:
         patroni = yaml.safe_load(steps[(name, "patroni")]["spec"]["files"][PATRONI])
         assert patroni["postgresql"]["data_dir"].startswith("/srv/pgdata/")  # on the encrypted volume
         assert "mountpoint -q /srv/pgdata" in steps[(name, "patroni")]["apply"]
+        # Patroni reaches etcd over TLS with the member's client certificate.
+        assert patroni["etcd3"]["protocol"] == "https"
+        assert (patroni["etcd3"]["cacert"], patroni["etcd3"]["cert"]) == (
+            "/run/opcloud/etcd/ca.crt",
+            "/run/opcloud/etcd/member.crt",
+        )
+    for name in members:
+        etcd = steps[(name, "etcd")]
+        # The cluster CA by reference only (its key signs on the member, in RAM), masked in the manifest.
+        assert etcd["secretRefs"] == {
+            "ETCD_CA_CERT": cluster.ca_certificate.model_dump(exclude_none=True),
+            "ETCD_CA_KEY": cluster.ca_key.model_dump(exclude_none=True),
+        }
+        assert etcd["secretConfig"] == "[secret]"
+        settings = etcd["spec"]["files"]["/etc/default/etcd"]
+        assert "ETCD_CLIENT_CERT_AUTH=true" in settings and "ETCD_PEER_CLIENT_CERT_AUTH=true" in settings
+        assert "http://" not in settings
 
 
 def test_single_primary_postgresql_where_there_is_no_cluster() -> None:

@@ -177,15 +177,16 @@ def test_a_release_without_tls_is_caught(synthesized: Synth) -> None:
     assert _status(manifest, "no-plaintext-listeners") == "violated"
 
 
-def test_etcd_plain_http_is_reported_and_tls_accepted(synthesized: Synth) -> None:
+def test_etcd_speaks_tls_and_plain_http_is_a_violation(synthesized: Synth) -> None:
     manifest = synthesized(PROD)
+    result = _results(manifest)["cluster-traffic-encrypted"]
+    assert result.status == "passed" and result.rule.enforcement == "mandatory"  # a violation now fails the check
+    for i, step in _steps(manifest, "etcd"):
+        files = {p: t.replace("https://", "http://") for p, t in step.inputs["spec"]["files"].items()}
+        manifest.resources[i] = replace(step, inputs={**step.inputs, "spec": {**step.inputs["spec"], "files": files}})
     result = _results(manifest)["cluster-traffic-encrypted"]
     assert result.status == "violated" and all("plain HTTP" in f.message for f in result.violations)
     assert len(result.violations) == len(_steps(manifest, "etcd"))
-    for i, step in _steps(manifest, "etcd"):
-        files = {p: t.replace("http://", "https://") for p, t in step.inputs["spec"]["files"].items()}
-        manifest.resources[i] = replace(step, inputs={**step.inputs, "spec": {**step.inputs["spec"], "files": files}})
-    assert _status(manifest, "cluster-traffic-encrypted") == "passed"
 
 
 def test_etcd_listening_beyond_its_member_address_is_caught(synthesized: Synth) -> None:
@@ -195,7 +196,7 @@ def test_etcd_listening_beyond_its_member_address_is_caught(synthesized: Synth) 
         manifest,
         "etcd",
         "/etc/default/etcd",
-        lambda t: t.replace("ETCD_LISTEN_CLIENT_URLS=http://", "ETCD_LISTEN_CLIENT_URLS=http://0.0.0.0:2379,http://"),
+        lambda t: t.replace("ETCD_LISTEN_CLIENT_URLS=https://", "ETCD_LISTEN_CLIENT_URLS=https://0.0.0.0:2379,https://"),
     )
     assert _status(manifest, "database-not-public") == "violated"
 

@@ -249,7 +249,8 @@ def test_each_role_is_assumable_only_by_the_service_that_needs_it(manifest: Mani
         assert [(s["Effect"], s["Action"]) for s in statements] == [("Allow", "sts:AssumeRole")], role.name
         trusted[role.name] = statements[0]["Principal"]
     assert trusted == {
-        "prozorro-sale-prod-app-host-role": {"Service": "ec2.amazonaws.com"},
+        "prozorro-sale-prod-app-api-host-role": {"Service": "ec2.amazonaws.com"},
+        "prozorro-sale-prod-app-docs-host-role": {"Service": "ec2.amazonaws.com"},
         "prozorro-sale-prod-audit-trail-role": {"Service": "cloudtrail.amazonaws.com"},
         "prozorro-sale-prod-backups-role": {"Service": "backup.amazonaws.com"},
         "prozorro-sale-prod-documents-replication-role": {"Service": "s3.amazonaws.com"},

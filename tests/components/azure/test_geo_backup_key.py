@@ -36,6 +36,8 @@ def germany_config() -> dict[str, Any]:
                 "geoRedundancy": "region",
                 "copyRegion": "germanynorth",
             },
+            # prokuria's release lives in prokuria's own store, which another platform may not read.
+            "opcloud:app": {k: v for k, v in config["opcloud:app"].items() if k != "release"},
         }
     )
     return config
