@@ -58,8 +58,9 @@ class CopyReport:
     resumed_parts: int = 0  # parts of interrupted uploads that were not sent again
     server_side: int = 0
     # Both: bytes proven and every carried property compared (sameobject); failures land in `failed`.
-    verified_in_transit: int = 0  # the target checked our MD5 of every byte it received; properties by a HEAD
+    verified_in_transit: int = 0  # the target checked a checksum we sent of every byte; properties by a HEAD
     verified_read_back: int = 0  # read back from the target, our SHA-256 and the properties compared
+    resent: int = 0  # read back different right after our write (damaged on the way) and sent again
     failed: list[Failure] = field(default_factory=list)
     refused: list[Failure] = field(default_factory=list)  # keys the target cannot hold faithfully: not written
     metadata_keys_mapped: list[str] = field(default_factory=list)  # renamed for the target, restored on return

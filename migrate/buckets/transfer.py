@@ -22,7 +22,6 @@ from opcloud.migrate.buckets.sameobject import Carried, carried, differences, he
 from opcloud.migrate.buckets.state import StateDB
 from opcloud.migrate.stores.base import (
     SHA256_KEY,
-    ContentCheckingStore,
     FetchStore,
     MultipartStore,
     ObjectInfo,
@@ -91,7 +90,6 @@ class Context:
     fetch_target: bool = field(init=False)
     multipart_target: bool = field(init=False)
     copy_target: bool = field(init=False)
-    checked_in_transit: bool = field(init=False)  # a successful write proves the bytes: no read-back needed
     properties: Carried = field(init=False)  # what this pair carries and compares besides key and bytes
 
     def __post_init__(self) -> None:
@@ -101,13 +99,6 @@ class Context:
         self.multipart_target = isinstance(self.target, MultipartStore)
         self.copy_target = (
             self.server_side and isinstance(self.target, ServerSideCopyStore) and self.target.can_copy_from(self.source)
-        )
-        # Server-side copies never pass our bytes through the target's check: those are always read back.
-        self.checked_in_transit = (
-            not self.read_back
-            and not self.copy_target
-            and isinstance(self.target, ContentCheckingStore)
-            and self.target.checks_content_md5
         )
 
 
@@ -199,9 +190,10 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo]:
+def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo, bool]:
     """Copy one object with its properties and record it in the state under the change `tag` (not yet verified);
-    returns our SHA-256 of its content and the source's info."""
+    returns our SHA-256 of its content, the source's info, and whether the target checked a checksum of the bytes
+    we sent (WriteResult.checked: a successful write proves them; server-side copies never pass through it)."""
     target = ctx.target
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
@@ -235,7 +227,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
         finally:
             ctx.buffers.release()
     ctx.state.record_copied(key, size, tag, sha, result.version)
-    return sha, info
+    return sha, info, result.checked and not ctx.copy_target
 
 
 def hash_stream(

@@ -40,9 +40,11 @@ class ObjectInfo:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The target's own view of an object just written: its `version` to detect later changes."""
+    """The target's own view of an object just written: its `version` to detect later changes, and whether the
+    service checked a checksum of the bytes we sent (a successful write then proves them: no read-back)."""
 
     version: str
+    checked: bool = False
 
 
 class StoreError(Exception):
@@ -142,15 +144,6 @@ class FetchStore(Protocol):
 
     def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
         """The object's info (with content type and metadata) and a stream of its bytes."""
-
-
-@runtime_checkable
-class ContentCheckingStore(Protocol):
-    """Optional: every write and part is sent with an MD5 we compute, and the service refuses the request when
-    the bytes it received do not match (Azure Put Blob and Put Block with Content-MD5). A write that succeeds
-    therefore proves the target holds exactly the bytes we hashed, without reading them back."""
-
-    checks_content_md5: bool
 
 
 @runtime_checkable

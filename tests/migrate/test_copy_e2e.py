@@ -29,8 +29,9 @@ def test_copy_between_backends_then_rerun_copies_nothing(src: str, dst: str, new
     first = engine.copy(source, target, options(tmp_path))
     assert first.ok, first.failed
     assert (first.copied, first.verified, first.listed) == (len(objects), len(objects), len(objects))
-    # Azure checks our MD5 of every write and block; every other target is read back.
-    in_transit = len(objects) if dst == "az" else 0
+    # Azure checks our MD5 of every block (large objects, through the SDK); obstore's single PUT sends none, and
+    # S3-compatible endpoints may ignore a checksum: every other object is read back.
+    in_transit = sum(len(data) > 5 * MIB for data, _, _ in objects.values()) if dst == "az" else 0
     assert (first.verified_in_transit, first.verified_read_back) == (in_transit, len(objects) - in_transit)
     if dst == "az":
         assert first.metadata_keys_mapped == ["tender-id", "x-kind"]

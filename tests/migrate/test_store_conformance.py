@@ -222,3 +222,23 @@ def test_gzip_encoded_objects_read_back_as_stored(store: Store) -> None:
     if isinstance(store, FetchStore):
         info, stream = store.fetch("z/doc.txt")
         assert (info.headers or {}).get("content-encoding") == "gzip" and stream.read() == data
+
+
+# Names object_store (the obstore data plane) cannot address: S3 holds them all (through boto3 for those names);
+# elsewhere each is held as it is or refused by name, never folded (object_store turns `dir/` into `dir`).
+UNADDRESSABLE_KEYS = ["a-first", "gap//key", "dir/", "dir", "dot/./x", "ctl\x01char", "z-last"]
+
+
+def test_names_object_store_cannot_address_are_carried_or_refused_by_name(store: Store, backend: str) -> None:
+    held = [key for key in UNADDRESSABLE_KEYS if store.features.keys.problem(key) is None]
+    if backend == "s3":
+        assert held == UNADDRESSABLE_KEYS
+    for number, key in enumerate(held):
+        put(store, key, f"object {number}".encode())
+    assert sorted(info.key for info in store.list()) == sorted(held)
+    for number, key in enumerate(held):
+        assert read(store, key) == f"object {number}".encode()
+        info = store.head(key)
+        assert info is not None and info.size == len(f"object {number}")
+    store.delete(held[1])
+    assert store.head(held[1]) is None
