@@ -14,7 +14,7 @@ import botocore.exceptions as bex
 import botocore.session
 from botocore.config import Config
 from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult, before_stop
 from opcloud.migrate.stores.keys import KeyRules
 from opcloud.migrate.stores.metakeys import S3_KEYS
 from opcloud.migrate.stores.url import StoreURL
@@ -95,16 +95,33 @@ class S3Store:
         except bex.BotoCoreError as error:
             raise ConnectionFailed(f"{self.url}: {type(error).__name__}") from None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+        if start_after is not None:
+            args["StartAfter"] = self._key(start_after)  # the service skips to the range: no pages before it
+        for page in self.client.get_paginator("list_objects_v2").paginate(**args):
             for item in page.get("Contents", []):
+                key = item["Key"][skip:]
+                if not before_stop(key, stop_before):
+                    return  # S3 lists in UTF-8 byte order: nothing further is in the range, no more pages
                 yield ObjectInfo(
-                    key=item["Key"][skip:],
+                    key=key,
                     size=int(item["Size"]),
                     version=item["ETag"].strip('"'),
                     modified=str(item.get("LastModified", "")),
                 )
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        skip = len(self.prefix)
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix), Delimiter=delimiter
+        )
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"][skip:]
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
