@@ -14,7 +14,6 @@ our MD5 and the service refuses a block whose bytes do not match.
 from __future__ import annotations
 
 import base64
-import builtins
 import contextlib
 import os
 import time
@@ -28,7 +27,7 @@ from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, Permi
 from obstore.store import AzureStore as _ObjectStore
 from opcloud.migrate.buckets.sameobject import CONTENT_MD5, WITHOUT_MD5, Features
 from opcloud.migrate.stores import objectstore
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult, after_start, before_stop
 from opcloud.migrate.stores.keys import KeyCodec, KeyRules
 from opcloud.migrate.stores.metakeys import AZURE_KEYS
 from opcloud.migrate.stores.url import StoreURL
@@ -208,11 +207,11 @@ class AzureStore:
             key = keys.decode(str(meta["path"])[skip:])
             if not key.startswith(prefix):
                 continue
-            if (start_after is not None and key <= start_after) or (stop_before is not None and key >= stop_before):
+            if not (after_start(key, start_after) and before_stop(key, stop_before)):
                 continue
             yield ObjectInfo(key=key, size=int(meta["size"]), version=objectstore.etag(meta))
 
-    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
         if delimiter != "/":
             raise StoreError("object_store lists by `/` only")
@@ -220,7 +219,7 @@ class AzureStore:
         folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
         prefixes, _ = objectstore.delimited(self.store, self.prefix + self.features.keys.encode(folder))
         found = (self.features.keys.decode(p[skip:]) + "/" for p in prefixes)
-        return sorted(p for p in found if p.startswith(prefix))
+        yield from sorted(p for p in found if p.startswith(prefix))
 
     def head(self, key: str) -> ObjectInfo | None:
         try:

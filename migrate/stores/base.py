@@ -5,6 +5,7 @@ give; what only some can do (server-side copy, resumable multipart uploads) is a
 engine checks with isinstance, so a backend never fakes a capability it does not have.
 
 Keys are always relative to the store's prefix and use `/` as separator.
+A key range is compared as Python compares str, which is the UTF-8 byte order S3 lists in.
 """
 
 from __future__ import annotations
@@ -47,6 +48,16 @@ class WriteResult:
     checked: bool = False
 
 
+def after_start(key: str, start_after: str | None) -> bool:
+    """`key` lies after the range's exclusive lower bound."""
+    return start_after is None or key > start_after
+
+
+def before_stop(key: str, stop_before: str | None) -> bool:
+    """`key` lies before the range's exclusive upper bound."""
+    return stop_before is None or key < stop_before
+
+
 class StoreError(Exception):
     """A store operation failed in a way retrying will not fix (missing object, refused request)."""
 
@@ -61,8 +72,17 @@ class Store(Protocol):
     def check(self) -> None:
         """Reach the store and fail with ConnectionFailed/InputError if it is missing or refuses us."""
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, as a stream (never all in memory)."""
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix` and lies strictly between `start_after` and `stop_before`
+        (both exclusive, None: unbounded), as a stream in ascending UTF-8 byte order of keys (never all in
+        memory). The bounds are pushed down to the service where it can (S3 StartAfter), so a key range is
+        listed without paging through the rest of the store."""
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        """The common prefixes one level below `prefix` (each ending with `delimiter`), ascending, as a delimiter
+        listing gives them: how the key space is split into ranges without listing every object."""
 
     def head(self, key: str) -> ObjectInfo | None:
         """One object's size, version, content type and metadata; None when it does not exist."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import obstore
 from obstore.exceptions import BaseError, InvalidPathError, NotFoundError
 from opcloud.migrate.stores.base import ObjectInfo, StoreError
+from opcloud.migrate.stores.keys import object_store_problem
 from opcloud.migrate.stores.metakeys import MetadataKeys
 
 if TYPE_CHECKING:
@@ -123,6 +124,14 @@ def get(store: ObjectStore, name: str, key: str, offset: int = 0, head: bool = F
         return obstore.get(store, name, options=options)  # type: ignore[arg-type]
     except (NotFoundError, FileNotFoundError):
         raise StoreError(f"{key}: not found") from None
+
+
+def offset_for(name: str) -> str | None:
+    """An offset object_store can take, at or before `name`: `name` cut back until object_store accepts it as a
+    path (it would read `a/` as `a`). Every name after `name` is still listed; the caller drops those between."""
+    while name and object_store_problem(name) is not None:
+        name = name[:-1]
+    return name or None
 
 
 def listing(store: ObjectStore, prefix: str, offset: str | None) -> Iterator[dict[str, Any]]:

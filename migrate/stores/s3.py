@@ -26,7 +26,7 @@ from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, Permi
 from obstore.store import S3Store as _ObjectStore
 from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features
 from opcloud.migrate.stores import objectstore
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
+from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult, after_start, before_stop
 from opcloud.migrate.stores.keys import KeyRules, object_store_problem
 from opcloud.migrate.stores.metakeys import S3_KEYS
 from opcloud.migrate.stores.url import StoreURL
@@ -184,12 +184,12 @@ class S3Store:
     def _list(self, prefix: str, start_after: str | None, stop_before: str | None) -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
         folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")  # object_store: whole segments
-        offset = self._key(start_after) if start_after is not None else None
+        offset = objectstore.offset_for(self._key(start_after)) if start_after is not None else None
         for meta in objectstore.listing(self.store, folder, offset):
             key = str(meta["path"])[skip:]
-            if stop_before is not None and key >= stop_before:
+            if not before_stop(key, stop_before):
                 return
-            if key.startswith(prefix):
+            if key.startswith(prefix) and after_start(key, start_after):
                 yield ObjectInfo(
                     key=key,
                     size=int(meta["size"]),
@@ -205,7 +205,7 @@ class S3Store:
         for page in self.client.get_paginator("list_objects_v2").paginate(**args):
             for item in page.get("Contents", []):
                 key = item["Key"][skip:]
-                if stop_before is not None and key >= stop_before:
+                if not before_stop(key, stop_before):
                     return
                 yield ObjectInfo(
                     key=key,
@@ -214,7 +214,7 @@ class S3Store:
                     modified=objectstore.s3_timestamp(item["LastModified"]),
                 )
 
-    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> builtins.list[str]:
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
         if delimiter != "/":
             raise StoreError("object_store lists by `/` only")
@@ -222,7 +222,7 @@ class S3Store:
         folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
         prefixes, _ = objectstore.delimited(self.store, folder)
         found = (p[skip:] + "/" for p in prefixes)
-        return sorted(p for p in found if p.startswith(prefix))
+        yield from sorted(p for p in found if p.startswith(prefix))
 
     def _addressable(self, key: str) -> bool:
         """Whether object_store can name the object; the rest (`a//b`, `x/`, `./`) go through boto3."""

@@ -10,6 +10,7 @@ large write resumes from it, and the next run removes partial files no upload ne
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import uuid
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
-from opcloud.migrate.stores.base import ObjectInfo, StoreError, WriteResult
+from opcloud.migrate.stores.base import ObjectInfo, StoreError, WriteResult, after_start, before_stop
 from opcloud.migrate.stores.keys import KeyRules
 
 META_DIR = ".opcloud-meta"
@@ -108,21 +109,49 @@ class TreeStore:
         if not self.fs.exists_dir(self.root):
             raise InputError(f"directory {self.root!r} does not exist at {self.url}")
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def _sorted_entries(self, relative: str) -> builtins.list[tuple[str, Entry]]:
+        """One directory's entries as (key, entry), a directory's key ending in `/`, in the byte order of keys:
+        then a depth-first walk yields keys in order (`a.b` < `a/x` < `a0`). One directory is held in memory."""
+        entries = []
+        for entry in self.fs.scandir(self._path(relative) if relative else self.root):
+            if not relative and entry.name in _RESERVED:
+                continue
+            entries.append((f"{relative}{entry.name}{'/' if entry.is_dir else ''}", entry))
+        entries.sort(key=lambda pair: pair[0])
+        return entries
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
         if not self.fs.exists_dir(self.root):
             return  # a target tree a dry run found missing: nothing there yet
-        stack = [""]
+        stack: builtins.list[Iterator[tuple[str, Entry]]] = [iter(self._sorted_entries(""))]
         while stack:
-            relative = stack.pop()
-            for entry in self.fs.scandir(self._path(relative) if relative else self.root):
-                key = f"{relative}{entry.name}"
-                if not relative and entry.name in _RESERVED:
-                    continue
-                if entry.is_dir:
-                    if (key + "/").startswith(prefix) or prefix.startswith(key + "/"):
-                        stack.append(key + "/")
-                elif key.startswith(prefix):
-                    yield ObjectInfo(key=key, size=entry.size, version=entry.version)
+            pair = next(stack[-1], None)
+            if pair is None:
+                stack.pop()
+                continue
+            key, entry = pair
+            if not before_stop(key, stop_before):
+                return  # every later key, in this folder or under it, is past the range
+            if entry.is_dir:
+                wanted = key.startswith(prefix) or prefix.startswith(key)
+                # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
+                skipped = start_after is not None and key < start_after and not start_after.startswith(key)
+                if wanted and not skipped:
+                    stack.append(iter(self._sorted_entries(key)))
+            elif key.startswith(prefix) and after_start(key, start_after):
+                yield ObjectInfo(key=key, size=entry.size, version=entry.version)
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        if delimiter != "/":
+            raise StoreError(f"a directory tree splits keys at '/' only, not at {delimiter!r}")
+        folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
+        if not self.fs.exists_dir(self._path(folder) if folder else self.root):
+            return
+        for key, entry in self._sorted_entries(folder):
+            if entry.is_dir and key.startswith(prefix):
+                yield key
 
     def _read_meta(self, key: str) -> dict[str, object]:
         try:

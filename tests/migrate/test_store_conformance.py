@@ -242,3 +242,47 @@ def test_names_object_store_cannot_address_are_carried_or_refused_by_name(store:
         assert info is not None and info.size == len(f"object {number}")
     store.delete(held[1])
     assert store.head(held[1]) is None
+
+
+# -- key ranges and delimiter listings (issue 17): what a shard lists ------------------------------------------
+
+# `.` (0x2E) < `/` (0x2F) < `0` (0x30): a tree walked folder by folder must still give byte order.
+RANGE_KEYS = ["a-1", "a.b", "a/x", "a/y/z", "a0", "b", "c/d/e", "z", "é/1"]
+
+
+def test_listing_is_in_byte_order_and_ranges_are_exclusive(store: Store) -> None:
+    for key in reversed(RANGE_KEYS):
+        put(store, key, key.encode())
+    assert [info.key for info in store.list()] == sorted(RANGE_KEYS, key=str.encode) == RANGE_KEYS
+
+    def listed(prefix: str = "", start_after: str | None = None, stop_before: str | None = None) -> list[str]:
+        return [info.key for info in store.list(prefix, start_after=start_after, stop_before=stop_before)]
+
+    assert listed(start_after="a/x", stop_before="b") == ["a/y/z", "a0"]  # both bounds exclusive
+    assert listed(start_after="a/", stop_before="a/y/z") == ["a/x"]  # bounds need not be keys
+    assert listed(start_after="a0") == ["b", "c/d/e", "z", "é/1"]
+    assert listed(stop_before="a/") == ["a-1", "a.b"]
+    assert listed("a/", start_after="a/x") == ["a/y/z"]
+    assert listed("b", stop_before="b/c") == ["b"]
+    assert listed(start_after="é/1") == [] and listed(stop_before="a-1") == []
+
+
+def test_ranges_of_tricky_keys_hold_exactly_the_keys_between_their_bounds(store: Store) -> None:
+    """Encoded names (Azure) sort differently from the keys: a range still holds exactly its keys."""
+    held = [key for key in TRICKY_KEYS if store.features.keys.problem(key) is None]
+    for key in held:
+        put(store, key, b"x")
+    bounds = sorted(held)
+    for low, high in [(None, bounds[3]), (bounds[1], bounds[6]), (bounds[5], None), ("docs", "docs0"), ("d", "t")]:
+        expected = {key for key in held if (low is None or key > low) and (high is None or key < high)}
+        assert {info.key for info in store.list(start_after=low, stop_before=high)} == expected, (low, high)
+
+
+def test_delimiter_listing_gives_the_folders_one_level_down(store: Store) -> None:
+    for key in ["a/1", "a/b/2", "a/b/c/3", "b/4", "c", "d/e/f", "d.txt"]:
+        put(store, key, b"x")
+    assert list(store.list_prefixes()) == ["a/", "b/", "d/"]
+    assert list(store.list_prefixes("a/")) == ["a/b/"]
+    assert list(store.list_prefixes("a/b/")) == ["a/b/c/"]
+    assert list(store.list_prefixes("d")) == ["d/"]
+    assert list(store.list_prefixes("b/")) == [] and list(store.list_prefixes("nothing/")) == []
