@@ -190,10 +190,10 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo, bool]:
+def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo, str | None]:
     """Copy one object with its properties and record it in the state under the change `tag` (not yet verified);
-    returns our SHA-256 of its content, the source's info, and whether the target checked a checksum of the bytes
-    we sent (WriteResult.checked: a successful write proves them; server-side copies never pass through it)."""
+    returns our SHA-256 of its content, the source's info, and the proof the write gave of the bytes
+    (WriteResult.proof; None for server-side copies, whose bytes never pass through us: read back)."""
     target = ctx.target
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
@@ -227,7 +227,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
         finally:
             ctx.buffers.release()
     ctx.state.record_copied(key, size, tag, sha, result.version)
-    return sha, info, result.checked and not ctx.copy_target
+    return sha, info, None if ctx.copy_target else result.proof
 
 
 def hash_stream(

@@ -27,7 +27,15 @@ from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, Permi
 from obstore.store import AzureStore as _ObjectStore
 from opcloud.migrate.buckets.sameobject import CONTENT_MD5, WITHOUT_MD5, Features
 from opcloud.migrate.stores import objectstore
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult, after_start, before_stop
+from opcloud.migrate.stores.base import (
+    TARGET_CHECKED,
+    ObjectInfo,
+    Store,
+    StoreError,
+    WriteResult,
+    after_start,
+    before_stop,
+)
 from opcloud.migrate.stores.keys import KeyCodec, KeyRules
 from opcloud.migrate.stores.metakeys import AZURE_KEYS
 from opcloud.migrate.stores.url import StoreURL
@@ -320,7 +328,7 @@ class AzureStore:
                 raise StoreError(f"{key}: staged blocks are gone; the upload restarts") from None
             raise
         # Every block was checked against our MD5 when it was staged: the committed blob holds our bytes.
-        return WriteResult(version=str(reply["etag"]).strip('"'), checked=True)
+        return WriteResult(version=str(reply["etag"]).strip('"'), proof=TARGET_CHECKED)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError

@@ -39,13 +39,18 @@ class ObjectInfo:
     modified: str = ""
 
 
+# How a write proves its bytes without reading them back (WriteResult.proof; None: it does not, read back).
+TARGET_CHECKED = "target-checked"  # the service checked a checksum we sent of every byte (and would refuse)
+HASHED_WHILE_WRITTEN = "hashed-while-written"  # a file tree: our SHA-256 of the bytes as they went to the file
+
+
 @dataclass(frozen=True)
 class WriteResult:
-    """The target's own view of an object just written: its `version` to detect later changes, and whether the
-    service checked a checksum of the bytes we sent (a successful write then proves them: no read-back)."""
+    """The target's own view of an object just written: its `version` to detect later changes, and the proof
+    the write itself gives of its bytes (TARGET_CHECKED, HASHED_WHILE_WRITTEN, or None: read it back)."""
 
     version: str
-    checked: bool = False
+    proof: str | None = None
 
 
 def after_start(key: str, start_after: str | None) -> bool:

@@ -26,7 +26,15 @@ from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, Permi
 from obstore.store import S3Store as _ObjectStore
 from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features
 from opcloud.migrate.stores import objectstore
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult, after_start, before_stop
+from opcloud.migrate.stores.base import (
+    TARGET_CHECKED,
+    ObjectInfo,
+    Store,
+    StoreError,
+    WriteResult,
+    after_start,
+    before_stop,
+)
 from opcloud.migrate.stores.keys import KeyRules, object_store_problem
 from opcloud.migrate.stores.metakeys import S3_KEYS
 from opcloud.migrate.stores.url import StoreURL
@@ -275,7 +283,8 @@ class S3Store:
             attributes=objectstore.attributes(content_type, metadata, headers, S3_KEYS),
             use_multipart=False,
         )
-        return WriteResult(version=str(reply["e_tag"] or "").strip('"'), checked=self.checks_content_sha256)
+        proof = TARGET_CHECKED if self.checks_content_sha256 else None
+        return WriteResult(version=str(reply["e_tag"] or "").strip('"'), proof=proof)
 
     def delete(self, key: str) -> None:
         if not self._addressable(key):

@@ -18,7 +18,6 @@ class DroppingProxy:
         self.upstream_port, self.after, self.remaining, self.corrupt = upstream_port, after, drops, corrupt
         self.dropped = 0
         self.corrupted = 0
-        self.from_client: list[bytes] = []  # what clients sent, chunk by chunk (to count requests)
         self._lock = threading.Lock()
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._server.getsockname()[1])
@@ -47,8 +46,6 @@ class DroppingProxy:
                     if not data:
                         break
                     with self._lock:
-                        if src is client:
-                            self.from_client.append(data)
                         moved[0] += len(data)
                         hit = moved[0] > self.after and self.remaining > 0
                         if hit and self.corrupt and (src is not client or flipped[0]):
