@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
+from stat import S_ISDIR
 from typing import BinaryIO
 
 from opcloud.migrate.stores.tree import Entry, TreeStore
@@ -28,9 +29,13 @@ class LocalFileSystem:
     def stat(self, path: str) -> Entry | None:
         try:
             stat = os.stat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return Entry(os.path.basename(path), os.path.isdir(path), stat.st_size, str(stat.st_mtime_ns))
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return None  # no such file can exist
+            raise
+        return Entry(os.path.basename(path), S_ISDIR(stat.st_mode), stat.st_size, str(stat.st_mtime_ns))
 
     def open_read(self, path: str, offset: int) -> BinaryIO:
         handle = open(path, "rb")  # noqa: SIM115 - the caller closes it

@@ -100,7 +100,8 @@ class TreeStore:
         self.root = root.rstrip("/") or "/"
         self.features = tree_features(self.root)
         self._partial_dir_made = False  # made on the first write, not checked again per object (a round trip)
-        self._attributes = isinstance(fs, PropertiesFileSystem)
+        # Found once: isinstance against a runtime-checkable Protocol is slow per object.
+        self._attributes: PropertiesFileSystem | None = fs if isinstance(fs, PropertiesFileSystem) else None
         self._sidecars: bool | None = None  # whether ROOT/.opcloud-meta exists: found on first need
 
     def _path(self, *parts: str) -> str:
@@ -108,6 +109,11 @@ class TreeStore:
 
     def _meta_path(self, key: str) -> str:
         return self._path(META_DIR, key)
+
+    def _check_path(self, key: str) -> None:
+        """For reads: the key names a path inside the root (a full check of what the tree holds is for writes)."""
+        if "\0" in key or any(segment in ("", ".", "..") for segment in key.split("/")):
+            raise StoreError(f"key {key!r} cannot be stored as a file path: an empty, `.` or `..` segment, or NUL")
 
     def _check(self, key: str) -> None:
         problem = self.features.keys.problem(key)
@@ -192,9 +198,8 @@ class TreeStore:
 
     def _read_meta(self, key: str) -> dict[str, object]:
         """The properties of `key`: from its extended attribute, else from its sidecar; {} when it has none."""
-        if self._attributes:
-            assert isinstance(self.fs, PropertiesFileSystem)
-            raw = self.fs.get_properties(self._path(key))
+        if self._attributes is not None:
+            raw = self._attributes.get_properties(self._path(key))
             if raw is not None:
                 return self._parse(raw)
         if not self._has_sidecars():
@@ -206,7 +211,7 @@ class TreeStore:
             return {}
 
     def head(self, key: str) -> ObjectInfo | None:
-        self._check(key)
+        self._check_path(key)
         entry = self.fs.stat(self._path(key))
         if entry is None or entry.is_dir:
             return None
@@ -226,7 +231,7 @@ class TreeStore:
         )
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
-        self._check(key)
+        self._check_path(key)
         try:
             return self.fs.open_read(self._path(key), offset)
         except FileNotFoundError:
@@ -248,11 +253,10 @@ class TreeStore:
         system holds one (set before the rename, so the file appears with them), else in a sidecar."""
         target = self._path(key)
         properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
-        if self._attributes:
-            assert isinstance(self.fs, PropertiesFileSystem)
+        if self._attributes is not None:
             entry = self.fs.stat(partial)  # its mtime, kept by the rename: the version the properties describe
             blob = json.dumps({**properties, "version": entry.version if entry else ""}).encode()
-            if entry is not None and self.fs.set_properties(partial, blob):
+            if entry is not None and self._attributes.set_properties(partial, blob):
                 self._makedirs_for(target)
                 self.fs.rename(partial, target)
                 if self._has_sidecars():  # one from an earlier write would describe an older file
