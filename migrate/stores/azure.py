@@ -261,7 +261,7 @@ class AzureStore:
             self.store,
             self._name(key),
             objectstore.body(data, size, key),
-            attributes=objectstore.attributes(content_type, metadata, headers, AZURE_KEYS),  # type: ignore[arg-type]
+            attributes=objectstore.attributes(content_type, metadata, headers, AZURE_KEYS),
             use_multipart=False,
         )
         return WriteResult(version=str(reply["e_tag"] or "").strip('"'))

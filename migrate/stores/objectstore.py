@@ -77,7 +77,7 @@ class Reader:
     """File-like view (read(n)) of a GET's body, fetched chunk by chunk by the Rust side."""
 
     def __init__(self, result: GetResult) -> None:
-        self._chunks = iter(result.stream(min_chunk_size=READ_CHUNK))
+        self._chunks: Iterator[bytes] = iter(result.stream(min_chunk_size=READ_CHUNK))
         self._buffer = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:

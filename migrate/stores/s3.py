@@ -94,24 +94,31 @@ class S3Store:
             keys=KeyRules(max_bytes=_MAX_KEY_BYTES - len(self.prefix.encode())),
             listing_sees_metadata_changes=True,  # LastModified changes on a metadata-only copy
         )
-        # Only AWS is known to refuse a body that does not match the checksum we send (moto accepts any).
-        self.checks_content_sha256 = self.endpoint is None
-        config: dict[str, Any] = {"region": self.region or os.environ.get("AWS_REGION") or "us-east-1"}
-        client = dict(_CLIENT)
+        # Every PUT carries x-amz-checksum-sha256, but only AWS is known to refuse a body that does not match it
+        # (moto accepts any): elsewhere, including an endpoint set in the environment, objects are read back.
+        from_env = next((value for name, value in os.environ.items() if name.startswith("AWS_ENDPOINT")), None)
+        self.checks_content_sha256 = self.endpoint is None and from_env is None
+        # The checksum of single PUTs; multipart parts and copies go through boto3.
+        config: dict[str, Any] = {
+            "region": self.region or os.environ.get("AWS_REGION") or "us-east-1",
+            "checksum_algorithm": "sha256",
+        }
+        client = {**_CLIENT, "allow_http": (self.endpoint or from_env or "").startswith("http://")}
         if self.endpoint:
             if not self.endpoint.startswith(("http://", "https://")):
                 raise InputError(f"bad S3 endpoint in {self.url}: it must start with http:// or https://")
             config.update(endpoint=self.endpoint, virtual_hosted_style_request=False)
-            client["allow_http"] = self.endpoint.startswith("http://")
-        else:
-            config["checksum_algorithm"] = "sha256"
         self._session: Any = None
         provider = None
         if _uses_profiles(self.profile):
             provider = self._profile_credentials()
         try:
             self.store = _ObjectStore(
-                self.bucket, config=config, client_options=client, retry_config=_RETRY, credential_provider=provider
+                self.bucket,
+                config=config,  # type: ignore[arg-type]
+                client_options=client,  # type: ignore[arg-type]
+                retry_config=_RETRY,  # type: ignore[arg-type]
+                credential_provider=provider,
             )
         except (BaseError, ValueError) as error:
             raise InputError(f"bad S3 settings in {self.url}: {objectstore.describe_error(error)}") from None

@@ -3,12 +3,11 @@ The list requests are counted by the real S3 server itself (moto's request recor
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 
 from opcloud.migrate.stores.registry import open_store
 
+from tests.migrate.motorecorder import recorded
 from tests.servers.s3 import S3Server
 
 KEYS = [f"docs/{number:05d}" for number in range(1100)]  # more than one 1,000-key page
@@ -16,21 +15,7 @@ KEYS = [f"docs/{number:05d}" for number in range(1100)]  # more than one 1,000-k
 
 def _list_requests(s3_server: S3Server, bucket: str, action: Callable[[], object]) -> int:
     """How many list requests for `bucket` moto received while `action` ran."""
-
-    def call(verb: str) -> bytes:
-        method = "GET" if verb == "download-recording" else "POST"
-        request = urllib.request.Request(f"{s3_server.endpoint}/moto-api/recorder/{verb}", method=method)
-        with urllib.request.urlopen(request) as reply:
-            return bytes(reply.read())
-
-    call("reset-recording")
-    call("start-recording")
-    try:
-        action()
-    finally:
-        call("stop-recording")
-    recorded = [json.loads(line) for line in call("download-recording").decode().splitlines() if line.strip()]
-    return sum(f"/{bucket}?" in r["url"] and "list-type=2" in r["url"] for r in recorded)
+    return sum(f"/{bucket}?" in r["url"] and "list-type=2" in r["url"] for r in recorded(s3_server, action))
 
 
 def test_a_range_is_listed_from_its_start_and_stops_at_its_end(s3_server: S3Server, s3_bucket: str) -> None:
