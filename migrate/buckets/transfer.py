@@ -25,6 +25,7 @@ from opcloud.migrate.stores.base import (
     FetchStore,
     MultipartStore,
     ObjectInfo,
+    ObjectMissing,
     ServerSideCopyStore,
     Store,
     StoreError,
@@ -174,7 +175,7 @@ def fetch(store: Store, key: str, one_request: bool) -> tuple[ObjectInfo | None,
         assert isinstance(store, FetchStore)
         try:
             return store.fetch(key)
-        except StoreError:
+        except ObjectMissing:
             return None, None
     info = store.head(key)
     return (info, store.open(key)) if info is not None else (None, None)

@@ -30,6 +30,7 @@ from opcloud.migrate.stores import objectstore
 from opcloud.migrate.stores.base import (
     TARGET_CHECKED,
     ObjectInfo,
+    ObjectMissing,
     Store,
     StoreError,
     WriteResult,
@@ -203,7 +204,6 @@ class AzureStore:
         """Keys under `prefix` with start_after < key < stop_before. The service lists encoded names: their
         order is not the keys' where the encoding changed a character, so the bounds are applied to the decoded
         keys, and only the part of `start_after` no encoding touches is pushed down to the service."""
-        skip = len(self.prefix)
         keys = self.features.keys
         # Encoding depends on where a character stands in its segment: list from the last whole segment.
         folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
@@ -211,13 +211,30 @@ class AzureStore:
         if start_after:
             safe = _unencoded_head(start_after)
             offset = self.prefix + safe if safe else None
-        for meta in objectstore.listing(self.store, self.prefix + keys.encode(folder), offset):
-            key = keys.decode(str(meta["path"])[skip:])
-            if not key.startswith(prefix):
-                continue
-            if not (after_start(key, start_after) and before_stop(key, stop_before)):
-                continue
-            yield ObjectInfo(key=key, size=int(meta["size"]), version=objectstore.etag(meta))
+        listed: list[tuple[str, int, str]] = []  # only the last entry: where the SDK's listing takes over
+        try:
+            for meta in objectstore.listing(self.store, self.prefix + keys.encode(folder), offset):
+                listed[:] = [(str(meta["path"]), int(meta["size"]), objectstore.etag(meta))]
+                yield from self._selected(listed[0], prefix, start_after, stop_before)
+            return
+        except objectstore.Unaddressable:
+            pass
+        # A blob name object_store cannot address (`a//b`): the rest of the listing through the SDK, so the blob is
+        # listed (and named when it cannot be read) instead of ending the whole listing.
+        last = listed[0][0] if listed else None
+        container = self.service.get_container_client(self.container_name)
+        for blob in container.list_blobs(name_starts_with=self.prefix + keys.encode(folder)):
+            if last is None or blob.name > last:
+                entry = (str(blob.name), int(blob.size), str(blob.etag).strip('"'))
+                yield from self._selected(entry, prefix, start_after, stop_before)
+
+    def _selected(
+        self, entry: tuple[str, int, str], prefix: str, start_after: str | None, stop_before: str | None
+    ) -> Iterator[ObjectInfo]:
+        """The listed blob (name, size, ETag) as an object, when its decoded key is in the range asked for."""
+        key = self.features.keys.decode(entry[0][len(self.prefix) :])
+        if key.startswith(prefix) and after_start(key, start_after) and before_stop(key, stop_before):
+            yield ObjectInfo(key=key, size=entry[1], version=entry[2])
 
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
@@ -232,13 +249,13 @@ class AzureStore:
     def head(self, key: str) -> ObjectInfo | None:
         try:
             return self._info(key, objectstore.get(self.store, self._name(key), key, head=True))
-        except StoreError:
+        except ObjectMissing:
             return None
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         try:
             result = objectstore.get(self.store, self._name(key), key, offset=offset)
-        except StoreError:
+        except ObjectMissing:
             raise StoreError(f"{key}: no longer in the source") from None
         return objectstore.Reader(result)  # type: ignore[return-value]
 

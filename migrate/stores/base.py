@@ -67,6 +67,10 @@ class StoreError(Exception):
     """A store operation failed in a way retrying will not fix (missing object, refused request)."""
 
 
+class ObjectMissing(StoreError):
+    """The object is not there (FetchStore.fetch): as against one the store cannot read, which is a StoreError."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """The core every backend implements."""

@@ -1,8 +1,9 @@
 """The data plane shared by the S3 and Azure stores: obstore (Rust object_store) for listing, GET, ranged reads,
 HEAD (a GET with `head`) and single-request PUTs. No SDK is imported here.
 
-object_store addresses objects by `Path`: a key it cannot name is refused by name before anything is written
-(KeyRules.object_store_paths); a source holding one fails its listing with one line naming it.
+object_store addresses objects by `Path`: a listing that meets a name it cannot address raises Unaddressable
+(S3 goes on through boto3; elsewhere it stops with one line naming it), and such keys are refused by name before
+anything is written where the store has no other way (KeyRules.object_store_paths).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import obstore
-from obstore.exceptions import BaseError, InvalidPathError, NotFoundError
-from opcloud.migrate.stores.base import ObjectInfo, StoreError
+from obstore.exceptions import InvalidPathError, NotFoundError
+from opcloud.migrate.stores.base import ObjectInfo, ObjectMissing, StoreError
 from opcloud.migrate.stores.keys import object_store_problem
 from opcloud.migrate.stores.metakeys import MetadataKeys
 
@@ -114,7 +115,11 @@ def body(data: BinaryIO, size: int, key: str) -> bytes | memoryview:
 
 
 def get(store: ObjectStore, name: str, key: str, offset: int = 0, head: bool = False) -> GetResult:
-    """A GET (from `offset`, or only the head); a missing object is a StoreError naming `key`."""
+    """A GET (from `offset`, or only the head); a missing object, or one object_store cannot name, is a StoreError
+    naming `key` (not retried)."""
+    problem = object_store_problem(name)
+    if problem is not None:
+        raise StoreError(f"{key}: cannot be read through the data plane: {problem}")
     options: dict[str, Any] = {}
     if head:
         options["head"] = True
@@ -123,7 +128,7 @@ def get(store: ObjectStore, name: str, key: str, offset: int = 0, head: bool = F
     try:
         return obstore.get(store, name, options=options)  # type: ignore[arg-type]
     except (NotFoundError, FileNotFoundError):
-        raise StoreError(f"{key}: not found") from None
+        raise ObjectMissing(f"{key}: not found") from None
 
 
 def offset_for(name: str) -> str | None:
@@ -157,5 +162,3 @@ def describe_error(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:300]
 
-
-__all__ = ["BaseError", "NotFoundError"]

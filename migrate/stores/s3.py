@@ -29,6 +29,7 @@ from opcloud.migrate.stores import objectstore
 from opcloud.migrate.stores.base import (
     TARGET_CHECKED,
     ObjectInfo,
+    ObjectMissing,
     Store,
     StoreError,
     WriteResult,
@@ -248,7 +249,7 @@ class S3Store:
             return self._sdk_head(key)
         try:
             result = objectstore.get(self.store, self._key(key), key, head=True)
-        except StoreError:
+        except ObjectMissing:
             return None
         return objectstore.info(key, result.meta, result.attributes, S3_KEYS)
 
@@ -257,7 +258,7 @@ class S3Store:
             return self._sdk_get(key, offset)[1]
         try:
             result = objectstore.get(self.store, self._key(key), key, offset=offset)
-        except StoreError:
+        except ObjectMissing:
             raise StoreError(f"{key}: no longer in the source") from None
         return objectstore.Reader(result)  # type: ignore[return-value]
 
@@ -322,7 +323,7 @@ class S3Store:
             reply = self.client.get_object(**args)
         except _client_error() as error:
             if _code(error) in ("NoSuchKey", "404"):
-                raise StoreError(f"{key}: not found") from None
+                raise ObjectMissing(f"{key}: not found") from None
             raise
         return self._sdk_info(key, reply), reply["Body"]
 
