@@ -39,7 +39,7 @@ def copy_report(data: dict[str, Any]) -> None:
         in_transit = str(data["verifiedInTransit"])
         table.add_row("verified: the target checked our checksum of every byte (properties by HEAD)", in_transit, "")
         on_write = str(data["verifiedOnWrite"])
-        table.add_row("verified: hashed as written to the file, not read back (properties by stat)", on_write, "")
+        table.add_row("verified: hashed as written to the file, not read back (properties by HEAD)", on_write, "")
         table.add_row("verified: read back (SHA-256 and properties)", str(data["verifiedReadBack"]), "")
         if data["resent"]:
             table.add_row("sent again (read back different right after the write)", str(data["resent"]), "")
