@@ -241,9 +241,15 @@ class AzureStore:
         if delimiter != "/":
             raise StoreError("object_store lists by `/` only")
         skip = len(self.prefix)
-        folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
-        prefixes, _ = objectstore.delimited(self.store, self.prefix + self.features.keys.encode(folder))
-        found = (self.features.keys.decode(p[skip:]) + "/" for p in prefixes)
+        keys = self.features.keys
+        folder = self.prefix + keys.encode(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
+        try:
+            names = [p + "/" for p in objectstore.delimited(self.store, folder)[0]]
+        except objectstore.Unaddressable:  # a blob named `a//b` there: the SDK lists it
+            container = self.service.get_container_client(self.container_name)
+            walked = container.walk_blobs(name_starts_with=folder, delimiter="/")
+            names = [str(item.name) for item in walked if str(item.name).endswith("/")]
+        found = (keys.decode(name[skip:].removesuffix("/")) + "/" for name in names)
         yield from sorted(p for p in found if p.startswith(prefix))
 
     def head(self, key: str) -> ObjectInfo | None:

@@ -152,8 +152,12 @@ def listing(store: ObjectStore, prefix: str, offset: str | None) -> Iterator[dic
 
 
 def delimited(store: ObjectStore, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """The common prefixes and the objects directly under the path `prefix` (delimiter `/`)."""
-    result = obstore.list_with_delimiter(store, prefix or None)
+    """The common prefixes and the objects directly under the path `prefix` (delimiter `/`); Unaddressable when
+    a name there (or `prefix` itself) is one object_store cannot address."""
+    try:
+        result = obstore.list_with_delimiter(store, prefix or None)
+    except (InvalidPathError, ValueError) as error:
+        raise Unaddressable(f"delimiter listing stopped: {str(error).splitlines()[0]}") from None
     return [str(p) for p in result["common_prefixes"]], list(result["objects"])  # type: ignore[arg-type]
 
 

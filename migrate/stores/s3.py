@@ -236,8 +236,13 @@ class S3Store:
             raise StoreError("object_store lists by `/` only")
         skip = len(self.prefix)
         folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
-        prefixes, _ = objectstore.delimited(self.store, folder)
-        found = (p[skip:] + "/" for p in prefixes)
+        try:
+            found = [p[skip:] + "/" for p in objectstore.delimited(self.store, folder)[0]]
+        except objectstore.Unaddressable:  # `a//b` or `x/./y` there: S3 holds it, boto3 lists it
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder, Delimiter="/"
+            )
+            found = [p["Prefix"][skip:] for page in pages for p in page.get("CommonPrefixes", [])]
         yield from sorted(p for p in found if p.startswith(prefix))
 
     def _addressable(self, key: str) -> bool:

@@ -240,8 +240,12 @@ def test_names_object_store_cannot_address_are_carried_or_refused_by_name(store:
         assert read(store, key) == f"object {number}".encode()
         info = store.head(key)
         assert info is not None and info.size == len(f"object {number}")
-    store.delete(held[1])
+    store.delete(held[1])  # gap//key on S3
     assert store.head(held[1]) is None
+    folders = {"gap/", "dir/", "dot/"} & {key.split("/")[0] + "/" for key in held[2:] if "/" in key}
+    assert list(store.list_prefixes()) == sorted(folders)  # a delimiter listing of those names, too
+    if "dot/./x" in held:
+        assert list(store.list_prefixes("dot/")) == ["dot/./"]
 
 
 # -- key ranges and delimiter listings (issue 17): what a shard lists ------------------------------------------
