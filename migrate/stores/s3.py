@@ -2,13 +2,14 @@
 
 The hot path (listing, GET, ranged reads, HEAD, single-request PUTs) runs on obstore (Rust object_store); boto3
 is imported only for what obstore lacks: multipart uploads whose id another process can find and resume or
-abort, server-side copies that replace metadata, and credential chains object_store does not read (`?profile=`,
-AWS_PROFILE, the shared credentials files).
+abort, server-side copies that replace metadata, credential chains object_store does not read (`?profile=`,
+AWS_PROFILE, the shared credentials files), and keys object_store cannot name (`a//b`, `x/`, `./`, control
+characters), which S3 holds.
 
 Credentials come from the standard chains (environment, web identity, container or instance role; profiles
-through boto3); the URL never holds them. On AWS itself every PUT carries `x-amz-checksum-sha256` and the
-service refuses a body that does not match it, so a successful write proves its bytes. An S3-compatible endpoint
-may ignore that header (moto does), so there the engine reads every object back.
+through boto3); the URL never holds them. Every PUT carries `x-amz-checksum-sha256`; AWS refuses a body that does
+not match it, so there a successful write proves its bytes. An S3-compatible endpoint may ignore that header
+(moto does), so there the engine reads every object back.
 """
 
 from __future__ import annotations
