@@ -9,15 +9,18 @@ the listings and before anything is written (migrate/stores/keys.py); uploads le
 is gone or changed are aborted, and partial files no upload needs are removed.
 
 Verification checks "the same object" (migrate/sameobject.py): our SHA-256 of every object is computed while it
-streams and stored in the state and in the target's metadata. Where the target checks an MD5 we send with every
-write and block (Azure), a successful write proves the bytes arrived intact and a HEAD checks the properties;
-everywhere else (S3, SFTP, files, server-side copies), and for every object with `read_back`, the object is read
-back from the target: its SHA-256, content type, system headers and user metadata compared with the source's.
+streams and stored in the state and in the target's metadata. Each write says what it proves (WriteResult.proof):
+the target checked a checksum we sent of every byte (S3 on AWS with x-amz-checksum-sha256, Azure blocks with
+Content-MD5), or a file tree hashed the bytes as they went to the file; then a HEAD compares the properties.
+Everywhere else, and for every object with `read_back`, the object is read back from the target: its SHA-256,
+content type, system headers and user metadata compared with the source's. An object read back different right
+after our write is sent again. The report counts the objects of each proof.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import functools
 import random
 import threading
 import time
@@ -155,6 +158,9 @@ def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retrie
         state.end_upload(key)
     if isinstance(target, PartialFilesStore):
         target.sweep_partials(state.upload_ids())
+
+
+_RESENDS = 2  # an object read back different right after we wrote it is sent again, at most this often
 
 
 def _retrying(action: Callable[[], T], retries: int) -> T:
@@ -311,24 +317,35 @@ def _run(
     def copy_and_verify(item: Todo) -> None:
         info: ObjectInfo | None = None
         sha = state.known_sha(item.key, item.size, item.tag) if item.action == "verify" else None
-        if sha is None:
-            sha, info = _retrying(
-                lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
-            )
-            if metadata_keys is not None and info.metadata:
-                with lock:
-                    mapped.update(metadata_keys.mapped(user_metadata(info)))
+        proof: str | None = None
+        for attempt in range(_RESENDS + 1):
+            if sha is None or attempt:
+                sha, info, proof = _retrying(
+                    lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
+                )
+                if metadata_keys is not None and info.metadata:
+                    with lock:
+                        mapped.update(metadata_keys.mapped(user_metadata(info)))
+                if not attempt:
+                    with lock:
+                        report.copied += 1
+                        report.copied_bytes += item.size
+                        report.server_side += ctx.copy_target
+                    progress.object_done()
+            expected = info or ctx.source.head(item.key)
+            if expected is None:
+                raise StoreError(f"{item.key}: no longer in the source")
+            # Where the write proved its bytes, a HEAD compares the properties; else (and with --read-back) a read-back.
+            if ctx.read_back:
+                proof = None
+            check = verify_properties if proof else verify_object
+            assert sha is not None
+            problem = _retrying(functools.partial(check, ctx, expected, sha), options.retries)
+            if problem is None or info is None:
+                break
+            # Read back different right after our own write (bytes damaged on the way): send it again.
             with lock:
-                report.copied += 1
-                report.copied_bytes += item.size
-                report.server_side += ctx.copy_target
-            progress.object_done()
-        expected = info or ctx.source.head(item.key)
-        if expected is None:
-            raise StoreError(f"{item.key}: no longer in the source")
-        in_transit = ctx.checked_in_transit and info is not None
-        check = verify_properties if in_transit else verify_object
-        problem = _retrying(lambda: check(ctx, expected, sha), options.retries)
+                report.resent += 1
         progress.object_verified()
         if problem is not None:
             state.forget(item.key)  # the next run copies it again
@@ -337,10 +354,7 @@ def _run(
             return
         state.record_verified(item.key)
         with lock:
-            if in_transit:
-                report.verified_in_transit += 1
-            else:
-                report.verified_read_back += 1
+            report.count_proof(proof)
 
     def work(item: Todo) -> None:
         try:

@@ -37,8 +37,12 @@ def copy_report(data: dict[str, Any]) -> None:
     table.add_row("deleted" if not data["dryRun"] else "would delete", str(data["deleted"]), "")
     if not data["dryRun"]:
         in_transit = str(data["verifiedInTransit"])
-        table.add_row("verified in transit (target checked our MD5; properties by HEAD)", in_transit, "")
-        table.add_row("verified by reading back (SHA-256 and properties)", str(data["verifiedReadBack"]), "")
+        table.add_row("verified: the target checked our checksum of every byte (properties by HEAD)", in_transit, "")
+        on_write = str(data["verifiedOnWrite"])
+        table.add_row("verified: hashed as written to the file, not read back (properties by HEAD)", on_write, "")
+        table.add_row("verified: read back (SHA-256 and properties)", str(data["verifiedReadBack"]), "")
+        if data["resent"]:
+            table.add_row("sent again (read back different right after the write)", str(data["resent"]), "")
         if data["verifiedPartially"]:
             table.add_row("verified only in part (see not carried)", str(data["verifiedPartially"]), "")
         table.add_row("resumed parts", str(data["resumedParts"]), "")

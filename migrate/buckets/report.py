@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opcloud.migrate.buckets.sameobject import Carried
+from opcloud.migrate.stores.base import HASHED_WHILE_WRITTEN, TARGET_CHECKED
 
 from opcloud.jsonstyle import to_json
 
@@ -58,8 +59,11 @@ class CopyReport:
     resumed_parts: int = 0  # parts of interrupted uploads that were not sent again
     server_side: int = 0
     # Both: bytes proven and every carried property compared (sameobject); failures land in `failed`.
-    verified_in_transit: int = 0  # the target checked our MD5 of every byte it received; properties by a HEAD
+    # Every verified object counts under its proof (each compares every carried property too; sameobject):
+    verified_in_transit: int = 0  # the target checked a checksum we sent of every byte; properties by a HEAD
+    verified_on_write: int = 0  # a file tree: our SHA-256 of the bytes as written, properties by a stat; not read back
     verified_read_back: int = 0  # read back from the target, our SHA-256 and the properties compared
+    resent: int = 0  # read back different right after our write (damaged on the way) and sent again
     failed: list[Failure] = field(default_factory=list)
     refused: list[Failure] = field(default_factory=list)  # keys the target cannot hold faithfully: not written
     metadata_keys_mapped: list[str] = field(default_factory=list)  # renamed for the target, restored on return
@@ -73,14 +77,32 @@ class CopyReport:
         """Whether a verification checks all the source holds."""
         return Carried(tuple(self.carried), tuple(self.not_carried)).complete
 
+    def count_proof(self, proof: str | None) -> None:
+        """One more object verified under `proof` (a WriteResult.proof; None: it was read back)."""
+        if proof == TARGET_CHECKED:
+            self.verified_in_transit += 1
+        elif proof == HASHED_WHILE_WRITTEN:
+            self.verified_on_write += 1
+        else:
+            self.verified_read_back += 1
+
+    @property
+    def proofs(self) -> dict[str, int]:
+        """Verified objects per proof kind."""
+        return {
+            TARGET_CHECKED: self.verified_in_transit,
+            HASHED_WHILE_WRITTEN: self.verified_on_write,
+            "read-back": self.verified_read_back,
+        }
+
     @property
     def verified(self) -> int:
         """Objects checked in full; where the target cannot hold all, none are (see verified_partially)."""
-        return self.verified_in_transit + self.verified_read_back if self.complete else 0
+        return sum(self.proofs.values()) if self.complete else 0
 
     @property
     def verified_partially(self) -> int:
-        return 0 if self.complete else self.verified_in_transit + self.verified_read_back
+        return 0 if self.complete else sum(self.proofs.values())
 
     @property
     def ok(self) -> bool:
@@ -93,5 +115,6 @@ class CopyReport:
             "ok": self.ok,
             "verified": self.verified,
             "verifiedPartially": self.verified_partially,
+            "proofs": self.proofs,
             **to_json(self),
         }

@@ -22,10 +22,10 @@ from opcloud.migrate.buckets.sameobject import Carried, carried, differences, he
 from opcloud.migrate.buckets.state import StateDB
 from opcloud.migrate.stores.base import (
     SHA256_KEY,
-    ContentCheckingStore,
     FetchStore,
     MultipartStore,
     ObjectInfo,
+    ObjectMissing,
     ServerSideCopyStore,
     Store,
     StoreError,
@@ -91,7 +91,6 @@ class Context:
     fetch_target: bool = field(init=False)
     multipart_target: bool = field(init=False)
     copy_target: bool = field(init=False)
-    checked_in_transit: bool = field(init=False)  # a successful write proves the bytes: no read-back needed
     properties: Carried = field(init=False)  # what this pair carries and compares besides key and bytes
 
     def __post_init__(self) -> None:
@@ -101,13 +100,6 @@ class Context:
         self.multipart_target = isinstance(self.target, MultipartStore)
         self.copy_target = (
             self.server_side and isinstance(self.target, ServerSideCopyStore) and self.target.can_copy_from(self.source)
-        )
-        # Server-side copies never pass our bytes through the target's check: those are always read back.
-        self.checked_in_transit = (
-            not self.read_back
-            and not self.copy_target
-            and isinstance(self.target, ContentCheckingStore)
-            and self.target.checks_content_md5
         )
 
 
@@ -183,7 +175,7 @@ def fetch(store: Store, key: str, one_request: bool) -> tuple[ObjectInfo | None,
         assert isinstance(store, FetchStore)
         try:
             return store.fetch(key)
-        except StoreError:
+        except ObjectMissing:
             return None, None
     info = store.head(key)
     return (info, store.open(key)) if info is not None else (None, None)
@@ -199,9 +191,10 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo]:
+def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo, str | None]:
     """Copy one object with its properties and record it in the state under the change `tag` (not yet verified);
-    returns our SHA-256 of its content and the source's info."""
+    returns our SHA-256 of its content, the source's info, and the proof the write gave of the bytes
+    (WriteResult.proof; None for server-side copies, whose bytes never pass through us: read back)."""
     target = ctx.target
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
@@ -235,7 +228,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
         finally:
             ctx.buffers.release()
     ctx.state.record_copied(key, size, tag, sha, result.version)
-    return sha, info
+    return sha, info, None if ctx.copy_target else result.proof
 
 
 def hash_stream(

@@ -1,9 +1,14 @@
-"""`az://container/prefix`: Azure Blob Storage (and Azurite) through azure-storage-blob.
+"""`az://container/prefix`: Azure Blob Storage (and Azurite).
+
+The hot path (listing, GET, ranged reads, HEAD, single-request PUTs) runs on obstore (Rust object_store);
+azure-storage-blob is imported only for what obstore lacks: block uploads whose staged blocks another process can
+find and resume (a large blob), and server-side copies; azure-identity only for DefaultAzureCredential.
 
 Credentials: the connection string in the environment variable named by `?connection_env=` (default
 AZURE_STORAGE_CONNECTION_STRING); without one, `?account=NAME` (or `?endpoint=URL`) and DefaultAzureCredential.
-Large blobs are written as blocks: staged blocks stay on the server (uncommitted) after a crash, so an upload
-resumes with the blocks already there.
+obstore 0.12 sends no Content-MD5 with a PUT and returns neither the MD5 the service computed nor any in a HEAD
+or listing, so an object written through it is proven by reading it back; blocks staged through the SDK carry
+our MD5 and the service refuses a block whose bytes do not match.
 """
 
 from __future__ import annotations
@@ -16,59 +21,51 @@ import uuid
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
-from urllib.parse import unquote
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
+import obstore
+from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, PermissionDeniedError, UnauthenticatedError
+from obstore.store import AzureStore as _ObjectStore
+from opcloud.migrate.buckets.sameobject import CONTENT_MD5, WITHOUT_MD5, Features
+from opcloud.migrate.stores import objectstore
+from opcloud.migrate.stores.base import (
+    TARGET_CHECKED,
+    ObjectInfo,
+    ObjectMissing,
+    Store,
+    StoreError,
+    WriteResult,
+    after_start,
+    before_stop,
 )
-from azure.storage.blob import (
-    BlobBlock,
-    BlobServiceClient,
-    ContainerClient,
-    ContentSettings,
-    ExponentialRetry,
-    generate_blob_sas,
-)
-from azure.storage.blob._deserialize import load_many_xml_nodes
-from azure.storage.blob._list_blobs_helper import IgnoreListBlobsDeserializer
-from azure.storage.blob._shared.response_handlers import process_storage_error, return_raw_deserialized
-from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, CONTENT_MD5, Features
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
 from opcloud.migrate.stores.keys import KeyCodec, KeyRules
 from opcloud.migrate.stores.metakeys import AZURE_KEYS
 from opcloud.migrate.stores.url import StoreURL
 
 from opcloud.errors import ConnectionFailed, InputError
 
-_CLIENT_OPTIONS: dict[str, Any] = {
-    # Bounded memory per read: the SDK fetches the first 32 MiB in one go by default.
-    "max_single_get_size": 4 * 1024 * 1024,
-    "max_chunk_get_size": 4 * 1024 * 1024,
-    # The SDK's default backoff (15 s, x3) stalls a transfer for minutes on one dropped connection; the engine
-    # retries whole objects/parts itself, so the SDK's own retries stay short.
-    "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
-    "connection_timeout": 10,
-    "read_timeout": 60,
-}
-
-
 _MAX_NAME_CHARS = 1024
 _MAX_SEGMENTS = 254
-# System headers (sameobject names) and their ContentSettings fields.
+# System headers (sameobject names) and their ContentSettings fields (SDK paths: block commits, copies).
 _HEADERS = {
     "content-disposition": "content_disposition",
     "cache-control": "cache_control",
     "content-language": "content_language",
     "content-encoding": "content_encoding",
 }
+_RETRY: dict[str, Any] = {"max_retries": 3, "retry_timeout": timedelta(seconds=30)}
+_CLIENT: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s", "pool_max_idle_per_host": "64"}
 
 
-def _content_settings(content_type: str | None, headers: Mapping[str, str] | None) -> ContentSettings:
+def _connection_fields(connection: str, env: str, url: str) -> dict[str, str]:
+    fields = dict(part.split("=", 1) for part in connection.split(";") if "=" in part)
+    if "AccountName" not in fields or not ("AccountKey" in fields or "SharedAccessSignature" in fields):
+        raise InputError(f"the connection string in ${env} is malformed (for {url})")
+    return fields
+
+
+def _content_settings(content_type: str | None, headers: Mapping[str, str] | None) -> Any:
+    from azure.storage.blob import ContentSettings
+
     given = dict(headers or {})
     carried: dict[str, Any] = {field: given.get(name) for name, field in _HEADERS.items()}
     settings = ContentSettings(content_type=content_type, **carried)
@@ -77,96 +74,60 @@ def _content_settings(content_type: str | None, headers: Mapping[str, str] | Non
     return settings
 
 
-def _headers(settings: Any) -> dict[str, str]:
-    found = {name: getattr(settings, field) for name, field in _HEADERS.items() if getattr(settings, field, None)}
-    if getattr(settings, "content_md5", None):
-        found[CONTENT_MD5] = base64.b64encode(bytes(settings.content_md5)).decode()
-    return found
+def _sdk_options() -> dict[str, Any]:
+    from azure.storage.blob import ExponentialRetry
 
-
-class _Reader:
-    """File-like view (read(n)) of a blob download, fetched chunk by chunk."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def close(self) -> None:
-        self._buffer = b""
-
-
-def _listing(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int, str]]:
-    """(name, size, ETag) of every blob under `prefix`, page by page.
-
-    `list_blobs` turns each blob into a model object through the SDK's generic deserializer, ~0.3 ms a blob:
-    five minutes of CPU for a million. This is how the SDK's own `list_blob_names` avoids that (the same
-    generated client with the generic deserializer switched off, pages read with ElementTree), plus the two
-    properties the engine needs. It rests on SDK internals, hence the <13 pin; the store conformance suite runs
-    it against Azurite."""
-    client = container._build_generated_client()  # type: ignore[attr-defined]  # SDK internal, untyped
-    client.container._deserialize = IgnoreListBlobsDeserializer()
-    marker: str | None = None
-    while True:
-        try:
-            _, page = client.container.list_blob_flat_segment(prefix=prefix, marker=marker, cls=return_raw_deserialized)
-        except HttpResponseError as error:
-            process_storage_error(error)
-        for blob in load_many_xml_nodes(page, "Blob", wrapper="Blobs"):
-            if blob is None:
-                continue
-            name = blob.find("Name")
-            props = blob.find("Properties")
-            if name is None or props is None:
-                continue
-            text = name.text or ""
-            yield (
-                unquote(text) if name.get("Encoded") == "true" else text,
-                int(props.findtext("Content-Length") or 0),
-                (props.findtext("Etag") or "").strip('"'),
-            )
-        marker = page.findtext("NextMarker")
-        if not marker:
-            return
+    return {
+        # Bounded memory per read: the SDK fetches the first 32 MiB in one go by default.
+        "max_single_get_size": 4 * 1024 * 1024,
+        "max_chunk_get_size": 4 * 1024 * 1024,
+        # The engine retries whole objects/parts itself, so the SDK's own retries stay short.
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3),
+        "connection_timeout": 10,
+        "read_timeout": 60,
+    }
 
 
 class AzureStore:
     min_part_size = 1
     max_parts = 50_000
     part_concurrency = 4
-    checks_content_md5 = True  # writes and blocks go with validate_content: the service checks our MD5
 
     def __init__(self, url: StoreURL) -> None:
         self.url = url.redacted()
         self.container_name = url.netloc_host
         self.prefix = url.prefix
         self.features = Features(
-            holds=ALL_PROPERTIES,
+            # obstore shows no Content-MD5 (neither in a GET, a HEAD nor a listing): it is neither carried nor
+            # compared; it is a function of the bytes, which are always compared (SHA-256).
+            holds=WITHOUT_MD5,
             # The service folds `\` to `/` and drops trailing dots; names are encoded (keys.py) and decoded back.
-            keys=KeyRules(codec=KeyCodec(), max_chars=_MAX_NAME_CHARS - len(self.prefix), max_segments=_MAX_SEGMENTS),
+            keys=KeyRules(
+                codec=KeyCodec(),
+                max_chars=_MAX_NAME_CHARS - len(self.prefix),
+                max_segments=_MAX_SEGMENTS,
+                object_store_paths=True,
+            ),
             listing_sees_metadata_changes=True,  # a change of metadata or headers changes the ETag
             metadata_keys=AZURE_KEYS,  # names must be C# identifiers: others are mapped, restored on reading
         )
         env = url.params.get("connection_env", "AZURE_STORAGE_CONNECTION_STRING")
-        connection = os.environ.get(env)
+        self._connection = os.environ.get(env)
         self._account_key: str | None = None
-        if connection:
-            try:
-                self.service = BlobServiceClient.from_connection_string(connection, **_CLIENT_OPTIONS)
-            except ValueError:
-                raise InputError(f"the connection string in ${env} is malformed (for {self.url})") from None
-            fields = dict(p.split("=", 1) for p in connection.split(";") if "=" in p)
+        self._credential: Any = None
+        config: dict[str, Any] = {}
+        provider = None
+        if self._connection:
+            fields = _connection_fields(self._connection, env, self.url)
+            self.account = fields["AccountName"]
             self._account_key = fields.get("AccountKey")
+            protocol = fields.get("DefaultEndpointsProtocol", "https")
+            suffix = fields.get("EndpointSuffix", "core.windows.net")
+            self.endpoint = fields.get("BlobEndpoint") or f"{protocol}://{self.account}.blob.{suffix}"
+            if self._account_key:
+                config["account_key"] = self._account_key
+            else:
+                config["sas_key"] = fields["SharedAccessSignature"]
         elif "connection_env" in url.params:
             raise InputError(f"environment variable {env} (connection_env of {self.url}) is not set")
         else:
@@ -178,73 +139,137 @@ class AzureStore:
                     "for DefaultAzureCredential"
                 )
             from azure.identity import DefaultAzureCredential
+            from obstore.auth.azure import AzureCredentialProvider
 
-            account_url = endpoint or f"https://{account}.blob.core.windows.net"
-            self.service = BlobServiceClient(account_url, credential=DefaultAzureCredential(), **_CLIENT_OPTIONS)
-        self.account = self.service.account_name
-        self.container = self.service.get_container_client(self.container_name)
+            self._credential = DefaultAzureCredential()
+            provider = AzureCredentialProvider(self._credential)
+            self.endpoint = endpoint or f"https://{account}.blob.core.windows.net"
+            self.account = account or self.endpoint.split("//", 1)[-1].split(".", 1)[0]
+        self.endpoint = self.endpoint.rstrip("/")
+        config.update(account_name=self.account, endpoint=self.endpoint)
+        client = {**_CLIENT, "allow_http": self.endpoint.startswith("http://")}
+        try:
+            self.store = _ObjectStore(
+                self.container_name,
+                config=config,  # type: ignore[arg-type]
+                client_options=client,  # type: ignore[arg-type]
+                retry_config=_RETRY,  # type: ignore[arg-type]
+                credential_provider=provider,
+            )
+        except (BaseError, ValueError):
+            raise InputError(f"bad Azure settings for {self.url} (the connection string or endpoint)") from None
+        self._service: Any = None
+
+    @property
+    def service(self) -> Any:
+        """azure-storage-blob's client, made on first use (block uploads, copies): a small copy never loads it."""
+        if self._service is None:
+            from azure.storage.blob import BlobServiceClient
+
+            if self._connection:
+                self._service = BlobServiceClient.from_connection_string(self._connection, **_sdk_options())
+            else:
+                self._service = BlobServiceClient(self.endpoint, credential=self._credential, **_sdk_options())
+        return self._service
+
+    def _name(self, key: str) -> str:
+        return self.prefix + self.features.keys.encode(key)
 
     def _blob(self, key: str) -> Any:
-        return self.container.get_blob_client(self.prefix + self.features.keys.encode(key))
+        return self.service.get_container_client(self.container_name).get_blob_client(self._name(key))
 
     def check(self) -> None:
         try:
-            self.container.get_container_properties()
-        except ResourceNotFoundError:
-            raise InputError(f"container {self.container_name!r} does not exist at {self.url}") from None
-        except ClientAuthenticationError:
+            next(iter(obstore.list(self.store, self.prefix or None, chunk_size=1)), None)
+        except InvalidPathError:
+            return  # it answered with a name object_store cannot address: the listing handles that
+        except (PermissionDeniedError, UnauthenticatedError):
             raise ConnectionFailed(f"access to {self.url} refused: check the connection string or identity") from None
-        except ServiceRequestError:
-            raise ConnectionFailed(f"cannot reach the blob endpoint of {self.url}") from None
-        except HttpResponseError as error:
-            if error.status_code in (401, 403):
+        except BaseError as error:
+            text = str(error)
+            if "ContainerNotFound" in text or "404 Not Found" in text:
+                raise InputError(f"container {self.container_name!r} does not exist at {self.url}") from None
+            if "403 Forbidden" in text or "401 Unauthorized" in text:
                 raise ConnectionFailed(f"access to {self.url} refused: check the connection string") from None
-            raise ConnectionFailed(f"{self.url}: HTTP {error.status_code}") from None
-        except AzureError as error:
-            raise ConnectionFailed(f"{self.url}: {type(error).__name__}") from None
+            if "error sending request" in text or "timed out" in text:
+                raise ConnectionFailed(f"cannot reach the blob endpoint of {self.url}") from None
+            raise ConnectionFailed(f"{self.url}: {objectstore.describe_error(error)}") from None
 
-    @staticmethod
-    def _info(key: str, props: Any) -> ObjectInfo:
-        return ObjectInfo(
-            key=key,
-            size=int(props.size),
-            version=str(props.etag).strip('"'),
-            content_type=props.content_settings.content_type,
-            metadata=AZURE_KEYS.from_stored(props.metadata or {}),
-            headers=_headers(props.content_settings),
-        )
+    def _info(self, key: str, result: Any) -> ObjectInfo:
+        return objectstore.info(key, result.meta, result.attributes, AZURE_KEYS)
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        skip = len(self.prefix)
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Keys under `prefix` with start_after < key < stop_before. The service lists encoded names: their
+        order is not the keys' where the encoding changed a character, so the bounds are applied to the decoded
+        keys, and only the part of `start_after` no encoding touches is pushed down to the service."""
         keys = self.features.keys
         # Encoding depends on where a character stands in its segment: list from the last whole segment.
         folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
-        for name, size, etag in _listing(self.container, self.prefix + keys.encode(folder)):
-            key = keys.decode(name[skip:])
-            if key.startswith(prefix):
-                yield ObjectInfo(key=key, size=size, version=etag)
+        offset = None
+        if start_after:
+            safe = _unencoded_head(start_after)
+            offset = self.prefix + safe if safe else None
+        listed: list[tuple[str, int, str]] = []  # only the last entry: where the SDK's listing takes over
+        try:
+            for meta in objectstore.listing(self.store, self.prefix + keys.encode(folder), offset):
+                listed[:] = [(str(meta["path"]), int(meta["size"]), objectstore.etag(meta))]
+                yield from self._selected(listed[0], prefix, start_after, stop_before)
+            return
+        except objectstore.Unaddressable:
+            pass
+        # A blob name object_store cannot address (`a//b`): the rest of the listing through the SDK, so the blob is
+        # listed (and named when it cannot be read) instead of ending the whole listing.
+        last = listed[0][0] if listed else None
+        container = self.service.get_container_client(self.container_name)
+        for blob in container.list_blobs(name_starts_with=self.prefix + keys.encode(folder)):
+            if last is None or blob.name > last:
+                entry = (str(blob.name), int(blob.size), str(blob.etag).strip('"'))
+                yield from self._selected(entry, prefix, start_after, stop_before)
+
+    def _selected(
+        self, entry: tuple[str, int, str], prefix: str, start_after: str | None, stop_before: str | None
+    ) -> Iterator[ObjectInfo]:
+        """The listed blob (name, size, ETag) as an object, when its decoded key is in the range asked for."""
+        key = self.features.keys.decode(entry[0][len(self.prefix) :])
+        if key.startswith(prefix) and after_start(key, start_after) and before_stop(key, stop_before):
+            yield ObjectInfo(key=key, size=entry[1], version=entry[2])
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
+        if delimiter != "/":
+            raise StoreError("object_store lists by `/` only")
+        skip = len(self.prefix)
+        keys = self.features.keys
+        folder = self.prefix + keys.encode(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
+        try:
+            names = [p + "/" for p in objectstore.delimited(self.store, folder)[0]]
+        except objectstore.Unaddressable:  # a blob named `a//b` there: the SDK lists it
+            container = self.service.get_container_client(self.container_name)
+            walked = container.walk_blobs(name_starts_with=folder, delimiter="/")
+            names = [str(item.name) for item in walked if str(item.name).endswith("/")]
+        found = (keys.decode(name[skip:].removesuffix("/")) + "/" for name in names)
+        yield from sorted(p for p in found if p.startswith(prefix))
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
-            return self._info(key, self._blob(key).get_blob_properties())
-        except ResourceNotFoundError:
+            return self._info(key, objectstore.get(self.store, self._name(key), key, head=True))
+        except ObjectMissing:
             return None
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
         try:
-            downloader = self._blob(key).download_blob(offset=offset or None, max_concurrency=1, decompress=False)
-        except ResourceNotFoundError:
+            result = objectstore.get(self.store, self._name(key), key, offset=offset)
+        except ObjectMissing:
             raise StoreError(f"{key}: no longer in the source") from None
-        return _Reader(downloader.chunks())  # type: ignore[return-value]
+        return objectstore.Reader(result)  # type: ignore[return-value]
 
     def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
-        """Properties and body in one GET (saves a request per object)."""
-        try:
-            # decompress=False: a gzip Content-Encoding is a property we carry; the bytes are copied as stored.
-            downloader = self._blob(key).download_blob(max_concurrency=1, decompress=False)
-        except ResourceNotFoundError:
-            raise StoreError(f"{key}: not found") from None
-        return self._info(key, downloader.properties), _Reader(downloader.chunks())  # type: ignore[return-value]
+        """Properties and body in one GET (saves a request per object); the bytes come as stored (no gzip
+        decoding: a Content-Encoding is a property we carry)."""
+        result = objectstore.get(self.store, self._name(key), key)
+        return self._info(key, result), objectstore.Reader(result)  # type: ignore[return-value]
 
     def write(
         self,
@@ -255,25 +280,24 @@ class AzureStore:
         metadata: dict[str, str],
         headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
-        reply = self._blob(key).upload_blob(
-            data,
-            length=size,
-            overwrite=True,
-            metadata=AZURE_KEYS.to_stored(metadata),
-            content_settings=_content_settings(content_type, headers),
-            max_concurrency=1,
-            validate_content=True,
+        reply = obstore.put(
+            self.store,
+            self._name(key),
+            objectstore.body(data, size, key),
+            attributes=objectstore.attributes(content_type, metadata, headers, AZURE_KEYS),
+            use_multipart=False,
         )
-        return WriteResult(version=str(reply["etag"]).strip('"'))
+        return WriteResult(version=str(reply["e_tag"] or "").strip('"'))
 
     def delete(self, key: str) -> None:
-        with contextlib.suppress(ResourceNotFoundError):
-            self._blob(key).delete_blob()
+        with contextlib.suppress(NotFoundError, FileNotFoundError):
+            obstore.delete(self.store, self._name(key))
 
     def close(self) -> None:
-        self.service.close()
+        if self._service is not None:
+            self._service.close()
 
-    # -- block uploads (resumable: uncommitted blocks survive the writer) ---------------------------
+    # -- block uploads through the SDK (resumable: uncommitted blocks survive the writer) ------------
 
     @staticmethod
     def _block_id(upload_id: str, number: int) -> str:
@@ -283,6 +307,8 @@ class AzureStore:
         return uuid.uuid4().hex[:16]
 
     def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
         try:
             _, uncommitted = self._blob(key).get_block_list("uncommitted")
         except ResourceNotFoundError:
@@ -296,6 +322,7 @@ class AzureStore:
         return present
 
     def upload_part(self, key: str, upload_id: str, number: int, part_size: int, data: bytes) -> None:
+        # validate_content: our MD5 goes with the block and the service refuses bytes that do not match it.
         self._blob(key).stage_block(self._block_id(upload_id, number), data, length=len(data), validate_content=True)
 
     def complete_upload(
@@ -308,6 +335,9 @@ class AzureStore:
         metadata: dict[str, str],
         headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
+        from azure.core.exceptions import HttpResponseError
+        from azure.storage.blob import BlobBlock
+
         blocks = [BlobBlock(block_id=self._block_id(upload_id, n)) for n in range(1, parts + 1)]
         try:
             reply = self._blob(key).commit_block_list(
@@ -320,9 +350,12 @@ class AzureStore:
             if getattr(error, "error_code", None) == "InvalidBlockList":
                 raise StoreError(f"{key}: staged blocks are gone; the upload restarts") from None
             raise
-        return WriteResult(version=str(reply["etag"]).strip('"'))
+        # Every block was checked against our MD5 when it was staged: the committed blob holds our bytes.
+        return WriteResult(version=str(reply["etag"]).strip('"'), proof=TARGET_CHECKED)
 
     def abort_upload(self, key: str, upload_id: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
         # Uncommitted blocks cannot be deleted one by one. Where no committed blob exists, deleting the blob drops
         # them; next to a committed blob they stay until its next commit, or a week (Azure's garbage collection).
         blob = self._blob(key)
@@ -332,14 +365,10 @@ class AzureStore:
             with contextlib.suppress(ResourceNotFoundError):
                 blob.delete_blob()
 
-    # -- server-side copy within one account -------------------------------------------------------
+    # -- server-side copy within one account (SDK) ----------------------------------------------------
 
     def can_copy_from(self, source: Store) -> bool:
-        return (
-            isinstance(source, AzureStore)
-            and source.service.url == self.service.url
-            and source._account_key is not None
-        )
+        return isinstance(source, AzureStore) and source.endpoint == self.endpoint and source._account_key is not None
 
     def copy_from(
         self,
@@ -350,6 +379,9 @@ class AzureStore:
         metadata: dict[str, str],
         headers: Mapping[str, str] | None = None,
     ) -> WriteResult:
+        from azure.core import MatchConditions
+        from azure.storage.blob import generate_blob_sas
+
         assert isinstance(source, AzureStore) and source._account_key and source.account
         blob = source._blob(src.key)
         sas = generate_blob_sas(
@@ -377,3 +409,17 @@ class AzureStore:
             time.sleep(0.2)
         reply = target.set_http_headers(content_settings=_content_settings(content_type, headers))
         return WriteResult(version=str(reply["etag"]).strip('"'))
+
+
+# Characters the key encoding never changes, wherever they stand (keys.py): a start-after made of them names a
+# point in the service's order that no key after it sorts before.
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/-_")
+
+
+def _unencoded_head(key: str) -> str:
+    """The longest start of `key` made of characters the encoding leaves alone and the service sorts below every
+    encoded look-alike (all ASCII): listing after it never skips a key after `key`."""
+    for position, char in enumerate(key):
+        if char not in _SAFE:
+            return key[:position]
+    return key

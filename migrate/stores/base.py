@@ -5,6 +5,7 @@ give; what only some can do (server-side copy, resumable multipart uploads) is a
 engine checks with isinstance, so a backend never fakes a capability it does not have.
 
 Keys are always relative to the store's prefix and use `/` as separator.
+A key range is compared as Python compares str, which is the UTF-8 byte order S3 lists in.
 """
 
 from __future__ import annotations
@@ -38,15 +39,36 @@ class ObjectInfo:
     modified: str = ""
 
 
+# How a write proves its bytes without reading them back (WriteResult.proof; None: it does not, read back).
+TARGET_CHECKED = "target-checked"  # the service checked a checksum we sent of every byte (and would refuse)
+HASHED_WHILE_WRITTEN = "hashed-while-written"  # a file tree: our SHA-256 of the bytes as they went to the file
+
+
 @dataclass(frozen=True)
 class WriteResult:
-    """The target's own view of an object just written: its `version` to detect later changes."""
+    """The target's own view of an object just written: its `version` to detect later changes, and the proof
+    the write itself gives of its bytes (TARGET_CHECKED, HASHED_WHILE_WRITTEN, or None: read it back)."""
 
     version: str
+    proof: str | None = None
+
+
+def after_start(key: str, start_after: str | None) -> bool:
+    """`key` lies after the range's exclusive lower bound."""
+    return start_after is None or key > start_after
+
+
+def before_stop(key: str, stop_before: str | None) -> bool:
+    """`key` lies before the range's exclusive upper bound."""
+    return stop_before is None or key < stop_before
 
 
 class StoreError(Exception):
     """A store operation failed in a way retrying will not fix (missing object, refused request)."""
+
+
+class ObjectMissing(StoreError):
+    """The object is not there (FetchStore.fetch): as against one the store cannot read, which is a StoreError."""
 
 
 @runtime_checkable
@@ -59,8 +81,17 @@ class Store(Protocol):
     def check(self) -> None:
         """Reach the store and fail with ConnectionFailed/InputError if it is missing or refuses us."""
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        """Every object whose key starts with `prefix`, as a stream (never all in memory)."""
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with `prefix` and lies strictly between `start_after` and `stop_before`
+        (both exclusive, None: unbounded), as a stream in ascending UTF-8 byte order of keys (never all in
+        memory). The bounds are pushed down to the service where it can (S3 StartAfter), so a key range is
+        listed without paging through the rest of the store."""
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        """The common prefixes one level below `prefix` (each ending with `delimiter`), ascending, as a delimiter
+        listing gives them: how the key space is split into ranges without listing every object."""
 
     def head(self, key: str) -> ObjectInfo | None:
         """One object's size, version, content type and metadata; None when it does not exist."""
@@ -142,15 +173,6 @@ class FetchStore(Protocol):
 
     def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
         """The object's info (with content type and metadata) and a stream of its bytes."""
-
-
-@runtime_checkable
-class ContentCheckingStore(Protocol):
-    """Optional: every write and part is sent with an MD5 we compute, and the service refuses the request when
-    the bytes it received do not match (Azure Put Blob and Put Block with Content-MD5). A write that succeeds
-    therefore proves the target holds exactly the bytes we hashed, without reading them back."""
-
-    checks_content_md5: bool
 
 
 @runtime_checkable

@@ -12,9 +12,11 @@ before anything is written (`KeyRules.problem`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 QUOTE = "\u201b"  # SINGLE HIGH-REVERSED-9 QUOTATION MARK, rclone's quote
 _CONTROL_PICTURES = 0x2400  # ␀ SYMBOL FOR NULL: + 0x00..0x1F
 _REPLACE_ANYWHERE = {"\\": "\uff3c", "\x7f": "\u2421", **{chr(c): chr(_CONTROL_PICTURES + c) for c in range(0x20)}}
@@ -58,6 +60,16 @@ class KeyCodec:
         return "".join(out)
 
 
+def object_store_problem(name: str) -> str | None:
+    """Why object_store (obstore) cannot name `name`, or None: it refuses empty, `.` and `..` segments and control
+    characters, and folds a trailing `/` away (`x/` would land on `x`)."""
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        return "an empty, `.` or `..` path segment (or a trailing `/`): object_store folds or refuses it"
+    if _CONTROL.search(name):
+        return "an ASCII control character: object_store refuses it"
+    return None
+
+
 @dataclass(frozen=True)
 class KeyRules:
     """What names a backend holds faithfully: its encoding, limits, and the names it folds together."""
@@ -71,6 +83,7 @@ class KeyRules:
     reserved_first_segments: tuple[str, ...] = ()
     folds_case: bool = False  # e.g. a case-insensitive file system: `A` and `a` would be one file
     folds_unicode: bool = False  # e.g. a file system that normalises names to NFC/NFD
+    object_store_paths: bool = False  # named only through object_store (object_store_problem)
 
     def encode(self, key: str) -> str:
         return self.codec.encode(key) if self.codec else key
@@ -99,6 +112,8 @@ class KeyRules:
                 return "empty, `.` or `..` path segment, or a NUL byte: no file path"
             if segments[0] in self.reserved_first_segments:
                 return f"{segments[0]!r} is reserved for opcloud's own files"
+        if self.object_store_paths:
+            return object_store_problem(name)
         return None
 
     def collision_key(self, key: str) -> str:

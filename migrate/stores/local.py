@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
+from stat import S_ISDIR
 from typing import BinaryIO
 
 from opcloud.migrate.stores.tree import Entry, TreeStore
 from opcloud.migrate.stores.url import StoreURL
+
+_ATTRIBUTE = "user.opcloud"  # an object's properties, JSON (tree.py)
+# A file system without user xattrs, or a value too large for it: the tree falls back to a sidecar.
+_NO_ATTRIBUTES = (errno.ENOTSUP, errno.E2BIG, errno.ENOSPC, errno.EPERM, errno.ERANGE)
 
 
 class LocalFileSystem:
@@ -23,9 +29,13 @@ class LocalFileSystem:
     def stat(self, path: str) -> Entry | None:
         try:
             stat = os.stat(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return Entry(os.path.basename(path), os.path.isdir(path), stat.st_size, str(stat.st_mtime_ns))
+        except OSError as error:
+            if error.errno == errno.ENAMETOOLONG:
+                return None  # no such file can exist
+            raise
+        return Entry(os.path.basename(path), S_ISDIR(stat.st_mode), stat.st_size, str(stat.st_mtime_ns))
 
     def open_read(self, path: str, offset: int) -> BinaryIO:
         handle = open(path, "rb")  # noqa: SIM115 - the caller closes it
@@ -54,6 +64,23 @@ class LocalFileSystem:
 
     def exists_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def set_properties(self, path: str, data: bytes) -> bool:
+        try:
+            os.setxattr(path, _ATTRIBUTE, data)
+        except OSError as error:
+            if error.errno in _NO_ATTRIBUTES:
+                return False
+            raise
+        return True
+
+    def get_properties(self, path: str) -> bytes | None:
+        try:
+            return os.getxattr(path, _ATTRIBUTE)
+        except OSError as error:
+            if error.errno in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+                return None
+            raise
 
     def close(self) -> None:
         return None

@@ -22,6 +22,11 @@ from dataclasses import dataclass
 
 PREFIX = "opcx_"
 MAPPED_KEY = "opcloud_mapped"  # ours: the stored names that are mappings, comma-separated
+# The data plane (obstore) takes attributes and user metadata in one mapping whose names it matches without case:
+# a user's key spelled like one of its attributes would be sent as that header, so such keys are mapped.
+ATTRIBUTE_NAMES = frozenset(
+    {"content-type", "content-disposition", "cache-control", "content-language", "content-encoding", "storage-class"}
+)
 _ESCAPED = re.compile(r"_([0-9a-f]{2})|([a-z0-9])")
 
 
@@ -32,7 +37,7 @@ class MetadataKeys:
     plain: re.Pattern[str]
 
     def is_plain(self, key: str) -> bool:
-        return bool(self.plain.fullmatch(key)) and key != MAPPED_KEY
+        return bool(self.plain.fullmatch(key)) and key != MAPPED_KEY and key.lower() not in ATTRIBUTE_NAMES
 
     def names(self, metadata: dict[str, str]) -> dict[str, str]:
         """key -> stored name, no two alike: a plain key that another key's mapping would land on is mapped too

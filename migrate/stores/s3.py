@@ -1,21 +1,43 @@
-"""`s3://bucket/prefix`: AWS S3 or any S3-compatible endpoint (De Novo, MinIO, moto), through boto3.
+"""`s3://bucket/prefix`: AWS S3 or any S3-compatible endpoint (De Novo, MinIO, moto).
 
-Credentials come from the standard chain (environment, `?profile=`, instance role); the URL never holds them.
+The hot path (listing, GET, ranged reads, HEAD, single-request PUTs) runs on obstore (Rust object_store); boto3
+is imported only for what obstore lacks: multipart uploads whose id another process can find and resume or
+abort, server-side copies that replace metadata, credential chains object_store does not read (`?profile=`,
+AWS_PROFILE, the shared credentials files), and keys object_store cannot name (`a//b`, `x/`, `./`, control
+characters), which S3 holds.
+
+Credentials come from the standard chains (environment, web identity, container or instance role; profiles
+through boto3); the URL never holds them. Every PUT carries `x-amz-checksum-sha256`; AWS refuses a body that does
+not match it, so there a successful write proves its bytes. An S3-compatible endpoint may ignore that header
+(moto does), so there the engine reads every object back.
 """
 
 from __future__ import annotations
 
 import builtins
+import contextlib
+import os
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
 from typing import Any, BinaryIO
 
-import boto3
-import botocore.exceptions as bex
-import botocore.session
-from botocore.config import Config
+import obstore
+from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, PermissionDeniedError, UnauthenticatedError
+from obstore.store import S3Store as _ObjectStore
 from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features
-from opcloud.migrate.stores.base import ObjectInfo, Store, StoreError, WriteResult
-from opcloud.migrate.stores.keys import KeyRules
+from opcloud.migrate.stores import objectstore
+from opcloud.migrate.stores.base import (
+    TARGET_CHECKED,
+    ObjectInfo,
+    ObjectMissing,
+    Store,
+    StoreError,
+    WriteResult,
+    after_start,
+    before_stop,
+)
+from opcloud.migrate.stores.keys import KeyRules, object_store_problem
 from opcloud.migrate.stores.metakeys import S3_KEYS
 from opcloud.migrate.stores.url import StoreURL
 
@@ -23,17 +45,38 @@ from opcloud.errors import ConnectionFailed, InputError
 
 _SINGLE_COPY_LIMIT = 5 * 1024**3  # copy_object's limit; larger objects need a multipart copy
 _MAX_KEY_BYTES = 1024
-# System headers (sameobject names) and their boto3 parameter names.
+# System headers (sameobject names) and their boto3 parameter names (multipart completion and copies).
 _HEADERS = {
     "content-disposition": "ContentDisposition",
     "cache-control": "CacheControl",
     "content-language": "ContentLanguage",
     "content-encoding": "ContentEncoding",
 }
+# The engine retries whole objects and parts itself: object_store's own retries stay short.
+_RETRY: dict[str, Any] = {"max_retries": 3, "retry_timeout": timedelta(seconds=30)}
+_CLIENT: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s", "pool_max_idle_per_host": "64"}
 
 
-def _code(error: bex.ClientError) -> str:
+def _code(error: Any) -> str:  # a botocore ClientError
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _client_error() -> type[Exception]:
+    """botocore's ClientError, imported only where an SDK call was made (so it is loaded already)."""
+    import botocore.exceptions as bex
+
+    return bex.ClientError
+
+
+def _uses_profiles(profile: str | None) -> bool:
+    """Whether the credentials come from an AWS profile (object_store reads no profile or shared file)."""
+    if profile or os.environ.get("AWS_PROFILE"):
+        return True
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return False
+    shared = [os.environ.get("AWS_SHARED_CREDENTIALS_FILE"), os.environ.get("AWS_CONFIG_FILE")]
+    home = Path.home() / ".aws"
+    return any(Path(p).exists() for p in shared if p) or (home / "credentials").exists() or (home / "config").exists()
 
 
 class S3Store:
@@ -53,92 +96,245 @@ class S3Store:
             keys=KeyRules(max_bytes=_MAX_KEY_BYTES - len(self.prefix.encode())),
             listing_sees_metadata_changes=True,  # LastModified changes on a metadata-only copy
         )
-        core = botocore.session.Session()
-        # LastModified is only compared as text, and parsing it with dateutil is a good part of a listing's CPU.
-        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+        # Every PUT carries x-amz-checksum-sha256, but only AWS is known to refuse a body that does not match it
+        # (moto accepts any): elsewhere, including an endpoint set in the environment, objects are read back.
+        from_env = next((value for name, value in os.environ.items() if name.startswith("AWS_ENDPOINT")), None)
+        self.checks_content_sha256 = self.endpoint is None and from_env is None
+        # The checksum of single PUTs; multipart parts and copies go through boto3.
+        config: dict[str, Any] = {
+            "region": self.region or os.environ.get("AWS_REGION") or "us-east-1",
+            "checksum_algorithm": "sha256",
+        }
+        client = {**_CLIENT, "allow_http": (self.endpoint or from_env or "").startswith("http://")}
+        if self.endpoint:
+            if not self.endpoint.startswith(("http://", "https://")):
+                raise InputError(f"bad S3 endpoint in {self.url}: it must start with http:// or https://")
+            config.update(endpoint=self.endpoint, virtual_hosted_style_request=False)
+        self._session: Any = None
+        provider = None
+        if _uses_profiles(self.profile):
+            provider = self._profile_credentials()
         try:
-            session = boto3.session.Session(botocore_session=core, profile_name=self.profile)
+            self.store = _ObjectStore(
+                self.bucket,
+                config=config,  # type: ignore[arg-type]
+                client_options=client,  # type: ignore[arg-type]
+                retry_config=_RETRY,  # type: ignore[arg-type]
+                credential_provider=provider,
+            )
+        except (BaseError, ValueError) as error:
+            raise InputError(f"bad S3 settings in {self.url}: {objectstore.describe_error(error)}") from None
+        self._client: Any = None
+
+    def _profile_credentials(self) -> Any:
+        """boto3's credential chain (profiles, SSO, shared files), handed to object_store."""
+        import boto3
+        import botocore.exceptions as bex
+        from obstore.auth.boto3 import Boto3CredentialProvider
+
+        try:
+            self._session = boto3.session.Session(profile_name=self.profile)
+            return Boto3CredentialProvider(self._session)
         except bex.ProfileNotFound:
             raise InputError(f"AWS profile {self.profile!r} not found (from {self.url})") from None
-        config = Config(
-            retries={"max_attempts": 3, "mode": "standard"},
-            max_pool_connections=64,
-            connect_timeout=10,
-            read_timeout=60,
-            s3={"addressing_style": "path"} if self.endpoint else {},
-            # Our own SHA-256 is the integrity check; extra CRC trailers break some S3-compatible servers.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-        try:
-            self.client: Any = session.client("s3", endpoint_url=self.endpoint, region_name=self.region, config=config)
-        except ValueError as error:
-            raise InputError(f"bad S3 endpoint in {self.url}: {error}") from None
+        except ValueError:
+            raise ConnectionFailed(f"no AWS credentials found for {self.url} (environment, profile or role)") from None
+
+    @property
+    def client(self) -> Any:
+        """boto3's S3 client, made on first use (multipart uploads, copies): a small copy never imports boto3."""
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            session = self._session or boto3.session.Session(profile_name=self.profile)
+            config = Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=64,
+                connect_timeout=10,
+                read_timeout=60,
+                s3={"addressing_style": "path"} if self.endpoint else {},
+                # Our own SHA-256 is the integrity check; extra CRC trailers break some S3-compatible servers.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
+            self._client = session.client("s3", endpoint_url=self.endpoint, region_name=self.region, config=config)
+        return self._client
 
     def _key(self, key: str) -> str:
         return self.prefix + key
 
     def check(self) -> None:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except bex.ClientError as error:
-            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if status == 404 or _code(error) in ("404", "NoSuchBucket"):
+            next(iter(obstore.list(self.store, self.prefix or None, chunk_size=1)), None)
+        except InvalidPathError:
+            return  # it answered with a name object_store cannot address: the listing handles that
+        except (PermissionDeniedError, UnauthenticatedError):
+            raise ConnectionFailed(f"access to {self.url} refused: check the AWS credentials or profile") from None
+        except BaseError as error:
+            text = str(error)
+            if "NoSuchBucket" in text or "404 Not Found" in text:
                 raise InputError(f"bucket {self.bucket!r} does not exist at {self.url}") from None
-            if status in (401, 403):
+            if ("403 Forbidden" in text and "169.254.169.254" in text) or "credential" in text.lower():
+                raise ConnectionFailed(f"no AWS credentials found for {self.url} (env, profile, role)") from None
+            if "403 Forbidden" in text or "401 Unauthorized" in text:
                 raise ConnectionFailed(f"access to {self.url} refused: check the AWS credentials or profile") from None
-            raise ConnectionFailed(f"{self.url}: {_code(error) or status}") from None
-        except bex.NoCredentialsError:
-            raise ConnectionFailed(f"no AWS credentials found for {self.url} (environment, profile or role)") from None
-        except (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError) as error:
-            raise ConnectionFailed(f"cannot reach the S3 endpoint of {self.url}: {type(error).__name__}") from None
-        except bex.BotoCoreError as error:
-            raise ConnectionFailed(f"{self.url}: {type(error).__name__}") from None
+            if "error sending request" in text or "timed out" in text:
+                raise ConnectionFailed(f"cannot reach the S3 endpoint of {self.url}") from None
+            raise ConnectionFailed(f"{self.url}: {objectstore.describe_error(error)}") from None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
+        """Keys in ascending UTF-8 byte order (S3's own), both bounds exclusive. From a name object_store cannot
+        address on (`a//b`), the listing goes on through boto3."""
+        last = start_after
+        try:
+            for info in self._list(prefix, start_after, stop_before):
+                last = info.key
+                yield info
+            return
+        except objectstore.Unaddressable:
+            pass
+        yield from self._list_sdk(prefix, last, stop_before)
+
+    def _list(self, prefix: str, start_after: str | None, stop_before: str | None) -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            for item in page.get("Contents", []):
+        folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")  # object_store: whole segments
+        offset = objectstore.offset_for(self._key(start_after)) if start_after is not None else None
+        for meta in objectstore.listing(self.store, folder, offset):
+            key = str(meta["path"])[skip:]
+            if not before_stop(key, stop_before):
+                return
+            if key.startswith(prefix) and after_start(key, start_after):
                 yield ObjectInfo(
-                    key=item["Key"][skip:],
-                    size=int(item["Size"]),
-                    version=item["ETag"].strip('"'),
-                    modified=str(item.get("LastModified", "")),
+                    key=key,
+                    size=int(meta["size"]),
+                    version=objectstore.etag(meta),
+                    modified=objectstore.s3_timestamp(meta["last_modified"]),
                 )
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def _list_sdk(self, prefix: str, start_after: str | None, stop_before: str | None) -> Iterator[ObjectInfo]:
+        skip = len(self.prefix)
+        args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._key(prefix)}
+        if start_after is not None:
+            args["StartAfter"] = self._key(start_after)
+        for page in self.client.get_paginator("list_objects_v2").paginate(**args):
+            for item in page.get("Contents", []):
+                key = item["Key"][skip:]
+                if not before_stop(key, stop_before):
+                    return
+                yield ObjectInfo(
+                    key=key,
+                    size=int(item["Size"]),
+                    version=item["ETag"].strip('"'),
+                    modified=objectstore.s3_timestamp(item["LastModified"]),
+                )
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
+        if delimiter != "/":
+            raise StoreError("object_store lists by `/` only")
+        skip = len(self.prefix)
+        folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
         try:
-            reply = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except bex.ClientError as error:
+            found = [p[skip:] + "/" for p in objectstore.delimited(self.store, folder)[0]]
+        except objectstore.Unaddressable:  # `a//b` or `x/./y` there: S3 holds it, boto3 lists it
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=folder, Delimiter="/"
+            )
+            found = [p["Prefix"][skip:] for page in pages for p in page.get("CommonPrefixes", [])]
+        yield from sorted(p for p in found if p.startswith(prefix))
+
+    def _addressable(self, key: str) -> bool:
+        """Whether object_store can name the object; the rest (`a//b`, `x/`, `./`) go through boto3."""
+        return object_store_problem(self._key(key)) is None
+
+    def head(self, key: str) -> ObjectInfo | None:
+        if not self._addressable(key):
+            return self._sdk_head(key)
+        try:
+            result = objectstore.get(self.store, self._key(key), key, head=True)
+        except ObjectMissing:
+            return None
+        return objectstore.info(key, result.meta, result.attributes, S3_KEYS)
+
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        if not self._addressable(key):
+            return self._sdk_get(key, offset)[1]
+        try:
+            result = objectstore.get(self.store, self._key(key), key, offset=offset)
+        except ObjectMissing:
+            raise StoreError(f"{key}: no longer in the source") from None
+        return objectstore.Reader(result)  # type: ignore[return-value]
+
+    def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """Head and body in one GET (saves a request per object)."""
+        if not self._addressable(key):
+            return self._sdk_get(key, 0)
+        result = objectstore.get(self.store, self._key(key), key)
+        info = objectstore.info(key, result.meta, result.attributes, S3_KEYS)
+        return info, objectstore.Reader(result)  # type: ignore[return-value]
+
+    def write(
+        self,
+        key: str,
+        data: BinaryIO,
+        size: int,
+        content_type: str | None,
+        metadata: dict[str, str],
+        headers: Mapping[str, str] | None = None,
+    ) -> WriteResult:
+        body = objectstore.body(data, size, key)
+        if not self._addressable(key):
+            args = {"Bucket": self.bucket, "Key": self._key(key), "Body": bytes(body), "ContentLength": size}
+            sent = self.client.put_object(**args, **self._attributes(content_type, metadata, headers))
+            return WriteResult(version=sent["ETag"].strip('"'))
+        reply = obstore.put(
+            self.store,
+            self._key(key),
+            body,
+            attributes=objectstore.attributes(content_type, metadata, headers, S3_KEYS),
+            use_multipart=False,
+        )
+        proof = TARGET_CHECKED if self.checks_content_sha256 else None
+        return WriteResult(version=str(reply["e_tag"] or "").strip('"'), proof=proof)
+
+    def delete(self, key: str) -> None:
+        if not self._addressable(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+            return
+        with contextlib.suppress(NotFoundError, FileNotFoundError):
+            obstore.delete(self.store, self._key(key))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    # -- boto3 for names object_store cannot address ------------------------------------------------
+
+    def _sdk_head(self, key: str) -> ObjectInfo | None:
+        try:
+            return self._sdk_info(key, self.client.head_object(Bucket=self.bucket, Key=self._key(key)))
+        except _client_error() as error:
             if _code(error) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-        return self._info(key, reply)
 
-    def open(self, key: str, offset: int = 0) -> BinaryIO:
+    def _sdk_get(self, key: str, offset: int) -> tuple[ObjectInfo, BinaryIO]:
         args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if offset:
             args["Range"] = f"bytes={offset}-"
         try:
-            return self.client.get_object(**args)["Body"]
-        except bex.ClientError as error:
+            reply = self.client.get_object(**args)
+        except _client_error() as error:
             if _code(error) in ("NoSuchKey", "404"):
-                raise StoreError(f"{key}: no longer in the source") from None
+                raise ObjectMissing(f"{key}: not found") from None
             raise
-
-    def fetch(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
-        """Head and body in one GET (saves a request per object)."""
-        try:
-            reply = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except bex.ClientError as error:
-            if _code(error) in ("NoSuchKey", "404"):
-                raise StoreError(f"{key}: not found") from None
-            raise
-        return self._info(key, reply), reply["Body"]
+        return self._sdk_info(key, reply), reply["Body"]
 
     @staticmethod
-    def _info(key: str, reply: dict[str, Any]) -> ObjectInfo:
-        """An object's info from the headers of a HEAD or GET reply."""
+    def _sdk_info(key: str, reply: dict[str, Any]) -> ObjectInfo:
         return ObjectInfo(
             key=key,
             size=int(reply["ContentLength"]),
@@ -161,26 +357,6 @@ class S3Store:
                 args[_HEADERS[name]] = value
         return args
 
-    def write(
-        self,
-        key: str,
-        data: BinaryIO,
-        size: int,
-        content_type: str | None,
-        metadata: dict[str, str],
-        headers: Mapping[str, str] | None = None,
-    ) -> WriteResult:
-        args: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key), "Body": data, "ContentLength": size}
-        args.update(self._attributes(content_type, metadata, headers))
-        reply = self.client.put_object(**args)
-        return WriteResult(version=reply["ETag"].strip('"'))
-
-    def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
-
-    def close(self) -> None:
-        self.client.close()
-
     # -- multipart (resumable): parts live on the server until completed or aborted ------------------
 
     def begin_upload(self, key: str, size: int) -> str:
@@ -198,7 +374,7 @@ class S3Store:
     def parts_present(self, key: str, upload_id: str, part_size: int) -> set[int] | None:
         try:
             return {int(p["PartNumber"]) for p in self._parts(key, upload_id)}
-        except bex.ClientError as error:
+        except _client_error() as error:
             if _code(error) in ("NoSuchUpload", "404"):
                 return None
             raise
@@ -235,7 +411,7 @@ class S3Store:
     def abort_upload(self, key: str, upload_id: str) -> None:
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=self._key(key), UploadId=upload_id)
-        except bex.ClientError as error:
+        except _client_error() as error:
             if _code(error) not in ("NoSuchUpload", "404"):
                 raise
 

@@ -1,24 +1,38 @@
 """Directory trees as stores: `file:///path` (also a mounted NFS share) and `sftp://...` share this logic.
 
-A key `a/b/c.pdf` is the file ROOT/a/b/c.pdf. Files carry no content type, headers or user metadata, so these
-live in a JSON sidecar ROOT/.opcloud-meta/a/b/c.pdf (with our SHA-256), which lets S3 -> tree -> S3 keep them.
-The sidecar tree mirrors the data tree name for name, so two sidecars collide only where two files would (`a`
-and `a/b`, which the engine refuses before writing). Writes go to ROOT/.opcloud-partial/<unique id> and are
-renamed into place, so a reader never sees half an object; a failed write removes its partial file, a crashed
-large write resumes from it, and the next run removes partial files no upload needs (`sweep_partials`).
+A key `a/b/c.pdf` is the file ROOT/a/b/c.pdf. Its content type, headers, user metadata and our SHA-256 (which
+let S3 -> tree -> S3 keep them) travel with the file where the file system can hold them: one extended attribute
+(`user.opcloud`, JSON), set on the partial file before it is renamed into place. Only where it cannot (SFTP, a
+file system without user xattrs) do they live in a JSON sidecar ROOT/.opcloud-meta/a/b/c.pdf; sidecars written
+before are still read. The sidecar tree mirrors the data tree name for name, so two sidecars collide only where
+two files would (`a` and `a/b`, which the engine refuses before writing). Writes go to
+ROOT/.opcloud-partial/<unique id> and are renamed into place, so a reader never sees half an object; a write
+hashes the bytes as they go to the file and refuses to publish them unless they match the SHA-256 they came with
+(HASHED_WHILE_WRITTEN: the engine does not read them back unless asked to). A failed write removes its partial
+file, a crashed large write resumes from it, and the next run removes partial files no upload needs.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
-from opcloud.migrate.stores.base import ObjectInfo, StoreError, WriteResult
+from opcloud.migrate.stores.base import (
+    HASHED_WHILE_WRITTEN,
+    SHA256_KEY,
+    ObjectInfo,
+    StoreError,
+    WriteResult,
+    after_start,
+    before_stop,
+)
 from opcloud.migrate.stores.keys import KeyRules
 
 META_DIR = ".opcloud-meta"
@@ -52,6 +66,15 @@ class FileSystem(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class PropertiesFileSystem(Protocol):
+    """Optional: a file system that keeps a small blob with each file (a user extended attribute), so an object's
+    properties need no sidecar file."""
+
+    def set_properties(self, path: str, data: bytes) -> bool: ...  # False: this file or file system cannot
+    def get_properties(self, path: str) -> bytes | None: ...  # None: it holds none
+
+
 def tree_features(root: str) -> Features:
     """A tree holds every property (in sidecars); its names are file paths."""
     return Features(
@@ -77,12 +100,20 @@ class TreeStore:
         self.root = root.rstrip("/") or "/"
         self.features = tree_features(self.root)
         self._partial_dir_made = False  # made on the first write, not checked again per object (a round trip)
+        # Found once: isinstance against a runtime-checkable Protocol is slow per object.
+        self._attributes: PropertiesFileSystem | None = fs if isinstance(fs, PropertiesFileSystem) else None
+        self._sidecars: bool | None = None  # whether ROOT/.opcloud-meta exists: found on first need
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
     def _meta_path(self, key: str) -> str:
         return self._path(META_DIR, key)
+
+    def _check_path(self, key: str) -> None:
+        """For reads: the key names a path inside the root (a full check of what the tree holds is for writes)."""
+        if "\0" in key or any(segment in ("", ".", "..") for segment in key.split("/")):
+            raise StoreError(f"key {key!r} cannot be stored as a file path: an empty, `.` or `..` segment, or NUL")
 
     def _check(self, key: str) -> None:
         problem = self.features.keys.problem(key)
@@ -108,32 +139,79 @@ class TreeStore:
         if not self.fs.exists_dir(self.root):
             raise InputError(f"directory {self.root!r} does not exist at {self.url}")
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def _sorted_entries(self, relative: str) -> builtins.list[tuple[str, Entry]]:
+        """One directory's entries as (key, entry), a directory's key ending in `/`, in the byte order of keys:
+        then a depth-first walk yields keys in order (`a.b` < `a/x` < `a0`). One directory is held in memory."""
+        entries = []
+        for entry in self.fs.scandir(self._path(relative) if relative else self.root):
+            if not relative and entry.name in _RESERVED:
+                continue
+            entries.append((f"{relative}{entry.name}{'/' if entry.is_dir else ''}", entry))
+        entries.sort(key=lambda pair: pair[0])
+        return entries
+
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
         if not self.fs.exists_dir(self.root):
             return  # a target tree a dry run found missing: nothing there yet
-        stack = [""]
+        stack: builtins.list[Iterator[tuple[str, Entry]]] = [iter(self._sorted_entries(""))]
         while stack:
-            relative = stack.pop()
-            for entry in self.fs.scandir(self._path(relative) if relative else self.root):
-                key = f"{relative}{entry.name}"
-                if not relative and entry.name in _RESERVED:
-                    continue
-                if entry.is_dir:
-                    if (key + "/").startswith(prefix) or prefix.startswith(key + "/"):
-                        stack.append(key + "/")
-                elif key.startswith(prefix):
-                    yield ObjectInfo(key=key, size=entry.size, version=entry.version)
+            pair = next(stack[-1], None)
+            if pair is None:
+                stack.pop()
+                continue
+            key, entry = pair
+            if not before_stop(key, stop_before):
+                return  # every later key, in this folder or under it, is past the range
+            if entry.is_dir:
+                wanted = key.startswith(prefix) or prefix.startswith(key)
+                # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
+                skipped = start_after is not None and key < start_after and not start_after.startswith(key)
+                if wanted and not skipped:
+                    stack.append(iter(self._sorted_entries(key)))
+            elif key.startswith(prefix) and after_start(key, start_after):
+                yield ObjectInfo(key=key, size=entry.size, version=entry.version)
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        if delimiter != "/":
+            raise StoreError(f"a directory tree splits keys at '/' only, not at {delimiter!r}")
+        folder = prefix.rpartition("/")[0] + "/" if "/" in prefix else ""
+        if not self.fs.exists_dir(self._path(folder) if folder else self.root):
+            return
+        for key, entry in self._sorted_entries(folder):
+            if entry.is_dir and key.startswith(prefix):
+                yield key
+
+    def _has_sidecars(self) -> bool:
+        if self._sidecars is None:
+            self._sidecars = self.fs.exists_dir(self._path(META_DIR))
+        return self._sidecars
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict[str, object]:
+        try:
+            loaded = json.loads(raw.decode())
+        except (UnicodeDecodeError, ValueError):
+            return {}
+        return loaded if isinstance(loaded, dict) else {}
 
     def _read_meta(self, key: str) -> dict[str, object]:
+        """The properties of `key`: from its extended attribute, else from its sidecar; {} when it has none."""
+        if self._attributes is not None:
+            raw = self._attributes.get_properties(self._path(key))
+            if raw is not None:
+                return self._parse(raw)
+        if not self._has_sidecars():
+            return {}
         try:
             with self.fs.open_read(self._meta_path(key), 0) as handle:
-                loaded = json.loads(handle.read().decode())
-                return loaded if isinstance(loaded, dict) else {}
-        except (OSError, ValueError):
+                return self._parse(handle.read())
+        except OSError:
             return {}
 
     def head(self, key: str) -> ObjectInfo | None:
-        self._check(key)
+        self._check_path(key)
         entry = self.fs.stat(self._path(key))
         if entry is None or entry.is_dir:
             return None
@@ -153,7 +231,7 @@ class TreeStore:
         )
 
     def open(self, key: str, offset: int = 0) -> BinaryIO:
-        self._check(key)
+        self._check_path(key)
         try:
             return self.fs.open_read(self._path(key), offset)
         except FileNotFoundError:
@@ -171,8 +249,20 @@ class TreeStore:
         metadata: dict[str, str],
         headers: Mapping[str, str] | None,
     ) -> WriteResult:
-        """Move a complete partial file into place and write its sidecar (itself via a partial file)."""
+        """Move a complete partial file into place with its properties: in its extended attribute where the file
+        system holds one (set before the rename, so the file appears with them), else in a sidecar."""
         target = self._path(key)
+        properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
+        if self._attributes is not None:
+            entry = self.fs.stat(partial)  # its mtime, kept by the rename: the version the properties describe
+            blob = json.dumps({**properties, "version": entry.version if entry else ""}).encode()
+            if entry is not None and self._attributes.set_properties(partial, blob):
+                self._makedirs_for(target)
+                self.fs.rename(partial, target)
+                if self._has_sidecars():  # one from an earlier write would describe an older file
+                    with contextlib.suppress(OSError):
+                        self.fs.remove(self._meta_path(key))
+                return WriteResult(version=entry.version)
         self._makedirs_for(target)
         self.fs.rename(partial, target)
         entry = self.fs.stat(target)
@@ -180,7 +270,7 @@ class TreeStore:
             raise StoreError(f"{key}: missing right after it was written")
         meta_path = self._meta_path(key)
         self._makedirs_for(meta_path)
-        properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
+        self._sidecars = True
         sidecar = json.dumps({**properties, "version": entry.version})
         meta_partial = self._partial(uuid.uuid4().hex)
         try:
@@ -205,13 +295,19 @@ class TreeStore:
         partial = self._partial(uuid.uuid4().hex)
         try:
             written = 0
+            hasher = hashlib.sha256()
             with self.fs.open_write(partial, None) as handle:
                 while chunk := data.read(_COPY_CHUNK):
                     handle.write(chunk)
+                    hasher.update(chunk)
                     written += len(chunk)
             if written != size:
                 raise StoreError(f"{key}: expected {size} bytes, got {written}")
-            return self._publish(partial, key, content_type, metadata, headers)
+            expected = metadata.get(SHA256_KEY)
+            if expected is not None and hasher.hexdigest() != expected:
+                raise StoreError(f"{key}: the bytes written do not match the SHA-256 they came with; not published")
+            result = self._publish(partial, key, content_type, metadata, headers)
+            return WriteResult(result.version, proof=HASHED_WHILE_WRITTEN if expected is not None else None)
         except BaseException:
             self._remove_quietly(partial)  # gone already when it was renamed into place
             raise

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import BinaryIO
 
 from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
-from opcloud.migrate.stores.base import ObjectInfo, WriteResult
+from opcloud.migrate.stores.base import ObjectInfo, WriteResult, after_start, before_stop
 from opcloud.migrate.stores.keys import KeyRules
 from opcloud.migrate.stores.url import StoreURL
 
@@ -35,10 +35,22 @@ class MemoryStore:
     def check(self) -> None:
         return None
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+    def list(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[ObjectInfo]:
         for name in sorted(self.objects):
-            if name.startswith(self.prefix + prefix):
-                yield self._info(name[len(self.prefix) :])
+            key = name[len(self.prefix) :]
+            in_range = after_start(key, start_after) and before_stop(key, stop_before)
+            if name.startswith(self.prefix + prefix) and in_range:
+                yield self._info(key)
+
+    def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
+        found = set()
+        for name in self.objects:
+            key = name[len(self.prefix) :]
+            if name.startswith(self.prefix + prefix) and delimiter in key[len(prefix) :]:
+                found.add(key[: key.index(delimiter, len(prefix)) + len(delimiter)])
+        yield from sorted(found)
 
     def head(self, key: str) -> ObjectInfo | None:
         return self._info(key) if self.prefix + key in self.objects else None

@@ -4,6 +4,7 @@ and the copy is complete and verified."""
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -51,8 +52,9 @@ def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """No read-back here: Azure checks the MD5 we send with every write and block, so a flipped byte makes the
-    write fail and be retried. Had a corrupt write been accepted, the target's content would differ."""
+    """A flipped byte never lands: the large object's blocks carry our MD5, which Azure checks (the block is
+    refused and sent again); a single PUT through obstore carries none, so every small object is read back and a
+    damaged one is sent again (`resent`). Had a corrupt write been accepted, the target's content would differ."""
     objects = dataset(large=12 * MIB)
     fill(s3_server.url(s3_bucket, "docs/"), objects)
     with dropping_proxy(azurite.port, after=256 * 1024, drops=3, corrupt=True) as az_proxy:
@@ -62,5 +64,30 @@ def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
         report = engine.copy(s3_server.url(s3_bucket, "docs/"), target, options)
         assert report.ok, report.failed
         assert az_proxy.corrupted >= 2  # the faults really happened (one per connection that crossed `after`)
-    assert (report.verified_in_transit, report.verified_read_back) == (len(objects), 0)
+    large = sum(len(data) > 4 * MIB for data, _, _ in objects.values())
+    assert (report.verified_in_transit, report.verified_read_back) == (large, len(objects) - large)
+    assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
+
+
+def test_small_objects_damaged_on_the_way_to_azure_are_caught_by_the_read_back_and_sent_again(
+    s3_server: S3Server,
+    s3_bucket: str,
+    azurite: AzuriteServer,
+    azure_container: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """obstore's PUT carries no MD5, so Azure accepts a body with a flipped byte: the read-back must see it and the
+    object must be sent again, never recorded as verified."""
+    rng = random.Random(16)
+    objects = {f"doc/{i:02d}.bin": (rng.randbytes(64 * 1024), "application/octet-stream", {}) for i in range(20)}
+    fill(s3_server.url(s3_bucket, "docs/"), objects)
+    with dropping_proxy(azurite.port, after=200 * 1024, drops=3, corrupt=True) as az_proxy:
+        monkeypatch.setenv("OPCLOUD_TEST_AZ", AzuriteServer.connection_string_for(az_proxy.port))
+        target = f"az://{azure_container}/docs/?connection_env=OPCLOUD_TEST_AZ"
+        options = engine.CopyOptions(state_dir=tmp_path / "state", transfers=2, progress=False)
+        report = engine.copy(s3_server.url(s3_bucket, "docs/"), target, options)
+        assert report.ok, report.failed
+        assert az_proxy.corrupted >= 1
+    assert report.resent >= 1 and report.verified_read_back == len(objects)
     assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))

@@ -173,8 +173,9 @@ def test_metadata_only_change_on_azure_is_copied_by_the_rerun(
     assert open_head(target, "doc.pdf").metadata["status"] == "signed"
 
 
-def test_check_metadata_sees_a_changed_sidecar_of_a_file_source(new_url: NewUrl, tmp_path: Path) -> None:
-    """A tree's listing shows only the file's mtime: a change of its sidecar needs --check-metadata."""
+def test_check_metadata_sees_changed_properties_of_a_file_source(new_url: NewUrl, tmp_path: Path) -> None:
+    """A tree's listing shows only the file's mtime: a change of its properties (held in an extended attribute,
+    which leaves the mtime) needs --check-metadata."""
     from opcloud.migrate.stores.registry import open_store
 
     source, target = new_url("file"), new_url("s3")
@@ -182,10 +183,10 @@ def test_check_metadata_sees_a_changed_sidecar_of_a_file_source(new_url: NewUrl,
     store.write("doc.pdf", __import__("io").BytesIO(b"%PDF"), 4, "application/pdf", {"status": "draft"}, HEADERS)
     store.close()
     assert engine.copy(source, target, options(tmp_path)).ok
-    sidecar = Path(urlsplit(source).path) / ".opcloud-meta" / "doc.pdf"
-    properties = json.loads(sidecar.read_text())
+    path = Path(urlsplit(source).path) / "doc.pdf"
+    properties = json.loads(os.getxattr(path, "user.opcloud"))
     properties["metadata"]["status"] = "signed"
-    sidecar.write_text(json.dumps(properties))
+    os.setxattr(path, "user.opcloud", json.dumps(properties).encode())
     assert engine.copy(source, target, options(tmp_path)).copied == 0  # the listing cannot tell
     checked = engine.copy(source, target, options(tmp_path, check_metadata=True))
     assert checked.ok and (checked.copied, checked.unchanged) == (1, 0)

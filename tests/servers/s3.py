@@ -47,7 +47,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     binary = Path(sys.executable).parent / "moto_server"
-    process = start([str(binary), "-H", "127.0.0.1", "-p", str(port)], log)
+    # Its request recorder (test_range_listing counts list requests with it) writes to a file: not the cwd.
+    process = start([str(binary), "-H", "127.0.0.1", "-p", str(port)], log, cwd=log.parent)
     try:
         wait_for_port(port, process, log)
         yield S3Server(endpoint=f"http://127.0.0.1:{port}")
