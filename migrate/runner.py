@@ -77,6 +77,7 @@ def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False
         read_back=plan.read_back,
         check_metadata=plan.check_metadata,
         progress=progress,
+        jurisdiction=plan.jurisdiction,
     )
 
 

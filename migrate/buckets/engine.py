@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from opcloud.migrate.buckets import transfer
+from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
 from opcloud.migrate.buckets.sameobject import carried, user_metadata
 from opcloud.migrate.buckets.state import StateDB, Todo, state_path
+from opcloud.migrate.residency import check_within
 from opcloud.migrate.stores.base import (
     SHA256_KEY,
     MultipartStore,
@@ -64,6 +66,9 @@ class CopyOptions:
     read_back: bool = False  # read back even objects the target checked in transit
     check_metadata: bool = False  # a HEAD per unchanged object on both sides: sees every change of properties
     progress: bool = True
+    key_range: KeyRange | None = None  # only keys in [lo, hi): listed on both sides by range, never in full
+    jurisdiction: str | None = None  # the target must lie inside: checked here too, on every worker
+    sweep_partials: bool = True  # False for a shard: other shards' partial files on a shared tree are alive
 
 
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
@@ -75,6 +80,19 @@ def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
         return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)
 
     return keep
+
+
+def _in_range(keep: Callable[[str], bool], key_range: KeyRange | None) -> Callable[[str], bool]:
+    if key_range is None:
+        return keep
+    return lambda key: key_range.contains(key) and keep(key)
+
+
+def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
+    """The store's objects, only those of `key_range` when given (pushed down to the store as bounds)."""
+    if key_range is None:
+        return store.list()
+    return store.list(start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
 def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
@@ -130,20 +148,23 @@ def _missing_tree(url: str, create: bool) -> Store | None:
     return store
 
 
-def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
+def _load_listings(
+    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+) -> tuple[int, int]:
     """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
-    Source keys the target cannot hold, or would hold under one name, are recorded as refused."""
+    Source keys the target cannot hold, or would hold under one name, are recorded as refused. With `key_range`
+    both sides list only that range (`keep` must then hold only keys inside it)."""
     rules = target.features.keys
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
-        target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
+        target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
         # The source's error first; the pool still waits.
-        listed = state.load_listing("src", _filtered(source.list(), keep), target_keys=rules)
+        listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
         target_listing.result()
     state.refuse_collisions(file_tree=rules.file_tree)
     return listed
 
 
-def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int) -> None:
+def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int, sweep: bool = True) -> None:
     """Abort uploads whose source is gone or changed (S3 bills kept parts), drop their rows, and remove partial
     files no remaining upload needs. Before any copy, so nothing of this run is touched. Uploads of keys this
     run does not select (--include/--exclude) are not judged: they were not listed."""
@@ -153,7 +174,7 @@ def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retrie
         if isinstance(target, MultipartStore):
             _retrying(lambda k=key, u=upload_id: target.abort_upload(k, u), retries)  # type: ignore[misc]
         state.end_upload(key)
-    if isinstance(target, PartialFilesStore):
+    if sweep and isinstance(target, PartialFilesStore):
         target.sweep_partials(state.upload_ids())
 
 
@@ -227,6 +248,8 @@ def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
 def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     """Copy every (selected) object of `source_url` to `target_url`; see the module docstring."""
     started = time.monotonic()
+    if options.jurisdiction:
+        check_within(options.jurisdiction, [target_url])  # every caller, every worker: before a store is opened
     source, target = open_pair(source_url, target_url, "empty" if options.dry_run else "create")
     report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
     path = state_path(options.state_dir, source.url, target.url)
@@ -236,9 +259,9 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         state = StateDB(path, source.url, target.url, readonly=False)
     progress = Progress(enabled=options.progress)
     try:
-        keep = _selected(options.include, options.exclude)
+        keep = _in_range(_selected(options.include, options.exclude), options.key_range)
         with progress.listing(source.url):
-            report.listed, report.listed_bytes = _load_listings(state, source, target, keep)
+            report.listed, report.listed_bytes = _load_listings(state, source, target, keep, options.key_range)
         report.refused = [Failure(key, reason) for key, reason in state.refused()]
         pair = carried(source.features, target.features)
         report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
@@ -305,7 +328,8 @@ def _run(
         read_back=options.read_back,
     )
     progress.start_copy(to_copy[0], to_copy[1], to_verify)
-    _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
+    keep = _in_range(_selected(options.include, options.exclude), options.key_range)
+    _clean_up(state, target, keep, options.retries, options.sweep_partials)
     metadata_keys = target.features.metadata_keys
 
     def copy_and_verify(item: Todo) -> None:

@@ -80,11 +80,8 @@ def copy(
     no_progress: bool = NoProgress,
 ) -> None:
     from opcloud.migrate.buckets import engine, render
-    from opcloud.migrate.residency import check_within
     from opcloud.migrate.sizes import parse_size
 
-    if jurisdiction:
-        check_within(jurisdiction, [dst])
     options = engine.CopyOptions(
         state_dir=state_dir or state_home(),
         transfers=transfers,
@@ -99,6 +96,7 @@ def copy(
         read_back=read_back,
         check_metadata=check_metadata,
         progress=not no_progress,
+        jurisdiction=jurisdiction,  # the engine refuses a target outside it before opening any store
     )
     kept = (
         "every object copied and verified so far is kept in the state; run the same command again to resume"
