@@ -69,6 +69,7 @@ class CopyOptions:
     key_range: KeyRange | None = None  # only keys in [lo, hi): listed on both sides by range, never in full
     jurisdiction: str | None = None  # the target must lie inside: checked here too, on every worker
     sweep_partials: bool = True  # False for a shard: other shards' partial files on a shared tree are alive
+    state_database: str | None = None  # postgresql://USER@HOST/DB: the pair's state of record (distributed)
 
 
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
@@ -252,11 +253,12 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         check_within(options.jurisdiction, [target_url])  # every caller, every worker: before a store is opened
     source, target = open_pair(source_url, target_url, "empty" if options.dry_run else "create")
     report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
-    path = state_path(options.state_dir, source.url, target.url)
-    if options.dry_run and not path.exists():
-        state = StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
-    else:
-        state = StateDB(path, source.url, target.url, readonly=False)
+    try:
+        state = _open_state(options, source.url, target.url)
+    except BaseException:
+        source.close()
+        target.close()
+        raise
     progress = Progress(enabled=options.progress)
     try:
         keep = _in_range(_selected(options.include, options.exclude), options.key_range)
@@ -281,6 +283,23 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         source.close()
         target.close()
     return report
+
+
+def _open_state(options: CopyOptions, source_url: str, target_url: str) -> StateDB:
+    """The pair's state: the SQLite file on one machine, or the slice of the PostgreSQL record for this range."""
+    if options.state_database:
+        from opcloud.migrate.buckets.pgstate import PgRecord
+
+        record = PgRecord(options.state_database, source_url, target_url)
+        try:
+            return StateDB.over(record, options.key_range or KeyRange())
+        except BaseException:
+            record.close()
+            raise
+    path = state_path(options.state_dir, source_url, target_url)
+    if options.dry_run and not path.exists():
+        return StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
+    return StateDB(path, source_url, target_url, readonly=False)
 
 
 DRY_RUN_LISTED = 1000  # keys a dry run names; the counts cover all
