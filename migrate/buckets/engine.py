@@ -290,7 +290,9 @@ def _open_state(options: CopyOptions, source_url: str, target_url: str) -> State
     if options.state_database:
         from opcloud.migrate.buckets.pgstate import PgRecord
 
-        record = PgRecord(options.state_database, source_url, target_url)
+        if options.dry_run and not PgRecord.exists(options.state_database, source_url, target_url):
+            return StateDB.empty()
+        record = PgRecord(options.state_database, source_url, target_url, create=not options.dry_run)
         try:
             return StateDB.over(record, options.key_range or KeyRange())
         except BaseException:

@@ -66,6 +66,13 @@ def _connect(url: str, autocommit: bool = True) -> psycopg.Connection[Any]:
 class PgRecord:
     """The pair's state of record in PostgreSQL: pulls of a key range, batched writes, uploads, counts."""
 
+    @staticmethod
+    def exists(url: str, source_url: str, target_url: str) -> bool:
+        """Whether the database holds a state for the pair (a dry run of a pair never copied writes nothing)."""
+        with _connect(url) as conn:
+            row = conn.execute("SELECT to_regclass(%s)", (f"{schema_name(source_url, target_url)}.objects",)).fetchone()
+        return bool(row and row[0])
+
     def __init__(self, url: str, source_url: str, target_url: str, create: bool = False) -> None:
         self.url = url
         self.schema = schema_name(source_url, target_url)
@@ -144,6 +151,13 @@ class PgRecord:
         uploads = row[0] if row else 0
         return {"objects": int(objects), "verified": int(verified), "bytes": int(size), "uploadsInFlight": int(uploads)}
 
+
+    def copied_since(self, stamp: float) -> tuple[int, int]:
+        """(objects, bytes) recorded as copied at or after `stamp` (seconds since the epoch, the writers' clocks)."""
+        row = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM objects WHERE copied_at >= %s", (stamp,)
+        ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     def bytes_on_disk(self) -> int:
         """The record's tables with their indexes and TOAST, as PostgreSQL stores them."""
