@@ -88,7 +88,8 @@ class PgRecord:
     def _create(self, source_url: str, target_url: str) -> None:
         from opcloud.migrate.buckets.state import SCHEMA
 
-        ddl = SCHEMA.replace("key TEXT", 'key TEXT COLLATE "C"')
+        # SQLite's REAL is 8 bytes, PostgreSQL's 4 (a time stamp would lose minutes); keys in byte order.
+        ddl = SCHEMA.replace("key TEXT", 'key TEXT COLLATE "C"').replace(" REAL ", " DOUBLE PRECISION ")
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))  # one creator at once
             self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from opcloud.migrate.buckets.shards import find_shards
 from opcloud.migrate.stores.registry import open_store
@@ -29,7 +31,7 @@ def test_shards_cover_every_key_once_and_hold_about_size(backend: str, new_url: 
     finally:
         store.close()
     assert ranges[0].lo == "" and ranges[-1].hi is None
-    assert all(a.hi == b.lo for a, b in zip(ranges, ranges[1:], strict=False))  # side by side, no gap
+    assert all(a.hi == b.lo for a, b in itertools.pairwise(ranges))  # side by side, no gap
     held = [[key for key in keys if shard.contains(key)] for shard in ranges]
     assert sorted(key for shard in held for key in shard) == sorted(keys)  # each key in exactly one shard
     assert max(len(shard) for shard in held) <= 5
