@@ -22,6 +22,8 @@ from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.pgstate import Lease, PgRecord, check_url, schema_name
 from opcloud.migrate.buckets.shards import find_shards
 from opcloud.migrate.residency import check_within
+from opcloud.migrate.stores.base import PartialFilesStore
+from opcloud.migrate.stores.registry import open_store
 from opcloud.migrate.stores.url import parse
 
 from opcloud.errors import InputError
@@ -100,7 +102,23 @@ def copy_sharded(
         client.close()
         if cluster is not None:
             cluster.close()
+    _sweep(target_url, options.state_database, names)
     return _summary(names, ranges, reports, options.state_database, started_wall, time.monotonic() - started)
+
+
+def _sweep(target_url: str, state_database: str, names: tuple[str, str]) -> None:
+    """Partial files of writes that died with a worker, removed once no shard runs (a shard cannot tell another
+    shard's live partial file from a dead one's); those of uploads still recorded stay, to be resumed."""
+    target = open_store(target_url)
+    try:
+        if isinstance(target, PartialFilesStore):
+            record = PgRecord(state_database, *names)
+            try:
+                target.sweep_partials(record.upload_ids())
+            finally:
+                record.close()
+    finally:
+        target.close()
 
 
 def _summary(

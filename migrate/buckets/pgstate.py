@@ -144,6 +144,9 @@ class PgRecord:
             self.conn.execute("DELETE FROM uploads WHERE key = %s", (key,))
             self.conn.execute("DELETE FROM parts WHERE key = %s", (key,))
 
+    def upload_ids(self) -> set[str]:
+        return {str(row[0]) for row in self.conn.execute("SELECT upload_id FROM uploads").fetchall()}
+
     def counts(self) -> dict[str, int]:
         objects, verified, size = self.conn.execute(
             "SELECT COUNT(*), COALESCE(SUM(verified), 0), COALESCE(SUM(size), 0) FROM objects"

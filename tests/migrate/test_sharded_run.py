@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import distributed
+import psycopg
 import pytest
 from opcloud.migrate import runner
+from opcloud.migrate.buckets.pgstate import Lease, PgRecord, schema_name
+from opcloud.migrate.buckets.shards import find_shards
 from opcloud.migrate.plan import BucketPair, Plan
 from opcloud.migrate.stores.base import SHA256_KEY
 from opcloud.migrate.stores.registry import open_store
+from opcloud.migrate.stores.url import parse
 
 from opcloud.errors import ResidencyError
 from tests.migrate.conftest import NewUrl
@@ -125,6 +129,7 @@ def test_a_worker_killed_mid_shard_changes_nothing_in_the_result(
     assert report.ok, (pair["failed"], pair["refused"])
     assert pair["state"]["objects"] == pair["state"]["verified"] == len(OBJECTS)
     assert len(_independent_check(source, target)) == len(OBJECTS)
+    assert not list((root / ".opcloud-partial").glob("*"))  # what the killed write left was swept at the end
     again = runner.execute(plan, "plan", progress=False).pairs[0]["report"]
     assert (again["copied"], again["unchanged"]) == (0, len(OBJECTS))
 
@@ -140,3 +145,51 @@ def test_residency_is_refused_before_any_worker_starts(
     with pytest.raises(ResidencyError):
         runner.execute(plan, "run", progress=False, cluster=runner.Cluster(workers=2))
     assert started == [] and list(Path(target.removeprefix("file://")).iterdir()) == []
+
+
+def _recorded(state_url: str, names: tuple[str, str]) -> int:
+    if not PgRecord.exists(state_url, *names):
+        return 0
+    record = PgRecord(state_url, *names)
+    try:
+        return record.counts()["objects"]
+    finally:
+        record.close()
+
+
+def test_a_leased_shard_waits_for_its_holder_and_is_taken_over_when_the_holder_dies(
+    new_url: NewUrl, tmp_path: Path, state_url: str
+) -> None:
+    source, target = new_url("s3"), new_url("file")
+    fill(source, OBJECTS)
+    names = (parse(source).redacted(), parse(target).redacted())
+    store = open_store(source)
+    try:
+        first = find_shards(store, 4)[0]
+    finally:
+        store.close()
+    in_first = [key for key in OBJECTS if first.contains(key)]
+    holder = Lease(state_url, schema_name(*names), str(first))  # another worker, alive, holds the first shard
+    plan = _plan(tmp_path, source, target, state_url)
+    reports: list[runner.PlanReport] = []
+    run = threading.Thread(
+        target=lambda: reports.append(runner.execute(plan, "run", progress=False, cluster=runner.Cluster(workers=2)))
+    )
+    run.start()
+    try:
+        for _ in range(1200):  # every other shard finishes (a safety bound of ~2 minutes, not a speed check)
+            if _recorded(state_url, names) == len(OBJECTS) - len(in_first):
+                break
+            threading.Event().wait(0.1)
+        copied_meanwhile = {p.relative_to(Path(target.removeprefix("file://"))).as_posix()
+                            for p in Path(target.removeprefix("file://")).rglob("*") if p.is_file()}  # fmt: skip
+        assert not set(in_first) & copied_meanwhile  # not copied while another holds its lease
+        assert run.is_alive()
+    finally:
+        with psycopg.connect(state_url, autocommit=True) as admin:  # the holder dies: its connection goes
+            admin.execute("SELECT pg_terminate_backend(%s)", (holder.conn.info.backend_pid,))
+        holder.release()
+        run.join()
+    pair = reports[0].pairs[0]["report"]
+    assert reports[0].ok, (pair["failed"], pair["refused"])
+    assert len(_independent_check(source, target)) == len(OBJECTS)
