@@ -29,16 +29,19 @@ from opcloud.migrate.stores.url import parse
 from opcloud.errors import InputError
 
 DEFAULT_SHARD_SIZE = 100_000
+LEASE_WAIT = 600.0  # seconds a rerun waits for a live holder of its shard's lease before it fails
 _SUMMED = ("listed", "listedBytes", "unchanged", "deleted", "resumedParts", "serverSide", "verifiedInTransit",
            "verifiedReadBack", "verifiedPartially")  # fmt: skip
 _JOINED = ("failed", "refused")
 
 
-def run_shard(source_url: str, target_url: str, options: engine.CopyOptions) -> dict[str, Any]:
+def run_shard(
+    source_url: str, target_url: str, options: engine.CopyOptions, lease_wait: float = LEASE_WAIT
+) -> dict[str, Any]:
     """One range on a worker: under its lease, the engine's copy of that range; its report as a dict."""
     assert options.state_database is not None and options.key_range is not None
     schema = schema_name(parse(source_url).redacted(), parse(target_url).redacted())
-    with Lease(options.state_database, schema, str(options.key_range)):
+    with Lease(options.state_database, schema, str(options.key_range), wait=lease_wait):
         return engine.copy(source_url, target_url, options).to_dict()
 
 
@@ -59,6 +62,7 @@ def copy_sharded(
     workers: int | None = None,
     scheduler: str | None = None,
     on_shard: Callable[[int, int, dict[str, Any]], None] | None = None,
+    lease_wait: float = LEASE_WAIT,
 ) -> dict[str, Any]:
     """Copy `source_url` to `target_url` over a cluster; the report (a copy report's fields, summed over the
     ranges' final runs, with the counts of the state of record) as a dict. `on_shard(done, total, report)`
@@ -85,15 +89,18 @@ def copy_sharded(
     try:
         from distributed import as_completed
 
-        futures = [
+        futures = {
             client.submit(
-                run_shard, source_url, target_url, replace(shard_options, key_range=key_range), pure=False,
+                run_shard, source_url, target_url, replace(shard_options, key_range=key_range), lease_wait, pure=False,
                 key=f"opcloud-shard-{index}-{time.monotonic_ns()}",
-            )
+            ): key_range
             for index, key_range in enumerate(ranges)
-        ]  # fmt: skip
+        }  # fmt: skip
         for future in as_completed(futures):
-            report = future.result()
+            try:
+                report = future.result()
+            except Exception as error:  # the shard failed for good (its lease never came, Dask gave up on it...)
+                report = _failed_shard(futures[future], error)
             future.release()  # a finished range is not recomputed when its worker dies later
             reports.append(report)
             if on_shard:
@@ -104,6 +111,12 @@ def copy_sharded(
             cluster.close()
     _sweep(target_url, options.state_database, names)
     return _summary(names, ranges, reports, options.state_database, started_wall, time.monotonic() - started)
+
+
+def _failed_shard(key_range: KeyRange, error: BaseException) -> dict[str, Any]:
+    """A shard that raised instead of reporting: named in `failed` (exit 1), the other shards' work kept."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    return {"ok": False, "failed": [{"key": f"(shard {key_range})", "reason": f"{type(error).__name__}: {text}"[:300]}]}
 
 
 def _sweep(target_url: str, state_database: str, names: tuple[str, str]) -> None:

@@ -193,3 +193,26 @@ def test_a_leased_shard_waits_for_its_holder_and_is_taken_over_when_the_holder_d
     pair = reports[0].pairs[0]["report"]
     assert reports[0].ok, (pair["failed"], pair["refused"])
     assert len(_independent_check(source, target)) == len(OBJECTS)
+
+
+def test_a_shard_that_never_gets_its_lease_fails_by_name_and_the_others_are_kept(
+    new_url: NewUrl, tmp_path: Path, state_url: str
+) -> None:
+    from opcloud.migrate.buckets import distributed as sharded
+
+    source, target = new_url("s3"), new_url("file")
+    fill(source, OBJECTS)
+    names = (parse(source).redacted(), parse(target).redacted())
+    store = open_store(source)
+    try:
+        first = find_shards(store, 4)[0]
+    finally:
+        store.close()
+    options = runner._options(_plan(tmp_path, source, target, state_url), BucketPair(
+        name="d", source=source, target=target), progress=False)  # fmt: skip
+    with Lease(state_url, schema_name(*names), str(first)):  # a live holder that never lets go
+        summary = sharded.copy_sharded(source, target, options, 4, workers=2, lease_wait=0.5)
+    assert not summary["ok"]
+    assert [f["key"] for f in summary["failed"]] == [f"(shard {first})"]
+    assert "LeaseTimeout" in summary["failed"][0]["reason"]
+    assert summary["state"]["objects"] == len([k for k in OBJECTS if not first.contains(k)])
