@@ -3,11 +3,13 @@
 The ranges cover the whole key space, side by side ("" to the end), so every key - in the source, or only in the
 target - falls in exactly one. A folder (a common prefix) is one range when it holds at most `size` objects,
 counted by listing at most size + 1 of them; a larger one is split along its own folders, and a folder without
-subfolders along its keys. Neighbouring small ranges are merged up to `size`.
+subfolders along its keys. The folders of one level are counted at once, on threads (the listings wait on the
+service). Neighbouring small ranges are merged up to `size`.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 
@@ -41,32 +43,46 @@ def _by_keys(store: Store, prefix: str, key_range: KeyRange, size: int) -> list[
     return pieces
 
 
-def _split(store: Store, prefix: str, key_range: KeyRange, size: int) -> list[Piece]:
-    counted = _count(store, prefix, key_range, size + 1)
-    if counted <= size:
-        return [Piece(key_range, counted)]
-    folders = [f for f in store.list_prefixes(prefix) if key_range.contains(f) and f.startswith(prefix)]
-    if not folders:
-        return _by_keys(store, prefix, key_range, size)
-    pieces: list[Piece] = []
-    cursor = key_range.lo
+@dataclass(frozen=True)
+class _Probe:
+    prefix: str  # the listing's prefix: a folder, or the parent folder for the keys between its subfolders
+    key_range: KeyRange
+    gap: bool  # between folders: no folder inside, so a large one is cut by keys
+
+
+def _children(store: Store, probe: _Probe) -> list[_Probe]:
+    """A too-large folder split along its own folders, with the gaps between them."""
+    folders = [f for f in store.list_prefixes(probe.prefix) if probe.key_range.contains(f)]
+    children: list[_Probe] = []
+    cursor, hi = probe.key_range.lo, probe.key_range.hi
     for folder in folders:
-        end = after_folder(folder)
-        if key_range.hi is not None and end > key_range.hi:
-            end = key_range.hi
+        end = after_folder(folder) if hi is None else min(after_folder(folder), hi)
         if folder > cursor:  # objects at this level between the folders
-            pieces.extend(_split_gap(store, prefix, KeyRange(cursor, folder), size))
-        pieces.extend(_split(store, folder, KeyRange(folder, end), size))
+            children.append(_Probe(probe.prefix, KeyRange(cursor, folder), gap=True))
+        children.append(_Probe(folder, KeyRange(folder, end), gap=False))
         cursor = end
-    if key_range.hi is None or cursor < key_range.hi:
-        pieces.extend(_split_gap(store, prefix, KeyRange(cursor, key_range.hi), size))
-    return pieces
+    if hi is None or cursor < hi:
+        children.append(_Probe(probe.prefix, KeyRange(cursor, hi), gap=True))
+    return children
 
 
-def _split_gap(store: Store, prefix: str, key_range: KeyRange, size: int) -> list[Piece]:
-    """Keys between two folders (no folder inside): one piece, or cut by keys when large."""
-    counted = _count(store, prefix, key_range, size + 1)
-    return [Piece(key_range, counted)] if counted <= size else _by_keys(store, prefix, key_range, size)
+def _split(store: Store, size: int, threads: int) -> list[Piece]:
+    """Level by level: every probe of a level counted at once (listings wait on the service, not on us)."""
+    pieces: list[Piece] = []
+    level = [_Probe("", KeyRange(), gap=False)]
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shards") as pool:
+        while level:
+            counts = list(pool.map(lambda p: _count(store, p.prefix, p.key_range, size + 1), level))
+            large = [probe for probe, count in zip(level, counts, strict=True) if count > size]
+            pieces.extend(Piece(p.key_range, c) for p, c in zip(level, counts, strict=True) if c <= size)
+            splits = list(pool.map(lambda p: [] if p.gap else _children(store, p), large))
+            level = []
+            for probe, children in zip(large, splits, strict=True):
+                if children and not (len(children) == 1 and children[0].gap):
+                    level.extend(children)
+                else:  # no folder inside: cut along the keys (one listing of this range)
+                    pieces.extend(_by_keys(store, probe.prefix, probe.key_range, size))
+    return sorted(pieces, key=lambda piece: piece.key_range.lo)
 
 
 def _merged(pieces: list[Piece], size: int) -> list[KeyRange]:
@@ -82,8 +98,8 @@ def _merged(pieces: list[Piece], size: int) -> list[KeyRange]:
     return ranges
 
 
-def find_shards(store: Store, size: int) -> list[KeyRange]:
+def find_shards(store: Store, size: int, threads: int = 16) -> list[KeyRange]:
     """Ranges of about `size` objects each, side by side over the whole key space of `store`."""
     if size < 1:
         raise ValueError("a shard holds at least one object")
-    return _merged(_split(store, "", KeyRange(), size), size)
+    return _merged(_split(store, size, threads), size)
