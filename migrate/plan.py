@@ -77,6 +77,10 @@ class Plan(BaseModel):
         None, description="postgresql://USER@HOST[:PORT]/DB: the state of record of every bucket pair, shared by "
         "the workers of a sharded run (--workers / --scheduler); the password from PGPASSWORD or a pgpass file",
     )  # fmt: skip
+    state_database_country: str | None = Field(
+        None, pattern=r"^[A-Za-z]{2}$", description="where the state database lies, when its host does not tell: "
+        "it holds every key, so a plan with a jurisdiction keeps it inside too",
+    )  # fmt: skip
     shard_size: int = Field(100_000, ge=1, description="objects per shard of a sharded run, about")
     buckets: list[BucketPair] = Field(default_factory=list)
     databases: list[DatabasePair] = Field(default_factory=list)

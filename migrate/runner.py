@@ -208,7 +208,25 @@ def register(kind: PairKind) -> None:
     KINDS[:] = [k for k in KINDS if k.field != kind.field] + [kind]
 
 
+def _state_database_residency(plan: Plan) -> None:
+    """The state of record holds every key of a pair: with a jurisdiction, it must lie inside too."""
+    if not (plan.jurisdiction and plan.state_database):
+        return
+    from urllib.parse import urlsplit
+
+    host = urlsplit(plan.state_database).hostname or ""
+    country = (plan.state_database_country or "").upper() or residency.country_of_host(host)
+    if country is None:
+        raise ResidencyError(
+            f"state_database: cannot tell where {host} lies: add state_database_country to check it for "
+            f"{plan.jurisdiction}"
+        )
+    if not residency.within(plan.jurisdiction, country):
+        raise ResidencyError(f"state_database: {host} lies in {country}, outside the jurisdiction {plan.jurisdiction}")
+
+
 def check_residency(plan: Plan) -> None:
+    _state_database_residency(plan)
     for kind in KINDS:
         for pair in getattr(plan, kind.field):
             kind.check_residency(plan, pair)

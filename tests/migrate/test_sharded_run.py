@@ -141,8 +141,8 @@ def test_residency_is_refused_before_any_worker_starts(
     fill(source, {"a": (b"x", None, {})})
     started: list[str] = []
     monkeypatch.setattr(distributed, "LocalCluster", lambda *a, **k: started.append("cluster"))
-    plan = _plan(tmp_path, source, target, state_url, jurisdiction="UA")
-    with pytest.raises(ResidencyError):
+    plan = _plan(tmp_path, source, target, state_url, jurisdiction="UA", state_database_country="UA")
+    with pytest.raises(ResidencyError, match="cannot tell where file://"):
         runner.execute(plan, "run", progress=False, cluster=runner.Cluster(workers=2))
     assert started == [] and list(Path(target.removeprefix("file://")).iterdir()) == []
 
@@ -216,3 +216,13 @@ def test_a_shard_that_never_gets_its_lease_fails_by_name_and_the_others_are_kept
     assert [f["key"] for f in summary["failed"]] == [f"(shard {first})"]
     assert "LeaseTimeout" in summary["failed"][0]["reason"]
     assert summary["state"]["objects"] == len([k for k in OBJECTS if not first.contains(k)])
+
+
+def test_the_state_database_must_lie_inside_the_jurisdiction(tmp_path: Path, state_url: str) -> None:
+    inside = "file:///srv/docs?country=UA"
+    plan = _plan(tmp_path, "s3://a/?region=eu-central-1", inside, state_url, jurisdiction="UA")
+    with pytest.raises(ResidencyError, match=r"state_database: cannot tell where 127\.0\.0\.1 lies"):
+        runner.check_residency(plan)
+    with pytest.raises(ResidencyError, match="lies in DE, outside the jurisdiction UA"):
+        runner.check_residency(plan.model_copy(update={"state_database_country": "DE"}))
+    runner.check_residency(plan.model_copy(update={"state_database_country": "UA"}))  # declared inside: accepted
