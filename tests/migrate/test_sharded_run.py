@@ -226,3 +226,51 @@ def test_the_state_database_must_lie_inside_the_jurisdiction(tmp_path: Path, sta
     with pytest.raises(ResidencyError, match="lies in DE, outside the jurisdiction UA"):
         runner.check_residency(plan.model_copy(update={"state_database_country": "DE"}))
     runner.check_residency(plan.model_copy(update={"state_database_country": "UA"}))  # declared inside: accepted
+
+
+def _parts_recorded(state_url: str, names: tuple[str, str]) -> int:
+    if not PgRecord.exists(state_url, *names):
+        return 0
+    record = PgRecord(state_url, *names)
+    try:
+        row = record.conn.execute("SELECT COUNT(*) FROM parts").fetchone()
+        return int(row[0]) if row else 0
+    finally:
+        record.close()
+
+
+def test_an_upload_cut_by_a_killed_worker_is_resumed_from_the_shared_state(
+    new_url: NewUrl, tmp_path: Path, state_url: str, local_cluster: Any
+) -> None:
+    source, target = new_url("s3"), new_url("file")  # S3 to S3 on one server would copy server-side
+    big = os.urandom(13 * 1024 * 1024)
+    fill(source, {"big/archive.bin": (big, "application/zip", {}), "small/a.txt": (b"a", "text/plain", {})})
+    names = (parse(source).redacted(), parse(target).redacted())
+    pair = BucketPair(name="documents", source=source, target=target, part_size="5M")
+    plan = _plan(tmp_path, source, target, state_url, bwlimit="4M").model_copy(update={"buckets": [pair]})
+    watcher = distributed.Client(local_cluster)
+    pids = watcher.run(os.getpid)
+    killed: list[int] = []
+
+    def kill_the_uploader() -> None:
+        while not killed:
+            if _parts_recorded(state_url, names) >= 1:  # a part is sent and recorded: the upload is mid-way
+                busy = [address for address, keys in watcher.processing().items() if keys]
+                if busy:
+                    os.kill(pids[busy[0]], signal.SIGKILL)
+                    killed.append(pids[busy[0]])
+                    return
+            threading.Event().wait(0.05)
+
+    killer = threading.Thread(target=kill_the_uploader, daemon=True)
+    killer.start()
+    cluster = runner.Cluster(scheduler=local_cluster.scheduler_address)
+    report = runner.execute(plan, "run", progress=False, cluster=cluster)
+    killed.append(0)
+    killer.join(5)
+    watcher.close()
+    assert killed[0] != 0, "the upload was never cut: the test proved nothing"
+    result = report.pairs[0]["report"]
+    assert report.ok, (result["failed"], result["refused"])
+    assert result["resumedParts"] >= 1  # the rerun, on whichever worker, sent only the parts not recorded
+    assert len(_independent_check(source, target)) == 2
