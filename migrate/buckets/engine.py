@@ -93,7 +93,7 @@ def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
     """The store's objects, only those of `key_range` when given (pushed down to the store as bounds)."""
     if key_range is None:
         return store.list()
-    return store.list(start_after=key_range.start_after(), stop_before=key_range.hi)
+    return store.list(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
 def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:

@@ -27,6 +27,18 @@ class KeyRange:
         last = ord(self.lo[-1])
         return self.lo[:-1] + chr(last - 1) + _LAST_CHAR if last > 0 else self.lo[:-1]
 
+    def common_prefix(self) -> str:
+        """What every key of the range starts with (the head `lo` and `hi` share): a listing prefix that keeps a
+        store from reading past the range's folder where it cannot stop at `hi` itself (Azure)."""
+        if self.hi is None:
+            return ""
+        shared = 0
+        for low, high in zip(self.lo, self.hi, strict=False):
+            if low != high:
+                break
+            shared += 1
+        return self.lo[:shared]
+
     def __str__(self) -> str:
         return f"[{self.lo!r}, {'end' if self.hi is None else repr(self.hi)})"
 

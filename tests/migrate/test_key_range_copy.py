@@ -64,3 +64,9 @@ def test_the_engine_refuses_a_target_outside_the_jurisdiction_before_opening_any
     with pytest.raises(ResidencyError, match="cannot tell where"):
         engine.copy(source, f"file://{target}", options(tmp_path, jurisdiction="UA"))
     assert not target.exists() and not (tmp_path / "state").exists()
+
+
+def test_a_range_within_a_folder_is_listed_under_that_folder_only() -> None:
+    """Every key of [lo, hi) starts with what lo and hi share: the listing prefix Azure needs to stop early."""
+    assert KeyRange("tenders/2024/03/", "tenders/2024/030").common_prefix() == "tenders/2024/03"
+    assert KeyRange("a/", "b").common_prefix() == "" and KeyRange("a/").common_prefix() == ""
