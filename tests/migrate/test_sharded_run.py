@@ -14,6 +14,7 @@ import distributed
 import psycopg
 import pytest
 from opcloud.migrate import runner
+from opcloud.migrate.buckets import render
 from opcloud.migrate.buckets.pgstate import Lease, PgRecord, schema_name
 from opcloud.migrate.buckets.shards import find_shards
 from opcloud.migrate.plan import BucketPair, Plan
@@ -70,7 +71,7 @@ def local_cluster(s3_server: S3Server, state_url: str) -> Iterator[Any]:
 
 
 def test_a_sharded_run_copies_exactly_and_the_whole_pair_then_has_nothing_to_do(
-    new_url: NewUrl, tmp_path: Path, state_url: str
+    new_url: NewUrl, tmp_path: Path, state_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source, target = new_url("s3"), new_url("file")
     fill(source, OBJECTS)
@@ -82,6 +83,8 @@ def test_a_sharded_run_copies_exactly_and_the_whole_pair_then_has_nothing_to_do(
     assert pair["state"] == {"objects": len(OBJECTS), "verified": len(OBJECTS),
                              "bytes": sum(len(v[0]) for v in OBJECTS.values()), "uploadsInFlight": 0}  # fmt: skip
     assert pair["copied"] == len(OBJECTS), pair  # read from the state
+    render.plan_report(report.to_dict())
+    assert f"the state records {len(OBJECTS)} objects, {len(OBJECTS)} verified" in capsys.readouterr().out
     assert len(_independent_check(source, target)) == len(OBJECTS)
     again = runner.execute(plan, "plan", progress=False).pairs[0]["report"]  # the whole pair, one dry run
     assert (again["copied"], again["unchanged"], again["listed"]) == (0, len(OBJECTS), len(OBJECTS))
