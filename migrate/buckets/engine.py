@@ -1,8 +1,9 @@
 """The bucket copy engine: list both sides into SQLite, diff against the state, copy in parallel, verify.
 
-A run: open and check both stores (nothing is written if either is wrong) -> stream both listings into the
-state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
-failures with backoff; an interrupted multipart upload resumes) -> verification -> report.
+A run: check residency (with a jurisdiction) -> open and check both stores (nothing is written if either is
+wrong) -> stream both listings (of one key range `[lo, hi)` when given: a shard) into the state's work tables
+-> plan what to copy, verify or delete -> workers copy each object (retrying transient failures with backoff;
+an interrupted multipart upload resumes) -> verification -> report.
 
 Keys the target cannot hold faithfully, and keys that would land on one target name, are refused by name after
 the listings and before anything is written (migrate/stores/keys.py); uploads left by an earlier run whose source

@@ -56,8 +56,10 @@ CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER 
 _BATCH = 1000
 # Records of copied/verified objects are written in batches, one transaction each (a row per object costs a few
 # hundred bytes, not a page per commit). An object written but not yet recorded when a run dies has no row: the
-# next run copies it again. Uploads in flight are written at once (any run, any worker, must find them).
+# next run copies it again. Uploads in flight are written at once (any run, any worker, must find them). A batch
+# is also closed after WRITE_INTERVAL seconds, so slow (large) objects are never many to copy again.
 WRITE_BATCH = 256
+WRITE_INTERVAL = 2.0
 # A row recorded before change tags carried the listing's `modified` stamp: its tag is the bare version. Such an
 # object is not recopied on upgrade; its properties are compared by HEAD once ('retag') and the tag renewed.
 LEGACY_TAG = "(o.src_version = s.version AND s.tag != s.version)"
@@ -108,6 +110,7 @@ class StateDB:
     _pending: list[Op]
     _in_batch = False
     _writes = 0
+    _batch_started = 0.0
 
     def __init__(self, path: Path, source_url: str, target_url: str, readonly: bool = False) -> None:
         self.path = path
@@ -192,8 +195,10 @@ class StateDB:
             self.db.execute(statement, params)
             if self.record is not None:
                 self._pending.append((op, pg_params))
+            if not self._writes:
+                self._batch_started = time.monotonic()
             self._writes += 1
-            if self._writes >= WRITE_BATCH:
+            if self._writes >= WRITE_BATCH or time.monotonic() - self._batch_started >= WRITE_INTERVAL:
                 self.flush()
 
     def close(self) -> None:
