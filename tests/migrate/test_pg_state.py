@@ -68,6 +68,8 @@ def test_a_pair_without_a_record_is_refused(state_url: str) -> None:
 def test_a_lease_is_held_by_one_and_taken_over_when_its_holder_dies(state_url: str) -> None:
     holder = Lease(state_url, "opcloud_x", "[a, b)")
     try:
+        # The server drops a lease whose holder's machine vanished within about a minute, not hours.
+        assert holder.conn.execute("SHOW tcp_keepalives_idle").fetchone() == ("30",)
         with pytest.raises(LeaseTimeout):
             Lease(state_url, "opcloud_x", "[a, b)", wait=0.3, poll=0.1)
         other = Lease(state_url, "opcloud_x", "[b, c)", wait=0)  # another shard is free
