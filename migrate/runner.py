@@ -160,7 +160,8 @@ BUCKETS = PairKind(
     ).to_dict(),
     run=lambda plan, pair, progress: engine.copy(pair.source, pair.target, _options(plan, pair, progress)).to_dict(),
     verify=lambda plan, pair, progress: engine.verify(
-        pair.source, pair.target, plan.state_dir, plan.transfers, progress, pair.include, pair.exclude
+        pair.source, pair.target, plan.state_dir, plan.transfers, progress, pair.include, pair.exclude,
+        plan.state_database,
     ).to_dict(),
     status=_bucket_status,
 )

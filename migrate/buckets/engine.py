@@ -430,6 +430,23 @@ def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: in
             pool.submit(run, item)
 
 
+def _verify_state(state_dir: Path | None, state_database: str | None, source_url: str, target_url: str) -> StateDB:
+    """Where verify finds the source's recorded SHA-256s (read only: verify writes nothing)."""
+    if state_database:
+        from opcloud.migrate.buckets.pgstate import PgRecord
+
+        if not PgRecord.exists(state_database, source_url, target_url):
+            return StateDB.empty()
+        record = PgRecord(state_database, source_url, target_url)
+        try:
+            return StateDB.over(record, KeyRange())
+        except BaseException:
+            record.close()
+            raise
+    path = state_path(state_dir, source_url, target_url) if state_dir else None
+    return StateDB(path, source_url, target_url, readonly=True) if path and path.exists() else StateDB.empty()
+
+
 def verify(
     source_url: str,
     target_url: str,
@@ -438,6 +455,7 @@ def verify(
     progress: bool = True,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    state_database: str | None = None,
 ) -> VerifyReport:
     """Compare every source object with the target by reading the target back (never trusting ETags): bytes
     (SHA-256) and every property the pair carries (sameobject), the source's taken from a HEAD.
@@ -447,8 +465,12 @@ def verify(
     """
     source, target = open_pair(source_url, target_url)
     report = VerifyReport(source=source.url, target=target.url)
-    path = state_path(state_dir, source.url, target.url) if state_dir else None
-    state = StateDB(path, source.url, target.url, readonly=True) if path and path.exists() else StateDB.empty()
+    try:
+        state = _verify_state(state_dir, state_database, source.url, target.url)
+    except BaseException:
+        source.close()
+        target.close()
+        raise
     bar = Progress(enabled=progress)
     lock = threading.Lock()
     ctx = transfer.Context(

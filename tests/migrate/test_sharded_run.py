@@ -14,7 +14,7 @@ import distributed
 import psycopg
 import pytest
 from opcloud.migrate import runner
-from opcloud.migrate.buckets import render
+from opcloud.migrate.buckets import render, transfer
 from opcloud.migrate.buckets.pgstate import Lease, PgRecord, schema_name
 from opcloud.migrate.buckets.shards import find_shards
 from opcloud.migrate.plan import BucketPair, Plan
@@ -71,7 +71,7 @@ def local_cluster(s3_server: S3Server, state_url: str) -> Iterator[Any]:
 
 
 def test_a_sharded_run_copies_exactly_and_the_whole_pair_then_has_nothing_to_do(
-    new_url: NewUrl, tmp_path: Path, state_url: str, capsys: pytest.CaptureFixture[str]
+    new_url: NewUrl, tmp_path: Path, state_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source, target = new_url("s3"), new_url("file")
     fill(source, OBJECTS)
@@ -90,6 +90,13 @@ def test_a_sharded_run_copies_exactly_and_the_whole_pair_then_has_nothing_to_do(
     assert (again["copied"], again["unchanged"], again["listed"]) == (0, len(OBJECTS), len(OBJECTS))
     status = runner.execute(plan, "status", progress=False).pairs[0]["report"]
     assert status["ok"] and status["verified"] == len(OBJECTS)
+    hashed: list[str] = []
+    original = transfer.hash_stream
+    monkeypatch.setattr(transfer, "hash_stream", lambda ctx, store, *a, **k: hashed.append(store.url) or original(
+        ctx, store, *a, **k))  # fmt: skip
+    checked = runner.execute(plan, "verify", progress=False).pairs[0]["report"]
+    assert checked["ok"] and checked["verified"] == len(OBJECTS)
+    assert hashed and parse(source).redacted() not in hashed  # the source's SHA-256s came from the record
 
 
 def test_a_worker_killed_mid_shard_changes_nothing_in_the_result(
