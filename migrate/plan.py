@@ -7,6 +7,8 @@ state_dir: /var/lib/opcloud/prozorro   # optional; relative to the plan file; de
 transfers: 16
 read_back: false            # true: read back every copied object, even those the target checked in transit
 check_metadata: false       # true: a HEAD per unchanged object on both sides (trees show no metadata change)
+state_database: postgresql://opcloud@state.internal/opcloud  # optional: needed by a sharded run
+shard_size: 100000          # objects per shard of `run --workers N` / `--scheduler ADDRESS`
 buckets:
   - name: documents
     source: s3://prozorro-docs/?region=eu-central-1
@@ -71,8 +73,26 @@ class Plan(BaseModel):
     memory: str = Field("128M", description="bound on the part buffers held at once")
     read_back: bool = Field(False, description="read back every copied object, even those checked in transit")
     check_metadata: bool = Field(False, description="compare properties of unchanged objects by a HEAD each side")
+    state_database: str | None = Field(
+        None, description="postgresql://USER@HOST[:PORT]/DB: the state of record of every bucket pair, shared by "
+        "the workers of a sharded run (--workers / --scheduler); the password from PGPASSWORD or a pgpass file",
+    )  # fmt: skip
+    state_database_country: str | None = Field(
+        None, pattern=r"^[A-Za-z]{2}$", description="where the state database lies, when its host does not tell: "
+        "it holds every key, so a plan with a jurisdiction keeps it inside too",
+    )  # fmt: skip
+    shard_size: int = Field(100_000, ge=1, description="objects per shard of a sharded run, about")
     buckets: list[BucketPair] = Field(default_factory=list)
     databases: list[DatabasePair] = Field(default_factory=list)
+
+    @field_validator("state_database")
+    @classmethod
+    def _state_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            from opcloud.migrate.buckets.pgstate import check_url
+
+            check_url(value)
+        return value
 
     @field_validator("bwlimit", "memory")
     @classmethod

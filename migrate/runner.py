@@ -77,6 +77,8 @@ def _options(plan: Plan, pair: BucketPair, progress: bool, dry_run: bool = False
         read_back=plan.read_back,
         check_metadata=plan.check_metadata,
         progress=progress,
+        jurisdiction=plan.jurisdiction,
+        state_database=plan.state_database,
     )
 
 
@@ -107,7 +109,47 @@ def pair_status(state_dir: Path, source_url: str, target_url: str) -> dict[str, 
 
 
 def _bucket_status(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
+    if plan.state_database:
+        return _record_status(plan.state_database, pair.source, pair.target)
     return pair_status(_state_dir(plan), pair.source, pair.target)
+
+
+def _record_status(state_database: str, source_url: str, target_url: str) -> dict[str, Any]:
+    """What the PostgreSQL state of record holds of one pair (a sharded run's state)."""
+    from opcloud.migrate.buckets.pgstate import PgRecord
+
+    source, target = parse(source_url).redacted(), parse(target_url).redacted()
+    if not PgRecord.exists(state_database, source, target):
+        return {"ok": False, "state": None, "objects": 0, "verified": 0, "bytes": 0, "uploadsInFlight": 0}
+    record = PgRecord(state_database, source, target)
+    try:
+        counts = record.counts()
+    finally:
+        record.close()
+    where = f"{record.schema} in {state_database}"
+    return {"ok": counts["objects"] == counts["verified"] and not counts["uploadsInFlight"], "state": where, **counts}
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Where a sharded run's workers are: a LocalCluster of `workers` processes, or a running scheduler."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+
+
+def _sharded_run(cluster: Cluster) -> Action:
+    def run(plan: Plan, pair: BucketPair, progress: bool) -> dict[str, Any]:
+        from opcloud.migrate.buckets import distributed
+        from opcloud.migrate.buckets.shardprogress import ShardProgress
+
+        with ShardProgress(enabled=progress, what=pair.name) as bar:
+            return distributed.copy_sharded(
+                pair.source, pair.target, _options(plan, pair, False), plan.shard_size,
+                cluster.workers, cluster.scheduler, on_shard=bar.shard_done,
+            )  # fmt: skip
+
+    return run
 
 
 BUCKETS = PairKind(
@@ -118,7 +160,8 @@ BUCKETS = PairKind(
     ).to_dict(),
     run=lambda plan, pair, progress: engine.copy(pair.source, pair.target, _options(plan, pair, progress)).to_dict(),
     verify=lambda plan, pair, progress: engine.verify(
-        pair.source, pair.target, plan.state_dir, plan.transfers, progress, pair.include, pair.exclude
+        pair.source, pair.target, plan.state_dir, plan.transfers, progress, pair.include, pair.exclude,
+        plan.state_database,
     ).to_dict(),
     status=_bucket_status,
 )
@@ -166,19 +209,41 @@ def register(kind: PairKind) -> None:
     KINDS[:] = [k for k in KINDS if k.field != kind.field] + [kind]
 
 
+def _state_database_residency(plan: Plan) -> None:
+    """The state of record holds every key of a pair: with a jurisdiction, it must lie inside too."""
+    if not (plan.jurisdiction and plan.state_database):
+        return
+    from urllib.parse import urlsplit
+
+    host = urlsplit(plan.state_database).hostname or ""
+    country = (plan.state_database_country or "").upper() or residency.country_of_host(host)
+    if country is None:
+        raise ResidencyError(
+            f"state_database: cannot tell where {host} lies: add state_database_country to check it for "
+            f"{plan.jurisdiction}"
+        )
+    if not residency.within(plan.jurisdiction, country):
+        raise ResidencyError(f"state_database: {host} lies in {country}, outside the jurisdiction {plan.jurisdiction}")
+
+
 def check_residency(plan: Plan) -> None:
+    _state_database_residency(plan)
     for kind in KINDS:
         for pair in getattr(plan, kind.field):
             kind.check_residency(plan, pair)
 
 
-def execute(plan: Plan, action: str, progress: bool = True) -> PlanReport:
-    """`action` is plan, run, verify or status. Residency is checked for every pair before any pair runs."""
+def execute(plan: Plan, action: str, progress: bool = True, cluster: Cluster | None = None) -> PlanReport:
+    """`action` is plan, run, verify or status. Residency is checked for every pair before any pair runs (and
+    before any worker of a sharded run starts). With `cluster`, `run` copies bucket pairs in shards over it."""
+    if cluster is not None and action != "run":
+        raise InputError("--workers and --scheduler apply to `run` only")
     if action in ("plan", "run"):
         check_residency(plan)
     report = PlanReport(plan=plan.name, action=action, jurisdiction=plan.jurisdiction)
     for kind in KINDS:
         for pair in getattr(plan, kind.field):
-            result = getattr(kind, action)(plan, pair, progress)
+            act = _sharded_run(cluster) if cluster is not None and kind is BUCKETS else getattr(kind, action)
+            result = act(plan, pair, progress)
             report.pairs.append({"kind": kind.field, "name": pair.name, "report": result})
     return report

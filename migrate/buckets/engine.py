@@ -1,8 +1,9 @@
 """The bucket copy engine: list both sides into SQLite, diff against the state, copy in parallel, verify.
 
-A run: open and check both stores (nothing is written if either is wrong) -> stream both listings into the
-state's work tables -> plan what to copy, verify or delete -> workers copy each object (retrying transient
-failures with backoff; an interrupted multipart upload resumes) -> verification -> report.
+A run: check residency (with a jurisdiction) -> open and check both stores (nothing is written if either is
+wrong) -> stream both listings (of one key range `[lo, hi)` when given: a shard) into the state's work tables
+-> plan what to copy, verify or delete -> workers copy each object (retrying transient failures with backoff;
+an interrupted multipart upload resumes) -> verification -> report.
 
 Keys the target cannot hold faithfully, and keys that would land on one target name, are refused by name after
 the listings and before anything is written (migrate/stores/keys.py); uploads left by an earlier run whose source
@@ -31,10 +32,12 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from opcloud.migrate.buckets import transfer
+from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
 from opcloud.migrate.buckets.sameobject import carried, user_metadata
 from opcloud.migrate.buckets.state import StateDB, Todo, state_path
+from opcloud.migrate.residency import check_within
 from opcloud.migrate.stores.base import (
     SHA256_KEY,
     MultipartStore,
@@ -67,6 +70,10 @@ class CopyOptions:
     read_back: bool = False  # read back even objects the target checked in transit
     check_metadata: bool = False  # a HEAD per unchanged object on both sides: sees every change of properties
     progress: bool = True
+    key_range: KeyRange | None = None  # only keys in [lo, hi): listed on both sides by range, never in full
+    jurisdiction: str | None = None  # the target must lie inside: checked here too, on every worker
+    sweep_partials: bool = True  # False for a shard: other shards' partial files on a shared tree are alive
+    state_database: str | None = None  # postgresql://USER@HOST/DB: the pair's state of record (distributed)
 
 
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
@@ -78,6 +85,19 @@ def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
         return not any(fnmatch.fnmatchcase(key, pattern) for pattern in exclude)
 
     return keep
+
+
+def _in_range(keep: Callable[[str], bool], key_range: KeyRange | None) -> Callable[[str], bool]:
+    if key_range is None:
+        return keep
+    return lambda key: key_range.contains(key) and keep(key)
+
+
+def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
+    """The store's objects, only those of `key_range` when given (pushed down to the store as bounds)."""
+    if key_range is None:
+        return store.list()
+    return store.list(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
 def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
@@ -133,20 +153,23 @@ def _missing_tree(url: str, create: bool) -> Store | None:
     return store
 
 
-def _load_listings(state: StateDB, source: Store, target: Store, keep: Callable[[str], bool]) -> tuple[int, int]:
+def _load_listings(
+    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+) -> tuple[int, int]:
     """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
-    Source keys the target cannot hold, or would hold under one name, are recorded as refused."""
+    Source keys the target cannot hold, or would hold under one name, are recorded as refused. With `key_range`
+    both sides list only that range (`keep` must then hold only keys inside it)."""
     rules = target.features.keys
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
-        target_listing = pool.submit(state.load_listing, "dst", _filtered(target.list(), keep))
+        target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
         # The source's error first; the pool still waits.
-        listed = state.load_listing("src", _filtered(source.list(), keep), target_keys=rules)
+        listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
         target_listing.result()
     state.refuse_collisions(file_tree=rules.file_tree)
     return listed
 
 
-def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int) -> None:
+def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retries: int, sweep: bool = True) -> None:
     """Abort uploads whose source is gone or changed (S3 bills kept parts), drop their rows, and remove partial
     files no remaining upload needs. Before any copy, so nothing of this run is touched. Uploads of keys this
     run does not select (--include/--exclude) are not judged: they were not listed."""
@@ -156,7 +179,7 @@ def _clean_up(state: StateDB, target: Store, keep: Callable[[str], bool], retrie
         if isinstance(target, MultipartStore):
             _retrying(lambda k=key, u=upload_id: target.abort_upload(k, u), retries)  # type: ignore[misc]
         state.end_upload(key)
-    if isinstance(target, PartialFilesStore):
+    if sweep and isinstance(target, PartialFilesStore):
         target.sweep_partials(state.upload_ids())
 
 
@@ -233,18 +256,21 @@ def _unchanged(ctx: transfer.Context, item: Todo, recorded_tag: str) -> bool:
 def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     """Copy every (selected) object of `source_url` to `target_url`; see the module docstring."""
     started = time.monotonic()
+    if options.jurisdiction:
+        check_within(options.jurisdiction, [target_url])  # every caller, every worker: before a store is opened
     source, target = open_pair(source_url, target_url, "empty" if options.dry_run else "create")
     report = CopyReport(source=source.url, target=target.url, dry_run=options.dry_run)
-    path = state_path(options.state_dir, source.url, target.url)
-    if options.dry_run and not path.exists():
-        state = StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
-    else:
-        state = StateDB(path, source.url, target.url, readonly=False)
+    try:
+        state = _open_state(options, source.url, target.url)
+    except BaseException:
+        source.close()
+        target.close()
+        raise
     progress = Progress(enabled=options.progress)
     try:
-        keep = _selected(options.include, options.exclude)
+        keep = _in_range(_selected(options.include, options.exclude), options.key_range)
         with progress.listing(source.url):
-            report.listed, report.listed_bytes = _load_listings(state, source, target, keep)
+            report.listed, report.listed_bytes = _load_listings(state, source, target, keep, options.key_range)
         report.refused = [Failure(key, reason) for key, reason in state.refused()]
         pair = carried(source.features, target.features)
         report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
@@ -264,6 +290,25 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
         source.close()
         target.close()
     return report
+
+
+def _open_state(options: CopyOptions, source_url: str, target_url: str) -> StateDB:
+    """The pair's state: the SQLite file on one machine, or the slice of the PostgreSQL record for this range."""
+    if options.state_database:
+        from opcloud.migrate.buckets.pgstate import PgRecord
+
+        if options.dry_run and not PgRecord.exists(options.state_database, source_url, target_url):
+            return StateDB.empty()
+        record = PgRecord(options.state_database, source_url, target_url, create=not options.dry_run)
+        try:
+            return StateDB.over(record, options.key_range or KeyRange())
+        except BaseException:
+            record.close()
+            raise
+    path = state_path(options.state_dir, source_url, target_url)
+    if options.dry_run and not path.exists():
+        return StateDB.empty()  # a dry run on a pair never copied writes nothing, not even a state file
+    return StateDB(path, source_url, target_url, readonly=False)
 
 
 DRY_RUN_LISTED = 1000  # keys a dry run names; the counts cover all
@@ -311,7 +356,8 @@ def _run(
         read_back=options.read_back,
     )
     progress.start_copy(to_copy[0], to_copy[1], to_verify)
-    _clean_up(state, target, _selected(options.include, options.exclude), options.retries)
+    keep = _in_range(_selected(options.include, options.exclude), options.key_range)
+    _clean_up(state, target, keep, options.retries, options.sweep_partials)
     metadata_keys = target.features.metadata_keys
 
     def copy_and_verify(item: Todo) -> None:
@@ -398,6 +444,23 @@ def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: in
             pool.submit(run, item)
 
 
+def _verify_state(state_dir: Path | None, state_database: str | None, source_url: str, target_url: str) -> StateDB:
+    """Where verify finds the source's recorded SHA-256s (read only: verify writes nothing)."""
+    if state_database:
+        from opcloud.migrate.buckets.pgstate import PgRecord
+
+        if not PgRecord.exists(state_database, source_url, target_url):
+            return StateDB.empty()
+        record = PgRecord(state_database, source_url, target_url)
+        try:
+            return StateDB.over(record, KeyRange())
+        except BaseException:
+            record.close()
+            raise
+    path = state_path(state_dir, source_url, target_url) if state_dir else None
+    return StateDB(path, source_url, target_url, readonly=True) if path and path.exists() else StateDB.empty()
+
+
 def verify(
     source_url: str,
     target_url: str,
@@ -406,6 +469,7 @@ def verify(
     progress: bool = True,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    state_database: str | None = None,
 ) -> VerifyReport:
     """Compare every source object with the target by reading the target back (never trusting ETags): bytes
     (SHA-256) and every property the pair carries (sameobject), the source's taken from a HEAD.
@@ -415,8 +479,12 @@ def verify(
     """
     source, target = open_pair(source_url, target_url)
     report = VerifyReport(source=source.url, target=target.url)
-    path = state_path(state_dir, source.url, target.url) if state_dir else None
-    state = StateDB(path, source.url, target.url, readonly=True) if path and path.exists() else StateDB.empty()
+    try:
+        state = _verify_state(state_dir, state_database, source.url, target.url)
+    except BaseException:
+        source.close()
+        target.close()
+        raise
     bar = Progress(enabled=progress)
     lock = threading.Lock()
     ctx = transfer.Context(

@@ -62,6 +62,10 @@ def copy_report(data: dict[str, Any]) -> None:
             console.print(f"  {item['action']:<7} {item['key']}", markup=False)
         if data["copied"] + data["deleted"] > len(shown):
             console.print(f"  ... ({len(data['would']):,} named in --json)")
+    if "shards" in data:  # a sharded run: its counts come from the state of record
+        state = data["state"]
+        console.print(f"{data['shards']:,} shards; the state records {state['objects']:,} objects, "
+                      f"{state['verified']:,} verified, {state['uploadsInFlight']:,} uploads in flight")  # fmt: skip
     console.print(f"{'[green]ok[/]' if data['ok'] else '[red]NOT complete[/]'} in {data['seconds']:.1f} s")
 
 

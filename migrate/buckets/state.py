@@ -16,13 +16,19 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.stores.base import ObjectInfo
 from opcloud.migrate.stores.keys import KeyRules
 
 from opcloud.errors import InputError
 
-_SCHEMA = """
+if TYPE_CHECKING:
+    from opcloud.migrate.buckets.pgstate import Op, PgRecord
+
+# Also the PostgreSQL state of record's (pgstate.py), keys there in byte order.
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY, size INTEGER NOT NULL, src_version TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -48,6 +54,12 @@ CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER 
                         tag TEXT NOT NULL, action TEXT NOT NULL);
 """
 _BATCH = 1000
+# Records of copied/verified objects are written in batches, one transaction each (a row per object costs a few
+# hundred bytes, not a page per commit). An object written but not yet recorded when a run dies has no row: the
+# next run copies it again. Uploads in flight are written at once (any run, any worker, must find them). A batch
+# is also closed after WRITE_INTERVAL seconds, so slow (large) objects are never many to copy again.
+WRITE_BATCH = 256
+WRITE_INTERVAL = 2.0
 # A row recorded before change tags carried the listing's `modified` stamp: its tag is the bare version. Such an
 # object is not recopied on upgrade; its properties are compared by HEAD once ('retag') and the tag renewed.
 LEGACY_TAG = "(o.src_version = s.version AND s.tag != s.version)"
@@ -88,11 +100,22 @@ def _slug(url: str) -> str:
 
 
 class StateDB:
-    """One connection shared by the worker threads behind a lock (SQLite writes are serial anyway)."""
+    """One connection shared by the worker threads behind a lock (SQLite writes are serial anyway).
+
+    On one machine the SQLite file is the state of record. Over a PostgreSQL record (`over`), the SQLite is
+    private and temporary: it holds the slice of the record a run pulled (its key range) and every write goes
+    to both, the record's in batches. The engine sees the same methods either way."""
+
+    record: PgRecord | None = None
+    _pending: list[Op]
+    _in_batch = False
+    _writes = 0
+    _batch_started = 0.0
 
     def __init__(self, path: Path, source_url: str, target_url: str, readonly: bool = False) -> None:
         self.path = path
         self._lock = threading.RLock()
+        self._pending = []
         self._lockfile = None
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +129,7 @@ class StateDB:
         if not readonly:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
+            self.db.executescript(SCHEMA)
             self.db.executemany(
                 "INSERT OR IGNORE INTO meta VALUES (?, ?)", [("source", source_url), ("target", target_url)]
             )
@@ -120,16 +143,72 @@ class StateDB:
         instance = cls.__new__(cls)
         instance.path = Path(":memory:")
         instance._lock = threading.RLock()
+        instance._pending = []
         instance._lockfile = None
         instance.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        instance.db.executescript(_SCHEMA)
+        instance.db.executescript(SCHEMA)
         instance.db.execute("ATTACH DATABASE '' AS work")
         instance.db.executescript(_WORK)
         return instance
 
+    @classmethod
+    def over(cls, record: PgRecord, key_range: KeyRange) -> StateDB:
+        """A run's state over a PostgreSQL record: the rows of `key_range` pulled into a private SQLite (on disk
+        when large), so planning is the same SQL as on one machine."""
+        instance = cls.__new__(cls)
+        instance.path = Path(":record:")
+        instance._lock = threading.RLock()
+        instance._pending = []
+        instance._lockfile = None
+        instance.db = sqlite3.connect("", check_same_thread=False, isolation_level=None)
+        instance.db.execute("PRAGMA journal_mode=OFF")
+        instance.db.executescript(SCHEMA)
+        instance.db.execute("ATTACH DATABASE '' AS work")
+        instance.db.execute("PRAGMA work.journal_mode=OFF")
+        instance.db.executescript(_WORK)
+        rows = record.objects(key_range.lo, key_range.hi)
+        instance.db.execute("BEGIN")
+        instance.db.executemany("INSERT INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        uploads, parts = record.uploads(key_range.lo, key_range.hi)
+        instance.db.executemany("INSERT INTO uploads VALUES (?, ?, ?, ?, ?)", uploads)
+        instance.db.executemany("INSERT INTO parts VALUES (?, ?, ?)", parts)
+        instance.db.execute("COMMIT")
+        instance.record = record
+        return instance
+
+    def flush(self) -> None:
+        """Commit the batch of records written so far (to the SQLite file, or to the PostgreSQL record)."""
+        with self._lock:
+            if self._in_batch:
+                self.db.execute("COMMIT")
+                self._in_batch = False
+            if self.record is not None and self._pending:
+                self.record.apply(self._pending)
+                self._pending = []
+            self._writes = 0
+
+    def _batched(self, op: str, statement: str, params: tuple[object, ...], pg_params: tuple[object, ...]) -> None:
+        with self._lock:
+            if self.record is None and not self._in_batch:
+                self.db.execute("BEGIN")  # reads on this connection see the batch before it commits
+                self._in_batch = True
+            self.db.execute(statement, params)
+            if self.record is not None:
+                self._pending.append((op, pg_params))
+            if not self._writes:
+                self._batch_started = time.monotonic()
+            self._writes += 1
+            if self._writes >= WRITE_BATCH or time.monotonic() - self._batch_started >= WRITE_INTERVAL:
+                self.flush()
+
     def close(self) -> None:
         with self._lock:
-            self.db.close()
+            try:
+                self.flush()  # a no-op for a read-only state: it never writes
+            finally:
+                self.db.close()
+                if self.record is not None:
+                    self.record.close()
         if self._lockfile is not None:
             self._lockfile.close()
 
@@ -168,6 +247,7 @@ class StateDB:
     def _insert(self, table: str, rows: list[tuple[str, int, str, str, str]], refused: list[tuple[str, str]]) -> None:
         if rows:
             with self._lock:
+                self.flush()
                 self.db.execute("BEGIN")
                 self.db.executemany(f"INSERT OR REPLACE INTO work.{table} VALUES (?, ?, ?, ?, ?)", rows)
                 self.db.executemany("INSERT OR REPLACE INTO work.refused VALUES (?, ?)", refused)
@@ -284,11 +364,8 @@ class StateDB:
     def record_copied(
         self, key: str, size: int, src_version: str, sha256: str, dst_version: str, verified: bool = False
     ) -> None:
-        with self._lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, size, src_version, sha256, dst_version, int(verified), time.time()),
-            )
+        row = (key, size, src_version, sha256, dst_version, int(verified), time.time())
+        self._batched("copied", "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?, ?, ?, ?)", row, row)
 
     def stale_uploads(self) -> list[tuple[str, str]]:
         """(key, upload id) of uploads in flight whose source object is gone or changed since they began."""
@@ -305,18 +382,19 @@ class StateDB:
 
     def renew_tag(self, key: str, tag: str) -> None:
         """A legacy-tagged object found the same by its properties: record the current change tag."""
-        with self._lock:
-            self.db.execute("UPDATE objects SET src_version = ? WHERE key = ?", (tag, key))
+        self._batched("retag", "UPDATE objects SET src_version = ? WHERE key = ?", (tag, key), (tag, key))
 
     def record_verified(self, key: str) -> None:
-        with self._lock:
-            self.db.execute("UPDATE objects SET verified = 1 WHERE key = ?", (key,))
+        self._batched("verified", "UPDATE objects SET verified = 1 WHERE key = ?", (key,), (key,))
 
     def forget(self, key: str) -> None:
-        with self._lock:
-            self.db.execute("DELETE FROM objects WHERE key = ?", (key,))
+        self._batched("forget", "DELETE FROM objects WHERE key = ?", (key,), (key,))
 
     def counts(self) -> dict[str, int]:
+        """What the state of record holds for the whole pair (the record's, not this run's slice)."""
+        if self.record is not None:
+            self.flush()
+            return self.record.counts()
         with self._lock:
             objects, verified, size = self.db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(verified), 0), COALESCE(SUM(size), 0) FROM objects"
@@ -338,6 +416,9 @@ class StateDB:
 
     def begin_upload(self, key: str, upload_id: str, part_size: int, size: int, src_version: str) -> None:
         with self._lock:
+            self.flush()  # the upload is recorded before any part is sent, for whoever resumes it
+            if self.record is not None:
+                self.record.begin_upload(key, upload_id, part_size, size, src_version)
             self.db.execute("DELETE FROM parts WHERE key = ?", (key,))
             self.db.execute(
                 "INSERT OR REPLACE INTO uploads VALUES (?, ?, ?, ?, ?)", (key, upload_id, part_size, size, src_version)
@@ -345,9 +426,15 @@ class StateDB:
 
     def record_part(self, key: str, number: int, sha256: str) -> None:
         with self._lock:
+            self.flush()
+            if self.record is not None:
+                self.record.record_part(key, number, sha256)
             self.db.execute("INSERT OR REPLACE INTO parts VALUES (?, ?, ?)", (key, number, sha256))
 
     def end_upload(self, key: str) -> None:
         with self._lock:
+            self.flush()
+            if self.record is not None:
+                self.record.end_upload(key)
             self.db.execute("DELETE FROM uploads WHERE key = ?", (key,))
             self.db.execute("DELETE FROM parts WHERE key = ?", (key,))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from opcloud.errors import ConnectionFailed
 from opcloud.interrupts import resumable
 from opcloud.migrate.stores.backends import BACKENDS
 from opcloud.paths import state_home
+
+if TYPE_CHECKING:
+    from opcloud.migrate import runner
 
 app = typer.Typer(
     cls=lazy_group({"db": "opcloud.cli.migrate_db"}),
@@ -80,11 +84,8 @@ def copy(
     no_progress: bool = NoProgress,
 ) -> None:
     from opcloud.migrate.buckets import engine, render
-    from opcloud.migrate.residency import check_within
     from opcloud.migrate.sizes import parse_size
 
-    if jurisdiction:
-        check_within(jurisdiction, [dst])
     options = engine.CopyOptions(
         state_dir=state_dir or state_home(),
         transfers=transfers,
@@ -99,6 +100,7 @@ def copy(
         read_back=read_back,
         check_metadata=check_metadata,
         progress=not no_progress,
+        jurisdiction=jurisdiction,  # the engine refuses a target outside it before opening any store
     )
     kept = (
         "every object copied and verified so far is kept in the state; run the same command again to resume"
@@ -134,7 +136,9 @@ def verify(
     _finish(report.to_dict(), as_json, render.verify_report)
 
 
-def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> None:
+def _plan_action(
+    path: Path, action: str, as_json: bool, no_progress: bool, cluster: runner.Cluster | None = None
+) -> None:
     from opcloud.migrate import runner
     from opcloud.migrate.buckets import render
     from opcloud.migrate.plan import load_plan
@@ -146,7 +150,7 @@ def _plan_action(path: Path, action: str, as_json: bool, no_progress: bool) -> N
     }.get(action, "nothing was written")
     try:
         with resumable(kept):
-            report = runner.execute(plan, action, progress=not no_progress)
+            report = runner.execute(plan, action, progress=not no_progress, cluster=cluster)
     except ConnectionFailed as error:
         if action != "plan":
             raise
@@ -176,11 +180,30 @@ def plan(
     _plan_action(path, "plan", as_json, no_progress)
 
 
-@app.command(help="Run every pair of PLAN.yaml: residency checked first, then copies, each verified.")
+@app.command(
+    help="Run every pair of PLAN.yaml: residency checked first, then copies, each verified. With --workers N or "
+    "--scheduler ADDRESS, bucket pairs are copied in shards of the plan's shard_size over a Dask cluster, with the "
+    "plan's state_database (PostgreSQL) as the state of record."
+)
 def run(
-    path: Path = typer.Argument(..., help="The plan file."), as_json: bool = Json, no_progress: bool = NoProgress
+    path: Path = typer.Argument(..., help="The plan file."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Shard over a local cluster of N processes."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Shard over a running Dask cluster (tcp://HOST:8786)."
+    ),
+    as_json: bool = Json,
+    no_progress: bool = NoProgress,
 ) -> None:
-    _plan_action(path, "run", as_json, no_progress)
+    from opcloud.errors import InputError
+
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both")
+    cluster = None
+    if workers is not None or scheduler is not None:
+        from opcloud.migrate.runner import Cluster
+
+        cluster = Cluster(workers, scheduler)
+    _plan_action(path, "run", as_json, no_progress, cluster)
 
 
 @app.command(

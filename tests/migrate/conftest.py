@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.azurite import AzuriteServer
+from tests.servers.postgres import Cluster
 from tests.servers.s3 import S3Server
 from tests.servers.sshd import SshServer
 
@@ -68,3 +71,17 @@ def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> NewUrl:
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+_state_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def state_url(pg_clusters: tuple[Cluster, Cluster], pg_passfile: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new, empty database on the suite's PostgreSQL server; the password only in the pgpass file."""
+    cluster = pg_clusters[1]
+    name = f"state_{os.getpid()}_{next(_state_numbers)}"
+    cluster.execute(f"CREATE DATABASE {name}")
+    monkeypatch.setenv("PGPASSFILE", str(pg_passfile))
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    return cluster.dsn(name)

@@ -216,6 +216,8 @@ def test_a_copy_loads_only_what_its_stores_need(tmp_path: Path) -> None:
         "yaml",
         "opcloud.migrate.databases",
         "opcloud.migrate.plan",
+        "distributed",
+        "dask",
     )
     assert "opcloud.migrate.buckets.engine" in loaded
     assert sorted(name for name in loaded if name.startswith(heavy)) == []
@@ -224,3 +226,34 @@ def test_a_copy_loads_only_what_its_stores_need(tmp_path: Path) -> None:
 def test_help_explains_urls() -> None:
     code, out, _ = invoke("copy", "--help")
     assert code == 0 and "s3://BUCKET" in out and "--bwlimit" in out
+
+
+# -- sharded runs (issue 17): the same exit codes, bad input one line -----------------------------------------
+
+
+def test_sharded_run_bad_input_is_one_line(tmp_path: Path, new_url: NewUrl) -> None:
+    plan = tmp_path / "plan.yaml"
+    source, target = new_url("file"), new_url("file")
+    plan.write_text(f"name: p\nstate_dir: st\nbuckets:\n  - {{name: d, source: '{source}', target: '{target}'}}\n")
+    assert_input_error(["run", str(plan), "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], tmp_path / "st",
+                       contains="not both")  # fmt: skip
+    assert_input_error(["run", str(plan), "--workers", "2"], tmp_path / "st", contains="needs state_database")
+    secret = "pl41n-s3cret"
+    plan.write_text(plan.read_text() + f"state_database: postgresql://opcloud:{secret}@127.0.0.1/state\n")
+    line = assert_input_error(["run", str(plan), "--workers", "2"], tmp_path / "st", contains="not hold a password")
+    assert secret not in line
+
+
+def test_sharded_run_from_the_cli_refuses_by_name_and_exits_1(new_url: NewUrl, tmp_path: Path, state_url: str) -> None:
+    source, target = new_url("s3"), new_url("file")
+    fill(source, {"ok/a.txt": (b"a", "text/plain", {}), "bad//key": (b"b", None, {})})
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        f"name: p\nstate_dir: st\nstate_database: '{state_url}'\nshard_size: 1\n"
+        f"buckets:\n  - {{name: d, source: '{source}', target: '{target}'}}\n"
+    )
+    code, out, err = invoke("run", str(plan), "--workers", "2", "--json")
+    report = json.loads(out)["pairs"][0]["report"]
+    assert code == 1, err
+    assert [r["key"] for r in report["refused"]] == ["bad//key"] and report["state"]["verified"] == 1
+    assert report["shards"] == 2 and "Traceback" not in err
