@@ -31,7 +31,7 @@ from opcloud.errors import InputError
 DEFAULT_SHARD_SIZE = 100_000
 LEASE_WAIT = 600.0  # seconds a rerun waits for a live holder of its shard's lease before it fails
 _SUMMED = ("listed", "listedBytes", "unchanged", "deleted", "resumedParts", "serverSide", "verifiedInTransit",
-           "verifiedReadBack", "verifiedPartially")  # fmt: skip
+           "verifiedOnWrite", "verifiedReadBack", "verifiedPartially", "resent")  # fmt: skip
 _JOINED = ("failed", "refused")
 
 
@@ -151,6 +151,11 @@ def _summary(
     summary: dict[str, Any] = {"kind": "copy", "source": names[0], "target": names[1], "dryRun": False}
     for name in _SUMMED:
         summary[name] = sum(int(report.get(name, 0)) for report in reports)
+    proofs: dict[str, int] = {}
+    for report in reports:
+        for proof, count in report.get("proofs", {}).items():
+            proofs[proof] = proofs.get(proof, 0) + int(count)
+    summary["proofs"] = proofs
     for name in _JOINED:
         summary[name] = sorted((item for report in reports for item in report.get(name, [])), key=lambda f: f["key"])
     first = reports[0] if reports else {}

@@ -211,22 +211,13 @@ class AzureStore:
         if start_after:
             safe = _unencoded_head(start_after)
             offset = self.prefix + safe if safe else None
-        listed: list[tuple[str, int, str]] = []  # only the last entry: where the SDK's listing takes over
-        try:
-            for meta in objectstore.listing(self.store, self.prefix + keys.encode(folder), offset):
-                listed[:] = [(str(meta["path"]), int(meta["size"]), objectstore.etag(meta))]
-                yield from self._selected(listed[0], prefix, start_after, stop_before)
-            return
-        except objectstore.Unaddressable:
-            pass
-        # A blob name object_store cannot address (`a//b`): the rest of the listing through the SDK, so the blob is
-        # listed (and named when it cannot be read) instead of ending the whole listing.
-        last = listed[0][0] if listed else None
+        # Through the SDK: object_store folds a leading or trailing `/` of a blob name away when it lists (`dir/`
+        # comes back as `dir`, silently), which would fold two blobs onto one key. Reads and writes stay on it.
         container = self.service.get_container_client(self.container_name)
-        for blob in container.list_blobs(name_starts_with=self.prefix + keys.encode(folder)):
-            if last is None or blob.name > last:
-                entry = (str(blob.name), int(blob.size), str(blob.etag).strip('"'))
-                yield from self._selected(entry, prefix, start_after, stop_before)
+        options: dict[str, Any] = {"start_from": offset} if offset else {}
+        for blob in container.list_blobs(name_starts_with=self.prefix + keys.encode(folder), **options):
+            entry = (str(blob.name), int(blob.size), str(blob.etag).strip('"'))
+            yield from self._selected(entry, prefix, start_after, stop_before)
 
     def _selected(
         self, entry: tuple[str, int, str], prefix: str, start_after: str | None, stop_before: str | None
@@ -243,12 +234,9 @@ class AzureStore:
         skip = len(self.prefix)
         keys = self.features.keys
         folder = self.prefix + keys.encode(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
-        try:
-            names = [p + "/" for p in objectstore.delimited(self.store, folder)[0]]
-        except objectstore.Unaddressable:  # a blob named `a//b` there: the SDK lists it
-            container = self.service.get_container_client(self.container_name)
-            walked = container.walk_blobs(name_starts_with=folder, delimiter="/")
-            names = [str(item.name) for item in walked if str(item.name).endswith("/")]
+        container = self.service.get_container_client(self.container_name)  # the SDK, for the reason `list` gives
+        walked = container.walk_blobs(name_starts_with=folder, delimiter="/")
+        names = [str(item.name) for item in walked if str(item.name).endswith("/")]
         found = (keys.decode(name[skip:].removesuffix("/")) + "/" for name in names)
         yield from sorted(p for p in found if p.startswith(prefix))
 

@@ -1,9 +1,10 @@
-"""The data plane shared by the S3 and Azure stores: obstore (Rust object_store) for listing, GET, ranged reads,
-HEAD (a GET with `head`) and single-request PUTs. No SDK is imported here.
+"""The data plane shared by the S3 and Azure stores: obstore (Rust object_store) for GET, ranged reads, HEAD (a
+GET with `head`) and single-request PUTs. No SDK is imported here.
 
-object_store addresses objects by `Path`: a listing that meets a name it cannot address raises Unaddressable
-(S3 goes on through boto3; elsewhere it stops with one line naming it), and such keys are refused by name before
-anything is written where the store has no other way (KeyRules.object_store_paths).
+object_store addresses objects by `Path`: a name it cannot address (`a//b`, `x/./y`, control characters) is read
+through the SDK on S3 and named as failed elsewhere, and refused by name before anything is written where the
+store has no other way (KeyRules.object_store_paths). Listings do not come from here: object_store folds a leading
+or trailing `/` away when it lists (`dir/` comes back as `dir`, with no error), so the stores list through the SDKs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import obstore
-from obstore.exceptions import InvalidPathError, NotFoundError
+from obstore.exceptions import NotFoundError
 from opcloud.migrate.stores.base import ObjectInfo, ObjectMissing, StoreError
 from opcloud.migrate.stores.keys import object_store_problem
 from opcloud.migrate.stores.metakeys import MetadataKeys
@@ -102,10 +103,6 @@ class Reader:
         self._chunks = iter(())
 
 
-class Unaddressable(StoreError):
-    """The listing met a name object_store cannot address (keys.object_store_problem)."""
-
-
 def body(data: BinaryIO, size: int, key: str) -> bytes | memoryview:
     """The bytes of a single-request write (the engine hands a BytesIO holding them: no copy is made)."""
     raw: bytes | memoryview = data.getbuffer() if isinstance(data, io.BytesIO) else data.read()
@@ -129,36 +126,6 @@ def get(store: ObjectStore, name: str, key: str, offset: int = 0, head: bool = F
         return obstore.get(store, name, options=options)  # type: ignore[arg-type]
     except (NotFoundError, FileNotFoundError):
         raise ObjectMissing(f"{key}: not found") from None
-
-
-def offset_for(name: str) -> str | None:
-    """An offset object_store can take, at or before `name`: `name` cut back until object_store accepts it as a
-    path (it would read `a/` as `a`). Every name after `name` is still listed; the caller drops those between."""
-    while name and object_store_problem(name) is not None:
-        name = name[:-1]
-    return name or None
-
-
-def listing(store: ObjectStore, prefix: str, offset: str | None) -> Iterator[dict[str, Any]]:
-    """Every object's meta under the path `prefix` (whole segments), after the name `offset` when given, in the
-    service's order; a name object_store cannot address fails the listing with one line naming it."""
-    try:
-        stream = obstore.list(store, prefix or None, offset=offset or None, chunk_size=1000)
-        for chunk in stream:
-            yield from chunk  # type: ignore[misc]
-    except InvalidPathError as error:
-        first = str(error).splitlines()[0]
-        raise Unaddressable(f"listing stopped: {first} (object_store cannot name it)") from None
-
-
-def delimited(store: ObjectStore, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
-    """The common prefixes and the objects directly under the path `prefix` (delimiter `/`); Unaddressable when
-    a name there (or `prefix` itself) is one object_store cannot address."""
-    try:
-        result = obstore.list_with_delimiter(store, prefix or None)
-    except (InvalidPathError, ValueError) as error:
-        raise Unaddressable(f"delimiter listing stopped: {str(error).splitlines()[0]}") from None
-    return [str(p) for p in result["common_prefixes"]], list(result["objects"])  # type: ignore[arg-type]
 
 
 def describe_error(error: BaseException) -> str:

@@ -34,7 +34,6 @@ from opcloud.migrate.stores.base import (
     Store,
     StoreError,
     WriteResult,
-    after_start,
     before_stop,
 )
 from opcloud.migrate.stores.keys import KeyRules, object_store_problem
@@ -186,33 +185,10 @@ class S3Store:
     def list(
         self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
     ) -> Iterator[ObjectInfo]:
-        """Keys in ascending UTF-8 byte order (S3's own), both bounds exclusive. From a name object_store cannot
-        address on (`a//b`), the listing goes on through boto3."""
-        last = start_after
-        try:
-            for info in self._list(prefix, start_after, stop_before):
-                last = info.key
-                yield info
-            return
-        except objectstore.Unaddressable:
-            pass
-        yield from self._list_sdk(prefix, last, stop_before)
-
-    def _list(self, prefix: str, start_after: str | None, stop_before: str | None) -> Iterator[ObjectInfo]:
-        skip = len(self.prefix)
-        folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")  # object_store: whole segments
-        offset = objectstore.offset_for(self._key(start_after)) if start_after is not None else None
-        for meta in objectstore.listing(self.store, folder, offset):
-            key = str(meta["path"])[skip:]
-            if not before_stop(key, stop_before):
-                return
-            if key.startswith(prefix) and after_start(key, start_after):
-                yield ObjectInfo(
-                    key=key,
-                    size=int(meta["size"]),
-                    version=objectstore.etag(meta),
-                    modified=objectstore.s3_timestamp(meta["last_modified"]),
-                )
+        """Keys in ascending UTF-8 byte order (S3's own), both bounds exclusive; listed through boto3, because
+        object_store folds a leading or trailing `/` away when it lists (`dir/` comes back as `dir`, silently), which
+        would fold two objects onto one name. Reads and writes stay on object_store."""
+        yield from self._list_sdk(prefix, start_after, stop_before)
 
     def _list_sdk(self, prefix: str, start_after: str | None, stop_before: str | None) -> Iterator[ObjectInfo]:
         skip = len(self.prefix)
@@ -232,19 +208,15 @@ class S3Store:
                 )
 
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
-        """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
-        if delimiter != "/":
-            raise StoreError("object_store lists by `/` only")
+        """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store (boto3, for the
+        reason `list` gives)."""
         skip = len(self.prefix)
-        folder = self._key(prefix.rpartition("/")[0] + "/" if "/" in prefix else "")
-        try:
-            found = [p[skip:] + "/" for p in objectstore.delimited(self.store, folder)[0]]
-        except objectstore.Unaddressable:  # `a//b` or `x/./y` there: S3 holds it, boto3 lists it
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=folder, Delimiter="/"
-            )
-            found = [p["Prefix"][skip:] for page in pages for p in page.get("CommonPrefixes", [])]
-        yield from sorted(p for p in found if p.startswith(prefix))
+        folder = self._key(prefix.rpartition(delimiter)[0] + delimiter if delimiter in prefix else "")
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=folder, Delimiter=delimiter
+        )
+        found = [p["Prefix"][skip:] for page in pages for p in page.get("CommonPrefixes", [])]
+        yield from sorted((p for p in found if p.startswith(prefix)), key=str.encode)
 
     def _addressable(self, key: str) -> bool:
         """Whether object_store can name the object; the rest (`a//b`, `x/`, `./`) go through boto3."""

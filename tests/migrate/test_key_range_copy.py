@@ -50,7 +50,8 @@ def test_ranges_side_by_side_copy_the_whole_store_and_the_whole_pair_has_nothing
     source, target = new_url("s3"), new_url("s3")
     fill(source, OBJECTS)
     for key_range in [KeyRange("", "b/"), KeyRange("b/", "b0"), KeyRange("b0", None)]:
-        assert engine.copy(source, target, options(tmp_path, key_range=key_range)).ok
+        report = engine.copy(source, target, options(tmp_path, key_range=key_range))
+        assert report.ok, (report.failed, report.refused)
     assert sorted(snapshot(target)) == sorted(OBJECTS)
     whole = engine.copy(source, target, options(tmp_path, dry_run=True))
     assert (whole.copied, whole.unchanged) == (0, len(OBJECTS))

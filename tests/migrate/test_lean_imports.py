@@ -1,6 +1,7 @@
-"""A copy of small objects runs on obstore alone: neither boto3 nor the Azure SDK is imported unless a capability
-needs it (multipart uploads, server-side copies, AWS profiles, DefaultAzureCredential). Each copy runs in a fresh
-interpreter, so what it imported is exactly what `sys.modules` shows."""
+"""A copy of small objects reads and writes every object through obstore: the SDKs serve only what obstore cannot
+do faithfully. Between clouds that is the listing (object_store folds `dir/` onto `dir` when it lists), so boto3
+and the Azure SDK make listing calls only; between file trees no SDK is imported at all. Each copy runs in a
+fresh interpreter, so what it imported and called is exactly what it shows."""
 
 from __future__ import annotations
 
@@ -18,17 +19,34 @@ import json, sys
 from pathlib import Path
 from opcloud.migrate.buckets import engine
 
+calls = []
+if sys.argv[4] == "record":  # every SDK call, by operation (S3) or by request (Azure)
+    import botocore.client
+    from azure.core.pipeline.transport import RequestsTransport
+
+    make_call, send = botocore.client.BaseClient._make_api_call, RequestsTransport.send
+
+    def recorded_call(client, operation, params):
+        calls.append(operation)
+        return make_call(client, operation, params)
+
+    def recorded_send(transport, request, **kwargs):
+        calls.append("azure " + request.method + (" list" if "comp=list" in request.url else ""))
+        return send(transport, request, **kwargs)
+
+    botocore.client.BaseClient._make_api_call, RequestsTransport.send = recorded_call, recorded_send
+
 report = engine.copy(sys.argv[1], sys.argv[2], engine.CopyOptions(state_dir=Path(sys.argv[3]), progress=False))
 sdks = ("boto3", "botocore", "s3transfer", "azure.storage", "azure.core", "azure.identity")
 loaded = sorted(name for name in sys.modules if name.startswith(sdks))
 print(json.dumps({"ok": report.ok, "copied": report.copied, "failed": [f.reason for f in report.failed],
-                  "loaded": loaded}))
+                  "loaded": loaded, "calls": sorted(set(calls))}))
 """
 
 
-def _copy_in_a_fresh_interpreter(source: str, target: str, state: Path) -> dict:
+def _copy_in_a_fresh_interpreter(source: str, target: str, state: Path, record: bool = False) -> dict:
     done = subprocess.run(
-        [sys.executable, "-c", _COPY, source, target, str(state)],
+        [sys.executable, "-c", _COPY, source, target, str(state), "record" if record else "-"],
         capture_output=True,
         text=True,
         env=dict(os.environ),  # the servers' credentials, as the fixtures exported them
@@ -38,13 +56,16 @@ def _copy_in_a_fresh_interpreter(source: str, target: str, state: Path) -> dict:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def test_small_objects_from_s3_to_azure_load_no_sdk(new_url: NewUrl, tmp_path: Path) -> None:
+def test_small_objects_from_s3_to_azure_go_through_obstore_and_the_sdks_only_list(
+    new_url: NewUrl, tmp_path: Path
+) -> None:
     objects = dataset(large=100_000)  # every object below the part size: single PUTs only
     source, target = new_url("s3"), new_url("az")
     fill(source, objects)
-    result = _copy_in_a_fresh_interpreter(source, target, tmp_path / "state")
+    result = _copy_in_a_fresh_interpreter(source, target, tmp_path / "state", record=True)
     assert (result["ok"], result["copied"], result["failed"]) == (True, len(objects), [])
-    assert result["loaded"] == []
+    assert result["calls"] == ["ListObjectsV2", "azure GET list"]  # no GET, HEAD or PUT of an object
+    assert not [name for name in result["loaded"] if name.startswith("azure.identity")]
     assert same_content(snapshot(target), expected(objects))
 
 
