@@ -34,7 +34,8 @@ def test_json_report_through_a_pipe_is_complete_and_exit_is_zero(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["ok"] and report["copied"] == 300 and report["verifiedReadBack"] == 300
+    assert report["ok"] and report["copied"] == 300 and report["verified"] == 300
+    assert report["verifiedOnWrite"] == 300  # a tree hashes what it writes: no read-back unless --read-back
 
 
 def test_bad_input_exits_2_with_one_error_line(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from opcloud.migrate.buckets.sameobject import Carried
 from opcloud.migrate.stores.base import HASHED_WHILE_WRITTEN, TARGET_CHECKED
 
-from opcloud.jsonstyle import to_json
+from opcloud.jsonstyle import camel, to_json
 
 
 @dataclass
@@ -115,6 +115,6 @@ class CopyReport:
             "ok": self.ok,
             "verified": self.verified,
             "verifiedPartially": self.verified_partially,
-            "proofs": self.proofs,
+            "proofs": {camel(proof.replace("-", "_")): count for proof, count in self.proofs.items()},
             **to_json(self),
         }
