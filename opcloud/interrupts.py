@@ -15,8 +15,7 @@ import sys
 from collections.abc import Iterator
 from types import FrameType
 
-from opcloud.console import err_console, print_error
-from opcloud.progress import take_down_all
+from opcloud.console import print_error
 
 INTERRUPTED = 130
 
@@ -26,9 +25,13 @@ def resumable(what_is_kept: str) -> Iterator[None]:
     """Within this block, Ctrl-C (or SIGTERM) ends the process with `interrupted: <what_is_kept>` and exit 130."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(Exception):
-            take_down_all()  # progress bars off the screen, cursor back
-            err_console.show_cursor(True)
+        if "opcloud.progress" in sys.modules:  # never imported: no bar on screen, and no rich to load now
+            with contextlib.suppress(Exception):
+                from opcloud.console import err_console
+                from opcloud.progress import take_down_all
+
+                take_down_all()  # progress bars off the screen, cursor back
+                err_console.show_cursor(True)
         print_error(f"interrupted: {what_is_kept}")
         sys.stdout.flush()
         sys.stderr.flush()

@@ -103,6 +103,10 @@ class TreeStore:
         # Found once: isinstance against a runtime-checkable Protocol is slow per object.
         self._attributes: PropertiesFileSystem | None = fs if isinstance(fs, PropertiesFileSystem) else None
         self._sidecars: bool | None = None  # whether ROOT/.opcloud-meta exists: found on first need
+        # Folders this store made or found (a makedirs is 3 syscalls locally, round trips over SFTP): made once per
+        # run. Forgotten when a delete prunes folders; a folder removed by someone else fails the rename, which
+        # then makes it again (_move_into_place).
+        self._folders_made: set[str] = set()
 
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -121,7 +125,22 @@ class TreeStore:
             raise StoreError(f"key {key!r} cannot be stored as a file path: {problem}")
 
     def _makedirs_for(self, path: str) -> None:
-        self.fs.makedirs(path.rsplit("/", 1)[0])
+        folder = path.rsplit("/", 1)[0]
+        if folder not in self._folders_made:
+            self.fs.makedirs(folder)
+            self._folders_made.add(folder)
+
+    def _move_into_place(self, partial: str, target: str) -> None:
+        """Rename a complete file to `target`, making its folder first (again, if it vanished since it was made)."""
+        self._makedirs_for(target)
+        try:
+            self.fs.rename(partial, target)
+        except FileNotFoundError:
+            if self.fs.stat(partial) is None:
+                raise  # the partial file itself is gone: nothing to publish
+            self._folders_made.clear()
+            self._makedirs_for(target)
+            self.fs.rename(partial, target)
 
     def _partial(self, name: str) -> str:
         """ROOT/.opcloud-partial/<name> to write to; the directory is made on first use."""
@@ -257,26 +276,23 @@ class TreeStore:
             entry = self.fs.stat(partial)  # its mtime, kept by the rename: the version the properties describe
             blob = json.dumps({**properties, "version": entry.version if entry else ""}).encode()
             if entry is not None and self._attributes.set_properties(partial, blob):
-                self._makedirs_for(target)
-                self.fs.rename(partial, target)
+                self._move_into_place(partial, target)
                 if self._has_sidecars():  # one from an earlier write would describe an older file
                     with contextlib.suppress(OSError):
                         self.fs.remove(self._meta_path(key))
                 return WriteResult(version=entry.version)
-        self._makedirs_for(target)
-        self.fs.rename(partial, target)
+        self._move_into_place(partial, target)
         entry = self.fs.stat(target)
         if entry is None:
             raise StoreError(f"{key}: missing right after it was written")
         meta_path = self._meta_path(key)
-        self._makedirs_for(meta_path)
         self._sidecars = True
         sidecar = json.dumps({**properties, "version": entry.version})
         meta_partial = self._partial(uuid.uuid4().hex)
         try:
             with self.fs.open_write(meta_partial, None) as handle:
                 handle.write(sidecar.encode())
-            self.fs.rename(meta_partial, meta_path)
+            self._move_into_place(meta_partial, meta_path)
         except BaseException:
             self._remove_quietly(meta_partial)
             raise
@@ -321,6 +337,7 @@ class TreeStore:
 
     def _prune(self, path: str) -> None:
         """Remove directories left empty under the root, as object stores have no empty directories."""
+        self._folders_made.clear()  # a folder pruned here must be made again by the next write into it
         parent = path.rsplit("/", 1)[0]
         while len(parent) > len(self.root) and parent.startswith(self.root.rstrip("/") + "/"):
             try:

@@ -41,11 +41,14 @@ Transfers = typer.Option(8, "--transfers", "-t", min=1, max=256, help="Objects c
 NoProgress = typer.Option(False, "--no-progress", help="No progress bar on stderr.")
 
 
-def _finish(data: dict, as_json: bool, render: object) -> None:
+def _finish(data: dict, as_json: bool, render: str) -> None:
+    """Print the report (JSON, or the `render` function of buckets.render) and exit 1 unless it is ok."""
     if as_json:
         print_json(data)
     else:
-        render(data)  # type: ignore[operator]
+        from opcloud.migrate.buckets import render as renderers  # rich tables: only for human output
+
+        getattr(renderers, render)(data)
     if not data["ok"]:
         raise typer.Exit(1)
 
@@ -83,7 +86,7 @@ def copy(
     as_json: bool = Json,
     no_progress: bool = NoProgress,
 ) -> None:
-    from opcloud.migrate.buckets import engine, render
+    from opcloud.migrate.buckets import engine
     from opcloud.migrate.sizes import parse_size
 
     options = engine.CopyOptions(
@@ -109,7 +112,7 @@ def copy(
     )
     with resumable(kept):
         report = engine.copy(src, dst, options)
-    _finish(report.to_dict(), as_json, render.copy_report)
+    _finish(report.to_dict(), as_json, "copy_report")
 
 
 @app.command(
@@ -124,7 +127,7 @@ def verify(
     no_progress: bool = NoProgress,
 ) -> None:
     from opcloud.errors import InputError
-    from opcloud.migrate.buckets import engine, render
+    from opcloud.migrate.buckets import engine
 
     if len(targets) == 1:
         _plan_action(Path(targets[0]), "verify", as_json, no_progress)
@@ -133,14 +136,13 @@ def verify(
         raise InputError("verify takes SRC DST, or one PLAN.yaml")
     with resumable("verification changes nothing; run it again to start over"):
         report = engine.verify(targets[0], targets[1], state_dir or state_home(), transfers, not no_progress)
-    _finish(report.to_dict(), as_json, render.verify_report)
+    _finish(report.to_dict(), as_json, "verify_report")
 
 
 def _plan_action(
     path: Path, action: str, as_json: bool, no_progress: bool, cluster: runner.Cluster | None = None
 ) -> None:
     from opcloud.migrate import runner
-    from opcloud.migrate.buckets import render
     from opcloud.migrate.plan import load_plan
 
     plan = load_plan(path)
@@ -156,7 +158,7 @@ def _plan_action(
             raise
         raise type(error)(f"{error} (`opcloud migrate plan {path} --offline` checks the plan without reaching the "
                           "stores)") from None  # fmt: skip
-    _finish(report.to_dict(), as_json, render.plan_report)
+    _finish(report.to_dict(), as_json, "plan_report")
 
 
 @app.command(
@@ -171,11 +173,10 @@ def plan(
     no_progress: bool = NoProgress,
 ) -> None:
     if offline:
-        from opcloud.migrate.buckets import render
         from opcloud.migrate.offline import check_offline
         from opcloud.migrate.plan import load_plan
 
-        _finish(check_offline(load_plan(path)).to_dict(), as_json, render.plan_report)
+        _finish(check_offline(load_plan(path)).to_dict(), as_json, "plan_report")
         return
     _plan_action(path, "plan", as_json, no_progress)
 

@@ -76,3 +76,54 @@ def test_files_to_files_load_no_sdk(new_url: NewUrl, tmp_path: Path) -> None:
     result = _copy_in_a_fresh_interpreter(source, target, tmp_path / "state")
     assert (result["ok"], result["copied"], result["loaded"]) == (True, len(objects), [])
     assert same_content(snapshot(target), expected(objects))
+
+
+# What `opcloud migrate copy|verify --json --no-progress` between two file trees must never import: the terminal UI
+# (rich: tables, bars), the plan and database layers (yaml, psycopg, dask), the cloud SDKs and Pulumi. Each costs
+# start-up on every rerun. pydantic is not listed: typer itself builds its parameter parsers with it.
+_NOT_FOR_FILES = ("rich", "yaml", "psycopg", "distributed", "dask", "boto3", "botocore", "azure", "paramiko", "pulumi")
+
+_CLI = """
+import atexit, json, sys
+from opcloud.cli import main
+
+record_in = sys.argv[1]
+
+def record() -> None:  # main() runs the exit handlers itself before it leaves with os._exit
+    with open(record_in, "w") as out:
+        json.dump(sorted(sys.modules), out)
+
+atexit.register(record)
+sys.argv = ["opcloud", *sys.argv[2:]]
+main()
+"""
+
+
+def _cli_in_a_fresh_interpreter(modules: Path, *args: str) -> tuple[dict, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI, str(modules), *args, "--json", "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = {name.split(".")[0] for name in json.loads(modules.read_text())}
+    return json.loads(done.stdout), loaded
+
+
+def test_file_tree_copy_and_verify_commands_load_no_ui_plans_databases_or_sdks(
+    new_url: NewUrl, tmp_path: Path
+) -> None:
+    objects = dataset(large=100_000)
+    source, target = new_url("file"), new_url("file")
+    fill(source, objects)
+    state = ("--state-dir", str(tmp_path / "state"))
+    copied, after_copy = _cli_in_a_fresh_interpreter(tmp_path / "copy.json", "migrate", "copy", source, target, *state)
+    verified, after_verify = _cli_in_a_fresh_interpreter(
+        tmp_path / "verify.json", "migrate", "verify", source, target, *state
+    )
+    assert (copied["ok"], verified["ok"]) == (True, True)
+    assert same_content(snapshot(target), expected(objects))
+    assert "opcloud" in after_copy and "typer" in after_verify  # the record is of the command that ran
+    assert sorted(after_copy & set(_NOT_FOR_FILES)) == []
+    assert sorted(after_verify & set(_NOT_FOR_FILES)) == []

@@ -109,3 +109,35 @@ def test_sidecars_only_where_the_file_system_holds_no_attributes(new_url: NewUrl
     sftp.write("b/doc.txt", io.BytesIO(b"doc"), 3, "text/plain", {"k": "v"})
     assert isinstance(sftp, TreeStore)
     assert sftp.fs.stat(f"{sftp.root}/{META_DIR}/b/doc.txt") is not None  # SFTP holds no attributes: a sidecar
+
+
+class _CountingFolders(LocalFileSystem):
+    """The real local file system, counting the folders it is asked to make."""
+
+    def __init__(self) -> None:
+        self.made: list[str] = []
+
+    def makedirs(self, path: str) -> None:
+        self.made.append(path)
+        super().makedirs(path)
+
+
+def test_a_tree_makes_each_folder_once_and_again_when_it_vanished(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    fs = _CountingFolders()
+    tree = TreeStore(f"file://{root}", fs, str(root))
+    for name in ("a", "b", "c"):
+        tree.write(f"docs/{name}.txt", io.BytesIO(b"x"), 1, "text/plain", {})
+    assert fs.made.count(f"{root}/docs") == 1  # not once per file: 3 syscalls locally, round trips over SFTP
+    (root / "docs" / "a.txt").unlink()  # someone else empties and removes the folder during the run
+    (root / "docs" / "b.txt").unlink()
+    (root / "docs" / "c.txt").unlink()
+    (root / "docs").rmdir()
+    tree.write("docs/d.txt", io.BytesIO(b"d"), 1, "text/plain", {})
+    assert (root / "docs" / "d.txt").read_bytes() == b"d"
+    tree.delete("docs/d.txt")  # pruned: the empty folder goes, and the next write makes it again
+    assert not (root / "docs").exists()
+    tree.write("docs/e.txt", io.BytesIO(b"e"), 1, "text/plain", {})
+    info = tree.head("docs/e.txt")
+    assert info is not None and info.content_type == "text/plain"
