@@ -42,6 +42,24 @@ def rotation_periods(rotation_days: int) -> tuple[str, str, str]:
     return f"P{rotation_days}D", "P30D", f"P{rotation_days + 30}D"
 
 
+def rotation_policy(rotation_days: int) -> keyvault.RotationPolicyArgs:
+    """Rotate every `rotation_days`, notify 30 days before expiry, expire 30 days after the rotation is due."""
+    rotate_after, notify_before, expire_after = rotation_periods(rotation_days)
+    return keyvault.RotationPolicyArgs(
+        attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
+        lifetime_actions=[
+            keyvault.LifetimeActionArgs(
+                action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
+                trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
+            ),
+            keyvault.LifetimeActionArgs(
+                action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
+                trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
+            ),
+        ],
+    )
+
+
 @dataclass(frozen=True)
 class AzureKeysOutputs(KeysOutputs):
     """The neutral outputs plus what Azure consumers need to wear the key."""
@@ -120,7 +138,6 @@ def _vault_with_key(
         opts=child,
     )
 
-    rotate_after, notify_before, expire_after = rotation_periods(args.rotation_days)
     key = keyvault.Key(
         f"{name}-key",
         resource_group_name=rg,
@@ -131,19 +148,7 @@ def _vault_with_key(
             key_size=KEY_SIZE,
             key_ops=["wrapKey", "unwrapKey"],
             attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
-            rotation_policy=keyvault.RotationPolicyArgs(
-                attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
-                lifetime_actions=[
-                    keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
-                        trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
-                    ),
-                    keyvault.LifetimeActionArgs(
-                        action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
-                        trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
-                    ),
-                ],
-            ),
+            rotation_policy=rotation_policy(args.rotation_days),
         ),
         tags=tags(placement),
         opts=child,

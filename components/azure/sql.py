@@ -421,7 +421,6 @@ class AzureSqlDatabase(pulumi.ComponentResource):
 
     def _column_key(self, keys: azure_keys.AzureKeysOutputs, rg: str) -> keyvault.Key:
         """The column master key: wraps the column encryption keys on the client; the servers have no role on it."""
-        rotate_after, notify_before, expire_after = azure_keys.rotation_periods(365)
         return keyvault.Key(
             f"{self._name}-column-master-key",
             resource_group_name=rg,
@@ -434,19 +433,7 @@ class AzureSqlDatabase(pulumi.ComponentResource):
                 key_ops=["wrapKey", "unwrapKey", "sign", "verify"],
                 attributes=keyvault.KeyAttributesArgs(enabled=True, exportable=False),
                 # A new version leaves the old one usable: re-wrapping the CEKs is a deliberate step (README).
-                rotation_policy=keyvault.RotationPolicyArgs(
-                    attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=expire_after),
-                    lifetime_actions=[
-                        keyvault.LifetimeActionArgs(
-                            action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.ROTATE),
-                            trigger=keyvault.TriggerArgs(time_after_create=rotate_after),
-                        ),
-                        keyvault.LifetimeActionArgs(
-                            action=keyvault.ActionArgs(type=keyvault.KeyRotationPolicyActionType.NOTIFY),
-                            trigger=keyvault.TriggerArgs(time_before_expiry=notify_before),
-                        ),
-                    ],
-                ),
+                rotation_policy=azure_keys.rotation_policy(365),
             ),
             tags=tags(self._placement),
             opts=pulumi.ResourceOptions(parent=self),

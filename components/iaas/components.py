@@ -97,19 +97,17 @@ class IaasNetwork(IaasPart):
 
     def outputs(self, args: NetworkArgs) -> NetworkOutputs:
         firewalls = self.held(["firewall"])
+        db_hosts = {step.host for step, _, _ in self.held(["firewall"], {"db"})}
         app = self.ids(["firewall"], {"api", "docs"})
         outputs = NetworkOutputs(
             network_id=pulumi.Output.from_input(args.placement.region),  # the site
             public_subnet_ids=[],
-            app_subnet_ids=[pulumi.Output.from_input(a) for s, a, _ in firewalls if s.host not in self._db_hosts()],
-            data_subnet_ids=[pulumi.Output.from_input(a) for s, a, _ in firewalls if s.host in self._db_hosts()],
+            app_subnet_ids=[pulumi.Output.from_input(a) for s, a, _ in firewalls if s.host not in db_hosts],
+            data_subnet_ids=[pulumi.Output.from_input(a) for s, a, _ in firewalls if s.host in db_hosts],
             firewall_ids={"public": app, "app": app, "data": self.ids(["firewall"], {"db"})},
         )
         self.finish({"row": outputs.network_id})
         return outputs
-
-    def _db_hosts(self) -> set[str]:
-        return {step.host for step, _, _ in self.held(["firewall"], {"db"})}
 
 
 class IaasKeys(IaasPart):
