@@ -3,7 +3,8 @@
 A session-level advisory lock in the target database, taken before the state file is even read and held
 by its own connection for the life of the run (copy, cutover, abort). Another run, from this machine or any
 other, does not get it and stops before touching anything. The lock goes with the session: a run that
-dies (kill -9, lost network) releases it.
+dies (kill -9, lost network) releases it, though its server process may take a moment to notice, so a run
+waits a few seconds for the lock before it gives up.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from opcloud.errors import CheckFailed
 LOCK_CLASS = 0x6F70636C
 LOCK_ID = 1
 APPLICATION = "opcloud-migrate-db lock"
+# Long enough for the server to end the session of a run just killed, short enough to report a live one soon.
+WAIT = "5s"
 
 
 @contextmanager
@@ -27,12 +30,15 @@ def run_lock(dst: DbEndpoint) -> Iterator[None]:
     conn = dst.connect()
     try:
         conn.execute("SELECT set_config('application_name', %s, false)", (APPLICATION,))
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_ID)).fetchone()
-        if not row or not row[0]:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (WAIT,))
+        try:
+            conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_CLASS, LOCK_ID))
+        except psycopg.errors.LockNotAvailable:
             raise CheckFailed(
                 f"another `opcloud migrate db` run is working on {dst.display} ({_holder(conn)}): nothing was "
                 "done; wait for it to finish, or end that session on the target if it is stale"
-            )
+            ) from None
+        conn.execute("SELECT set_config('lock_timeout', '0', false)")
         yield
     finally:
         conn.close()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from typer.testing import CliRunner
 
 from opcloud.cli import app
+from opcloud.migrate.databases import dsn, lock
 from tests.servers.postgres import PASSWORD, PgPair
 from tests.servers.process import REPO_ROOT
 
@@ -87,3 +89,18 @@ def test_an_online_copy_from_a_read_only_source_is_one_line(pg_pair: PgPair, tmp
     assert copied.exit_code == 0, copied.output
     with pair.dst() as conn:
         assert conn.execute("SELECT count(*) FROM public.t").fetchone()[0] == 10
+
+
+def test_the_lock_of_a_run_just_killed_is_waited_for(pg_pair: PgPair) -> None:
+    # A killed run's server process may hold the lock a moment longer; the next run waits for it, not fails.
+    pair = pg_pair
+    dying = pair.dst()
+    dying.execute("SELECT pg_advisory_lock(%s, %s)", (lock.LOCK_CLASS, lock.LOCK_ID))
+    ender = threading.Timer(1.0, dying.close)
+    ender.start()
+    try:
+        with lock.run_lock(dsn.parse(pair.target_dsn)):
+            assert _lock_held(pair)
+    finally:
+        ender.join()
+    assert not _lock_held(pair)
