@@ -9,10 +9,10 @@ import sys
 import threading
 import time
 
+from opcloud.migrate.databases import dsn, lock
 from typer.testing import CliRunner
 
 from opcloud.cli import app
-from opcloud.migrate.databases import dsn, lock
 from tests.servers.postgres import PASSWORD, PgPair
 from tests.servers.process import REPO_ROOT
 
