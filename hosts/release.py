@@ -3,13 +3,14 @@
 `release_step` turns an environment's `app.release` into one idempotent host step (fetch the artifact, verify
 its SHA-256, unpack it into a versioned directory, switch the `current` symlink atomically, start it under the
 hardened systemd unit, wait for its health path over TLS, switch back when it does not answer). The IaaS runner
-sends that step over SSH; `cloud_init` writes the very same rendered script into an AWS launch template's or an
-Azure scale set's user data. One script body, so the three clouds cannot drift apart.
+sends that step over SSH; `boot_files` wraps the very same rendered script with a launcher, which `cloud_init`
+puts in an AWS launch template's user data and `release_script` in an Azure scale set's release extension.
+One script body, so the three clouds cannot drift apart.
 
 Secrets (the TLS certificate and key, the service's own secrets) are never part of the script: over SSH they
-arrive on stdin ahead of it; in cloud-init each is read by a command the cloud provides (instance role, managed
-identity). On the host they live in /run/opcloud/<service> (RAM, readable by root and the service's group only)
-and never touch a disk; the service finds them in $SECRETS_DIRECTORY.
+arrive on stdin ahead of it; on AWS and Azure the launcher reads each with a command the cloud provides
+(instance role, managed identity). On the host they live in /run/opcloud/<service> (RAM, readable by root and
+the service's group only) and never touch a disk; the service finds them in $SECRETS_DIRECTORY.
 """
 
 from __future__ import annotations
