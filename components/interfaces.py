@@ -146,7 +146,8 @@ class HostGroupSpec:
 
 
 class UserDataRenderer(Protocol):
-    """Renders one role's release as `#cloud-config` (hosts.release.cloud_init bound to the environment)."""
+    """Renders one role's release: as `#cloud-config` (hosts.release.cloud_init) or as one script for a VM
+    extension (hosts.release.release_script), bound to the environment."""
 
     def __call__(
         self,
@@ -166,6 +167,8 @@ class RoleDelivery:
 
     artifact: str  # URL in the platform's own store, inside the jurisdiction
     health_path: str
+    version: str
+    sha256: str  # with `version`, the release's identity: what a rolling update compares
     # Step variable (TLS_CERT, TLS_KEY, SECRET_<NAME>) -> its value as a Pulumi secret (stored encrypted), read
     # only when a cloud stores it (IaaS hosts get theirs over SSH, so their stacks never read it here).
     secrets: Mapping[str, Callable[[], pulumi.Output[str]]]
@@ -173,10 +176,12 @@ class RoleDelivery:
 
 @dataclass(frozen=True)
 class ReleaseArgs:
-    """The environment's release as the AWS and Azure app tiers deliver it (cloud-init); IaaS uses host steps."""
+    """The environment's release as the AWS (cloud-init) and Azure (VM extension) app tiers deliver it; IaaS
+    uses host steps."""
 
     roles: Mapping[str, RoleDelivery]  # "api", "docs"
-    render: UserDataRenderer
+    render: UserDataRenderer  # #cloud-config (AWS launch templates)
+    render_script: UserDataRenderer  # the same files as one script (Azure's release extension)
 
 
 @dataclass(frozen=True)

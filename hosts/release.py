@@ -3,17 +3,19 @@
 `release_step` turns an environment's `app.release` into one idempotent host step (fetch the artifact, verify
 its SHA-256, unpack it into a versioned directory, switch the `current` symlink atomically, start it under the
 hardened systemd unit, wait for its health path over TLS, switch back when it does not answer). The IaaS runner
-sends that step over SSH; `cloud_init` writes the very same rendered script into an AWS launch template's or an
-Azure scale set's user data. One script body, so the three clouds cannot drift apart.
+sends that step over SSH; `boot_files` wraps the very same rendered script with a launcher, which `cloud_init`
+puts in an AWS launch template's user data and `release_script` in an Azure scale set's release extension.
+One script body, so the three clouds cannot drift apart.
 
 Secrets (the TLS certificate and key, the service's own secrets) are never part of the script: over SSH they
-arrive on stdin ahead of it; in cloud-init each is read by a command the cloud provides (instance role, managed
-identity). On the host they live in /run/opcloud/<service> (RAM, readable by root and the service's group only)
-and never touch a disk; the service finds them in $SECRETS_DIRECTORY.
+arrive on stdin ahead of it; on AWS and Azure the launcher reads each with a command the cloud provides
+(instance role, managed identity). On the host they live in /run/opcloud/<service> (RAM, readable by root and
+the service's group only) and never touch a disk; the service finds them in $SECRETS_DIRECTORY.
 """
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -308,7 +310,18 @@ def release_step(
     )
 
 
-def cloud_init(
+@dataclass(frozen=True)
+class BootFiles:
+    """What a new host needs to run `role`'s release step: packages, the files (step script and launcher) and
+    the launcher to run. cloud-init (AWS) and the scale set's release extension (Azure) both deliver exactly
+    these, so the two cannot drift."""
+
+    packages: tuple[str, ...]
+    files: tuple[dict[str, str], ...]  # path, permissions, owner, content
+    command: str
+
+
+def boot_files(
     environment: Environment,
     role: str,
     secret_commands: Mapping[str, str],
@@ -317,12 +330,12 @@ def cloud_init(
     fetch_command: str | None = None,
     helpers: str = "",
     packages: Sequence[str] = (),
-) -> str:
-    """The `#cloud-config` user data of an AWS launch template or an Azure scale set for `role`.
+) -> BootFiles:
+    """`role`'s release step plus a launcher that reads each secret with its command, then runs the step.
 
     `secret_commands` maps each secret variable of the step (TLS_CERT, TLS_KEY, SECRET_<NAME>) to a shell
     command printing it on the instance (e.g. the cloud's CLI with the instance role or managed identity): the
-    user data names where secrets come from, never their values. A secret without a command is refused by name.
+    files name where secrets come from, never their values. A secret without a command is refused by name.
     `helpers` are shell functions those commands (and `fetch_command`) call; `packages` what they need.
     """
     step = release_step(environment, "cloud-init", role, port=port, fetch_command=fetch_command)
@@ -334,22 +347,98 @@ def cloud_init(
     if unknown:
         raise ValueError(f"cloud-init for {role}: {unknown[0]} is not a secret of this release")
     script_path = f"/usr/local/lib/opcloud/release-{role}.sh"
+    launcher_path = f"/usr/local/sbin/opcloud-release-{role}"
     # Read each secret into a shell variable (not exported), then run the step script in the same shell.
     reads = "\n".join(f"{name}=$({command})" for name, command in sorted(secret_commands.items()))
     # pipefail: a secret read that fails anywhere in its pipe stops the boot here, before anything is changed.
     launcher = f"#!/bin/bash\nset -euo pipefail\n{helpers.strip()}\n{reads}\nset +euo pipefail\n. {script_path}\n"
+    return BootFiles(
+        packages=tuple(dict.fromkeys([*RELEASE_PACKAGES, *packages])),
+        files=(
+            {"path": script_path, "permissions": "0700", "owner": "root:root", "content": render(step, "apply")},
+            {"path": launcher_path, "permissions": "0700", "owner": "root:root", "content": launcher},
+        ),
+        command=launcher_path,
+    )
+
+
+def cloud_init(
+    environment: Environment,
+    role: str,
+    secret_commands: Mapping[str, str],
+    *,
+    port: int | None = None,
+    fetch_command: str | None = None,
+    helpers: str = "",
+    packages: Sequence[str] = (),
+) -> str:
+    """The `#cloud-config` user data of an AWS launch template for `role` (see `boot_files`)."""
+    boot = boot_files(
+        environment, role, secret_commands, port=port, fetch_command=fetch_command, helpers=helpers,
+        packages=packages,
+    )  # fmt: skip
     document = {
         "package_update": True,
-        "packages": list(dict.fromkeys([*RELEASE_PACKAGES, *packages])),
-        "write_files": [
-            {"path": script_path, "permissions": "0700", "owner": "root:root", "content": render(step, "apply")},
-            {
-                "path": f"/usr/local/sbin/opcloud-release-{role}",
-                "permissions": "0700",
-                "owner": "root:root",
-                "content": launcher,
-            },
-        ],
-        "runcmd": [[f"/usr/local/sbin/opcloud-release-{role}"]],
+        "packages": list(boot.packages),
+        "write_files": [dict(entry) for entry in boot.files],
+        "runcmd": [[boot.command]],
     }
     return "#cloud-config\n" + yaml.safe_dump(document, sort_keys=False, width=10_000)
+
+
+# Installs what cloud-init's `packages:` would (only the missing ones; apt waits for a boot-time apt run).
+_INSTALL_PACKAGES = r"""
+missing=()
+for package in @PACKAGES@; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get -q -o DPkg::Lock::Timeout=600 update
+  DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends \
+    "${missing[@]}"
+fi
+put_file() {  # PATH MODE OWNER: base64 content on stdin, replaced atomically
+  install -d -m 755 "$(dirname "$1")"
+  local tmp; tmp=$(mktemp "$1.opcloud.XXXXXX")
+  base64 -d > "$tmp"; chmod "$2" "$tmp"; chown "$3" "$tmp"; mv -f "$tmp" "$1"
+}
+"""
+
+
+def release_script(
+    environment: Environment,
+    role: str,
+    secret_commands: Mapping[str, str],
+    *,
+    port: int | None = None,
+    fetch_command: str | None = None,
+    helpers: str = "",
+    packages: Sequence[str] = (),
+) -> str:
+    """The same `boot_files` as one bash script, for a VM extension that runs it on every new host and again on
+    every host when the release changes (Azure CustomScript in the scale set model). It exits with the step's
+    status: non-zero when the new version failed its health gate (and was switched back)."""
+    boot = boot_files(
+        environment, role, secret_commands, port=port, fetch_command=fetch_command, helpers=helpers,
+        packages=packages,
+    )  # fmt: skip
+    puts = []
+    for entry in boot.files:
+        encoded = base64.encodebytes(entry["content"].encode()).decode()
+        puts.append(f"put_file {q(entry['path'])} {entry['permissions']} {entry['owner']} <<'OPCLOUD_FILE'\n"
+                    f"{encoded}OPCLOUD_FILE")  # fmt: skip
+    release = environment.app.release
+    assert release is not None  # boot_files refused an environment without one
+    role_release = release.role(role)
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            f"# opcloud release of {role}: {role_release.version} (sha256 {role_release.sha256})",
+            "set -euo pipefail",
+            "export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            _INSTALL_PACKAGES.strip().replace("@PACKAGES@", " ".join(q(p) for p in boot.packages)),
+            *puts,
+            f"exec {q(boot.command)}",
+            "",
+        ]
+    )

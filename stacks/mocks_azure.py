@@ -19,6 +19,9 @@ def _computed(typ: str, name: str, state: Mapping[str, Any]) -> dict[str, Any]:
         computed["identity"] = identity = {**identity, "userAssignedIdentities": by_id}
     if typ == "azure-native:managedidentity:UserAssignedIdentity" and "principalId" not in state:
         computed["principalId"] = f"{name}-principal"
+    # Its client id, named after it: what a host's token requests must name (IMDS `client_id=`).
+    if typ == "azure-native:managedidentity:UserAssignedIdentity" and "clientId" not in state:
+        computed["clientId"] = f"{name}-client"
     # A system-assigned identity's principal, named after its resource, so grants to it can be traced.
     if isinstance(identity, dict) and "SystemAssigned" in str(identity.get("type", "")):
         computed["identity"] = {**identity, "principalId": f"{name}-principal"}

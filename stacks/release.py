@@ -1,6 +1,7 @@
-"""The environment's release as the AWS and Azure app tiers deliver it: one cloud-init renderer per stack, the
-artifact per role and each secret's value as a Pulumi secret (stored encrypted in the state, then in Secrets
-Manager / Key Vault, read by the hosts with their own identity)."""
+"""The environment's release as the AWS and Azure app tiers deliver it: one renderer per stack (cloud-init for
+AWS, the same files as one script for Azure's release extension), the artifact and identity per role and each
+secret's value as a Pulumi secret (stored encrypted in the state, then in Secrets Manager / Key Vault, read by
+the hosts with their own identity)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import functools
 
 import pulumi
 from opcloud.components.interfaces import ReleaseArgs, RoleDelivery
-from opcloud.hosts.release import cloud_init, release_step
+from opcloud.hosts.release import cloud_init, release_script, release_step
 from opcloud.hosts.secrets import resolve
 
 from opcloud.config.environment import Environment, SecretRef
@@ -33,6 +34,12 @@ def release_args(environment: Environment) -> ReleaseArgs | None:
         roles[role] = RoleDelivery(
             artifact=release.role(role).artifact,
             health_path=release.role(role).health_path,
+            version=release.role(role).version,
+            sha256=release.role(role).sha256,
             secrets={variable: functools.partial(secret_value, ref) for variable, ref in step.secrets.items()},
         )
-    return ReleaseArgs(roles=roles, render=functools.partial(cloud_init, environment))
+    return ReleaseArgs(
+        roles=roles,
+        render=functools.partial(cloud_init, environment),
+        render_script=functools.partial(release_script, environment),
+    )

@@ -4,11 +4,11 @@ The gateway is the only thing with a public IP; it listens on 443 only (no port 
 Key Vault certificate and a TLS 1.2+ policy. Its WAF policy runs in Prevention mode with the OWASP rule
 set, blocks every client outside `allowed_cidrs` and rate-limits each client IP. The scale sets sit in the
 app subnet without public IPs, encrypt at host, take OS upgrades automatically and log in with Entra ID.
+A new model (a new release, a new OS image) rolls one host at a time behind the health extension.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 
 import pulumi
@@ -16,6 +16,7 @@ from opcloud.components import naming
 from opcloud.components.azure import keys as azure_keys
 from opcloud.components.azure import network as azure_network
 from opcloud.components.azure import release as azure_release
+from opcloud.components.azure import rolling
 from opcloud.components.azure._common import ROLE_SECRETS_USER, resource_group, role_definition_id, tags
 from opcloud.components.interfaces import AppTierArgs, AppTierOutputs, HostGroupSpec, ReleaseArgs
 from pulumi_azure_native import authorization, compute, keyvault, managedidentity, monitor, network
@@ -83,11 +84,12 @@ def gateway_health_path(release: ReleaseArgs | None) -> str:
 
 @dataclass(frozen=True)
 class RoleBoot:
-    """What one role's scale set boots with: its own identity, the reads it was granted, its user data."""
+    """What one role's scale set runs its release with: its own identity, the reads it was granted, and the
+    release extension (new hosts run it at provisioning, existing ones again when it changes)."""
 
     identity: managedidentity.UserAssignedIdentity
     grants: list[authorization.RoleAssignment]
-    custom_data: pulumi.Output[str]
+    extension: compute.VirtualMachineScaleSetExtensionArgs
 
 
 @dataclass
@@ -347,8 +349,11 @@ class AzureAppTier(pulumi.ComponentResource):
             zone_balance=True,
             overprovision=False,
             identity=identity,
+            # A changed model (the release extension, an OS image) rolls one host per batch, each gated by
+            # the health extension; the first unhealthy upgraded host stops the roll and is rolled back.
             upgrade_policy=compute.UpgradePolicyArgs(
-                mode=compute.UpgradeMode.AUTOMATIC,
+                mode=compute.UpgradeMode.ROLLING,
+                rolling_upgrade_policy=rolling.rolling_upgrade_policy(role, spec.min, spec.max),
                 automatic_os_upgrade_policy=compute.AutomaticOSUpgradePolicyArgs(
                     enable_automatic_os_upgrade=True, disable_automatic_rollback=False
                 ),
@@ -373,7 +378,7 @@ class AzureAppTier(pulumi.ComponentResource):
                 os_profile=compute.VirtualMachineScaleSetOSProfileArgs(
                     computer_name_prefix=f"{role}-",
                     admin_username=ADMIN_USER,
-                    custom_data=boot.custom_data if boot else None,  # base64 #cloud-config: secrets by name only
+                    # No custom data: the release extension is the one way a release reaches a host, new or old.
                     linux_configuration=compute.LinuxConfigurationArgs(
                         disable_password_authentication=True,
                         provision_vm_agent=True,
@@ -406,7 +411,9 @@ class AzureAppTier(pulumi.ComponentResource):
                 ),
                 extension_profile=compute.VirtualMachineScaleSetExtensionProfileArgs(
                     extensions=[
-                        # Automatic OS upgrades roll only while this health signal stays green.
+                        *([boot.extension] if boot else []),
+                        # Rolling upgrades (release and OS image) go on only while this health signal stays green;
+                        # it is probed once the release step has run.
                         compute.VirtualMachineScaleSetExtensionArgs(
                             name="health",
                             publisher="Microsoft.ManagedServices",
@@ -414,6 +421,7 @@ class AzureAppTier(pulumi.ComponentResource):
                             type_handler_version="2.0",
                             auto_upgrade_minor_version=True,
                             settings={"protocol": "https", "port": HTTPS_PORT, "requestPath": health_path},
+                            provision_after_extensions=[azure_release.EXTENSION_NAME] if boot else None,
                         ),
                         compute.VirtualMachineScaleSetExtensionArgs(
                             name="entra-ssh-login",
@@ -471,7 +479,8 @@ class AzureAppTier(pulumi.ComponentResource):
         client: pulumi.Output[authorization.GetClientConfigResult],
         rg: str,
     ) -> RoleBoot:
-        """The role's identity, granted read on exactly its secrets and its one artifact blob, and its user data."""
+        """The role's identity, granted read on exactly its secrets and its one artifact blob, and its release
+        extension."""
         placement = args.placement
         child = pulumi.ResourceOptions(parent=self)
         delivery = release.roles[role]
@@ -519,13 +528,24 @@ class AzureAppTier(pulumi.ComponentResource):
                 opts=child,
             )
         )
-        def render(client_id: str) -> str:
-            document = azure_release.cloud_config(
-                release.render, role, vault_name, sorted(delivery.secrets), client_id, HTTPS_PORT
+        def protected(client_id: str) -> dict[str, str]:
+            script = azure_release.release_script(
+                release.render_script, role, vault_name, sorted(delivery.secrets), client_id, HTTPS_PORT
             )
-            return base64.b64encode(document.encode()).decode()
+            return azure_release.protected_settings(script)
 
-        return RoleBoot(identity=identity, grants=grants, custom_data=identity.client_id.apply(render))
+        extension = compute.VirtualMachineScaleSetExtensionArgs(
+            name=azure_release.EXTENSION_NAME,
+            publisher=azure_release.EXTENSION_PUBLISHER,
+            type=azure_release.EXTENSION_TYPE,
+            type_handler_version=azure_release.EXTENSION_VERSION,
+            auto_upgrade_minor_version=True,
+            # The release's identity: a new one changes the model, and the rolling upgrade runs the script again.
+            force_update_tag=azure_release.release_identity(role, delivery.version, delivery.sha256),
+            protected_settings=identity.client_id.apply(protected),
+            suppress_failures=False,  # a failed release fails the host's upgrade, which stops the roll
+        )
+        return RoleBoot(identity=identity, grants=grants, extension=extension)
 
     def _autoscale(
         self,

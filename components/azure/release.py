@@ -1,9 +1,11 @@
 """The release on Azure hosts: where each role's artifact and secrets live, what the scale set's identity may
-read, and the shell commands cloud-init runs to read them (curl + jq against the instance metadata service's
-managed-identity tokens: nothing to install beyond Debian/Ubuntu packages, no key on the host or in the data)."""
+read, the shell commands the release extension runs to read them (curl + jq against the instance metadata
+service's managed-identity tokens: nothing to install beyond Debian/Ubuntu packages, no key on the host or in
+the settings) and the extension's settings."""
 
 from __future__ import annotations
 
+import base64
 import shlex
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
@@ -16,6 +18,11 @@ PACKAGES = ("curl", "jq")
 ROLE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 BLOB_API_VERSION = "2021-08-06"
 VAULT_API_VERSION = "7.4"
+EXTENSION_NAME = "release"
+EXTENSION_PUBLISHER = "Microsoft.Azure.Extensions"
+EXTENSION_TYPE = "CustomScript"
+EXTENSION_VERSION = "2.1"
+SCRIPT_LIMIT = 256 * 1024  # CustomScript's maximum length of the base64 `script`
 
 # The identity's client id picks the user-assigned identity of the role (the scale set also has a system one).
 HELPERS = rf"""
@@ -77,11 +84,11 @@ def blob_read_condition(container: str, blob: str) -> str:
     return f"((!(ActionMatches{{'{action}'}})) OR ({path} StringEquals '{blob}'))"
 
 
-def cloud_config(
+def release_script(
     render: UserDataRenderer, role: str, vault_name: str, variables: Iterable[str], client_id: str, port: int
 ) -> str:
-    """The `#cloud-config` of one role's scale set: each secret read from the vault, the artifact from its blob,
-    both with a token the instance metadata service gives the role's own identity."""
+    """The script of one role's release extension: each secret read from the vault, the artifact from its blob,
+    both with a token the instance metadata service gives the role's own identity; then the release step."""
     return render(
         role,
         {variable: secret_command(vault_name, secret_name(role, variable)) for variable in variables},
@@ -90,3 +97,17 @@ def cloud_config(
         helpers=helpers(client_id),
         packages=PACKAGES,
     )
+
+
+def release_identity(role: str, version: str, sha256: str) -> str:
+    """The extension's forceUpdateTag: a new version or a rebuilt artifact changes it, and with it the scale
+    set model, which starts a rolling upgrade."""
+    return f"{role} {version} sha256:{sha256}"
+
+
+def protected_settings(script: str) -> dict[str, str]:
+    """CustomScript 2.1's protected `script` (base64): encrypted in the model, decrypted only on the instance,
+    written to a file and run there. It names secrets by URL, never holds one."""
+    if len(encoded := base64.b64encode(script.encode()).decode()) > SCRIPT_LIMIT:
+        raise InputError(f"the {len(encoded)}-character release script exceeds CustomScript's {SCRIPT_LIMIT}")
+    return {"script": encoded}

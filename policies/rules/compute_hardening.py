@@ -16,6 +16,7 @@ from opcloud.policies.model import (
     A_5_23,
     A_8_12,
     A_8_24,
+    SECRET,
     UNKNOWN,
     ResourceView,
     Severity,
@@ -23,6 +24,7 @@ from opcloud.policies.model import (
     Verdict,
     pending,
     resource_rule,
+    unevaluated,
 )
 
 # Credentials in a recognisable format (private keys, AWS access keys, Azure account keys and SAS signatures).
@@ -161,28 +163,66 @@ def _decoded(value: Any) -> str:
         return text
 
 
+# A base64 block inside a script (a file it writes), one line or wrapped at 76 characters.
+_BASE64_BLOCK = re.compile(r"(?:[A-Za-z0-9+/]{4}\n?){16,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def _texts(value: Any) -> list[str]:
+    """Every string in `value` as text, base64 decoded, and the base64 blocks inside it decoded once more."""
+    if isinstance(value, Mapping):
+        return [text for item in value.values() for text in _texts(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _texts(item)]
+    if not isinstance(value, str):
+        return []
+    text = _decoded(value)
+    return [text, *(_decoded(block.replace("\n", "")) for block in _BASE64_BLOCK.findall(text))]
+
+
+def _boot_data(resource: ResourceView) -> list[Any]:
+    """What a host runs at boot: user data, or an Azure VM's custom data and its scale set's extension settings
+    (a script in a CustomScript extension's protected settings is user data by another name)."""
+    if resource.type in (*res.LAUNCH_TEMPLATE, *res.EC2_INSTANCE):
+        return [resource.get("userData")]
+    data = [(_vm_profile(resource).get("osProfile") or {}).get("customData")]
+    if resource.type in res.AZ_VMSS:
+        profile = _vm_profile(resource).get("extensionProfile") or {}
+        for extension in profile.get("extensions") or []:
+            if isinstance(extension, Mapping):
+                data += [extension.get("settings"), extension.get("protectedSettings")]
+    return data
+
+
+def _holds(value: Any, marker: str) -> bool:
+    """Whether `value` or anything in it is `marker` (UNKNOWN, SECRET)."""
+    if isinstance(value, Mapping):
+        return any(_holds(v, marker) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds(v, marker) for v in value)
+    return value == marker
+
+
 @resource_rule(
     name="no-secrets-in-user-data",
     description="No recognisable credential (private key, AWS access key, Azure account key or SAS signature) is "
-    "written into user data / custom data, which anyone allowed to read the instance's settings can read.",
+    "written into user data / custom data or a scale set's extension settings, which anyone allowed to read "
+    "the instance's settings can read (or the extension's handler decrypts on the host).",
     control=A_8_12,
     severity=Severity.HIGH,
     remediation="Read secrets at boot from Key Vault / Secrets Manager with the host's identity.",
     not_applicable={"iaas": "IaaS hosts get no user data: steps run over SSH"},
 )
 def no_secrets_in_user_data(resource: ResourceView, stack: StackView) -> list[Verdict] | None:
-    if resource.type in (*res.LAUNCH_TEMPLATE, *res.EC2_INSTANCE):
-        data = resource.get("userData")
-    elif resource.type in (*res.AZ_VM, *res.AZ_VMSS):
-        data = (_vm_profile(resource).get("osProfile") or {}).get("customData")
-    else:
+    if resource.type not in (*res.LAUNCH_TEMPLATE, *res.EC2_INSTANCE, *res.AZ_VM, *res.AZ_VMSS):
         return None
+    data = [d for d in _boot_data(resource) if d]
     if not data:
         return [(True, "no user data")]
-    if data == UNKNOWN:
+    if any(_holds(d, UNKNOWN) for d in data):
         return [pending("the user data")]
-    text = _decoded(data)
-    if any(p.search(text) for p in _SECRET_PATTERNS):
+    if any(_holds(d, SECRET) for d in data):
+        return [unevaluated("the user data is a Pulumi secret here: it could not be read")]
+    if any(p.search(text) for d in data for text in _texts(d) for p in _SECRET_PATTERNS):
         return [(False, "user data looks like it holds a credential")]
     return [(True, "no credential in user data")]
 

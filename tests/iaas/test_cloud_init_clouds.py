@@ -1,12 +1,11 @@
-"""The user data the AWS and Azure app tiers render, run inside disposable Debian VMs: the same service comes up
-and answers its health path over TLS on the port the cloud's balancer probes.
+"""The user data the AWS app tier renders, run inside a disposable Debian VM: the service comes up and answers
+its health path over TLS on the port the target group probes. (Azure delivers the same files through its
+release extension: tests/iaas/test_azure_release_extension.py.)
 
 The cloud is stood in for inside the VM, nothing else: an `aws` command (the instance role's CLI) that prints
-secrets from files the test put in /run and copies the artifact from the local HTTP store; a `curl` in front of
-the real one that plays the instance metadata service and Key Vault (and insists on the tokens the user data must
-send), passing everything else through. The VMs have no cloud-init package, so the test does what cloud-init's
-modules do with the document: install `packages:` the image lacks (Debian's .debs), `write_files:`, then
-`runcmd:`, in that order.
+secrets from files the test put in /run and copies the artifact from the local HTTP store. The VM has no
+cloud-init package, so the test does what cloud-init's modules do with the document: install `packages:` the
+image lacks (Debian's .debs), `write_files:`, then `runcmd:`, in that order.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from typing import Any
 import pytest
 import yaml
 from opcloud.components.aws import release as aws_release
-from opcloud.components.azure import release as azure_release
 from opcloud.hosts.release import cloud_init
 
 from opcloud.config.environment import Environment, from_config, open_stack
@@ -48,9 +46,6 @@ ARNS = {
     "TLS_KEY": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prozorro/release/tls-key-Ef34Gh",
     "SECRET_DB_PASSWORD": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prozorro/release/api/DB_PASSWORD-Ij56",
 }
-VAULT = "prozorro-test-kv"
-CLIENT_ID = "6f1b2c3d-0000-4000-8000-00000000c1d0"
-
 FAKE_AWS = r"""#!/bin/bash
 # Stand-in for the AWS CLI with the instance role (test only).
 set -eu
@@ -78,33 +73,9 @@ case "$1 $2" in
 esac
 """
 
-FAKE_CURL = r"""#!/bin/bash
-# Stand-in for the instance metadata service and Key Vault (test only); everything else goes to the real curl.
-headers=$(printf '%s\n' "$@")
-for arg in "$@"; do
-  case "$arg" in
-    http://169.254.169.254/metadata/identity/oauth2/token*)
-      printf '%s\n' "$headers" | grep -qx 'Metadata:true' || exit 22
-      case "$arg" in *"&client_id=@CLIENT_ID@&"*) ;; *) echo "a token for another identity: $arg" >&2; exit 22;; esac
-      printf '{"access_token":"token-for-%s"}\n' "${arg##*resource=}"; exit 0;;
-    https://@VAULT@.vault.azure.net/secrets/*)
-      printf '%s\n' "$headers" | grep -qx 'Authorization: Bearer token-for-https%3A%2F%2Fvault.azure.net' || exit 22
-      name=${arg#*/secrets/}; name=${name%%\?*}
-      [ -f "/run/instance-secrets/$name" ] || exit 22
-      jq -n --rawfile v "/run/instance-secrets/$name" '{value: $v}'; exit 0;;
-    @STORE@/*)
-      storage_token='Authorization: Bearer token-for-https%3A%2F%2Fstorage.azure.com%2F'
-      printf '%s\n' "$headers" | grep -qxF "$storage_token" || exit 22
-      printf '%s\n' "$headers" | grep -q '^x-ms-version: ' || exit 22;;
-  esac
-done
-exec /usr/bin/curl "$@"
-"""
-
-
 @pytest.fixture(scope="module")
 def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(2)
+    network = IaasNetwork(1)
     try:
         yield network
     finally:
@@ -133,7 +104,7 @@ def environment(net: IaasNetwork, files: Path, tls: Tls, store: str) -> Environm
     # The artifact's URL as the release names it; the clouds' fetch commands reach it through their stand-ins.
     hosts = [
         {"name": "api-1", "address": net.vms[0].address, "roles": ["api"]},
-        {"name": "docs-1", "address": net.vms[1].address, "roles": ["docs"]},
+        {"name": "docs-1", "address": f"{net.prefix}.251", "roles": ["docs"]},  # never contacted
     ]
     artifact = (f"{store}/{v1.name}", v1)
     path = write_release_environment(files, net, tls, artifact, artifact, hosts=hosts)
@@ -143,7 +114,7 @@ def environment(net: IaasNetwork, files: Path, tls: Tls, store: str) -> Environm
 
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """jq and its libraries, which Azure's user data names in `packages:` and the VM image lacks (from the
+    """jq and its libraries, should the user data name them in `packages:` (the VM image lacks them; from the
     Debian mirror apt uses, as the VM image itself was built)."""
     directory = tmp_path_factory.mktemp("debs")
     os.chmod(directory, 0o755)  # apt's sandbox user writes the download
@@ -227,51 +198,6 @@ def test_aws_user_data_brings_the_api_up_on_the_target_group_port(
     assert info["db_password_sha256"] == _sha(DB_PASSWORD) and info["uid"] != 0
     # The next boot runs the same user data: nothing to change.
     assert vm.sh("/usr/local/sbin/opcloud-release-api").strip().endswith("@@opcloud ok")
-
-
-def test_azure_custom_data_brings_the_docs_up_behind_the_gateway_port(
-    net: IaasNetwork, environment: Environment, tls: Tls, store: str, debs: list[Path]
-) -> None:
-    vm = net.vms[1]
-    render = functools.partial(cloud_init, environment)
-    # What AzureAppTier puts in the docs scale set, with this role's identity and the platform's vault.
-    variables = ["SECRET_DB_PASSWORD", "TLS_CERT", "TLS_KEY"]
-    document = azure_release.cloud_config(render, "docs", VAULT, variables, CLIENT_ID, 443)
-    assert DB_PASSWORD not in document and tls.key.read_text() not in document
-    fake = FAKE_CURL.replace("@CLIENT_ID@", CLIENT_ID).replace("@VAULT@", VAULT).replace("@STORE@", store)
-    put(vm, "/usr/local/bin/curl", fake.encode(), "0755")
-    secrets_in_ram(
-        vm,
-        {
-            "release-tls-cert": tls.certificate.read_bytes(),
-            "release-tls-key": tls.key.read_bytes(),
-            "release-docs-db-password": DB_PASSWORD.encode(),
-        },
-    )
-
-    output = run_like_cloud_init(vm, document, debs)
-    assert output.strip().endswith("@@opcloud changed"), output
-    assert https_get(vm, 443, "/health", tls) == (200, "ok 1.0.0")
-    info = json.loads(https_get(vm, 443, "/info", tls)[1])
-    assert info["db_password_sha256"] == _sha(DB_PASSWORD) and info["uid"] != 0
-
-
-def test_azure_custom_data_stops_before_changing_anything_when_a_secret_cannot_be_read(
-    net: IaasNetwork, environment: Environment, tls: Tls, store: str, debs: list[Path]
-) -> None:
-    vm = net.vms[1]
-    render = functools.partial(cloud_init, environment)
-    # Another identity's client id: the metadata service gives no token, so no secret, so no change.
-    document = azure_release.cloud_config(render, "docs", VAULT, ["SECRET_DB_PASSWORD", "TLS_CERT", "TLS_KEY"],
-                                          "not-this-role", 443)  # fmt: skip
-    before = vm.sh("stat -c %Y /etc/systemd/system/prozorro-docs.service; readlink /opt/prozorro/docs/current")
-    config = yaml.safe_load(document)
-    for entry in config["write_files"]:
-        put(vm, entry["path"], entry["content"].encode(), entry["permissions"])
-    result = vm.sh("/usr/local/sbin/opcloud-release-docs; echo exit=$?", check=False)
-    assert "exit=0" not in result and "@@opcloud" not in result, result
-    assert vm.sh("stat -c %Y /etc/systemd/system/prozorro-docs.service; readlink /opt/prozorro/docs/current") == before
-    assert https_get(vm, 443, "/health", tls) == (200, "ok 1.0.0")
 
 
 def _arn_file(arn: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
+from typing import Any
 
-from opcloud.policies.model import SECRET, Enforcement
+from opcloud.policies.model import SECRET, UNKNOWN, Enforcement
 from opcloud.policies.rules.compute_hardening import (
     autoscaling_hardening,
     host_disks_encrypted,
@@ -89,6 +90,30 @@ def test_no_credentials_in_user_data() -> None:
     conn = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=" + "A" * 86 + "=="
     custom = {"virtualMachineProfile": {"osProfile": {"customData": base64.b64encode(conn.encode()).decode()}}}
     assert verdict(no_secrets_in_user_data, make(VMSS, "s", **custom), context=IE_AZURE) is False
+
+
+def _release_extension(protected: Any) -> dict[str, Any]:
+    extension = {"name": "release", "type": "CustomScript", "protectedSettings": protected}
+    return {"virtualMachineProfile": {"osProfile": {}, "extensionProfile": {"extensions": [extension]}}}
+
+
+def test_no_credentials_in_a_scale_set_release_extension() -> None:
+    """The release script in a CustomScript extension's protected settings is user data by another name, and the
+    files it writes (base64 inside the script) are read too."""
+    key = "-----BEGIN PRIVATE KEY-----\nMIGHkey\n-----END PRIVATE KEY-----\n"
+    wrapped = base64.encodebytes((key * 3).encode()).decode()
+    script = f"#!/bin/bash\nput_file /etc/x 0600 root:root <<'EOF'\n{wrapped}EOF\n"
+    encoded = base64.b64encode(script.encode()).decode()
+    leaky = make(VMSS, "s", **_release_extension({"script": encoded}))
+    assert verdict(no_secrets_in_user_data, leaky, context=IE_AZURE) is False
+    clean = base64.b64encode(b"#!/bin/bash\nTLS_KEY=$(vault_secret https://kv/secrets/tls-key)\n").decode()
+    assert verdict(no_secrets_in_user_data, make(VMSS, "s", **_release_extension({"script": clean})),
+                   context=IE_AZURE) is True  # fmt: skip
+    # Neither a pass nor a violation when the script is not there to read: the rule is then INCOMPLETE.
+    for unreadable in (UNKNOWN, {"script": SECRET}):
+        resource = make(VMSS, "s", **_release_extension(unreadable))
+        [finding] = run(no_secrets_in_user_data, resource, context=IE_AZURE)
+        assert not finding.evaluated and not finding.ok, finding
 
 
 def test_launch_templates_and_auto_scaling() -> None:

@@ -1,12 +1,15 @@
-"""The release on AWS and Azure under Pulumi's mocks: each launch template / scale set boots the release step of
-its role (the same script `opcloud hosts apply` sends), reads its secrets by reference with its own identity,
-may read exactly those secrets and its one artifact, and carries no secret value."""
+"""The release on AWS and Azure under Pulumi's mocks: each launch template / scale set runs the release step of
+its role (the same script `opcloud hosts apply` sends: AWS in user data, Azure in a CustomScript extension),
+reads its secrets by reference with its own identity, may read exactly those secrets and its one artifact,
+carries no secret value, and rolls a new release one host at a time behind the health check."""
 
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,17 +35,21 @@ SECRET_VALUES = {
 }
 
 
-def _synth(env: str) -> tuple[Manifest, Environment]:
+def _synth(env: str, change: Callable[[dict[str, Any]], None] | None = None) -> tuple[Manifest, Environment]:
+    """The stack `env` under the mocks, with the release secrets set; `change` edits a copy of its config."""
     from opcloud.stacks.program import run
 
     stack_file = open_stack(env)
-    config: dict[str, Any] = dict(stack_file.config)
+    config: dict[str, Any] = copy.deepcopy(dict(stack_file.config))
+    if change is not None:
+        change(config)
     secret_keys = set(stack_file.secret_keys)
     for key, value in SECRET_VALUES.items():
         config[f"release:{key}"] = value
         secret_keys.add(f"release:{key}")
     manifest = synthesize_program(run, stack=stack_file.stack, config=config, secret_keys=secret_keys)
-    return manifest, from_config(stack_file.config, str(stack_file.path))
+    plain = {k: v for k, v in config.items() if not k.startswith("release:")}
+    return manifest, from_config(plain, str(stack_file.path))
 
 
 def _cloud_config(encoded: str) -> dict[str, Any]:
@@ -209,23 +216,54 @@ SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 
 
+def _extensions(scale_set: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in scale_set["virtualMachineProfile"]["extensionProfile"]["extensions"]}
+
+
+_PUT_FILE = re.compile(r"^put_file (\S+) (\d{4}) (\S+) <<'OPCLOUD_FILE'\n(.*?)^OPCLOUD_FILE$", re.M | re.S)
+
+
+def _release_script(scale_set: dict[str, Any]) -> tuple[str, dict[str, tuple[str, str, str]]]:
+    """The release extension's script and the files it writes (path -> mode, owner, content)."""
+    protected = _extensions(scale_set)["release"]["protectedSettings"]
+    assert protected != SECRET_PLACEHOLDER and set(protected) == {"script"}
+    script = base64.b64decode(protected["script"], validate=True).decode()
+    files = {m[1]: (m[2], m[3], base64.b64decode(m[4]).decode()) for m in _PUT_FILE.finditer(script)}
+    return script, files
+
+
 @pytest.mark.parametrize("role", ["api", "docs"])
-def test_azure_scale_set_boots_the_release_step_of_its_role(azure: tuple[Manifest, Environment], role: str) -> None:
+def test_azure_release_extension_runs_the_release_step_of_its_role(
+    azure: tuple[Manifest, Environment], role: str
+) -> None:
     manifest, environment = azure
+    release = environment.app.release
+    assert release is not None
     scale_set = manifest.named(f"prokuria-eu-prod-app-{role}").inputs
-    encoded = scale_set["virtualMachineProfile"]["osProfile"]["customData"]
-    assert encoded != SECRET_PLACEHOLDER
-    document = _cloud_config(encoded)
-    assert {"curl", "jq"} <= set(document["packages"])
-    script = _script(document, role, f"release-{role}.sh")
+    # One mechanism for new and running hosts alike: no custom data that could carry another release.
+    assert "customData" not in scale_set["virtualMachineProfile"]["osProfile"]
+    extension = _extensions(scale_set)["release"]
+    assert (extension["publisher"], extension["type"], extension["typeHandlerVersion"]) == (
+        "Microsoft.Azure.Extensions",
+        "CustomScript",
+        "2.1",
+    )
+    assert extension["suppressFailures"] is False  # a failed release fails the host's upgrade
+    assert "settings" not in extension  # CustomScript refuses unknown public settings; the tag names the release
+    assert extension["forceUpdateTag"] == f"{role} {release.role(role).version} sha256:{release.role(role).sha256}"
+    script, files = _release_script(scale_set)
+    assert len(extension["protectedSettings"]["script"]) <= 256 * 1024  # CustomScript's limit
+    assert script.startswith("#!/bin/bash\n") and script.endswith(f"exec /usr/local/sbin/opcloud-release-{role}\n")
+    assert "jq" in script.split("for package in ", 1)[1].split(";", 1)[0]
+    # The very step `opcloud hosts apply` renders for this role, on the gateway's port, the blob read with a token.
     expected = release_step(
         environment, "cloud-init", role, port=443, fetch_command='blob_get "$ARTIFACT" "$tmp/artifact"'
     )
-    assert script == render(expected, "apply")
-    release = environment.app.release
-    assert release is not None
-    assert f"ARTIFACT={release.role(role).artifact}\n" in script
-    launcher = _script(document, role, f"opcloud-release-{role}")
+    assert set(files) == {f"/usr/local/lib/opcloud/release-{role}.sh", f"/usr/local/sbin/opcloud-release-{role}"}
+    mode, owner, step_script = files[f"/usr/local/lib/opcloud/release-{role}.sh"]
+    assert (mode, owner) == ("0700", "root:root") and step_script == render(expected, "apply")
+    assert f"ARTIFACT={release.role(role).artifact}\n" in step_script
+    launcher = files[f"/usr/local/sbin/opcloud-release-{role}"][2]
     reads = {
         line.split("=", 1)[0]: line.split("=", 1)[1]
         for line in launcher.splitlines()
@@ -237,16 +275,73 @@ def test_azure_scale_set_boots_the_release_step_of_its_role(azure: tuple[Manifes
         "SECRET_DB_PASSWORD": f"$(vault_secret {AZURE_VAULT}/release-{role}-db-password)",
     }
     # The token comes from the instance metadata service for the role's own identity.
-    assert "IDENTITY_CLIENT_ID=" in launcher and "client_id=$IDENTITY_CLIENT_ID" in launcher
+    assert f"IDENTITY_CLIENT_ID=prokuria-eu-prod-app-{role}-identity-client\n" in launcher
+    assert "client_id=$IDENTITY_CLIENT_ID" in launcher
     assert scale_set["identity"] == {
         "type": "SystemAssigned, UserAssigned",
         "userAssignedIdentities": [f"prokuria-eu-prod-app-{role}-identity-id"],
     }
-    health = next(
-        e for e in scale_set["virtualMachineProfile"]["extensionProfile"]["extensions"] if e["name"] == "health"
-    )
+    # Health is probed after the release step has run, on the release's path.
+    health = _extensions(scale_set)["health"]
+    assert health["provisionAfterExtensions"] == ["release"]
     assert health["settings"] == {"protocol": "https", "port": 443, "requestPath": release.role(role).health_path}
-    _assert_no_secret_value(base64.b64decode(encoded).decode())
+    for text in (script, step_script, launcher):
+        _assert_no_secret_value(text)
+
+
+@pytest.mark.parametrize("role", ["api", "docs"])
+def test_azure_scale_set_rolls_one_host_at_a_time_behind_the_health_gate(
+    azure: tuple[Manifest, Environment], role: str
+) -> None:
+    manifest, environment = azure
+    scale_set = manifest.named(f"prokuria-eu-prod-app-{role}").inputs
+    group = getattr(environment.app, role)
+    policy = scale_set["upgradePolicy"]
+    assert policy["mode"] == "Rolling"
+    rolling = policy["rollingUpgradePolicy"]
+    batch = rolling["maxBatchInstancePercent"]
+    # One host per batch at every capacity the autoscaler may reach, whichever way Azure rounds.
+    assert batch >= 5 and all(0 < capacity * batch / 100 <= 1 for capacity in range(group.min, group.max + 1))
+    assert rolling["maxUnhealthyInstancePercent"] >= batch  # Azure refuses a batch above it
+    assert rolling["maxUnhealthyUpgradedInstancePercent"] == 0  # the first unhealthy upgraded host stops the roll
+    assert rolling["rollbackFailedInstancesOnPolicyBreach"] is True
+    assert rolling["prioritizeUnhealthyInstances"] is True
+    assert rolling["pauseTimeBetweenBatches"] == "PT2M"
+    assert rolling["maxSurge"] is False  # in place: the release extension runs again next to the old version
+    assert policy["automaticOSUpgradePolicy"] == {"enableAutomaticOSUpgrade": True, "disableAutomaticRollback": False}
+    autoscale = manifest.named(f"prokuria-eu-prod-app-{role}-autoscale").inputs
+    assert autoscale["profiles"][0]["capacity"]["maximum"] == str(group.max)
+
+
+def _new_api_version(config: dict[str, Any]) -> None:
+    api = config["opcloud:app"]["release"]["api"]
+    api["version"], api["sha256"] = "9.9.9", "ab" * 32
+
+
+def test_azure_a_new_release_changes_the_release_extension_and_nothing_else(
+    azure: tuple[Manifest, Environment],
+) -> None:
+    before, _ = azure
+    after, environment = _synth("prokuria-eu-prod", _new_api_version)
+    assert environment.app.release is not None and environment.app.release.api.version == "9.9.9"
+    old_inputs = {(r.type, r.name): r.inputs for r in before.resources}
+    new_inputs = {(r.type, r.name): r.inputs for r in after.resources}
+    assert len(new_inputs) == len(after.resources) and new_inputs.keys() == old_inputs.keys()
+    changed = [name for key, inputs in new_inputs.items() if inputs != old_inputs[key] for _, name in [key]]
+    assert changed == ["prokuria-eu-prod-app-api"]  # the docs scale set, the image, the grants: untouched
+    new, old = after.named("prokuria-eu-prod-app-api").inputs, before.named("prokuria-eu-prod-app-api").inputs
+    new_release, old_release = _extensions(new)["release"], _extensions(old)["release"]
+    assert new_release["forceUpdateTag"] == "api 9.9.9 sha256:" + "ab" * 32 != old_release["forceUpdateTag"]
+    new_script = _release_script(new)[1]["/usr/local/lib/opcloud/release-api.sh"][2]
+    assert "VERSION=9.9.9\n" in new_script and f"SHA256={'ab' * 32}\n" in new_script
+    # Only the release extension's tag and script differ: same image, size, zones, network and identity, so
+    # Azure updates the model in place and the rolling upgrade carries the change host by host.
+    strip = copy.deepcopy(new), copy.deepcopy(old)
+    for inputs in strip:
+        for extension in inputs["virtualMachineProfile"]["extensionProfile"]["extensions"]:
+            if extension["name"] == "release":
+                del extension["forceUpdateTag"], extension["protectedSettings"]
+    assert strip[0] == strip[1]
 
 
 def test_azure_gateway_probes_the_release_health_path(azure: tuple[Manifest, Environment]) -> None:
@@ -397,13 +492,9 @@ def _validate(package: Path, user_data: list[str]) -> subprocess.CompletedProces
 
 
 def test_user_data_of_every_role_passes_cloud_init_schema(
-    cloud_init_package: Path, aws: tuple[Manifest, Environment], azure: tuple[Manifest, Environment]
+    cloud_init_package: Path, aws: tuple[Manifest, Environment]
 ) -> None:
     documents = [aws[0].named(f"prozorro-sale-prod-app-{r}-template").inputs["userData"] for r in ("api", "docs")]
-    documents += [
-        azure[0].named(f"prokuria-eu-prod-app-{r}").inputs["virtualMachineProfile"]["osProfile"]["customData"]
-        for r in ("api", "docs")
-    ]
     result = _validate(cloud_init_package, documents)
     assert result.returncode == 0 and result.stdout.strip() == "valid", result.stderr[-2000:]
     # The judge can say no: a mode written as a number is refused.
