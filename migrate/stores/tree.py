@@ -75,6 +75,14 @@ class PropertiesFileSystem(Protocol):
     def get_properties(self, path: str) -> bytes | None: ...  # None: it holds none
 
 
+def properties_blob(
+    content_type: str | None, metadata: dict[str, str], headers: Mapping[str, str] | None, version: str
+) -> bytes:
+    """An object's properties as its extended attribute holds them (JSON), for the file of `version`."""
+    properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
+    return json.dumps({**properties, "version": version}).encode()
+
+
 def tree_features(root: str) -> Features:
     """A tree holds every property (in sidecars); its names are file paths."""
     return Features(
@@ -234,16 +242,20 @@ class TreeStore:
         entry = self.fs.stat(self._path(key))
         if entry is None or entry.is_dir:
             return None
-        meta = self._read_meta(key)
-        if meta.get("version") not in (None, entry.version):
-            meta = {}  # the file changed behind our back: its sidecar no longer describes it
+        return self.describe(key, entry.size, entry.version, self._read_meta(key))
+
+    @staticmethod
+    def describe(key: str, size: int, version: str, meta: dict[str, object]) -> ObjectInfo:
+        """The object a file of `size` bytes and `version` is, with the properties `meta` recorded for it."""
+        if meta.get("version") not in (None, version):
+            meta = {}  # the file changed behind our back: its properties no longer describe it
         content_type = meta.get("content_type")
         metadata = meta.get("metadata")
         headers = meta.get("headers")
         return ObjectInfo(
             key=key,
-            size=entry.size,
-            version=entry.version,
+            size=size,
+            version=version,
             content_type=content_type if isinstance(content_type, str) else None,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
             headers=dict(headers) if isinstance(headers, dict) else {},
@@ -274,7 +286,7 @@ class TreeStore:
         properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
         if self._attributes is not None:
             entry = self.fs.stat(partial)  # its mtime, kept by the rename: the version the properties describe
-            blob = json.dumps({**properties, "version": entry.version if entry else ""}).encode()
+            blob = properties_blob(content_type, metadata, headers, entry.version if entry else "")
             if entry is not None and self._attributes.set_properties(partial, blob):
                 self._move_into_place(partial, target)
                 if self._has_sidecars():  # one from an earlier write would describe an older file
