@@ -166,7 +166,11 @@ def _load_listings(
         # The source's error first; the pool still waits.
         listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
         target_listing.result()
-    state.refuse_collisions(file_tree=rules.file_tree)
+    # Two keys meet on one name only where the target renames keys; a key that is a file where another needs a
+    # folder (`a`, `a/b`) only from a store that is no tree itself (or through renaming): other checks are void.
+    renamed = rules.renames
+    folders_clash = rules.file_tree and (renamed or not source.features.keys.file_tree)
+    state.refuse_collisions(file_tree=folders_clash, renamed=renamed)
     return listed
 
 

@@ -253,18 +253,22 @@ class StateDB:
                 self.db.executemany("INSERT OR REPLACE INTO work.refused VALUES (?, ?)", refused)
                 self.db.execute("COMMIT")
 
-    def refuse_collisions(self, file_tree: bool) -> None:
+    def refuse_collisions(self, file_tree: bool, renamed: bool = True) -> None:
         """Refuse every source key that would land on the same target name as another (after encoding and the
-        target's folding), and on a file tree every key that is also a folder of another (`a` and `a/b`)."""
+        target's folding: only where the target `renamed` keys), and on a file tree every key that is also a folder
+        of another (`a` and `a/b`)."""
+        if not (renamed or file_tree):
+            return  # each name is its key, and keys are distinct
         with self._lock:
             self.db.execute("CREATE INDEX IF NOT EXISTS work.src_name ON src (name)")
-            self.db.execute(
-                """INSERT OR IGNORE INTO work.refused
-                   SELECT s.key, 'would be stored under the same name as ' || (
-                       SELECT MIN(o.key) FROM work.src o WHERE o.name = s.name AND o.key != s.key)
-                   FROM work.src s
-                   WHERE EXISTS (SELECT 1 FROM work.src o WHERE o.name = s.name AND o.key != s.key)"""
-            )
+            if renamed:
+                self.db.execute(
+                    """INSERT OR IGNORE INTO work.refused
+                       SELECT s.key, 'would be stored under the same name as ' || (
+                           SELECT MIN(o.key) FROM work.src o WHERE o.name = s.name AND o.key != s.key)
+                       FROM work.src s
+                       WHERE EXISTS (SELECT 1 FROM work.src o WHERE o.name = s.name AND o.key != s.key)"""
+                )
             if file_tree:  # names in [name + '/', name + '0') are exactly those under name + '/'
                 inside = "o.name >= s.name || '/' AND o.name < s.name || '0'"
                 self.db.execute(

@@ -148,4 +148,3 @@ class TreeCopier:
             raise transfer.TransientError(f"{key}: another file is in place right after it was written")
         if os.getxattr(final, ATTRIBUTE) != blob:
             raise transfer.TransientError(f"{key}: its properties differ right after they were written")
-

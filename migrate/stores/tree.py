@@ -20,8 +20,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
 from opcloud.migrate.stores.base import (
@@ -30,8 +29,6 @@ from opcloud.migrate.stores.base import (
     ObjectInfo,
     StoreError,
     WriteResult,
-    after_start,
-    before_stop,
 )
 from opcloud.migrate.stores.keys import KeyRules
 
@@ -43,8 +40,7 @@ _NAME_MAX = 255  # bytes per path segment (Linux NAME_MAX)
 _PATH_MAX = 4096  # bytes per path, with the root and the sidecar folder
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: made once per listed file, where a dataclass costs twice as much
     name: str
     is_dir: bool
     size: int
@@ -173,8 +169,8 @@ class TreeStore:
         for entry in self.fs.scandir(self._path(relative) if relative else self.root):
             if not relative and entry.name in _RESERVED:
                 continue
-            entries.append((f"{relative}{entry.name}{'/' if entry.is_dir else ''}", entry))
-        entries.sort(key=lambda pair: pair[0])
+            entries.append((f"{relative}{entry.name}/" if entry.is_dir else f"{relative}{entry.name}", entry))
+        entries.sort()  # by key: the keys of one folder are distinct, so entries are never compared
         return entries
 
     def list(
@@ -184,21 +180,21 @@ class TreeStore:
             return  # a target tree a dry run found missing: nothing there yet
         stack: builtins.list[Iterator[tuple[str, Entry]]] = [iter(self._sorted_entries(""))]
         while stack:
-            pair = next(stack[-1], None)
-            if pair is None:
+            # One pass of the top folder's entries, left (break) to descend into a folder and resumed after it.
+            for key, entry in stack[-1]:
+                if stop_before is not None and key >= stop_before:
+                    return  # every later key, in this folder or under it, is past the range
+                if entry.is_dir:
+                    wanted = key.startswith(prefix) or prefix.startswith(key)
+                    # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
+                    skipped = start_after is not None and key < start_after and not start_after.startswith(key)
+                    if wanted and not skipped:
+                        stack.append(iter(self._sorted_entries(key)))
+                        break
+                elif key.startswith(prefix) and (start_after is None or key > start_after):
+                    yield ObjectInfo(key, entry.size, entry.version)
+            else:
                 stack.pop()
-                continue
-            key, entry = pair
-            if not before_stop(key, stop_before):
-                return  # every later key, in this folder or under it, is past the range
-            if entry.is_dir:
-                wanted = key.startswith(prefix) or prefix.startswith(key)
-                # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
-                skipped = start_after is not None and key < start_after and not start_after.startswith(key)
-                if wanted and not skipped:
-                    stack.append(iter(self._sorted_entries(key)))
-            elif key.startswith(prefix) and after_start(key, start_after):
-                yield ObjectInfo(key=key, size=entry.size, version=entry.version)
 
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         if delimiter != "/":
