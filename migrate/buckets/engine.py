@@ -20,8 +20,10 @@ after our write is sent again. The report counts the objects of each proof.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
+import os
 import random
 import threading
 import time
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from opcloud.migrate.buckets import transfer, treecopy
+from opcloud.migrate.buckets import forklisting, transfer, treecopy
 from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
@@ -161,16 +163,40 @@ def _load_listings(
     Source keys the target cannot hold, or would hold under one name, are recorded as refused. With `key_range`
     both sides list only that range (`keep` must then hold only keys inside it)."""
     rules = target.features.keys
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
-        target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
-        # The source's error first; the pool still waits.
-        listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
-        target_listing.result()
+    if treecopy.local_tree(target) and forklisting.can_fork():  # listed by a child, on the other core
+        listed = _load_beside_child(state, source, target, keep, key_range)
+    else:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+            target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
+            # The source's error first; the pool still waits.
+            listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
+            target_listing.result()
     # Two keys meet on one name only where the target renames keys; a key that is a file where another needs a
     # folder (`a`, `a/b`) only from a store that is no tree itself (or through renaming): other checks are void.
     renamed = rules.renames
     folders_clash = rules.file_tree and (renamed or not source.features.keys.file_tree)
     state.refuse_collisions(file_tree=folders_clash, renamed=renamed)
+    return listed
+
+
+def _load_beside_child(
+    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None
+) -> tuple[int, int]:
+    """The source's listing loaded here while a forked child lists the local target tree; the source's error
+    first, and the child's file removed either way."""
+    wait = forklisting.list_in_child(lambda: _filtered(_listing(target, key_range), keep), target.url)
+    try:
+        infos = _filtered(_listing(source, key_range), keep)
+        listed = state.load_listing("src", infos, target_keys=target.features.keys)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            os.remove(wait())
+        raise
+    path = wait()
+    try:
+        state.load_listing_file("dst", path)
+    finally:
+        os.remove(path)
     return listed
 
 

@@ -83,6 +83,11 @@ class UploadRecord:
     parts: dict[int, str]
 
 
+def change_tag(info: ObjectInfo) -> str:
+    """What change detection compares for a listed object (see _WORK)."""
+    return f"{info.version}@{info.modified}" if info.modified else info.version
+
+
 def state_path(state_dir: Path, source_url: str, target_url: str) -> Path:
     """The pair's state file, named so a person can tell which pair it is (`buckets-<source>--<target>-<hash>`);
     a state an earlier version named by the hash alone keeps its name."""
@@ -228,7 +233,7 @@ class StateDB:
             if target_keys is not None:
                 self.db.execute("DELETE FROM work.refused")
         for info in infos:
-            tag = f"{info.version}@{info.modified}" if info.modified else info.version
+            tag = change_tag(info)
             name = info.key
             if target_keys is not None:
                 problem = target_keys.problem(info.key)
@@ -243,6 +248,23 @@ class StateDB:
                 batch, refused = [], []
         self._insert(table, batch, refused)
         return count, size
+
+    def load_listing_file(self, table: str, path: Path) -> tuple[int, int]:
+        """A listing another process wrote into a SQLite file (forklisting.py) into work.src / work.dst, in one
+        statement; returns (count, bytes)."""
+        assert table in ("src", "dst")
+        with self._lock:
+            self.flush()
+            self.db.execute(f"DELETE FROM work.{table}")
+            self.db.execute("ATTACH DATABASE ? AS listing", (str(path),))
+            try:
+                self.db.execute("BEGIN")
+                self.db.execute(f"INSERT OR REPLACE INTO work.{table} SELECT * FROM listing.listing")
+                self.db.execute("COMMIT")
+                count, size = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM listing.listing").fetchone()
+            finally:
+                self.db.execute("DETACH DATABASE listing")
+        return int(count), int(size)
 
     def _insert(self, table: str, rows: list[tuple[str, int, str, str, str]], refused: list[tuple[str, str]]) -> None:
         if rows:

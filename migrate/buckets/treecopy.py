@@ -34,14 +34,14 @@ _READ = os.O_RDONLY | os.O_CLOEXEC
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
+def local_tree(store: Store) -> bool:
+    """A directory tree on this machine's file systems (file://)."""
+    return isinstance(store, TreeStore) and isinstance(store.fs, LocalFileSystem)
+
+
 def local_trees(source: Store, target: Store) -> bool:
-    """Both stores are directory trees on this machine's file systems (file://): the fast path applies."""
-    return (
-        isinstance(source, TreeStore)
-        and isinstance(target, TreeStore)
-        and isinstance(source.fs, LocalFileSystem)
-        and isinstance(target.fs, LocalFileSystem)
-    )
+    """Both stores are directory trees on this machine's file systems: the fast path applies."""
+    return local_tree(source) and local_tree(target)
 
 
 class TreeCopier:

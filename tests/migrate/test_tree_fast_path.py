@@ -7,12 +7,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
-from opcloud.migrate.buckets import engine, treecopy
-from opcloud.migrate.buckets.state import state_path
-from opcloud.migrate.stores.base import SHA256_KEY
+from opcloud.migrate.buckets import engine, forklisting, treecopy
+from opcloud.migrate.buckets.state import StateDB, state_path
+from opcloud.migrate.stores.base import SHA256_KEY, ObjectInfo, StoreError
 from opcloud.migrate.stores.local import ATTRIBUTE
 from opcloud.migrate.stores.registry import open_store
 from opcloud.migrate.stores.url import parse
@@ -164,3 +165,49 @@ def test_a_rerun_copies_files_changed_in_place_by_mtime_or_by_size(
     assert engine.verify(source, target, tmp_path / "state", progress=False).ok
     quiet = engine.copy(source, target, _options(tmp_path))
     assert quiet.ok and quiet.copied == 0 and quiet.unchanged == len(objects)
+
+
+def test_the_target_tree_is_listed_by_a_child_process_into_the_same_rows(
+    new_url: NewUrl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    objects = dataset(large=1000)
+    source, target = new_url("file"), new_url("file")
+    fill(source, objects)
+    fill(target, dict(list(objects.items())[:5]))
+    src, dst = open_store(source), open_store(target)
+    children: list[str] = []
+    real = forklisting.list_in_child
+
+    def spy(infos, what):  # type: ignore[no-untyped-def]
+        children.append(what)
+        return real(infos, what)
+
+    monkeypatch.setattr(forklisting, "list_in_child", spy)
+    monkeypatch.setattr(forklisting, "can_fork", lambda: True)  # this test process runs server threads
+    forked, threaded = StateDB.empty(), StateDB.empty()
+    listed = engine._load_listings(forked, src, dst, lambda key: True)
+    monkeypatch.setattr(forklisting, "can_fork", lambda: False)
+    assert engine._load_listings(threaded, src, dst, lambda key: True) == listed == (len(objects), listed[1])
+    assert children == [dst.url]
+
+    def rows(state: StateDB) -> list[tuple[object, ...]]:
+        return state.db.execute("SELECT * FROM work.dst ORDER BY key").fetchall()
+
+    assert rows(forked) == rows(threaded) and len(rows(forked)) == 5
+    assert forked.plan(delete_extra=False) == threaded.plan(delete_extra=False)
+
+
+def test_a_child_listing_that_fails_says_why_in_one_line_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def unreadable() -> list[ObjectInfo]:
+        raise PermissionError("[Errno 13] Permission denied: '/srv/docs/private'")
+
+    wait = forklisting.list_in_child(unreadable, "file:///srv/docs")
+    with pytest.raises(StoreError, match=r"^listing file:///srv/docs failed: PermissionError: \[Errno 13\]"):
+        wait()
+    assert list(scratch.iterdir()) == []

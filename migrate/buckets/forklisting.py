@@ -1,0 +1,80 @@
+"""A local tree's listing made by a forked child into a SQLite file, while this process lists the other side.
+
+Listing a tree is Python work per file (a stat, a key, a row), so two listings on two threads take as long as
+one after the other: the GIL lets one run at a time. A child process lists the target tree on the other core into
+a file of its own (the parent's connections are never touched in it); the parent attaches the file and copies the
+rows into its work table in one statement. Only for a tree on this machine's file systems, whose listing needs
+no client, connection or thread that a fork could leave half-held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from opcloud.migrate.buckets.state import change_tag
+from opcloud.migrate.stores.base import ObjectInfo, StoreError
+
+_TABLE = "CREATE TABLE listing (key TEXT, size INTEGER, version TEXT, tag TEXT, name TEXT)"
+
+
+def can_fork() -> bool:
+    """Only a process with one thread forks: a child of a threaded one could wait forever on a lock (of the
+    allocator, of SQLite, of a stream) that a vanished thread held at the fork."""
+    return threading.active_count() == 1
+
+
+def list_in_child(infos: Callable[[], Iterable[ObjectInfo]], what: str) -> Callable[[], Path]:
+    """Start a child that writes the rows `infos()` lists (key, size, version, tag, name: the state's work table
+    columns, the name being the key) into a new SQLite file; returns a function that waits for it and gives the
+    file's path, or raises StoreError with the child's one-line reason. The caller removes the file."""
+    handle, name = tempfile.mkstemp(prefix="opcloud-listing-", suffix=".sqlite")
+    os.close(handle)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: list, write, and leave without running the parent's exit handlers
+        code = 0
+        try:
+            for number in (signal.SIGINT, signal.SIGTERM):  # the parent says "interrupted", once
+                signal.signal(number, signal.SIG_DFL)
+            os.close(reader)
+            _write(name, infos())
+        except BaseException as error:  # every failure goes back to the parent, as one line
+            code = 1
+            with contextlib.suppress(OSError):
+                os.write(writer, f"{type(error).__name__}: {error}".splitlines()[0].encode()[:500])
+        finally:
+            os._exit(code)
+    os.close(writer)
+
+    def wait() -> Path:
+        with os.fdopen(reader, "rb") as pipe:
+            reason = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+        if status != 0:
+            with contextlib.suppress(OSError):
+                os.remove(name)
+            raise StoreError(f"listing {what} failed: {reason or f'exit status {status}'}")
+        return Path(name)
+
+    return wait
+
+
+def _write(path: str, infos: Iterable[ObjectInfo]) -> None:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=OFF")  # a scratch file: a crash leaves it to be removed, never read
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(_TABLE)
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO listing VALUES (?, ?, ?, ?, ?)",
+        ((info.key, info.size, info.version, change_tag(info), info.key) for info in infos),
+    )
+    db.execute("COMMIT")
+    db.close()
