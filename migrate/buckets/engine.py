@@ -79,8 +79,14 @@ class CopyOptions:
     state_database: str | None = None  # postgresql://USER@HOST/DB: the pair's state of record (distributed)
 
 
+def _every_key(key: str) -> bool:
+    return True
+
+
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
     """`*` matches across `/` (fnmatch): `*.pdf`, `2024/*`, `tenders/*/signature.p7s`."""
+    if not include and not exclude:
+        return _every_key  # recognised by _filtered: a listing passes through without a call per key
 
     def keep(key: str) -> bool:
         if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
@@ -103,7 +109,9 @@ def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
     return store.list(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
-def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
+def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterable[ObjectInfo]:
+    if keep is _every_key:
+        return infos
     return (info for info in infos if keep(info.key))
 
 

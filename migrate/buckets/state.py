@@ -232,6 +232,7 @@ class StateDB:
             self.db.execute(f"DELETE FROM work.{table}")
             if target_keys is not None:
                 self.db.execute("DELETE FROM work.refused")
+        renames = target_keys is not None and target_keys.renames
         for info in infos:
             tag = change_tag(info)
             name = info.key
@@ -239,7 +240,8 @@ class StateDB:
                 problem = target_keys.problem(info.key)
                 if problem is not None:
                     refused.append((info.key, problem))
-                name = target_keys.collision_key(info.key)
+                if renames:
+                    name = target_keys.collision_key(info.key)
             batch.append((info.key, info.size, info.version, tag, name))
             count += 1
             size += info.size

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,17 +29,18 @@ def test_a_range_copies_exactly_its_keys_and_lists_only_its_range(
 ) -> None:
     source, target = new_url("s3"), new_url("file")
     fill(source, {k: v for k, v in OBJECTS.items() if k not in ("b", "b/")})  # what a tree can hold
-    calls: list[tuple[str, dict[str, Any]]] = []
+    calls = tmp_path / "list-calls"  # in a file: a local target tree is listed by a forked child (forklisting.py)
     original = TreeStore.list
 
     def recorded(self: TreeStore, prefix: str = "", **bounds: Any) -> Iterator[ObjectInfo]:
-        calls.append((self.url, bounds))
+        with calls.open("a") as log:
+            log.write(json.dumps([self.url, bounds]) + "\n")
         return original(self, prefix, **bounds)
 
     monkeypatch.setattr(TreeStore, "list", recorded)
     report = engine.copy(source, target, options(tmp_path, key_range=KeyRange("b/", "c/3")))
     assert report.ok, report.failed
-    during_copy = list(calls)
+    during_copy = [json.loads(line) for line in calls.read_text().splitlines()]
     assert sorted(snapshot(target)) == ["b/x/2", "b0"]  # hi exclusive
     assert (report.listed, report.copied) == (2, 2)
     assert during_copy and all(b["stop_before"] == "c/3" and b["start_after"] < "b/" for _, b in during_copy)
