@@ -16,6 +16,10 @@ Content-MD5), or a file tree hashed the bytes as they went to the file; then a H
 Everywhere else, and for every object with `read_back`, the object is read back from the target: its SHA-256,
 content type, system headers and user metadata compared with the source's. An object read back different right
 after our write is sent again. The report counts the objects of each proof.
+
+Between two local trees, files up to a part's size take the fast path (treecopy.py: one loop on the calling
+thread, same guarantees), and the target tree is listed by a forked child beside the source's listing
+(forklisting.py).
 """
 
 from __future__ import annotations

@@ -44,11 +44,12 @@ CREATE TABLE IF NOT EXISTS parts (  -- sha256: of the object's bytes from its st
 """
 # tag: what change detection compares (the version, plus the listing's `modified` stamp where it has one);
 # name: the name the target would store the key under (encoded, folded as the target folds), for collisions.
+# The listings are tables WITHOUT ROWID: one b-tree by key, not a table and an index to fill and to join through.
 _WORK = """
 CREATE TABLE work.src (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
-                       name TEXT NOT NULL);
+                       name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE work.dst (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
-                       name TEXT NOT NULL);
+                       name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE work.refused (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, version TEXT NOT NULL,
                         tag TEXT NOT NULL, action TEXT NOT NULL);
