@@ -37,14 +37,17 @@ def list_in_child(infos: Callable[[], Iterable[ObjectInfo]], what: str) -> Calla
     handle, name = tempfile.mkstemp(prefix="opcloud-listing-", suffix=".sqlite")
     os.close(handle)
     reader, writer = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: list, write, and leave without running the parent's exit handlers
         code = 0
         try:
             for number in (signal.SIGINT, signal.SIGTERM):  # the parent says "interrupted", once
-                signal.signal(number, signal.SIG_DFL)
+                signal.signal(number, lambda signum, frame: _leave(name, 128 + signum))
             os.close(reader)
             _write(name, infos())
+            if os.getppid() != parent:  # the parent was killed: nobody will read or remove the file
+                _leave(name, 1)
         except BaseException as error:  # every failure goes back to the parent, as one line
             code = 1
             with contextlib.suppress(OSError):
@@ -64,6 +67,13 @@ def list_in_child(infos: Callable[[], Iterable[ObjectInfo]], what: str) -> Calla
         return Path(name)
 
     return wait
+
+
+def _leave(path: str, code: int) -> None:
+    """End the child without leaving its file behind (Ctrl-C, or a parent that died)."""
+    with contextlib.suppress(OSError):
+        os.remove(path)
+    os._exit(code)
 
 
 def _write(path: str, infos: Iterable[ObjectInfo]) -> None:
