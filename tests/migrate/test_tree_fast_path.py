@@ -211,3 +211,25 @@ def test_a_child_listing_that_fails_says_why_in_one_line_and_leaves_no_file(
     with pytest.raises(StoreError, match=r"^listing file:///srv/docs failed: PermissionError: \[Errno 13\]"):
         wait()
     assert list(scratch.iterdir()) == []
+
+
+def test_a_name_too_long_for_the_target_tree_is_refused_by_name_and_the_rest_copied(
+    tmp_path: Path, fast_copies: list[str]
+) -> None:
+    """The target's root is longer than the source's: a key that fits under the source's root does not fit
+    under the target's (PATH_MAX), and is refused by name before anything is written."""
+    source_root = tmp_path / "s"
+    target_root = tmp_path / ("t" * 250)
+    target_root.mkdir()
+    limit = open_store(f"file://{target_root}").features.keys.max_bytes
+    assert limit is not None
+    deep = "/".join(["d" * 250] * (limit // 251)) + "/"
+    deep += "f" * (limit + 8 - len(deep))  # 8 bytes more than the target holds: the source holds it
+    (source_root / deep).parent.mkdir(parents=True)
+    (source_root / deep).write_bytes(b"deep")
+    (source_root / "plain.txt").write_bytes(b"plain")
+    report = engine.copy(f"file://{source_root}", f"file://{target_root}", _options(tmp_path))
+    assert [failure.key for failure in report.refused] == [deep] and not report.ok
+    assert "bytes, the target holds at most" in report.refused[0].reason
+    assert fast_copies == ["plain.txt"] and (target_root / "plain.txt").read_bytes() == b"plain"
+    assert not (target_root / ("d" * 250)).exists()
