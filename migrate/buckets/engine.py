@@ -42,7 +42,7 @@ from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
 from opcloud.migrate.buckets.sameobject import carried, user_metadata
-from opcloud.migrate.buckets.state import StateDB, Todo, state_path
+from opcloud.migrate.buckets.state import Row, StateDB, Todo, change_tag, state_path
 from opcloud.migrate.residency import check_within
 from opcloud.migrate.stores.base import (
     HASHED_WHILE_WRITTEN,
@@ -55,6 +55,7 @@ from opcloud.migrate.stores.base import (
     StoreError,
 )
 from opcloud.migrate.stores.registry import open_store
+from opcloud.migrate.stores.tree import TreeStore
 
 from opcloud.errors import OpcloudError
 
@@ -90,7 +91,7 @@ def _every_key(key: str) -> bool:
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
     """`*` matches across `/` (fnmatch): `*.pdf`, `2024/*`, `tenders/*/signature.p7s`."""
     if not include and not exclude:
-        return _every_key  # recognised by _filtered: a listing passes through without a call per key
+        return _every_key  # recognised by _rows: a listing passes through without a call per key
 
     def keep(key: str) -> bool:
         if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
@@ -113,10 +114,16 @@ def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
     return store.list(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
-def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterable[ObjectInfo]:
-    if keep is _every_key:
-        return infos
-    return (info for info in infos if keep(info.key))
+def _rows(store: Store, key_range: KeyRange | None, keep: Callable[[str], bool]) -> Iterable[Row]:
+    """The store's (selected) objects as the state loads them: (key, size, version, change tag), a local tree's
+    straight from its walk (no ObjectInfo per file)."""
+    if not isinstance(store, TreeStore) or not treecopy.local_tree(store):
+        return ((i.key, i.size, i.version, change_tag(i)) for i in _listing(store, key_range) if keep(i.key))
+    if key_range is None:
+        rows = store.rows()
+    else:
+        rows = store.rows(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
+    return rows if keep is _every_key else (row for row in rows if keep(row[0]))
 
 
 def _open_checked(url: str) -> Store:
@@ -179,9 +186,9 @@ def _load_listings(
         listed = _load_beside_child(state, source, target, keep, key_range)
     else:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
-            target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
+            target_listing = pool.submit(state.load_rows, "dst", _rows(target, key_range, keep))
             # The source's error first; the pool still waits.
-            listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
+            listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=rules)
             target_listing.result()
     # Two keys meet on one name only where the target renames keys; a key that is a file where another needs a
     # folder (`a`, `a/b`) only from a store that is no tree itself (or through renaming): other checks are void.
@@ -196,10 +203,9 @@ def _load_beside_child(
 ) -> tuple[int, int]:
     """The source's listing loaded here while a forked child lists the local target tree; the source's error
     first, and the child's file removed either way."""
-    wait = forklisting.list_in_child(lambda: _filtered(_listing(target, key_range), keep), target.url)
+    wait = forklisting.list_in_child(lambda: _rows(target, key_range, keep), target.url)
     try:
-        infos = _filtered(_listing(source, key_range), keep)
-        listed = state.load_listing("src", infos, target_keys=target.features.keys)
+        listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=target.features.keys)
     except BaseException:
         with contextlib.suppress(Exception):
             os.remove(wait())

@@ -18,8 +18,8 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from opcloud.migrate.buckets.state import change_tag
-from opcloud.migrate.stores.base import ObjectInfo, StoreError
+from opcloud.migrate.buckets.state import Row
+from opcloud.migrate.stores.base import StoreError
 
 _TABLE = "CREATE TABLE listing (key TEXT, size INTEGER, version TEXT, tag TEXT, name TEXT)"
 
@@ -30,9 +30,9 @@ def can_fork() -> bool:
     return threading.active_count() == 1
 
 
-def list_in_child(infos: Callable[[], Iterable[ObjectInfo]], what: str) -> Callable[[], Path]:
-    """Start a child that writes the rows `infos()` lists (key, size, version, tag, name: the state's work table
-    columns, the name being the key) into a new SQLite file; returns a function that waits for it and gives the
+def list_in_child(rows: Callable[[], Iterable[Row]], what: str) -> Callable[[], Path]:
+    """Start a child that writes the (key, size, version, change tag) rows `rows()` lists into a new SQLite file, as
+    the state's work tables hold them (the name being the key); returns a function that waits for it and gives the
     file's path, or raises StoreError with the child's one-line reason. The caller removes the file."""
     handle, name = tempfile.mkstemp(prefix="opcloud-listing-", suffix=".sqlite")
     os.close(handle)
@@ -45,7 +45,7 @@ def list_in_child(infos: Callable[[], Iterable[ObjectInfo]], what: str) -> Calla
             for number in (signal.SIGINT, signal.SIGTERM):  # the parent says "interrupted", once
                 signal.signal(number, lambda signum, frame: _leave(name, 128 + signum))
             os.close(reader)
-            _write(name, infos())
+            _write(name, rows())
             if os.getppid() != parent:  # the parent was killed: nobody will read or remove the file
                 _leave(name, 1)
         except BaseException as error:  # every failure goes back to the parent, as one line
@@ -76,7 +76,7 @@ def _leave(path: str, code: int) -> None:
     os._exit(code)
 
 
-def _write(path: str, infos: Iterable[ObjectInfo]) -> None:
+def _write(path: str, rows: Iterable[Row]) -> None:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=OFF")  # a scratch file: a crash leaves it to be removed, never read
     db.execute("PRAGMA synchronous=OFF")
@@ -84,7 +84,7 @@ def _write(path: str, infos: Iterable[ObjectInfo]) -> None:
     db.execute("BEGIN")
     db.executemany(
         "INSERT INTO listing VALUES (?, ?, ?, ?, ?)",
-        ((info.key, info.size, info.version, change_tag(info), info.key) for info in infos),
+        ((key, size, version, tag, key) for key, size, version, tag in rows),
     )
     db.execute("COMMIT")
     db.close()

@@ -84,6 +84,9 @@ class UploadRecord:
     parts: dict[int, str]
 
 
+Row = tuple[str, int, str, str]  # a listed object as the state loads it: key, size, version, change tag
+
+
 def change_tag(info: ObjectInfo) -> str:
     """What change detection compares for a listed object (see _WORK)."""
     return f"{info.version}@{info.modified}" if info.modified else info.version
@@ -225,6 +228,13 @@ class StateDB:
     ) -> tuple[int, int]:
         """Stream a listing into work.src / work.dst in batches; returns (count, bytes). With `target_keys` (the
         source listing), keys the target cannot hold are recorded in work.refused with the reason."""
+        rows = ((info.key, info.size, info.version, change_tag(info)) for info in infos)
+        return self.load_rows(table, rows, target_keys)
+
+    def load_rows(
+        self, table: str, rows: Iterable[Row], target_keys: KeyRules | None = None
+    ) -> tuple[int, int]:
+        """load_listing of (key, size, version, change tag) rows: as a tree lists them (TreeStore.rows)."""
         assert table in ("src", "dst")
         count = size = 0
         batch: list[tuple[str, int, str, str, str]] = []
@@ -234,18 +244,17 @@ class StateDB:
             if target_keys is not None:
                 self.db.execute("DELETE FROM work.refused")
         renames = target_keys is not None and target_keys.renames
-        for info in infos:
-            tag = change_tag(info)
-            name = info.key
+        for key, length, version, tag in rows:
+            name = key
             if target_keys is not None:
-                problem = target_keys.problem(info.key)
+                problem = target_keys.problem(key)
                 if problem is not None:
-                    refused.append((info.key, problem))
+                    refused.append((key, problem))
                 if renames:
-                    name = target_keys.collision_key(info.key)
-            batch.append((info.key, info.size, info.version, tag, name))
+                    name = target_keys.collision_key(key)
+            batch.append((key, length, version, tag, name))
             count += 1
-            size += info.size
+            size += length
             if len(batch) >= _BATCH:
                 self._insert(table, batch, refused)
                 batch, refused = [], []

@@ -176,6 +176,21 @@ class TreeStore:
     def list(
         self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
     ) -> Iterator[ObjectInfo]:
+        for key, entry in self._walk(prefix, start_after, stop_before):
+            yield ObjectInfo(key, entry.size, entry.version)
+
+    def rows(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[tuple[str, int, str, str]]:
+        """The listing as the state loads it, (key, size, version, change tag), without an ObjectInfo per file: a
+        tree's change tag is its version (StateDB.load_rows)."""
+        for key, entry in self._walk(prefix, start_after, stop_before):
+            yield key, entry.size, entry.version, entry.version
+
+    def _walk(
+        self, prefix: str, start_after: str | None, stop_before: str | None
+    ) -> Iterator[tuple[str, Entry]]:
+        """(key, entry) of every file of the range, in key order (see list)."""
         if not self.fs.exists_dir(self.root):
             return  # a target tree a dry run found missing: nothing there yet
         stack: builtins.list[Iterator[tuple[str, Entry]]] = [iter(self._sorted_entries(""))]
@@ -192,7 +207,7 @@ class TreeStore:
                         stack.append(iter(self._sorted_entries(key)))
                         break
                 elif key.startswith(prefix) and (start_after is None or key > start_after):
-                    yield ObjectInfo(key, entry.size, entry.version)
+                    yield key, entry
             else:
                 stack.pop()
 
