@@ -24,10 +24,8 @@ thread, same guarantees), and the target tree is listed by a forked child beside
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
-import os
 import random
 import threading
 import time
@@ -175,15 +173,35 @@ def _missing_tree(url: str, create: bool) -> Store | None:
     return store
 
 
+def _start_target_listing(
+    target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+) -> forklisting.ChildListing | None:
+    """A local target tree listed by a forked child on the other core (forklisting.py), started before a progress
+    display starts its thread; None where that does not apply (the listing is then made on a thread)."""
+    if treecopy.local_tree(target) and forklisting.can_fork():
+        return forklisting.list_in_child(lambda: _rows(target, key_range, keep), target.url)
+    return None
+
+
 def _load_listings(
-    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+    state: StateDB,
+    source: Store,
+    target: Store,
+    keep: Callable[[str], bool],
+    key_range: KeyRange | None = None,
+    child: forklisting.ChildListing | None = None,
 ) -> tuple[int, int]:
-    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
-    Source keys the target cannot hold, or would hold under one name, are recorded as refused. With `key_range`
-    both sides list only that range (`keep` must then hold only keys inside it)."""
+    """Both listings into the state at once (each waits mostly on its own server, or the target's is made by a
+    `child`); the source's (count, bytes). Source keys the target cannot hold, or would hold under one name, are
+    recorded as refused. With `key_range` both sides list only that range (`keep` must then hold only keys inside
+    it)."""
     rules = target.features.keys
-    if treecopy.local_tree(target) and forklisting.can_fork():  # listed by a child, on the other core
-        listed = _load_beside_child(state, source, target, keep, key_range)
+    if child is not None:
+        try:  # the source's error first; the child's file removed either way
+            listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=rules)
+            state.load_listing_file("dst", child.wait())
+        finally:
+            child.discard()
     else:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
             target_listing = pool.submit(state.load_rows, "dst", _rows(target, key_range, keep))
@@ -195,26 +213,6 @@ def _load_listings(
     renamed = rules.renames
     folders_clash = rules.file_tree and (renamed or not source.features.keys.file_tree)
     state.refuse_collisions(file_tree=folders_clash, renamed=renamed)
-    return listed
-
-
-def _load_beside_child(
-    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None
-) -> tuple[int, int]:
-    """The source's listing loaded here while a forked child lists the local target tree; the source's error
-    first, and the child's file removed either way."""
-    wait = forklisting.list_in_child(lambda: _rows(target, key_range, keep), target.url)
-    try:
-        listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=target.features.keys)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            os.remove(wait())
-        raise
-    path = wait()
-    try:
-        state.load_listing_file("dst", path)
-    finally:
-        os.remove(path)
     return listed
 
 
@@ -318,8 +316,14 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     progress = Progress(enabled=options.progress)
     try:
         keep = _in_range(_selected(options.include, options.exclude), options.key_range)
-        with progress.listing(source.url):
-            report.listed, report.listed_bytes = _load_listings(state, source, target, keep, options.key_range)
+        child = _start_target_listing(target, keep, options.key_range)
+        try:
+            with progress.listing(source.url):
+                listed = _load_listings(state, source, target, keep, options.key_range, child)
+                report.listed, report.listed_bytes = listed
+        finally:
+            if child is not None:
+                child.discard()
         report.refused = [Failure(key, reason) for key, reason in state.refused()]
         pair = carried(source.features, target.features)
         report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
@@ -577,9 +581,14 @@ def verify(
         on_resumed_part=lambda: None,
     )
     try:
-        with bar.listing(source.url):
-            keep = _selected(include or [], exclude or [])
-            report.objects, report.bytes = _load_listings(state, source, target, keep)
+        keep = _selected(include or [], exclude or [])
+        child = _start_target_listing(target, keep)
+        try:
+            with bar.listing(source.url):
+                report.objects, report.bytes = _load_listings(state, source, target, keep, child=child)
+        finally:
+            if child is not None:
+                child.discard()
         report.extra = state.extra_count()
         report.carried, report.not_carried = list(ctx.properties.carried), list(ctx.properties.not_carried)
         bar.start_verify(report.objects, report.bytes)

@@ -30,10 +30,37 @@ def can_fork() -> bool:
     return threading.active_count() == 1
 
 
-def list_in_child(rows: Callable[[], Iterable[Row]], what: str) -> Callable[[], Path]:
+class ChildListing:
+    """A listing being made by a child process: `wait()` for its file (once), or `discard()` it."""
+
+    def __init__(self, pid: int, reader: int, path: Path, what: str) -> None:
+        self._pid, self._reader, self.path, self._what = pid, reader, path, what
+        self._status: int | None = None
+        self._reason = ""
+
+    def wait(self) -> Path:
+        """The file the child wrote; StoreError with the child's one-line reason if it failed."""
+        if self._status is None:
+            with os.fdopen(self._reader, "rb") as pipe:
+                self._reason = pipe.read().decode(errors="replace")
+            self._status = os.waitpid(self._pid, 0)[1]
+        if self._status != 0:
+            with contextlib.suppress(OSError):
+                os.remove(self.path)
+            raise StoreError(f"listing {self._what} failed: {self._reason or f'exit status {self._status}'}")
+        return self.path
+
+    def discard(self) -> None:
+        """Wait for the child if nobody did, and remove its file: whatever happened, nothing is left behind."""
+        with contextlib.suppress(StoreError):
+            self.wait()
+        with contextlib.suppress(OSError):
+            os.remove(self.path)
+
+
+def list_in_child(rows: Callable[[], Iterable[Row]], what: str) -> ChildListing:
     """Start a child that writes the (key, size, version, change tag) rows `rows()` lists into a new SQLite file, as
-    the state's work tables hold them (the name being the key); returns a function that waits for it and gives the
-    file's path, or raises StoreError with the child's one-line reason. The caller removes the file."""
+    the state's work tables hold them (the name being the key). The caller waits for it, then discards it."""
     handle, name = tempfile.mkstemp(prefix="opcloud-listing-", suffix=".sqlite")
     os.close(handle)
     reader, writer = os.pipe()
@@ -55,18 +82,7 @@ def list_in_child(rows: Callable[[], Iterable[Row]], what: str) -> Callable[[], 
         finally:
             os._exit(code)
     os.close(writer)
-
-    def wait() -> Path:
-        with os.fdopen(reader, "rb") as pipe:
-            reason = pipe.read().decode(errors="replace")
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            with contextlib.suppress(OSError):
-                os.remove(name)
-            raise StoreError(f"listing {what} failed: {reason or f'exit status {status}'}")
-        return Path(name)
-
-    return wait
+    return ChildListing(pid, reader, Path(name), what)
 
 
 def _leave(path: str, code: int) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from opcloud.migrate.buckets import engine, forklisting, treecopy
 from opcloud.migrate.buckets.state import StateDB, state_path
-from opcloud.migrate.stores.base import SHA256_KEY, ObjectInfo, StoreError
+from opcloud.migrate.stores.base import SHA256_KEY, StoreError
 from opcloud.migrate.stores.local import ATTRIBUTE
 from opcloud.migrate.stores.registry import open_store
 from opcloud.migrate.stores.url import parse
@@ -185,9 +185,13 @@ def test_the_target_tree_is_listed_by_a_child_process_into_the_same_rows(
     monkeypatch.setattr(forklisting, "list_in_child", spy)
     monkeypatch.setattr(forklisting, "can_fork", lambda: True)  # this test process runs server threads
     forked, threaded = StateDB.empty(), StateDB.empty()
-    listed = engine._load_listings(forked, src, dst, lambda key: True)
+    child = engine._start_target_listing(dst, engine._every_key)
+    assert child is not None
+    listed = engine._load_listings(forked, src, dst, engine._every_key, child=child)
+    assert not child.path.exists()  # the child's file removed once loaded
     monkeypatch.setattr(forklisting, "can_fork", lambda: False)
-    assert engine._load_listings(threaded, src, dst, lambda key: True) == listed == (len(objects), listed[1])
+    assert engine._start_target_listing(dst, engine._every_key) is None
+    assert engine._load_listings(threaded, src, dst, engine._every_key) == listed == (len(objects), listed[1])
     assert children == [dst.url]
 
     def rows(state: StateDB) -> list[tuple[object, ...]]:
@@ -204,12 +208,13 @@ def test_a_child_listing_that_fails_says_why_in_one_line_and_leaves_no_file(
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
 
-    def unreadable() -> list[ObjectInfo]:
+    def unreadable() -> list[tuple[str, int, str, str]]:
         raise PermissionError("[Errno 13] Permission denied: '/srv/docs/private'")
 
-    wait = forklisting.list_in_child(unreadable, "file:///srv/docs")
+    child = forklisting.list_in_child(unreadable, "file:///srv/docs")
     with pytest.raises(StoreError, match=r"^listing file:///srv/docs failed: PermissionError: \[Errno 13\]"):
-        wait()
+        child.wait()
+    child.discard()  # after a failure too: nothing to remove, nothing raised
     assert list(scratch.iterdir()) == []
 
 
