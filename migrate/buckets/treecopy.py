@@ -2,8 +2,9 @@
 
 For a small file every cost is Python and system calls; threads only add lock hand-offs (issue 16: 20,000 files
 took 5.9 s on one thread, 10.8 s on eight). So the engine hands each planned copy of a file no larger than a part
-to `TreeCopier.copy`, on its own thread, and gives everything else (large files, deletes, verifications left by
-an earlier run, --check-metadata, --read-back, and any object this path fails on) to the general path.
+to `TreeCopier.copy`, on the thread that reads the plan, and gives everything else (large files, deletes,
+verifications left by an earlier run, --check-metadata, --read-back, and any object this path fails on) to the
+general path.
 
 What holds on it is what holds on the general path: the source is opened once and checked against its listing
 (size and mtime, from the open file); its bytes are read once, hashed (our SHA-256) and written from that same
@@ -64,8 +65,8 @@ class TreeCopier:
 
     def copy(self, item: Todo) -> tuple[str, ObjectInfo]:
         """Copy, check and record one file (see the module docstring); returns our SHA-256 and the source's info.
-        Any error leaves nothing published under the key that was not there before: the caller then hands the
-        object to the general path, with its retries and its messages."""
+        On any error nothing is recorded and no partial file is left: the caller hands the object to the general
+        path, which copies and verifies it again, with its retries and its messages."""
         info, data = self._read(item)
         sha = hashlib.sha256(data).hexdigest()
         self.ctx.bandwidth.take(item.size)

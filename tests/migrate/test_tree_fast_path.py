@@ -4,6 +4,7 @@ same report, resume after kill -9, tampering caught by verify, changes seen by a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sqlite3
@@ -238,3 +239,26 @@ def test_a_name_too_long_for_the_target_tree_is_refused_by_name_and_the_rest_cop
     assert "bytes, the target holds at most" in report.refused[0].reason
     assert fast_copies == ["plain.txt"] and (target_root / "plain.txt").read_bytes() == b"plain"
     assert not (target_root / ("d" * 250)).exists()
+
+
+def test_a_target_without_extended_attributes_falls_back_to_sidecars(
+    new_url: NewUrl, tmp_path: Path, fast_copies: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target file system that refuses user xattrs (ENOTSUP): the first file goes back to the general path,
+    and so does every later one, each with its properties in a sidecar."""
+    objects = dataset(large=1000)
+    source, target = new_url("file"), new_url("file")
+    fill(source, objects)
+
+    def refused(*args: object) -> None:
+        raise OSError(errno.ENOTSUP, "Operation not supported")
+
+    monkeypatch.setattr(os, "setxattr", refused)
+    report = engine.copy(source, target, _options(tmp_path))
+    assert report.ok, report.failed
+    assert fast_copies == [] and report.copied == len(objects)
+    assert report.proofs == {"target-checked": 0, "hashed-while-written": len(objects), "read-back": 0}
+    assert sorted(p.relative_to(_root(target) / ".opcloud-meta").as_posix() for p in
+                  (_root(target) / ".opcloud-meta").rglob("*") if p.is_file()) == sorted(objects)  # fmt: skip
+    assert same_content(snapshot(target), expected(objects))
+    assert not list((_root(target) / ".opcloud-partial").iterdir())
