@@ -16,6 +16,10 @@ Content-MD5), or a file tree hashed the bytes as they went to the file; then a H
 Everywhere else, and for every object with `read_back`, the object is read back from the target: its SHA-256,
 content type, system headers and user metadata compared with the source's. An object read back different right
 after our write is sent again. The report counts the objects of each proof.
+
+Between two local trees, files up to a part's size take the fast path (treecopy.py: one loop on the calling
+thread, same guarantees), and the target tree is listed by a forked child beside the source's listing
+(forklisting.py).
 """
 
 from __future__ import annotations
@@ -31,14 +35,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from opcloud.migrate.buckets import transfer
+from opcloud.migrate.buckets import forklisting, transfer, treecopy
 from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
 from opcloud.migrate.buckets.sameobject import carried, user_metadata
-from opcloud.migrate.buckets.state import StateDB, Todo, state_path
+from opcloud.migrate.buckets.state import Row, StateDB, Todo, change_tag, state_path
 from opcloud.migrate.residency import check_within
 from opcloud.migrate.stores.base import (
+    HASHED_WHILE_WRITTEN,
     SHA256_KEY,
     MultipartStore,
     ObjectInfo,
@@ -48,6 +53,7 @@ from opcloud.migrate.stores.base import (
     StoreError,
 )
 from opcloud.migrate.stores.registry import open_store
+from opcloud.migrate.stores.tree import TreeStore
 
 from opcloud.errors import OpcloudError
 
@@ -76,8 +82,14 @@ class CopyOptions:
     state_database: str | None = None  # postgresql://USER@HOST/DB: the pair's state of record (distributed)
 
 
+def _every_key(key: str) -> bool:
+    return True
+
+
 def _selected(include: list[str], exclude: list[str]) -> Callable[[str], bool]:
     """`*` matches across `/` (fnmatch): `*.pdf`, `2024/*`, `tenders/*/signature.p7s`."""
+    if not include and not exclude:
+        return _every_key  # recognised by _rows: a listing passes through without a call per key
 
     def keep(key: str) -> bool:
         if include and not any(fnmatch.fnmatchcase(key, pattern) for pattern in include):
@@ -100,8 +112,16 @@ def _listing(store: Store, key_range: KeyRange | None) -> Iterator[ObjectInfo]:
     return store.list(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
 
 
-def _filtered(infos: Iterable[ObjectInfo], keep: Callable[[str], bool]) -> Iterator[ObjectInfo]:
-    return (info for info in infos if keep(info.key))
+def _rows(store: Store, key_range: KeyRange | None, keep: Callable[[str], bool]) -> Iterable[Row]:
+    """The store's (selected) objects as the state loads them: (key, size, version, change tag), a local tree's
+    straight from its walk (no ObjectInfo per file)."""
+    if not isinstance(store, TreeStore) or not treecopy.local_tree(store):
+        return ((i.key, i.size, i.version, change_tag(i)) for i in _listing(store, key_range) if keep(i.key))
+    if key_range is None:
+        rows = store.rows()
+    else:
+        rows = store.rows(key_range.common_prefix(), start_after=key_range.start_after(), stop_before=key_range.hi)
+    return rows if keep is _every_key else (row for row in rows if keep(row[0]))
 
 
 def _open_checked(url: str) -> Store:
@@ -153,19 +173,46 @@ def _missing_tree(url: str, create: bool) -> Store | None:
     return store
 
 
+def _start_target_listing(
+    target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+) -> forklisting.ChildListing | None:
+    """A local target tree listed by a forked child on the other core (forklisting.py), started before a progress
+    display starts its thread; None where that does not apply (the listing is then made on a thread)."""
+    if treecopy.local_tree(target) and forklisting.can_fork():
+        return forklisting.list_in_child(lambda: _rows(target, key_range, keep), target.url)
+    return None
+
+
 def _load_listings(
-    state: StateDB, source: Store, target: Store, keep: Callable[[str], bool], key_range: KeyRange | None = None
+    state: StateDB,
+    source: Store,
+    target: Store,
+    keep: Callable[[str], bool],
+    key_range: KeyRange | None = None,
+    child: forklisting.ChildListing | None = None,
 ) -> tuple[int, int]:
-    """Both listings into the state at once (each waits mostly on its own server); the source's (count, bytes).
-    Source keys the target cannot hold, or would hold under one name, are recorded as refused. With `key_range`
-    both sides list only that range (`keep` must then hold only keys inside it)."""
+    """Both listings into the state at once (each waits mostly on its own server, or the target's is made by a
+    `child`); the source's (count, bytes). Source keys the target cannot hold, or would hold under one name, are
+    recorded as refused. With `key_range` both sides list only that range (`keep` must then hold only keys inside
+    it)."""
     rules = target.features.keys
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
-        target_listing = pool.submit(state.load_listing, "dst", _filtered(_listing(target, key_range), keep))
-        # The source's error first; the pool still waits.
-        listed = state.load_listing("src", _filtered(_listing(source, key_range), keep), target_keys=rules)
-        target_listing.result()
-    state.refuse_collisions(file_tree=rules.file_tree)
+    if child is not None:
+        try:  # the source's error first; the child's file removed either way
+            listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=rules)
+            state.load_listing_file("dst", child.wait())
+        finally:
+            child.discard()
+    else:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="list") as pool:
+            target_listing = pool.submit(state.load_rows, "dst", _rows(target, key_range, keep))
+            # The source's error first; the pool still waits.
+            listed = state.load_rows("src", _rows(source, key_range, keep), target_keys=rules)
+            target_listing.result()
+    # Two keys meet on one name only where the target renames keys; a key that is a file where another needs a
+    # folder (`a`, `a/b`) only from a store that is no tree itself (or through renaming): other checks are void.
+    renamed = rules.renames
+    folders_clash = rules.file_tree and (renamed or not source.features.keys.file_tree)
+    state.refuse_collisions(file_tree=folders_clash, renamed=renamed)
     return listed
 
 
@@ -269,8 +316,14 @@ def copy(source_url: str, target_url: str, options: CopyOptions) -> CopyReport:
     progress = Progress(enabled=options.progress)
     try:
         keep = _in_range(_selected(options.include, options.exclude), options.key_range)
-        with progress.listing(source.url):
-            report.listed, report.listed_bytes = _load_listings(state, source, target, keep, options.key_range)
+        child = _start_target_listing(target, keep, options.key_range)
+        try:
+            with progress.listing(source.url):
+                listed = _load_listings(state, source, target, keep, options.key_range, child)
+                report.listed, report.listed_bytes = listed
+        finally:
+            if child is not None:
+                child.discard()
         report.refused = [Failure(key, reason) for key, reason in state.refused()]
         pair = carried(source.features, target.features)
         report.carried, report.not_carried = list(pair.carried), list(pair.not_carried)
@@ -423,8 +476,38 @@ def _run(
             with lock:
                 report.failed.append(Failure(item.key, _reason(error)))
 
-    _parallel(state.todo(), work, options.transfers)
+    fast = _tree_copier(ctx, options)
+
+    def general(items: Iterator[Todo]) -> Iterator[Todo]:
+        """The items for the general path: on two local trees, each small file is copied here, on this thread,
+        and handed on only if the fast path failed on it (the general path retries and reports)."""
+        for item in items:
+            if fast is None or not fast.takes(item):
+                yield item
+                continue
+            try:
+                fast.copy(item)
+            except Exception:
+                yield item
+                continue
+            with lock:
+                report.copied += 1
+                report.copied_bytes += item.size
+                report.count_proof(HASHED_WHILE_WRITTEN)
+            progress.object_done()
+            progress.object_verified()
+
+    _parallel(general(state.todo()), work, options.transfers)
     report.metadata_keys_mapped = sorted(mapped)
+
+
+def _tree_copier(ctx: transfer.Context, options: CopyOptions) -> treecopy.TreeCopier | None:
+    """The fast path between two local trees (treecopy.py), unless asked to read every object back."""
+    if options.read_back or not treecopy.local_trees(ctx.source, ctx.target):
+        return None
+    if ctx.target.features.metadata_keys is not None:
+        return None  # a target that maps metadata keys: the general path reports the mapping
+    return treecopy.TreeCopier(ctx)
 
 
 def _parallel(items: Iterator[Todo], work: Callable[[Todo], None], transfers: int) -> None:
@@ -498,9 +581,14 @@ def verify(
         on_resumed_part=lambda: None,
     )
     try:
-        with bar.listing(source.url):
-            keep = _selected(include or [], exclude or [])
-            report.objects, report.bytes = _load_listings(state, source, target, keep)
+        keep = _selected(include or [], exclude or [])
+        child = _start_target_listing(target, keep)
+        try:
+            with bar.listing(source.url):
+                report.objects, report.bytes = _load_listings(state, source, target, keep, child=child)
+        finally:
+            if child is not None:
+                child.discard()
         report.extra = state.extra_count()
         report.carried, report.not_carried = list(ctx.properties.carried), list(ctx.properties.not_carried)
         bar.start_verify(report.objects, report.bytes)

@@ -44,11 +44,12 @@ CREATE TABLE IF NOT EXISTS parts (  -- sha256: of the object's bytes from its st
 """
 # tag: what change detection compares (the version, plus the listing's `modified` stamp where it has one);
 # name: the name the target would store the key under (encoded, folded as the target folds), for collisions.
+# The listings are tables WITHOUT ROWID: one b-tree by key, not a table and an index to fill and to join through.
 _WORK = """
 CREATE TABLE work.src (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
-                       name TEXT NOT NULL);
+                       name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE work.dst (key TEXT PRIMARY KEY, size INTEGER NOT NULL, version TEXT NOT NULL, tag TEXT NOT NULL,
-                       name TEXT NOT NULL);
+                       name TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE work.refused (key TEXT PRIMARY KEY, reason TEXT NOT NULL);
 CREATE TABLE work.todo (id INTEGER PRIMARY KEY, key TEXT NOT NULL, size INTEGER NOT NULL, version TEXT NOT NULL,
                         tag TEXT NOT NULL, action TEXT NOT NULL);
@@ -81,6 +82,14 @@ class UploadRecord:
     size: int
     src_version: str
     parts: dict[int, str]
+
+
+Row = tuple[str, int, str, str]  # a listed object as the state loads it: key, size, version, change tag
+
+
+def change_tag(info: ObjectInfo) -> str:
+    """What change detection compares for a listed object (see _WORK)."""
+    return f"{info.version}@{info.modified}" if info.modified else info.version
 
 
 def state_path(state_dir: Path, source_url: str, target_url: str) -> Path:
@@ -219,6 +228,13 @@ class StateDB:
     ) -> tuple[int, int]:
         """Stream a listing into work.src / work.dst in batches; returns (count, bytes). With `target_keys` (the
         source listing), keys the target cannot hold are recorded in work.refused with the reason."""
+        rows = ((info.key, info.size, info.version, change_tag(info)) for info in infos)
+        return self.load_rows(table, rows, target_keys)
+
+    def load_rows(
+        self, table: str, rows: Iterable[Row], target_keys: KeyRules | None = None
+    ) -> tuple[int, int]:
+        """load_listing of (key, size, version, change tag) rows: as a tree lists them (TreeStore.rows)."""
         assert table in ("src", "dst")
         count = size = 0
         batch: list[tuple[str, int, str, str, str]] = []
@@ -227,22 +243,40 @@ class StateDB:
             self.db.execute(f"DELETE FROM work.{table}")
             if target_keys is not None:
                 self.db.execute("DELETE FROM work.refused")
-        for info in infos:
-            tag = f"{info.version}@{info.modified}" if info.modified else info.version
-            name = info.key
+        renames = target_keys is not None and target_keys.renames
+        for key, length, version, tag in rows:
+            name = key
             if target_keys is not None:
-                problem = target_keys.problem(info.key)
+                problem = target_keys.problem(key)
                 if problem is not None:
-                    refused.append((info.key, problem))
-                name = target_keys.collision_key(info.key)
-            batch.append((info.key, info.size, info.version, tag, name))
+                    refused.append((key, problem))
+                if renames:
+                    name = target_keys.collision_key(key)
+            batch.append((key, length, version, tag, name))
             count += 1
-            size += info.size
+            size += length
             if len(batch) >= _BATCH:
                 self._insert(table, batch, refused)
                 batch, refused = [], []
         self._insert(table, batch, refused)
         return count, size
+
+    def load_listing_file(self, table: str, path: Path) -> tuple[int, int]:
+        """A listing another process wrote into a SQLite file (forklisting.py) into work.src / work.dst, in one
+        statement; returns (count, bytes)."""
+        assert table in ("src", "dst")
+        with self._lock:
+            self.flush()
+            self.db.execute(f"DELETE FROM work.{table}")
+            self.db.execute("ATTACH DATABASE ? AS listing", (str(path),))
+            try:
+                self.db.execute("BEGIN")
+                self.db.execute(f"INSERT OR REPLACE INTO work.{table} SELECT * FROM listing.listing")
+                self.db.execute("COMMIT")
+                count, size = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM listing.listing").fetchone()
+            finally:
+                self.db.execute("DETACH DATABASE listing")
+        return int(count), int(size)
 
     def _insert(self, table: str, rows: list[tuple[str, int, str, str, str]], refused: list[tuple[str, str]]) -> None:
         if rows:
@@ -253,18 +287,22 @@ class StateDB:
                 self.db.executemany("INSERT OR REPLACE INTO work.refused VALUES (?, ?)", refused)
                 self.db.execute("COMMIT")
 
-    def refuse_collisions(self, file_tree: bool) -> None:
+    def refuse_collisions(self, file_tree: bool, renamed: bool = True) -> None:
         """Refuse every source key that would land on the same target name as another (after encoding and the
-        target's folding), and on a file tree every key that is also a folder of another (`a` and `a/b`)."""
+        target's folding: only where the target `renamed` keys), and on a file tree every key that is also a folder
+        of another (`a` and `a/b`)."""
+        if not (renamed or file_tree):
+            return  # each name is its key, and keys are distinct
         with self._lock:
             self.db.execute("CREATE INDEX IF NOT EXISTS work.src_name ON src (name)")
-            self.db.execute(
-                """INSERT OR IGNORE INTO work.refused
-                   SELECT s.key, 'would be stored under the same name as ' || (
-                       SELECT MIN(o.key) FROM work.src o WHERE o.name = s.name AND o.key != s.key)
-                   FROM work.src s
-                   WHERE EXISTS (SELECT 1 FROM work.src o WHERE o.name = s.name AND o.key != s.key)"""
-            )
+            if renamed:
+                self.db.execute(
+                    """INSERT OR IGNORE INTO work.refused
+                       SELECT s.key, 'would be stored under the same name as ' || (
+                           SELECT MIN(o.key) FROM work.src o WHERE o.name = s.name AND o.key != s.key)
+                       FROM work.src s
+                       WHERE EXISTS (SELECT 1 FROM work.src o WHERE o.name = s.name AND o.key != s.key)"""
+                )
             if file_tree:  # names in [name + '/', name + '0') are exactly those under name + '/'
                 inside = "o.name >= s.name || '/' AND o.name < s.name || '0'"
                 self.db.execute(

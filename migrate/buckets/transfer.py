@@ -162,7 +162,7 @@ def check_properties(ctx: Context, expected: ObjectInfo, actual: ObjectInfo) -> 
     return "; ".join(found) if found else None
 
 
-def _metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
+def object_metadata(info: ObjectInfo, sha256: str) -> dict[str, str]:
     metadata = {k: v for k, v in (info.metadata or {}).items() if k != SHA256_KEY}
     metadata[SHA256_KEY] = sha256
     return metadata
@@ -201,7 +201,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
         info = describe(ctx, key, size, version)
         sha = hash_stream(ctx, ctx.source, key, size)
         headers = headers_to_carry(info, target.features)
-        result = target.copy_from(ctx.source, info, key, info.content_type, _metadata(info, sha), headers)
+        result = target.copy_from(ctx.source, info, key, info.content_type, object_metadata(info, sha), headers)
     elif ctx.multipart_target and size > ctx.part_size:
         assert isinstance(target, MultipartStore)
         info = describe(ctx, key, size, version)
@@ -224,7 +224,7 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
                 stream.close()
             sha = hasher.hexdigest()
             headers = headers_to_carry(info, target.features)
-            result = target.write(key, io.BytesIO(data), size, info.content_type, _metadata(info, sha), headers)
+            result = target.write(key, io.BytesIO(data), size, info.content_type, object_metadata(info, sha), headers)
         finally:
             ctx.buffers.release()
     ctx.state.record_copied(key, size, tag, sha, result.version)
@@ -320,6 +320,6 @@ def _multipart(ctx: Context, target: MultipartStore, info: ObjectInfo) -> tuple[
         raise errors[0]
     sha = hasher.hexdigest()
     headers = headers_to_carry(info, ctx.target.features)
-    result = target.complete_upload(key, upload_id, parts, size, info.content_type, _metadata(info, sha), headers)
+    result = target.complete_upload(key, upload_id, parts, size, info.content_type, object_metadata(info, sha), headers)
     ctx.state.end_upload(key)
     return sha, result

@@ -85,6 +85,11 @@ class KeyRules:
     folds_unicode: bool = False  # e.g. a file system that normalises names to NFC/NFD
     object_store_paths: bool = False  # named only through object_store (object_store_problem)
 
+    @property
+    def renames(self) -> bool:
+        """Whether a key's name in the target can differ from the key (encoded or folded): collisions possible."""
+        return self.codec is not None or self.folds_case or self.folds_unicode
+
     def encode(self, key: str) -> str:
         return self.codec.encode(key) if self.codec else key
 
@@ -92,26 +97,29 @@ class KeyRules:
         return self.codec.decode(name) if self.codec else name
 
     def problem(self, key: str) -> str | None:
-        """Why the target cannot hold `key` faithfully, or None."""
-        name = self.encode(key)
-        segments = name.split("/")
+        """Why the target cannot hold `key` faithfully, or None. Called once per listed key: string searches in C
+        where a split per key would do (a `.` segment is `/./` inside `/name/`)."""
         if not key:
             return "empty key"
-        if self.max_bytes is not None and len(name.encode()) > self.max_bytes:
-            return f"name of {len(name.encode())} bytes, the target holds at most {self.max_bytes}"
+        name = self.encode(key)
+        size = len(name) if name.isascii() else len(name.encode())
+        if self.max_bytes is not None and size > self.max_bytes:
+            return f"name of {size} bytes, the target holds at most {self.max_bytes}"
         if self.max_chars is not None and len(name) > self.max_chars:
             return f"name of {len(name)} characters, the target holds at most {self.max_chars}"
-        if self.max_segments is not None and len(segments) > self.max_segments:
-            return f"{len(segments)} path segments, the target holds at most {self.max_segments}"
-        if self.max_segment_bytes is not None:
-            longest = max(len(s.encode()) for s in segments)
+        if self.max_segments is not None and name.count("/") + 1 > self.max_segments:
+            return f"{name.count('/') + 1} path segments, the target holds at most {self.max_segments}"
+        if self.max_segment_bytes is not None and size > self.max_segment_bytes:  # no segment is longer than all
+            longest = max(len(s.encode()) for s in name.split("/"))
             if longest > self.max_segment_bytes:
                 return f"a path segment of {longest} bytes, the file system holds at most {self.max_segment_bytes}"
         if self.file_tree:
-            if any(s in ("", ".", "..") for s in segments) or "\0" in name:
+            wrapped = f"/{name}/"
+            if "//" in wrapped or "/./" in wrapped or "/../" in wrapped or "\0" in name:
                 return "empty, `.` or `..` path segment, or a NUL byte: no file path"
-            if segments[0] in self.reserved_first_segments:
-                return f"{segments[0]!r} is reserved for opcloud's own files"
+            first = name.partition("/")[0]
+            if first in self.reserved_first_segments:
+                return f"{first!r} is reserved for opcloud's own files"
         if self.object_store_paths:
             return object_store_problem(name)
         return None

@@ -11,9 +11,10 @@ from typing import BinaryIO
 from opcloud.migrate.stores.tree import Entry, TreeStore
 from opcloud.migrate.stores.url import StoreURL
 
-_ATTRIBUTE = "user.opcloud"  # an object's properties, JSON (tree.py)
+ATTRIBUTE = "user.opcloud"  # an object's properties, JSON (tree.py)
 # A file system without user xattrs, or a value too large for it: the tree falls back to a sidecar.
-_NO_ATTRIBUTES = (errno.ENOTSUP, errno.E2BIG, errno.ENOSPC, errno.EPERM, errno.ERANGE)
+NO_ATTRIBUTES = (errno.ENOTSUP, errno.E2BIG, errno.ENOSPC, errno.EPERM, errno.ERANGE)
+ABSENT_ATTRIBUTE = (errno.ENODATA, errno.ENOTSUP, errno.ENOENT)  # a file without properties of ours
 
 
 class LocalFileSystem:
@@ -67,18 +68,18 @@ class LocalFileSystem:
 
     def set_properties(self, path: str, data: bytes) -> bool:
         try:
-            os.setxattr(path, _ATTRIBUTE, data)
+            os.setxattr(path, ATTRIBUTE, data)
         except OSError as error:
-            if error.errno in _NO_ATTRIBUTES:
+            if error.errno in NO_ATTRIBUTES:
                 return False
             raise
         return True
 
     def get_properties(self, path: str) -> bytes | None:
         try:
-            return os.getxattr(path, _ATTRIBUTE)
+            return os.getxattr(path, ATTRIBUTE)
         except OSError as error:
-            if error.errno in (errno.ENODATA, errno.ENOTSUP, errno.ENOENT):
+            if error.errno in ABSENT_ATTRIBUTE:
                 return None
             raise
 

@@ -20,8 +20,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO, NamedTuple, Protocol, runtime_checkable
 
 from opcloud.migrate.buckets.sameobject import ALL_PROPERTIES, Features
 from opcloud.migrate.stores.base import (
@@ -30,8 +29,6 @@ from opcloud.migrate.stores.base import (
     ObjectInfo,
     StoreError,
     WriteResult,
-    after_start,
-    before_stop,
 )
 from opcloud.migrate.stores.keys import KeyRules
 
@@ -43,8 +40,7 @@ _NAME_MAX = 255  # bytes per path segment (Linux NAME_MAX)
 _PATH_MAX = 4096  # bytes per path, with the root and the sidecar folder
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):  # a tuple: made once per listed file, where a dataclass costs twice as much
     name: str
     is_dir: bool
     size: int
@@ -73,6 +69,14 @@ class PropertiesFileSystem(Protocol):
 
     def set_properties(self, path: str, data: bytes) -> bool: ...  # False: this file or file system cannot
     def get_properties(self, path: str) -> bytes | None: ...  # None: it holds none
+
+
+def properties_blob(
+    content_type: str | None, metadata: dict[str, str], headers: Mapping[str, str] | None, version: str
+) -> bytes:
+    """An object's properties as its extended attribute holds them (JSON), for the file of `version`."""
+    properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
+    return json.dumps({**properties, "version": version}).encode()
 
 
 def tree_features(root: str) -> Features:
@@ -165,32 +169,47 @@ class TreeStore:
         for entry in self.fs.scandir(self._path(relative) if relative else self.root):
             if not relative and entry.name in _RESERVED:
                 continue
-            entries.append((f"{relative}{entry.name}{'/' if entry.is_dir else ''}", entry))
-        entries.sort(key=lambda pair: pair[0])
+            entries.append((f"{relative}{entry.name}/" if entry.is_dir else f"{relative}{entry.name}", entry))
+        entries.sort()  # by key: the keys of one folder are distinct, so entries are never compared
         return entries
 
     def list(
         self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
     ) -> Iterator[ObjectInfo]:
+        for key, entry in self._walk(prefix, start_after, stop_before):
+            yield ObjectInfo(key, entry.size, entry.version)
+
+    def rows(
+        self, prefix: str = "", start_after: str | None = None, stop_before: str | None = None
+    ) -> Iterator[tuple[str, int, str, str]]:
+        """The listing as the state loads it, (key, size, version, change tag), without an ObjectInfo per file: a
+        tree's change tag is its version (StateDB.load_rows)."""
+        for key, entry in self._walk(prefix, start_after, stop_before):
+            yield key, entry.size, entry.version, entry.version
+
+    def _walk(
+        self, prefix: str, start_after: str | None, stop_before: str | None
+    ) -> Iterator[tuple[str, Entry]]:
+        """(key, entry) of every file of the range, in key order (see list)."""
         if not self.fs.exists_dir(self.root):
             return  # a target tree a dry run found missing: nothing there yet
         stack: builtins.list[Iterator[tuple[str, Entry]]] = [iter(self._sorted_entries(""))]
         while stack:
-            pair = next(stack[-1], None)
-            if pair is None:
+            # One pass of the top folder's entries, left (break) to descend into a folder and resumed after it.
+            for key, entry in stack[-1]:
+                if stop_before is not None and key >= stop_before:
+                    return  # every later key, in this folder or under it, is past the range
+                if entry.is_dir:
+                    wanted = key.startswith(prefix) or prefix.startswith(key)
+                    # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
+                    skipped = start_after is not None and key < start_after and not start_after.startswith(key)
+                    if wanted and not skipped:
+                        stack.append(iter(self._sorted_entries(key)))
+                        break
+                elif key.startswith(prefix) and (start_after is None or key > start_after):
+                    yield key, entry
+            else:
                 stack.pop()
-                continue
-            key, entry = pair
-            if not before_stop(key, stop_before):
-                return  # every later key, in this folder or under it, is past the range
-            if entry.is_dir:
-                wanted = key.startswith(prefix) or prefix.startswith(key)
-                # A folder whose keys all sort at or before start_after (it is not a prefix of it) is skipped.
-                skipped = start_after is not None and key < start_after and not start_after.startswith(key)
-                if wanted and not skipped:
-                    stack.append(iter(self._sorted_entries(key)))
-            elif key.startswith(prefix) and after_start(key, start_after):
-                yield ObjectInfo(key=key, size=entry.size, version=entry.version)
 
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         if delimiter != "/":
@@ -234,16 +253,20 @@ class TreeStore:
         entry = self.fs.stat(self._path(key))
         if entry is None or entry.is_dir:
             return None
-        meta = self._read_meta(key)
-        if meta.get("version") not in (None, entry.version):
-            meta = {}  # the file changed behind our back: its sidecar no longer describes it
+        return self.describe(key, entry.size, entry.version, self._read_meta(key))
+
+    @staticmethod
+    def describe(key: str, size: int, version: str, meta: dict[str, object]) -> ObjectInfo:
+        """The object a file of `size` bytes and `version` is, with the properties `meta` recorded for it."""
+        if meta.get("version") not in (None, version):
+            meta = {}  # the file changed behind our back: its properties no longer describe it
         content_type = meta.get("content_type")
         metadata = meta.get("metadata")
         headers = meta.get("headers")
         return ObjectInfo(
             key=key,
-            size=entry.size,
-            version=entry.version,
+            size=size,
+            version=version,
             content_type=content_type if isinstance(content_type, str) else None,
             metadata=dict(metadata) if isinstance(metadata, dict) else {},
             headers=dict(headers) if isinstance(headers, dict) else {},
@@ -274,7 +297,7 @@ class TreeStore:
         properties = {"content_type": content_type, "metadata": metadata, "headers": dict(headers or {})}
         if self._attributes is not None:
             entry = self.fs.stat(partial)  # its mtime, kept by the rename: the version the properties describe
-            blob = json.dumps({**properties, "version": entry.version if entry else ""}).encode()
+            blob = properties_blob(content_type, metadata, headers, entry.version if entry else "")
             if entry is not None and self._attributes.set_properties(partial, blob):
                 self._move_into_place(partial, target)
                 if self._has_sidecars():  # one from an earlier write would describe an older file

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from opcloud.migrate.buckets import engine
 from opcloud.migrate.buckets.keyrange import KeyRange
-from opcloud.migrate.stores.base import ObjectInfo
 from opcloud.migrate.stores.tree import TreeStore
 
 from opcloud.errors import ResidencyError
@@ -28,17 +28,22 @@ def test_a_range_copies_exactly_its_keys_and_lists_only_its_range(
 ) -> None:
     source, target = new_url("s3"), new_url("file")
     fill(source, {k: v for k, v in OBJECTS.items() if k not in ("b", "b/")})  # what a tree can hold
-    calls: list[tuple[str, dict[str, Any]]] = []
-    original = TreeStore.list
+    calls = tmp_path / "list-calls"  # in a file: a local target tree is listed by a forked child (forklisting.py)
+    def recording(name: str) -> Callable[..., Iterator[Any]]:
+        original = getattr(TreeStore, name)
 
-    def recorded(self: TreeStore, prefix: str = "", **bounds: Any) -> Iterator[ObjectInfo]:
-        calls.append((self.url, bounds))
-        return original(self, prefix, **bounds)
+        def recorded(self: TreeStore, prefix: str = "", **bounds: Any) -> Iterator[Any]:
+            with calls.open("a") as log:
+                log.write(json.dumps([self.url, bounds]) + "\n")
+            return original(self, prefix, **bounds)
 
-    monkeypatch.setattr(TreeStore, "list", recorded)
+        return recorded
+
+    for name in ("list", "rows"):  # the engine loads a local tree's listing as rows (TreeStore.rows)
+        monkeypatch.setattr(TreeStore, name, recording(name))
     report = engine.copy(source, target, options(tmp_path, key_range=KeyRange("b/", "c/3")))
     assert report.ok, report.failed
-    during_copy = list(calls)
+    during_copy = [json.loads(line) for line in calls.read_text().splitlines()]
     assert sorted(snapshot(target)) == ["b/x/2", "b0"]  # hi exclusive
     assert (report.listed, report.copied) == (2, 2)
     assert during_copy and all(b["stop_before"] == "c/3" and b["start_after"] < "b/" for _, b in during_copy)

@@ -75,12 +75,22 @@ POINTS = {
 
 
 @pytest.mark.parametrize(
-    ("point", "dst"),
-    [("between-objects", "sftp"), ("inside-multipart", "az"), ("inside-multipart", "s3"), ("near-the-end", "file")],
+    ("point", "src", "dst"),
+    [
+        ("between-objects", "s3", "sftp"),
+        ("inside-multipart", "s3", "az"),
+        ("inside-multipart", "s3", "s3"),
+        ("near-the-end", "s3", "file"),
+        # Two local trees: small files on the fast path (treecopy.py), the large one in parts on the general path.
+        ("inside-multipart", "file", "file"),
+        ("near-the-end", "file", "file"),
+    ],
 )
-def test_kill_then_rerun_resumes_to_an_identical_copy(point: str, dst: str, new_url: NewUrl, tmp_path: Path) -> None:
+def test_kill_then_rerun_resumes_to_an_identical_copy(
+    point: str, src: str, dst: str, new_url: NewUrl, tmp_path: Path
+) -> None:
     objects = dataset(large=12 * MIB)
-    source, target = new_url("s3"), new_url(dst)
+    source, target = new_url(src), new_url(dst)
     fill(source, objects)
     state = tmp_path / "state"
     db = state_path(state, parse(source).redacted(), parse(target).redacted())
