@@ -6,9 +6,10 @@ find and resume (a large blob), and server-side copies; azure-identity only for 
 
 Credentials: the connection string in the environment variable named by `?connection_env=` (default
 AZURE_STORAGE_CONNECTION_STRING); without one, `?account=NAME` (or `?endpoint=URL`) and DefaultAzureCredential.
-obstore 0.12 sends no Content-MD5 with a PUT and returns neither the MD5 the service computed nor any in a HEAD
-or listing, so an object written through it is proven by reading it back; blocks staged through the SDK carry
-our MD5 and the service refuses a block whose bytes do not match.
+obstore 0.12 sends no Content-MD5 with a PUT and shows none, but Put Blob stores the MD5 the service computed of
+the body it received and List Blobs returns it: a batch of single PUTs is proven from one SDK listing with every
+property (`list_digests`), and an object that listing does not prove is read back. Blocks staged through the SDK
+carry our MD5 and the service refuses a block whose bytes do not match.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
 
@@ -29,6 +30,7 @@ from opcloud.migrate.buckets.sameobject import CONTENT_MD5, WITHOUT_MD5, Feature
 from opcloud.migrate.stores import objectstore
 from opcloud.migrate.stores.base import (
     TARGET_CHECKED,
+    ListedDigest,
     ObjectInfo,
     ObjectMissing,
     Store,
@@ -227,6 +229,30 @@ class AzureStore:
         if key.startswith(prefix) and after_start(key, start_after) and before_stop(key, stop_before):
             yield ObjectInfo(key=key, size=entry[1], version=entry[2])
 
+    def list_digests(self, keys: Sequence[str]) -> dict[str, ListedDigest]:
+        """The blobs of `keys` from one listing (metadata included) of the names they span, through the SDK like
+        every listing; it stops once all are found or past the highest name in either order a service may sort
+        by (UTF-8 bytes as Azure, UTF-16 units as Azurite). A key not found is left out: not proven."""
+        names = {self._name(key): key for key in keys}
+        if not names:
+            return {}
+        lowest, highest = min(names), max(names)
+        container = self.service.get_container_client(self.container_name)
+        listing = container.list_blobs(
+            name_starts_with=_shared_start(lowest, highest), include=["metadata"], start_from=lowest
+        )
+        found: dict[str, ListedDigest] = {}
+        for blob in listing:
+            name = str(blob.name)
+            key = names.get(name)
+            if key is not None:
+                found[key] = _listed(key, blob)
+                if len(found) == len(names):
+                    break
+            elif name > highest and name.encode("utf-16-be") > highest.encode("utf-16-be"):
+                break
+        return found
+
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
         """The common prefixes right under `prefix` (ending with `delimiter`), relative to the store."""
         if delimiter != "/":
@@ -397,6 +423,31 @@ class AzureStore:
             time.sleep(0.2)
         reply = target.set_http_headers(content_settings=_content_settings(content_type, headers))
         return WriteResult(version=str(reply["etag"]).strip('"'))
+
+
+def _shared_start(lowest: str, highest: str) -> str:
+    """The longest start shared by two names: every name between them shares it too."""
+    for position, (low, high) in enumerate(zip(lowest, highest, strict=False)):
+        if low != high:
+            return lowest[:position]
+    return lowest if len(lowest) <= len(highest) else highest
+
+
+def _listed(key: str, blob: Any) -> ListedDigest:
+    """A listed blob (the SDK's BlobProperties) as a HEAD through obstore describes it (objectstore.info), with the
+    MD5 the service holds."""
+    settings = blob.content_settings
+    md5 = bytes(settings.content_md5) if settings.content_md5 else None
+    headers = {name: getattr(settings, field) for name, field in _HEADERS.items() if getattr(settings, field)}
+    info = ObjectInfo(
+        key=key,
+        size=int(blob.size),
+        version=str(blob.etag).strip('"'),
+        content_type=settings.content_type,
+        metadata=AZURE_KEYS.from_stored(dict(blob.metadata or {})),
+        headers=headers,
+    )
+    return ListedDigest(info=info, md5=base64.b64encode(md5).decode() if md5 else None)
 
 
 # Characters the key encoding never changes, wherever they stand (keys.py): a start-after made of them names a
