@@ -151,12 +151,13 @@ def read_exact(
     hasher: hashlib._Hash | None = None,
     md5: hashlib._Hash | None = None,
 ) -> bytes:
-    """Read exactly `size` bytes (in chunks, throttled); fewer means the source changed or the stream broke. Each
-    chunk goes through `hasher` and `md5` while it is fresh in the cache (one pass over the bytes)."""
+    """Read exactly `size` bytes (throttled); fewer means the source changed or the stream broke. What is asked of
+    the stream is all that is missing, so a store that can hands the part over in one piece, copied once; each piece
+    goes through `hasher` and `md5` once."""
     chunks: list[bytes] = []
     got = 0
     while got < size:
-        chunk = stream.read(min(_CHUNK, size - got))
+        chunk = stream.read(size - got)
         if not chunk:
             raise TransientError(f"source stream ended after {got} of {size} bytes")
         ctx.bandwidth.take(len(chunk))
