@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
+from urllib.parse import unquote
+from xml.etree import ElementTree
 
 import obstore
 from obstore.exceptions import BaseError, InvalidPathError, NotFoundError, PermissionDeniedError, UnauthenticatedError
@@ -53,6 +55,13 @@ _HEADERS = {
     "cache-control": "cache_control",
     "content-language": "content_language",
     "content-encoding": "content_encoding",
+}
+# System headers (sameobject names) and their elements in List Blobs' XML.
+_LISTED_HEADERS = {
+    "content-disposition": "Content-Disposition",
+    "cache-control": "Cache-Control",
+    "content-language": "Content-Language",
+    "content-encoding": "Content-Encoding",
 }
 _RETRY: dict[str, Any] = {"max_retries": 3, "retry_timeout": timedelta(seconds=30)}
 _CLIENT: dict[str, Any] = {"connect_timeout": "10s", "timeout": "300s", "pool_max_idle_per_host": "64"}
@@ -232,25 +241,42 @@ class AzureStore:
     def list_digests(self, keys: Sequence[str]) -> dict[str, ListedDigest]:
         """The blobs of `keys` from one listing (metadata included) of the names they span, through the SDK like
         every listing; it stops once all are found or past the highest name in either order a service may sort
-        by (UTF-8 bytes as Azure, UTF-16 units as Azurite). A key not found is left out: not proven."""
+        by (UTF-8 bytes as Azure, UTF-16 units as Azurite). A key not found is left out: not proven.
+
+        The SDK's `list_blobs` turns every blob into a model (~0.2 ms of CPU a blob, more than the rest of a small
+        object's copy), so the pages come from its names-only listing, which parses no properties, and each page's
+        XML, handed over by azure-core's `raw_response_hook`, is read here with ElementTree."""
         names = {self._name(key): key for key in keys}
         if not names:
             return {}
         lowest, highest = min(names), max(names)
         container = self.service.get_container_client(self.container_name)
-        listing = container.list_blobs(
-            name_starts_with=_shared_start(lowest, highest), include=["metadata"], start_from=lowest
+        pages: list[bytes] = []
+
+        def keep_page(response: Any) -> None:
+            if response.http_response.status_code == 200:
+                pages.append(response.http_response.body())
+
+        listing = container.list_blob_names(
+            name_starts_with=_shared_start(lowest, highest),
+            include=["metadata"],
+            start_from=lowest,
+            raw_response_hook=keep_page,
         )
         found: dict[str, ListedDigest] = {}
-        for blob in listing:
-            name = str(blob.name)
-            key = names.get(name)
-            if key is not None:
-                found[key] = _listed(key, blob)
-                if len(found) == len(names):
-                    break
-            elif name > highest and name.encode("utf-16-be") > highest.encode("utf-16-be"):
-                break
+        for _ in listing.by_page():
+            if not pages:
+                raise StoreError(f"{self.url}: a listing page came without its XML")
+            for blob in ElementTree.fromstring(pages.pop()).iterfind("Blobs/Blob"):
+                name = _xml_name(blob)
+                key = names.get(name)
+                if key is not None:
+                    found[key] = _listed(key, blob)
+                    if len(found) == len(names):
+                        return found
+                elif name > highest and name.encode("utf-16-be") > highest.encode("utf-16-be"):
+                    return found
+            pages.clear()
         return found
 
     def list_prefixes(self, prefix: str = "", delimiter: str = "/") -> Iterator[str]:
@@ -433,21 +459,37 @@ def _shared_start(lowest: str, highest: str) -> str:
     return lowest if len(lowest) <= len(highest) else highest
 
 
-def _listed(key: str, blob: Any) -> ListedDigest:
-    """A listed blob (the SDK's BlobProperties) as a HEAD through obstore describes it (objectstore.info), with the
-    MD5 the service holds."""
-    settings = blob.content_settings
-    md5 = bytes(settings.content_md5) if settings.content_md5 else None
-    headers = {name: getattr(settings, field) for name, field in _HEADERS.items() if getattr(settings, field)}
+def _xml_name(blob: ElementTree.Element) -> str:
+    """A listed blob's name; the service percent-encodes one XML cannot carry (Encoded="true")."""
+    name = blob.find("Name")
+    if name is None:
+        return ""
+    text = name.text or ""
+    return unquote(text) if name.get("Encoded") == "true" else text
+
+
+def _listed(key: str, blob: ElementTree.Element) -> ListedDigest:
+    """A listed blob (List Blobs' XML) as a HEAD through obstore describes it (objectstore.info), with the MD5 the
+    service holds."""
+    props = blob.find("Properties")
+    if props is None:
+        props = ElementTree.Element("Properties")
+
+    def prop(name: str) -> str | None:
+        return props.findtext(name) or None
+
+    headers = {header: value for header, field in _LISTED_HEADERS.items() if (value := prop(field))}
+    metadata = blob.find("Metadata")
+    stored = {entry.tag: entry.text or "" for entry in metadata} if metadata is not None else {}
     info = ObjectInfo(
         key=key,
-        size=int(blob.size),
-        version=str(blob.etag).strip('"'),
-        content_type=settings.content_type,
-        metadata=AZURE_KEYS.from_stored(dict(blob.metadata or {})),
+        size=int(prop("Content-Length") or 0),
+        version=(prop("Etag") or "").strip('"'),
+        content_type=prop("Content-Type"),
+        metadata=AZURE_KEYS.from_stored(stored),
         headers=headers,
     )
-    return ListedDigest(info=info, md5=base64.b64encode(md5).decode() if md5 else None)
+    return ListedDigest(info=info, md5=prop("Content-MD5"))
 
 
 # Characters the key encoding never changes, wherever they stand (keys.py): a start-after made of them names a
