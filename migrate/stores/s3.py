@@ -19,7 +19,7 @@ import builtins
 import contextlib
 import os
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -66,6 +66,17 @@ def _client_error() -> type[Exception]:
     import botocore.exceptions as bex
 
     return bex.ClientError
+
+
+def _timestamp(value: str) -> datetime:
+    """A timestamp of an S3 response: ISO 8601 at C speed, any other form as botocore parses it (with tzinfo)."""
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        from botocore.parsers import DEFAULT_TIMESTAMP_PARSER
+
+        return DEFAULT_TIMESTAMP_PARSER(value)  # type: ignore[no-any-return]
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
 
 
 def _uses_profiles(profile: str | None) -> bool:
@@ -163,7 +174,12 @@ class S3Store:
             if self._session is not None:  # the profile's boto3 session, already made for object_store
                 self._client = self._session.client("s3", **options)
             else:
-                self._client = botocore.session.Session(profile=self.profile).create_client("s3", **options)
+                session = botocore.session.Session(profile=self.profile)
+                # botocore parses every listed LastModified with dateutil (~40 us each); ISO 8601 as S3 sends it
+                # needs no more than fromisoformat, and anything else still goes to botocore's own parser.
+                parsers = session.get_component("response_parser_factory")
+                parsers.set_parser_defaults(timestamp_parser=_timestamp)
+                self._client = session.create_client("s3", **options)
         return self._client
 
     def _key(self, key: str) -> str:
