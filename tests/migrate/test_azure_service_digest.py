@@ -5,18 +5,31 @@ property compared from the same listing. No object is read back unless that proo
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import math
 import random
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from opcloud.migrate.buckets import digests, engine
-from opcloud.migrate.buckets.state import state_path
+from opcloud.migrate.buckets.sameobject import WITHOUT_MD5, Features, carried
+from opcloud.migrate.buckets.state import Todo, state_path
+from opcloud.migrate.buckets.transfer import Copied
 from opcloud.migrate.stores.azure import AzureStore
-from opcloud.migrate.stores.base import HASHED_WHILE_WRITTEN, SERVICE_DIGEST, TARGET_CHECKED, WriteResult
+from opcloud.migrate.stores.base import (
+    HASHED_WHILE_WRITTEN,
+    SERVICE_DIGEST,
+    SHA256_KEY,
+    TARGET_CHECKED,
+    ListedDigest,
+    ObjectInfo,
+    WriteResult,
+)
+from opcloud.migrate.stores.keys import KeyRules
 from opcloud.migrate.stores.registry import open_store
 
 from tests.migrate.conftest import NewUrl
@@ -161,3 +174,35 @@ def test_a_crash_before_the_listing_leaves_objects_unverified_and_the_next_run_r
     resumed = engine.copy(source, target, _options(tmp_path))
     assert resumed.ok, resumed.failed
     assert (resumed.copied, resumed.verified_read_back, resumed.verified_by_service_digest) == (0, len(objects), 0)
+
+
+AZURE_FEATURES = Features(holds=WITHOUT_MD5, keys=KeyRules(), listing_sees_metadata_changes=True)
+
+
+def test_each_rule_of_the_listing_proof_can_refuse_it() -> None:
+    """Every condition of `digests.unproven` on its own (the servers above cannot produce a listing without an MD5,
+    nor every mismatch on demand): only the object that meets all of them is proven."""
+    ctx = SimpleNamespace(properties=carried(AZURE_FEATURES, AZURE_FEATURES))
+    source = ObjectInfo("k", 3, "src-etag", "text/plain", {"a": "1"}, {})
+    ours = base64.b64encode(hashlib.md5(b"abc").digest()).decode()
+    copied = Copied(sha="s" * 64, info=source, proof=None, version="etag-1", md5=ours)
+    waiting = digests.Awaiting(Todo("k", 3, "src-etag", "copy"), copied)
+    stored = ObjectInfo("k", 3, "etag-1", "text/plain", {"a": "1", SHA256_KEY: "s" * 64}, {})
+
+    def listed(**changes: object) -> ListedDigest:
+        md5 = changes.pop("md5", ours)
+        return ListedDigest(info=dataclasses.replace(stored, **changes), md5=md5)  # type: ignore[arg-type]
+
+    assert digests.unproven(ctx, waiting, listed()) is None  # type: ignore[arg-type]
+    refusals = [
+        None,
+        listed(md5=None),
+        listed(md5=base64.b64encode(hashlib.md5(b"abd").digest()).decode()),
+        listed(size=4),
+        listed(version="etag-2"),
+        listed(metadata={"a": "1", SHA256_KEY: "t" * 64}),
+        listed(metadata={"a": "2", SHA256_KEY: "s" * 64}),
+        listed(content_type="application/octet-stream"),
+    ]
+    for refused in refusals:
+        assert digests.unproven(ctx, waiting, refused) is not None, refused  # type: ignore[arg-type]
