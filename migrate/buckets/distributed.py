@@ -31,7 +31,7 @@ from opcloud.errors import InputError
 DEFAULT_SHARD_SIZE = 100_000
 LEASE_WAIT = 600.0  # seconds a rerun waits for a live holder of its shard's lease before it fails
 _SUMMED = ("listed", "listedBytes", "unchanged", "deleted", "resumedParts", "serverSide", "verifiedInTransit",
-           "verifiedOnWrite", "verifiedReadBack", "verifiedPartially", "resent")  # fmt: skip
+           "verifiedOnWrite", "verifiedByServiceDigest", "verifiedReadBack", "verifiedPartially", "resent")  # fmt: skip
 _JOINED = ("failed", "refused")
 
 

@@ -12,8 +12,10 @@ is gone or changed are aborted, and partial files no upload needs are removed.
 Verification checks "the same object" (migrate/sameobject.py): our SHA-256 of every object is computed while it
 streams and stored in the state and in the target's metadata. Each write says what it proves (WriteResult.proof):
 the target checked a checksum we sent of every byte (S3 on AWS with x-amz-checksum-sha256, Azure blocks with
-Content-MD5), or a file tree hashed the bytes as they went to the file; then a HEAD compares the properties.
-Everywhere else, and for every object with `read_back`, the object is read back from the target: its SHA-256,
+Content-MD5), or a file tree hashed the bytes as they went to the file; then a HEAD compares the properties. A
+single PUT to Azure is proven in batches from one listing each: the MD5 the service computed of what it stored is
+ours of the bytes sent, and the listed properties match (digests.py). Everywhere else, for any object a listing
+does not prove, and for every object with `read_back`, the object is read back from the target: its SHA-256,
 content type, system headers and user metadata compared with the source's. An object read back different right
 after our write is sent again. The report counts the objects of each proof.
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from opcloud.migrate.buckets import forklisting, transfer, treecopy
+from opcloud.migrate.buckets import digests, forklisting, transfer, treecopy
 from opcloud.migrate.buckets.keyrange import KeyRange
 from opcloud.migrate.buckets.progress import Progress
 from opcloud.migrate.buckets.report import CopyReport, Failure, Planned, VerifyReport
@@ -44,11 +46,13 @@ from opcloud.migrate.buckets.state import Row, StateDB, Todo, change_tag, state_
 from opcloud.migrate.residency import check_within
 from opcloud.migrate.stores.base import (
     HASHED_WHILE_WRITTEN,
+    SERVICE_DIGEST,
     SHA256_KEY,
     MultipartStore,
     ObjectInfo,
     PartialFilesStore,
     RootCreatingStore,
+    ServiceDigestStore,
     Store,
     StoreError,
 )
@@ -412,39 +416,53 @@ def _run(
     keep = _in_range(_selected(options.include, options.exclude), options.key_range)
     _clean_up(state, target, keep, options.retries, options.sweep_partials)
     metadata_keys = target.features.metadata_keys
+    batches = digests.Batches() if ctx.service_digest else None
+
+    def copy_once(item: Todo) -> transfer.Copied:
+        copied = _retrying(
+            lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
+        )
+        if metadata_keys is not None and copied.info.metadata:
+            with lock:
+                mapped.update(metadata_keys.mapped(user_metadata(copied.info)))
+        return copied
 
     def copy_and_verify(item: Todo) -> None:
-        info: ObjectInfo | None = None
         sha = state.known_sha(item.key, item.size, item.tag) if item.action == "verify" else None
-        proof: str | None = None
+        if sha is not None:  # copied by an earlier run, not verified: read back
+            settle(item, None, sha, None)
+            return
+        copied = copy_once(item)
+        with lock:
+            report.copied += 1
+            report.copied_bytes += item.size
+            report.server_side += ctx.copy_target
+        progress.object_done()
+        if batches is not None and copied.md5 is not None:
+            batch = batches.add(digests.Awaiting(item, copied))
+            if batch is not None:
+                confirm(batch)
+            return
+        settle(item, copied.info, copied.sha, copied.proof)
+
+    def settle(item: Todo, info: ObjectInfo | None, sha: str, proof: str | None) -> None:
+        """Verify one object and record the outcome. Where the write proved its bytes, a HEAD compares the
+        properties; else (and with --read-back) a read-back. One this run wrote (`info`) that reads back different
+        right after (bytes damaged on the way) is sent again."""
+        problem: str | None = None
         for attempt in range(_RESENDS + 1):
-            if sha is None or attempt:
-                sha, info, proof = _retrying(
-                    lambda: transfer.copy_object(ctx, item.key, item.size, item.version, item.tag), options.retries
-                )
-                if metadata_keys is not None and info.metadata:
-                    with lock:
-                        mapped.update(metadata_keys.mapped(user_metadata(info)))
-                if not attempt:
-                    with lock:
-                        report.copied += 1
-                        report.copied_bytes += item.size
-                        report.server_side += ctx.copy_target
-                    progress.object_done()
+            if attempt:
+                with lock:
+                    report.resent += 1
+                copied = copy_once(item)
+                sha, info, proof = copied.sha, copied.info, copied.proof
             expected = info or ctx.source.head(item.key)
             if expected is None:
                 raise StoreError(f"{item.key}: no longer in the source")
-            # Where the write proved its bytes, a HEAD compares the properties; else (and with --read-back) a read-back.
-            if ctx.read_back:
-                proof = None
-            check = verify_properties if proof else verify_object
-            assert sha is not None
+            check = verify_properties if proof and not ctx.read_back else verify_object
             problem = _retrying(functools.partial(check, ctx, expected, sha), options.retries)
             if problem is None or info is None:
                 break
-            # Read back different right after our own write (bytes damaged on the way): send it again.
-            with lock:
-                report.resent += 1
         progress.object_verified()
         if problem is not None:
             state.forget(item.key)  # the next run copies it again
@@ -453,7 +471,29 @@ def _run(
             return
         state.record_verified(item.key)
         with lock:
-            report.count_proof(proof)
+            report.count_proof(None if ctx.read_back else proof)
+
+    def confirm(batch: list[digests.Awaiting]) -> None:
+        """Prove a batch of single PUTs from one listing of the target; settle the rest one by one (read-back)."""
+        assert isinstance(target, ServiceDigestStore)
+        try:
+            keys = [awaiting.item.key for awaiting in batch]
+            listed = _retrying(lambda: target.list_digests(keys), options.retries)
+        except Exception:  # no listing proves nothing: each is read back
+            listed = {}
+        for awaiting in batch:
+            item = awaiting.item
+            try:
+                if digests.unproven(ctx, awaiting, listed.get(item.key)) is None:
+                    progress.object_verified()
+                    state.record_verified(item.key)
+                    with lock:
+                        report.count_proof(SERVICE_DIGEST)
+                    continue
+                settle(item, awaiting.copied.info, awaiting.copied.sha, None)
+            except Exception as error:
+                with lock:
+                    report.failed.append(Failure(item.key, _reason(error)))
 
     def work(item: Todo) -> None:
         try:
@@ -498,6 +538,8 @@ def _run(
             progress.object_verified()
 
     _parallel(general(state.todo()), work, options.transfers)
+    if batches is not None:
+        confirm(batches.rest())
     report.metadata_keys_mapped = sorted(mapped)
 
 

@@ -40,6 +40,8 @@ def copy_report(data: dict[str, Any]) -> None:
         table.add_row("verified: the target checked our checksum of every byte (properties by HEAD)", in_transit, "")
         on_write = str(data["verifiedOnWrite"])
         table.add_row("verified: hashed as written to the file, not read back (properties by HEAD)", on_write, "")
+        by_digest = str(data["verifiedByServiceDigest"])
+        table.add_row("verified: the service's MD5 of what it stored is ours (properties listed)", by_digest, "")
         table.add_row("verified: read back (SHA-256 and properties)", str(data["verifiedReadBack"]), "")
         if data["resent"]:
             table.add_row("sent again (read back different right after the write)", str(data["resent"]), "")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opcloud.migrate.buckets.sameobject import Carried
-from opcloud.migrate.stores.base import HASHED_WHILE_WRITTEN, TARGET_CHECKED
+from opcloud.migrate.stores.base import HASHED_WHILE_WRITTEN, SERVICE_DIGEST, TARGET_CHECKED
 
 from opcloud.jsonstyle import camel, to_json
 
@@ -62,6 +62,8 @@ class CopyReport:
     # Every verified object counts under its proof (each compares every carried property too; sameobject):
     verified_in_transit: int = 0  # the target checked a checksum we sent of every byte; properties by a HEAD
     verified_on_write: int = 0  # a file tree: our SHA-256 of the bytes as written, properties by a stat; not read back
+    # The service's MD5 of what it stored (Azure Put Blob), listed with the properties, equals ours of the bytes sent.
+    verified_by_service_digest: int = 0
     verified_read_back: int = 0  # read back from the target, our SHA-256 and the properties compared
     resent: int = 0  # read back different right after our write (damaged on the way) and sent again
     failed: list[Failure] = field(default_factory=list)
@@ -83,6 +85,8 @@ class CopyReport:
             self.verified_in_transit += 1
         elif proof == HASHED_WHILE_WRITTEN:
             self.verified_on_write += 1
+        elif proof == SERVICE_DIGEST:
+            self.verified_by_service_digest += 1
         else:
             self.verified_read_back += 1
 
@@ -92,6 +96,7 @@ class CopyReport:
         return {
             TARGET_CHECKED: self.verified_in_transit,
             HASHED_WHILE_WRITTEN: self.verified_on_write,
+            SERVICE_DIGEST: self.verified_by_service_digest,
             "read-back": self.verified_read_back,
         }
 

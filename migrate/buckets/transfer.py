@@ -7,6 +7,7 @@ number or size of the objects.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import io
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from opcloud.migrate.buckets.sameobject import Carried, carried, differences, headers_to_carry
 from opcloud.migrate.buckets.state import StateDB
@@ -27,6 +28,7 @@ from opcloud.migrate.stores.base import (
     ObjectInfo,
     ObjectMissing,
     ServerSideCopyStore,
+    ServiceDigestStore,
     Store,
     StoreError,
     WriteResult,
@@ -91,6 +93,8 @@ class Context:
     fetch_target: bool = field(init=False)
     multipart_target: bool = field(init=False)
     copy_target: bool = field(init=False)
+    # Single PUTs are proven from a listing of the service's MD5 (ServiceDigestStore): ours is computed as they pass.
+    service_digest: bool = field(init=False)
     properties: Carried = field(init=False)  # what this pair carries and compares besides key and bytes
 
     def __post_init__(self) -> None:
@@ -101,6 +105,7 @@ class Context:
         self.copy_target = (
             self.server_side and isinstance(self.target, ServerSideCopyStore) and self.target.can_copy_from(self.source)
         )
+        self.service_digest = not self.read_back and isinstance(self.target, ServiceDigestStore)
 
 
 class ResumingReader:
@@ -139,18 +144,28 @@ class ResumingReader:
         self._drop()
 
 
-def read_exact(stream: ResumingReader, size: int, ctx: Context, hasher: hashlib._Hash | None = None) -> bytes:
-    """Read exactly `size` bytes (in chunks, throttled); fewer means the source changed or the stream broke."""
+def read_exact(
+    stream: ResumingReader,
+    size: int,
+    ctx: Context,
+    hasher: hashlib._Hash | None = None,
+    md5: hashlib._Hash | None = None,
+) -> bytes:
+    """Read exactly `size` bytes (throttled); fewer means the source changed or the stream broke. What is asked of
+    the stream is all that is missing, so a store that can hands the part over in one piece, copied once; each piece
+    goes through `hasher` and `md5` once."""
     chunks: list[bytes] = []
     got = 0
     while got < size:
-        chunk = stream.read(min(_CHUNK, size - got))
+        chunk = stream.read(size - got)
         if not chunk:
             raise TransientError(f"source stream ended after {got} of {size} bytes")
         ctx.bandwidth.take(len(chunk))
         ctx.on_bytes(len(chunk))
         if hasher is not None:
             hasher.update(chunk)
+        if md5 is not None:
+            md5.update(chunk)
         chunks.append(chunk)
         got += len(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)  # one copy of the part, not two
@@ -191,11 +206,22 @@ def describe(ctx: Context, key: str, listed_size: int, listed_version: str) -> O
     return head
 
 
-def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tuple[str, ObjectInfo, str | None]:
-    """Copy one object with its properties and record it in the state under the change `tag` (not yet verified);
-    returns our SHA-256 of its content, the source's info, and the proof the write gave of the bytes
-    (WriteResult.proof; None for server-side copies, whose bytes never pass through us: read back)."""
+class Copied(NamedTuple):
+    """One object written: our SHA-256 of its content, the source's info, the proof the write gave of the bytes
+    (WriteResult.proof; None for server-side copies, whose bytes never pass through us: read back), the target's
+    version our write returned, and our MD5 (base64) of the bytes of a single PUT to a ServiceDigestStore."""
+
+    sha: str
+    info: ObjectInfo
+    proof: str | None
+    version: str
+    md5: str | None = None
+
+
+def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> Copied:
+    """Copy one object with its properties and record it in the state under the change `tag` (not yet verified)."""
     target = ctx.target
+    md5 = None
     if ctx.copy_target:
         assert isinstance(target, ServerSideCopyStore)
         info = describe(ctx, key, size, version)
@@ -218,8 +244,9 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
                 raise TransientError(f"{key}: changed in the source since it was listed")
             info = found
             stream = ResumingReader(ctx.source, key, stream=raw)
+            md5 = hashlib.md5(usedforsecurity=False) if ctx.service_digest else None
             try:
-                data = read_exact(stream, size, ctx, hasher)
+                data = read_exact(stream, size, ctx, hasher, md5)
             finally:
                 stream.close()
             sha = hasher.hexdigest()
@@ -228,7 +255,8 @@ def copy_object(ctx: Context, key: str, size: int, version: str, tag: str) -> tu
         finally:
             ctx.buffers.release()
     ctx.state.record_copied(key, size, tag, sha, result.version)
-    return sha, info, None if ctx.copy_target else result.proof
+    ours = base64.b64encode(md5.digest()).decode() if md5 is not None else None
+    return Copied(sha, info, None if ctx.copy_target else result.proof, result.version, ours)
 
 
 def hash_stream(

@@ -10,7 +10,7 @@ A key range is compared as Python compares str, which is the UTF-8 byte order S3
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
@@ -42,6 +42,9 @@ class ObjectInfo:
 # How a write proves its bytes without reading them back (WriteResult.proof; None: it does not, read back).
 TARGET_CHECKED = "target-checked"  # the service checked a checksum we sent of every byte (and would refuse)
 HASHED_WHILE_WRITTEN = "hashed-while-written"  # a file tree: our SHA-256 of the bytes as they went to the file
+# Not a write's own proof but a later one: the service computed an MD5 of the body it stored, a listing shows it, and
+# it equals ours of the bytes we sent (Azure Put Blob's Content-MD5), with the size and ETag our write returned.
+SERVICE_DIGEST = "service-digest"
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,24 @@ class RootCreatingStore(Protocol):
 
     def create_root(self) -> None:
         """Create the root directory (and its parents); an existing one is left as it is."""
+
+
+@dataclass(frozen=True)
+class ListedDigest:
+    """One object as a listing shows it: every property a HEAD gives, and the MD5 the service holds (base64; None
+    when it holds none)."""
+
+    info: ObjectInfo
+    md5: str | None
+
+
+@runtime_checkable
+class ServiceDigestStore(Protocol):
+    """Optional: the service computes the MD5 of the body of every single-request write and lists it with every
+    property (Azure Put Blob): a batch of writes is proven from one listing instead of a read-back each."""
+
+    def list_digests(self, keys: Sequence[str]) -> dict[str, ListedDigest]:
+        """The objects of `keys` found by one listing of the range they span (a key not found is left out)."""
 
 
 @runtime_checkable

@@ -83,7 +83,9 @@ class Reader:
         self._buffer = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:
-        parts: list[bytes] = []
+        """Up to `size` bytes (all with -1), copied once from the chunks obstore gave: views are gathered and joined,
+        not copied each and then joined (a part of a large object is read in one call)."""
+        parts: list[memoryview] = []
         wanted = size
         while wanted < 0 or wanted > 0:
             if not self._buffer:
@@ -92,11 +94,11 @@ class Reader:
                     break
                 self._buffer = memoryview(chunk)
             piece = self._buffer if wanted < 0 else self._buffer[:wanted]
-            parts.append(bytes(piece))
+            parts.append(piece)
             self._buffer = self._buffer[len(piece) :]
             if wanted > 0:
                 wanted -= len(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
         self._buffer = memoryview(b"")

@@ -55,9 +55,10 @@ def _finish(data: dict, as_json: bool, render: str) -> None:
 
 _VERIFICATION = """Every copied object is verified to be the same object: key, bytes (our SHA-256, computed while it
 streams, kept in the state and the target's metadata), content type, system headers and user metadata. Where the
-target checks an MD5 we send with every write and block (Azure), a successful write proves the bytes and a HEAD
-the rest; elsewhere (S3, SFTP, files, server-side copies) each object is read back and compared. Keys the target
-cannot hold faithfully are encoded reversibly or refused by name (exit 1) before anything is written.
+target checks an MD5 we send with every block (Azure), a successful write proves the bytes and a HEAD the rest; a
+single PUT to Azure is proven by one listing per batch: the MD5 the service computed of what it stored is ours, and
+the listed properties match; elsewhere (and any object not proven so) each object is read back and compared. Keys
+the target cannot hold faithfully are encoded reversibly or refused by name (exit 1) before anything is written.
 --read-back reads back everything; `opcloud migrate verify` rereads a whole pair at any time."""
 
 

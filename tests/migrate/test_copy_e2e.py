@@ -30,15 +30,17 @@ def test_copy_between_backends_then_rerun_copies_nothing(src: str, dst: str, new
     assert first.ok, first.failed
     assert (first.copied, first.verified, first.listed) == (len(objects), len(objects), len(objects))
     # The proof each object got: Azure checks our MD5 of every block (large objects, through the SDK) but obstore's
-    # single PUT sends none; a tree hashes what it writes in one go (not the parts of a large one); moto may ignore
-    # a checksum (any S3-compatible endpoint may). Everything else is read back.
+    # single PUT sends none: Azure lists the MD5 it computed; a tree hashes what it writes in one go (not the parts
+    # of a large one); moto may ignore a checksum (any S3-compatible endpoint may). Everything else is read back.
     large = sum(len(data) > 5 * MIB for data, _, _ in objects.values())
     checked = {"az": large}.get(dst, 0)
     on_write = len(objects) - large if dst in ("sftp", "file") else 0
+    by_digest = len(objects) - large if dst == "az" else 0
     assert first.proofs == {
         "target-checked": checked,
         "hashed-while-written": on_write,
-        "read-back": len(objects) - checked - on_write,
+        "service-digest": by_digest,
+        "read-back": len(objects) - checked - on_write - by_digest,
     }
     if dst == "az":
         assert first.metadata_keys_mapped == ["tender-id", "x-kind"]

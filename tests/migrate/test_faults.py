@@ -53,8 +53,9 @@ def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A flipped byte never lands: the large object's blocks carry our MD5, which Azure checks (the block is
-    refused and sent again); a single PUT through obstore carries none, so every small object is read back and a
-    damaged one is sent again (`resent`). Had a corrupt write been accepted, the target's content would differ."""
+    refused and sent again); a single PUT through obstore carries none, so a small object is proven by the MD5 the
+    service computed, listed, and one whose MD5 is not ours is read back and sent again (`resent`). Had a corrupt
+    write been accepted, the target's content would differ."""
     objects = dataset(large=12 * MIB)
     fill(s3_server.url(s3_bucket, "docs/"), objects)
     with dropping_proxy(azurite.port, after=256 * 1024, drops=3, corrupt=True) as az_proxy:
@@ -65,7 +66,8 @@ def test_bytes_corrupted_on_the_way_to_azure_are_refused_and_sent_again(
         assert report.ok, report.failed
         assert az_proxy.corrupted >= 2  # the faults really happened (one per connection that crossed `after`)
     large = sum(len(data) > 4 * MIB for data, _, _ in objects.values())
-    assert (report.verified_in_transit, report.verified_read_back) == (large, len(objects) - large)
+    assert report.verified_in_transit == large
+    assert report.verified_by_service_digest + report.verified_read_back == len(objects) - large
     assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
 
 
@@ -77,8 +79,9 @@ def test_small_objects_damaged_on_the_way_to_azure_are_caught_by_the_read_back_a
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """obstore's PUT carries no MD5, so Azure accepts a body with a flipped byte: the read-back must see it and the
-    object must be sent again, never recorded as verified."""
+    """obstore's PUT carries no MD5, so Azure accepts a body with a flipped byte: the MD5 the service computed of
+    it and lists is not ours, so the listing does not prove it; the read-back must see it and the object must be
+    sent again, never recorded as verified."""
     rng = random.Random(16)
     objects = {f"doc/{i:02d}.bin": (rng.randbytes(64 * 1024), "application/octet-stream", {}) for i in range(20)}
     fill(s3_server.url(s3_bucket, "docs/"), objects)
@@ -89,5 +92,6 @@ def test_small_objects_damaged_on_the_way_to_azure_are_caught_by_the_read_back_a
         report = engine.copy(s3_server.url(s3_bucket, "docs/"), target, options)
         assert report.ok, report.failed
         assert az_proxy.corrupted >= 1
-    assert report.resent >= 1 and report.verified_read_back == len(objects)
+    assert report.resent >= 1 and report.verified_read_back >= report.resent
+    assert report.verified_by_service_digest + report.verified_read_back == len(objects)
     assert same_content(snapshot(azurite.url(azure_container, "docs/")), expected(objects))
