@@ -68,7 +68,12 @@ def test_tree_to_tree_takes_the_fast_path_for_small_files_with_the_same_proofs(
     assert sorted(fast_copies) == small  # the large file went in resumable parts, on the general path
     assert report.copied == report.listed == len(objects) and report.copied_bytes == report.listed_bytes
     # As on the general path: small files hashed while written; the file assembled from parts is read back.
-    assert report.proofs == {"target-checked": 0, "hashed-while-written": len(small), "read-back": 1}
+    assert report.proofs == {
+        "target-checked": 0,
+        "hashed-while-written": len(small),
+        "service-digest": 0,
+        "read-back": 1,
+    }
     assert same_content(snapshot(target), expected(objects))  # content types and metadata came with the files
     rows = _state_rows(tmp_path, source, target)
     for key, (data, _, _) in objects.items():
@@ -257,7 +262,12 @@ def test_a_target_without_extended_attributes_falls_back_to_sidecars(
     report = engine.copy(source, target, _options(tmp_path))
     assert report.ok, report.failed
     assert fast_copies == [] and report.copied == len(objects)
-    assert report.proofs == {"target-checked": 0, "hashed-while-written": len(objects), "read-back": 0}
+    assert report.proofs == {
+        "target-checked": 0,
+        "hashed-while-written": len(objects),
+        "service-digest": 0,
+        "read-back": 0,
+    }
     assert sorted(p.relative_to(_root(target) / ".opcloud-meta").as_posix() for p in
                   (_root(target) / ".opcloud-meta").rglob("*") if p.is_file()) == sorted(objects)  # fmt: skip
     assert same_content(snapshot(target), expected(objects))
