@@ -138,6 +138,7 @@ class Bench:
         self.env.pop("AWS_CA_BUNDLE", None)
         self.results: dict[str, dict[str, dict[str, list[Run]]]] = {}  # set -> tool -> first/rerun -> runs
         self.server_cpu: dict[str, dict[str, list[float]]] = {}  # set -> tool -> Azurite CPU s in first runs
+        self.moto_cpu: dict[str, dict[str, list[float]]] = {}  # set -> tool -> moto's CPU s in first runs
         self.objects: dict[str, int] = {}
         self.state_bytes: dict[str, list[float]] = {}  # set -> opcloud's state on disk per object, first runs
 
@@ -157,6 +158,7 @@ class Bench:
         command: Callable[[str, str], list[str]],
         clean: Callable[[str], None],
         azurite: subprocess.Popen[bytes] | None,
+        moto: subprocess.Popen[bytes] | None = None,
     ) -> None:
         names = list(self.tools)
         if azurite is not None:
@@ -170,8 +172,10 @@ class Bench:
                 target = f"{name}-{number}"
                 argv = command(name, target)
                 before = process_cpu(azurite) if azurite else 0.0
+                before_moto = process_cpu(moto) if moto else 0.0
                 first = timed(argv, self.env, self.work)
                 server = (process_cpu(azurite) - before) if azurite else 0.0
+                source = (process_cpu(moto) - before_moto) if moto else 0.0
                 rerun = timed(argv, self.env, self.work)
                 if name == "opcloud":
                     state = self.work / "state" / target
@@ -182,12 +186,14 @@ class Bench:
                 runs.setdefault("first", []).append(first)
                 runs.setdefault("rerun", []).append(rerun)
                 self.server_cpu.setdefault(data_set, {}).setdefault(name, []).append(server)
+                self.moto_cpu.setdefault(data_set, {}).setdefault(name, []).append(source)
                 per_object = first.cpu / self.objects[data_set] * 1000
                 print(
                     f"{data_set:5} {name:11} round {number + 1}: first {first.seconds:7.2f} s "
                     f"{per_object:5.2f} ms CPU/object {first.peak_mib:5.0f} MiB   "
                     f"rerun {rerun.seconds:6.2f} s {rerun.peak_mib:5.0f} MiB"
-                    + (f"   Azurite CPU {server:.1f} s" if azurite else ""),
+                    + (f"   Azurite CPU {server:.1f} s" if azurite else "")
+                    + (f"   moto CPU {source:.1f} s" if moto else ""),
                     flush=True,
                 )
 
@@ -241,7 +247,7 @@ def cloud_sets(bench: Bench, sets: list[str]) -> None:
                 service.delete_container(f"{data_set}-{target}".lower().replace(".", "-"))
                 shutil.rmtree(bench.work / "state" / target, ignore_errors=True)
 
-            bench.rounds(data_set, command, clean, azurite)
+            bench.rounds(data_set, command, clean, azurite, moto)
     finally:
         stop(moto)
         stop(azurite)
@@ -296,12 +302,13 @@ def summary(bench: Bench) -> list[tuple[str, str, float, float, bool]]:
                 "peak_first": max(r.peak_mib for r in runs["first"]),
                 "peak_rerun": max(r.peak_mib for r in runs["rerun"]),
                 "azurite": median(bench.server_cpu[data_set][tool]),
+                "moto": median(bench.moto_cpu[data_set][tool]),
             }
             m = med[tool]
             print(
                 f"  {data_set:5} {tool:11} first {m['first']:7.2f} s  rerun {m['rerun']:6.2f} s  "
                 f"{m['cpu_ms']:5.2f} ms CPU/object  peak {m['peak_first']:4.0f} / {m['peak_rerun']:4.0f} MiB"
-                + (f"  Azurite CPU {m['azurite']:.1f} s" if data_set != "files" else "")
+                + (f"  Azurite CPU {m['azurite']:.1f} s  moto CPU {m['moto']:.1f} s" if data_set != "files" else "")
             )
         peers = [t for t in med if t != "opcloud"]
         if "opcloud" not in med or not peers:
