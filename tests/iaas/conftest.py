@@ -2,17 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.servers.iaas_host import IaasHost
+from tests.iaas.release_fixtures import Tls, artifact_store, make_tls
+from tests.servers.iaas_host import IaasHost, IaasNetwork
 
 LUKS_ENV = "OPCLOUD_TEST_LUKS_KEY"
 CHAP_ENV = "OPCLOUD_TEST_CHAP_PASSWORD"
 RESTIC_ENV = "OPCLOUD_TEST_RESTIC_PASSWORD"
 CHAP_TARGET_ENV = "OPCLOUD_TEST_CHAP_TARGET_PASSWORD"
+
+
+@pytest.fixture(scope="module")
+def net(request: pytest.FixtureRequest) -> Iterator[IaasNetwork]:
+    """The module's disposable VMs on one bridge: as many as its `VMS` says."""
+    network = IaasNetwork(request.module.VMS)
+    try:
+        yield network
+    finally:
+        network.close()
+
+
+@pytest.fixture(scope="module")
+def files(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The module's artifacts, certificates and environment files."""
+    return tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2])
+
+
+@pytest.fixture(scope="module")
+def tls(files: Path) -> Tls:
+    return make_tls(files)
+
+
+@pytest.fixture(scope="module")
+def store(net: IaasNetwork, files: Path) -> Iterator[str]:
+    """The artifact store the hosts fetch releases from, served on the bridge."""
+    with artifact_store(files, net.gateway) as url:
+        yield url
 
 
 def write_environment(

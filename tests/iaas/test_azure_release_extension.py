@@ -20,13 +20,12 @@ import base64
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.iaas.release_fixtures import DOMAIN, Artifact, Tls, artifact_store, build_artifact, make_tls
+from tests.iaas.release_fixtures import DOMAIN, Artifact, Tls, build_artifact
 from tests.iaas.test_cloud_init_clouds import DB_PASSWORD, https_get, put, secrets_in_ram
 from tests.servers.iaas_host import IaasHost, IaasNetwork
 from tests.stacks.test_release_delivery import _synth
@@ -66,29 +65,8 @@ exec /usr/bin/curl "${args[@]}"
 """
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(1)
-    try:
-        yield network
-    finally:
-        network.close()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("release-extension")
-
-
-@pytest.fixture(scope="module")
-def tls(files: Path) -> Tls:
-    return make_tls(files)
-
-
-@pytest.fixture(scope="module")
-def store(net: IaasNetwork, files: Path) -> Iterator[str]:
-    with artifact_store(files, net.gateway) as url:
-        yield url
+# How many disposable VMs this module's network boots (the `net` fixture, tests/iaas/conftest.py).
+VMS = 1
 
 
 @pytest.fixture(scope="module")

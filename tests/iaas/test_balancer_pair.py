@@ -9,7 +9,7 @@ import json
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,6 @@ from tests.iaas.release_fixtures import (
     Tls,
     artifact_store,
     build_artifact,
-    make_tls,
     write_release_environment,
 )
 from tests.servers.iaas_host import IaasNetwork
@@ -30,23 +29,8 @@ from tests.servers.iaas_host import IaasNetwork
 RATE_LIMIT = 100  # the model's minimum: requests per client address in 5 minutes
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(4)
-    try:
-        yield network
-    finally:
-        network.close()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("balancers")
-
-
-@pytest.fixture(scope="module")
-def tls(files: Path) -> Tls:
-    return make_tls(files)
+# How many disposable VMs this module's network boots (the `net` fixture, tests/iaas/conftest.py).
+VMS = 4
 
 
 def hosts(*args: str) -> tuple[int, dict]:

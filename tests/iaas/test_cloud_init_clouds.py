@@ -18,7 +18,6 @@ import os
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,7 @@ from tests.iaas.release_fixtures import (
     DOMAIN,
     SECRET_ENV,
     Tls,
-    artifact_store,
     build_artifact,
-    make_tls,
     write_release_environment,
 )
 from tests.servers.iaas_host import IaasHost, IaasNetwork
@@ -73,29 +70,8 @@ case "$1 $2" in
 esac
 """
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(1)
-    try:
-        yield network
-    finally:
-        network.close()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("cloud-init")
-
-
-@pytest.fixture(scope="module")
-def tls(files: Path) -> Tls:
-    return make_tls(files)
-
-
-@pytest.fixture(scope="module")
-def store(net: IaasNetwork, files: Path) -> Iterator[str]:
-    with artifact_store(files, net.gateway) as url:
-        yield url
+# How many disposable VMs this module's network boots (the `net` fixture, tests/iaas/conftest.py).
+VMS = 1
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -30,13 +30,8 @@ SUPERUSER_PASSWORD = "superuser-pw-for-the-cluster-test"
 STEPS = [arg for kind in ("packages", "firewall", "etcd", "patroni") for arg in ("--step", kind)]
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(3)
-    try:
-        yield network
-    finally:
-        network.close()
+# How many disposable VMs this module's network boots (the `net` fixture, tests/iaas/conftest.py).
+VMS = 3
 
 
 def hosts(*args: str) -> tuple[int, dict]:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import socket
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ from tests.iaas.release_fixtures import (
     SECRET_ENV,
     Artifact,
     Tls,
-    artifact_store,
     build_artifact,
-    make_tls,
     write_release_environment,
 )
 from tests.servers.iaas_host import IaasHost, IaasNetwork
@@ -36,29 +33,8 @@ DB_PASSWORD = "db-password-for-the-release-test-7f3a"
 API_HOSTS = ["--host", "api-1", "--host", "api-2"]
 
 
-@pytest.fixture(scope="module")
-def net() -> Iterator[IaasNetwork]:
-    network = IaasNetwork(3)
-    try:
-        yield network
-    finally:
-        network.close()
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("release")
-
-
-@pytest.fixture(scope="module")
-def tls(files: Path) -> Tls:
-    return make_tls(files)
-
-
-@pytest.fixture(scope="module")
-def store(net: IaasNetwork, files: Path) -> Iterator[str]:
-    with artifact_store(files, net.gateway) as url:
-        yield url
+# How many disposable VMs this module's network boots (the `net` fixture, tests/iaas/conftest.py).
+VMS = 3
 
 
 @pytest.fixture(autouse=True)
